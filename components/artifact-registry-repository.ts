@@ -1,0 +1,143 @@
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { artifactRegistryHost } from "../lib/names";
+
+export const ARTIFACT_REGISTRY_REPOSITORY_TYPE = "multicloud:gcp:ArtifactRegistryRepository";
+
+/** Label that marks a repository as a build cache; the policy pack exempts it from the immutable-tag rule. */
+export const CACHE_REPOSITORY_LABEL = { "multicloud-deploy-role": "build-cache" } as const;
+
+export interface ArtifactRegistryRepositoryArgs {
+  /** GCP project. Plain: adopting a repository needs its import id while the program runs. */
+  project: string;
+  /** Region, e.g. `us-central1`. Plain: it names the registry host that images are pushed to. */
+  location: string;
+  /** Repository id for service images. */
+  repositoryId: string;
+  /** Repository id for the build cache. */
+  cacheRepositoryId: string;
+  /**
+   * How many of the most recent versions cleanup never deletes.
+   * @default 20
+   */
+  keepTaggedVersions?: number;
+  /**
+   * Untagged versions (left by failed verifications) are deleted after this many days.
+   * @default 7
+   */
+  deleteUntaggedAfterDays?: number;
+  /**
+   * Adopt repositories that already exist (Pulumi `import`) instead of failing with "already exists".
+   * Plain: it decides a resource option.
+   * @default false
+   */
+  adoptExisting?: boolean;
+  /**
+   * `protect` and `retainOnDelete`, so `pulumi destroy` cannot delete the images a service runs.
+   * @default true
+   */
+  protect?: boolean;
+  labels?: Record<string, string>;
+}
+
+/** The id Pulumi's `import` needs for an Artifact Registry repository. */
+export function artifactRegistryImportId(project: string, location: string, repositoryId: string): string {
+  return `projects/${project}/locations/${location}/repositories/${repositoryId}`;
+}
+
+/**
+ * A Docker repository in Artifact Registry with immutable tags, cleanup policies and vulnerability
+ * scanning, plus a second, mutable repository for the BuildKit registry cache.
+ *
+ * Why two: BuildKit rewrites its cache tag on every build, and Artifact Registry's immutable tags have
+ * no per-tag exception. Keeping the cache apart keeps every image tag immutable while the cache can
+ * still move; the cache repository holds nothing a service runs, so it also gets a short cleanup.
+ */
+export class ArtifactRegistryRepository extends pulumi.ComponentResource {
+  /** `us-central1-docker.pkg.dev/<project>/<repositoryId>`: prefix of every image in it. */
+  readonly repositoryUrl: pulumi.Output<string>;
+  readonly cacheRepositoryUrl: pulumi.Output<string>;
+  /** Registry host, the address to authenticate against. */
+  readonly host: string;
+  readonly repository: gcp.artifactregistry.Repository;
+  readonly cacheRepository: gcp.artifactregistry.Repository;
+
+  constructor(name: string, args: ArtifactRegistryRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(ARTIFACT_REGISTRY_REPOSITORY_TYPE, name, {}, opts);
+    const a = normalizeArtifactRegistryArgs(args);
+    this.host = artifactRegistryHost(a.location);
+    const keep = { protect: a.protect, retainOnDelete: a.protect };
+    const importOpt = (id: string) =>
+      a.adoptExisting ? { import: artifactRegistryImportId(a.project, a.location, id) } : {};
+
+    this.repository = new gcp.artifactregistry.Repository(
+      `${name}-repo`,
+      {
+        project: a.project,
+        location: a.location,
+        repositoryId: a.repositoryId,
+        format: "DOCKER",
+        description: "Service images, tagged by commit SHA and deployed by digest (managed by multicloud-deploy).",
+        dockerConfig: { immutableTags: true },
+        vulnerabilityScanningConfig: { enablementConfig: "INHERITED" },
+        cleanupPolicyDryRun: false,
+        cleanupPolicies: [
+          {
+            id: "keep-most-recent",
+            action: "KEEP",
+            mostRecentVersions: { keepCount: a.keepTaggedVersions },
+          },
+          {
+            id: "delete-older-tagged",
+            action: "DELETE",
+            condition: { tagState: "TAGGED" },
+          },
+          {
+            id: "delete-untagged",
+            action: "DELETE",
+            condition: { tagState: "UNTAGGED", olderThan: `${a.deleteUntaggedAfterDays * 86400}s` },
+          },
+        ],
+        labels: a.labels,
+      },
+      { parent: this, ...keep, ...importOpt(a.repositoryId) },
+    );
+
+    this.cacheRepository = new gcp.artifactregistry.Repository(
+      `${name}-cache`,
+      {
+        project: a.project,
+        location: a.location,
+        repositoryId: a.cacheRepositoryId,
+        format: "DOCKER",
+        description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
+        dockerConfig: { immutableTags: false },
+        cleanupPolicyDryRun: false,
+        cleanupPolicies: [
+          {
+            id: "delete-stale-cache",
+            action: "DELETE",
+            condition: { tagState: "ANY", olderThan: `${30 * 86400}s` },
+          },
+        ],
+        labels: { ...a.labels, ...CACHE_REPOSITORY_LABEL },
+      },
+      { parent: this, ...importOpt(a.cacheRepositoryId) },
+    );
+
+    this.repositoryUrl = pulumi.interpolate`${this.host}/${this.repository.project}/${this.repository.repositoryId}`;
+    this.cacheRepositoryUrl = pulumi.interpolate`${this.host}/${this.cacheRepository.project}/${this.cacheRepository.repositoryId}`;
+    this.registerOutputs({ repositoryUrl: this.repositoryUrl, cacheRepositoryUrl: this.cacheRepositoryUrl });
+  }
+}
+
+export function normalizeArtifactRegistryArgs(args: ArtifactRegistryRepositoryArgs) {
+  return {
+    ...args,
+    keepTaggedVersions: args.keepTaggedVersions ?? 20,
+    deleteUntaggedAfterDays: args.deleteUntaggedAfterDays ?? 7,
+    adoptExisting: args.adoptExisting ?? false,
+    protect: args.protect ?? true,
+    labels: { "managed-by": "multicloud-deploy", ...args.labels },
+  };
+}

@@ -1,0 +1,263 @@
+import * as command from "@pulumi/command";
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { cloudRunServiceAgent, runtimeServiceAccountId } from "../lib/names";
+
+export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
+
+/** The health gate, run from the project directory like the verifier (see container-image.ts). */
+export const HEALTH_CHECK_COMMAND = "node_modules/.bin/tsx scripts/health-check.ts";
+
+export interface CloudRunSecretRef {
+  /** Secret Manager secret id or full name. */
+  secret: string;
+  /** `latest` or a version number. */
+  version: string;
+}
+
+export interface CloudRunServiceArgs {
+  project: pulumi.Input<string>;
+  region: pulumi.Input<string>;
+  /** Cloud Run service name. @default - the component name */
+  serviceName?: pulumi.Input<string>;
+  /** The verified `repo@sha256:…` from ContainerImage. */
+  imageRef: pulumi.Input<string>;
+  /** The verification step; the service depends on it explicitly. */
+  verification: pulumi.Resource;
+  /** Commit SHA, given to the container as APP_VERSION. */
+  appVersion: pulumi.Input<string>;
+  /** Given to the container as NODE_ENV. */
+  nodeEnv: pulumi.Input<string>;
+  /** Plain environment variables. @default {} */
+  env?: Record<string, pulumi.Input<string>>;
+  /**
+   * Env var name → Secret Manager reference. Plain: each one adds an accessor grant.
+   * @default {}
+   */
+  secrets?: Record<string, CloudRunSecretRef>;
+  /** @default 8080 */
+  port?: number;
+  /** @default "1" */
+  cpu?: string;
+  /** @default "512Mi" */
+  memory?: string;
+  /** Throttle CPU outside requests. @default true */
+  cpuIdle?: boolean;
+  /** @default true */
+  startupCpuBoost?: boolean;
+  /** Concurrent requests per instance. @default 80 */
+  concurrency?: number;
+  /** Request timeout in seconds. @default 300 */
+  timeoutSeconds?: number;
+  /** @default 0 */
+  minInstances?: number;
+  /** @default 10 */
+  maxInstances?: number;
+  /** @default "all" */
+  ingress?: "all" | "internal" | "internal-and-cloud-load-balancing";
+  /** Path of the health endpoint for probes and the health gate. @default "/health" */
+  healthPath?: string;
+  /**
+   * `public` grants `roles/run.invoker` to `allUsers`; an explicit choice. Plain: it decides children.
+   * @default "private"
+   */
+  exposure?: "public" | "private";
+  /** IAM members that may invoke the service. Plain: one grant each. @default [] */
+  invokers?: string[];
+  /** Cloud Run deletion protection. @default true */
+  deletionProtection?: boolean;
+  /**
+   * Where the image's repository lives. When its project differs from `project`, the Cloud Run service
+   * agent gets `roles/artifactregistry.reader` on it. Plain: it decides whether that grant exists.
+   * @default - same project, no grant
+   */
+  imageRepository?: { project: string; location: string; repositoryId: string; serviceProject: string };
+  /**
+   * After the service is ready, request `<url><healthPath>` until it answers healthy, or fail the
+   * update. Private services are skipped (the gate has no identity token); the plan says so.
+   * @default true
+   */
+  healthGate?: boolean;
+  labels?: Record<string, string>;
+}
+
+const INGRESS = {
+  all: "INGRESS_TRAFFIC_ALL",
+  internal: "INGRESS_TRAFFIC_INTERNAL_ONLY",
+  "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+} as const;
+
+/**
+ * A Cloud Run service that runs a verified image by digest, as a dedicated runtime service account
+ * that may read exactly its own secrets, with startup and liveness probes, explicit invokers, and a
+ * health gate after each new revision.
+ */
+export class CloudRunService extends pulumi.ComponentResource {
+  readonly url: pulumi.Output<string>;
+  readonly serviceAccountEmail: pulumi.Output<string>;
+  readonly imageRef: pulumi.Output<string>;
+  readonly latestRevision: pulumi.Output<string>;
+  readonly serviceAccount: gcp.serviceaccount.Account;
+  readonly service: gcp.cloudrunv2.Service;
+  readonly secretGrants: gcp.secretmanager.SecretIamMember[];
+  readonly invokerGrants: gcp.cloudrunv2.ServiceIamMember[];
+  readonly imageReaderGrant: gcp.artifactregistry.RepositoryIamMember | undefined;
+  readonly healthGate: command.local.Command | undefined;
+
+  constructor(name: string, args: CloudRunServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(CLOUD_RUN_SERVICE_TYPE, name, {}, opts);
+    const a = normalizeCloudRunArgs(args);
+
+    this.serviceAccount = new gcp.serviceaccount.Account(
+      `${name}-sa`,
+      {
+        project: a.project,
+        accountId: runtimeServiceAccountId(name),
+        displayName: `Cloud Run runtime identity of ${name}`,
+        description: "Dedicated runtime service account (managed by multicloud-deploy); never the default compute account.",
+      },
+      { parent: this },
+    );
+    const member = pulumi.interpolate`serviceAccount:${this.serviceAccount.email}`;
+
+    // One accessor grant per secret, on that secret only.
+    this.secretGrants = Object.entries(a.secrets).map(
+      ([envName, ref]) =>
+        new gcp.secretmanager.SecretIamMember(
+          `${name}-secret-${envName.toLowerCase()}`,
+          { project: a.project, secretId: ref.secret, role: "roles/secretmanager.secretAccessor", member },
+          { parent: this },
+        ),
+    );
+
+    const repo = a.imageRepository;
+    this.imageReaderGrant =
+      repo && repo.project !== repo.serviceProject
+        ? new gcp.artifactregistry.RepositoryIamMember(
+            `${name}-image-reader`,
+            {
+              project: repo.project,
+              location: repo.location,
+              repository: repo.repositoryId,
+              role: "roles/artifactregistry.reader",
+              member: gcp.organizations
+                .getProjectOutput({ projectId: repo.serviceProject }, { parent: this })
+                .number.apply((n) => cloudRunServiceAgent(n)),
+            },
+            { parent: this },
+          )
+        : undefined;
+
+    const envs: gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] = [
+      { name: "NODE_ENV", value: a.nodeEnv },
+      { name: "APP_VERSION", value: a.appVersion },
+      ...Object.keys(a.env)
+        .sort()
+        .map((k) => ({ name: k, value: a.env[k] })),
+      ...Object.keys(a.secrets)
+        .sort()
+        .map((k) => ({ name: k, valueSource: { secretKeyRef: { secret: a.secrets[k].secret, version: a.secrets[k].version } } })),
+    ];
+    const probe = { httpGet: { path: a.healthPath, port: a.port }, timeoutSeconds: 3 };
+
+    this.service = new gcp.cloudrunv2.Service(
+      name,
+      {
+        project: a.project,
+        location: a.region,
+        name: a.serviceName ?? name,
+        deletionProtection: a.deletionProtection,
+        ingress: INGRESS[a.ingress],
+        labels: a.labels,
+        template: {
+          serviceAccount: this.serviceAccount.email,
+          timeout: `${a.timeoutSeconds}s`,
+          maxInstanceRequestConcurrency: a.concurrency,
+          scaling: { minInstanceCount: a.minInstances, maxInstanceCount: a.maxInstances },
+          labels: a.labels,
+          containers: [
+            {
+              image: a.imageRef,
+              ports: { containerPort: a.port },
+              resources: { limits: { cpu: a.cpu, memory: a.memory }, cpuIdle: a.cpuIdle, startupCpuBoost: a.startupCpuBoost },
+              envs,
+              startupProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 5, failureThreshold: 24 },
+              livenessProbe: { ...probe, periodSeconds: 30, failureThreshold: 3 },
+            },
+          ],
+        },
+      },
+      {
+        parent: this,
+        // Verified image first; accessor grants before the first revision, or it fails to start.
+        dependsOn: [a.verification, ...this.secretGrants, ...(this.imageReaderGrant ? [this.imageReaderGrant] : [])],
+      },
+    );
+
+    const grant = (suffix: string, m: string) =>
+      new gcp.cloudrunv2.ServiceIamMember(
+        `${name}-${suffix}`,
+        { project: a.project, location: a.region, name: this.service.name, role: "roles/run.invoker", member: m },
+        { parent: this },
+      );
+    // Child names derive from the member, so adding or removing one invoker never renames another.
+    this.invokerGrants = [
+      ...(a.exposure === "public" ? [grant("public-invoker", "allUsers")] : []),
+      ...a.invokers.map((m) => grant(`invoker-${memberSlug(m)}`, m)),
+    ];
+
+    this.url = this.service.uri;
+    this.latestRevision = this.service.latestReadyRevision;
+    this.serviceAccountEmail = this.serviceAccount.email;
+    this.imageRef = pulumi.output(a.imageRef);
+
+    this.healthGate =
+      a.healthGate && a.exposure === "public"
+        ? new command.local.Command(
+            `${name}-health`,
+            {
+              create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.url}${a.healthPath} --expect healthy --attempts 10`,
+              // A new revision (new image, env or secret version) runs the gate again.
+              triggers: [this.latestRevision],
+            },
+            { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
+          )
+        : undefined;
+
+    this.registerOutputs({
+      url: this.url,
+      serviceAccountEmail: this.serviceAccountEmail,
+      imageRef: this.imageRef,
+      latestRevision: this.latestRevision,
+    });
+  }
+}
+
+export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
+  return {
+    ...args,
+    env: args.env ?? {},
+    secrets: args.secrets ?? {},
+    port: args.port ?? 8080,
+    cpu: args.cpu ?? "1",
+    memory: args.memory ?? "512Mi",
+    cpuIdle: args.cpuIdle ?? true,
+    startupCpuBoost: args.startupCpuBoost ?? true,
+    concurrency: args.concurrency ?? 80,
+    timeoutSeconds: args.timeoutSeconds ?? 300,
+    minInstances: args.minInstances ?? 0,
+    maxInstances: args.maxInstances ?? 10,
+    ingress: args.ingress ?? "all",
+    healthPath: args.healthPath ?? "/health",
+    exposure: args.exposure ?? "private",
+    invokers: args.invokers ?? [],
+    deletionProtection: args.deletionProtection ?? true,
+    healthGate: args.healthGate ?? true,
+    labels: { "managed-by": "multicloud-deploy", ...args.labels },
+  };
+}
+
+/** `serviceAccount:ci@p.iam.gserviceaccount.com` → `serviceaccount-ci-p-iam-gserviceaccount-com`. */
+export function memberSlug(member: string): string {
+  return member.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}

@@ -1,0 +1,172 @@
+import * as command from "@pulumi/command";
+import * as dockerbuild from "@pulumi/docker-build";
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "node:path";
+import type { CommitInfo } from "../lib/commit";
+import { digestRef, tagRef } from "../lib/image-ref";
+import { ociLabels } from "../lib/image-tag";
+import type { Platform } from "../lib/platform";
+
+export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
+
+/**
+ * The verifier, run by `local.Command` from the project directory (where `pulumi up` runs). Relative,
+ * so the command text is the same on every machine and a move between laptop and CI changes nothing.
+ */
+export const VERIFY_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/verify-image.ts";
+
+export interface RegistryAuth {
+  /** Registry host, e.g. `us-central1-docker.pkg.dev` or `<account>.dkr.ecr.<region>.amazonaws.com`. */
+  address: pulumi.Input<string>;
+  username: pulumi.Input<string>;
+  /** Wrapped in `pulumi.secret` by the component. */
+  password: pulumi.Input<string>;
+}
+
+/** Build settings. Plain values: they are files on this machine and flags known from config. */
+export interface ImageBuild {
+  /** Build context, relative to the project directory. */
+  context: string;
+  /** Dockerfile, relative to the build context. */
+  dockerfile: string;
+  /** @default {} */
+  buildArgs?: Record<string, string>;
+  /** @default - the last stage */
+  target?: string;
+  /** The mutable registry cache ref (`repo:buildcache-…`). */
+  cacheRef: pulumi.Input<string>;
+  /**
+   * Write the cache as an image manifest (ECR can store nothing else).
+   * @default false
+   */
+  cacheImageManifest?: boolean;
+  /**
+   * Build during `pulumi preview` too, so a broken Dockerfile fails the pull request's preview.
+   * @default true
+   */
+  buildOnPreview?: boolean;
+  /** `org.opencontainers.image.source`. @default - no source label */
+  sourceUrl?: string;
+}
+
+/** An image another stack already built and verified (promotion): deployed by its digest, not rebuilt. */
+export interface PromotedImage {
+  digest: pulumi.Input<string>;
+}
+
+export interface ContainerImageArgs {
+  /** Repository the image lives in, without tag: `host/path/name`. */
+  repositoryUrl: pulumi.Input<string>;
+  /** The one platform the image is built for and verified against. Plain: it is the build's identity. */
+  platform: Platform;
+  /** The image tag (see lib/image-tag.ts). Plain: derived from the commit and build inputs. */
+  tag: string;
+  commit: CommitInfo;
+  registryAuth: RegistryAuth;
+  /** Build and push the image. Exactly one of `build` and `promoted`. */
+  build?: ImageBuild;
+  /** Deploy an image that was built elsewhere; only verification runs. */
+  promoted?: PromotedImage;
+}
+
+/**
+ * One image for exactly one platform: built by `@pulumi/docker-build` in its embedded mode (which
+ * leaves BuildKit's provenance attestations off, so the registry gets a single manifest, not an index),
+ * pushed by digest, then read back from the registry and verified (single manifest, layers equal to the
+ * config's diff_ids, the platform asked for), and only then given its commit tag. `imageRef` is
+ * `repo@sha256:…` and depends on the verification, so nothing can deploy an unverified image.
+ */
+export class ContainerImage extends pulumi.ComponentResource {
+  /** The registry's manifest digest. */
+  readonly digest: pulumi.Output<string>;
+  /** `<repository>@<digest>`, available only after verification succeeded. */
+  readonly imageRef: pulumi.Output<string>;
+  readonly tag: string;
+  readonly platform: Platform;
+  readonly repositoryUrl: pulumi.Output<string>;
+  /** The docker-build resource; undefined for promoted images. */
+  readonly image: dockerbuild.Image | undefined;
+  /** The verification step services must depend on. */
+  readonly verification: command.local.Command;
+
+  constructor(name: string, args: ContainerImageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(CONTAINER_IMAGE_TYPE, name, {}, opts);
+    if ((args.build === undefined) === (args.promoted === undefined)) {
+      throw new Error(`ContainerImage ${name}: give exactly one of build and promoted`);
+    }
+    this.tag = args.tag;
+    this.platform = args.platform;
+    this.repositoryUrl = pulumi.output(args.repositoryUrl);
+    const password = pulumi.secret(args.registryAuth.password);
+
+    if (args.build) {
+      const b = normalizeImageBuild(args.build);
+      this.image = new dockerbuild.Image(
+        `${name}-image`,
+        {
+          context: { location: b.context },
+          dockerfile: { location: path.posix.join(b.context, b.dockerfile) },
+          // Exactly one platform: one manifest, and the platform Lambda/Cloud Run expect.
+          platforms: [args.platform],
+          // Pushed by digest only; the tag is added after verification (see verify-image --tag), so a
+          // re-run at the same commit never pushes an existing tag twice (immutable registries refuse it).
+          push: false,
+          exports: [{ registry: { names: [this.repositoryUrl], pushByDigest: true } }],
+          tags: [pulumi.interpolate`${this.repositoryUrl}:${args.tag}`],
+          labels: ociLabels(args.commit, args.tag, b.sourceUrl),
+          buildArgs: { ...b.buildArgs, SOURCE_DATE_EPOCH: String(args.commit.timestamp) },
+          target: b.target,
+          cacheFrom: [{ registry: { ref: b.cacheRef } }],
+          cacheTo: [
+            {
+              registry: {
+                ref: b.cacheRef,
+                mode: dockerbuild.CacheMode.Max,
+                imageManifest: b.cacheImageManifest,
+                ociMediaTypes: true,
+              },
+            },
+          ],
+          registries: [{ address: args.registryAuth.address, username: args.registryAuth.username, password }],
+          buildOnPreview: b.buildOnPreview,
+        },
+        // A replacement of this resource (provider upgrade, unrelated input) must never delete an image
+        // a running service points at (pulumi-docker-build#581).
+        { parent: this, retainOnDelete: true },
+      );
+      this.digest = this.image.digest;
+    } else {
+      this.image = undefined;
+      this.digest = pulumi.output(args.promoted!.digest);
+    }
+
+    const pinned = pulumi.all([this.repositoryUrl, this.digest]).apply(([repo, digest]) => digestRef(repo, digest));
+    this.verification = new command.local.Command(
+      `${name}-verify`,
+      {
+        create: pulumi.interpolate`${VERIFY_IMAGE_COMMAND} ${pinned} --platform ${args.platform} --tag ${args.tag}`,
+        // Credentials reach the verifier through its environment, as secrets; never on the command line.
+        environment: { REGISTRY_USERNAME: args.registryAuth.username, REGISTRY_PASSWORD: password },
+        triggers: [this.digest],
+      },
+      { parent: this, dependsOn: this.image ? [this.image] : [] },
+    );
+    // The digest ref resolves only once the verification has run.
+    this.imageRef = pulumi.all([pinned, this.verification.stdout]).apply(([ref]) => ref);
+    this.registerOutputs({ digest: this.digest, imageRef: this.imageRef, tag: this.tag, platform: this.platform });
+  }
+
+  /** `<repository>:<tag>`, for humans and rollbacks; services never use it. */
+  get tagRef(): pulumi.Output<string> {
+    return this.repositoryUrl.apply((repo) => tagRef(repo, this.tag));
+  }
+}
+
+export function normalizeImageBuild(b: ImageBuild) {
+  return {
+    ...b,
+    buildArgs: b.buildArgs ?? {},
+    cacheImageManifest: b.cacheImageManifest ?? false,
+    buildOnPreview: b.buildOnPreview ?? true,
+  };
+}

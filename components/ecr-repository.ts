@@ -1,0 +1,153 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { CACHE_TAG_PREFIX } from "../lib/image-tag";
+
+export const ECR_REPOSITORY_TYPE = "multicloud:aws:EcrRepository";
+
+export interface EcrRepositoryArgs {
+  /** Repository name, e.g. `multicloud-deploy-staging/worker`. Plain: it is also the import id. */
+  repositoryName: string;
+  /** AWS account id; scopes the Lambda pull permission to this account's functions. */
+  accountId: pulumi.Input<string>;
+  /** Region of the functions allowed to pull. */
+  region: pulumi.Input<string>;
+  /**
+   * Tag pattern of the images this repository keeps (ECR patterns AND their entries, so one pattern).
+   * @default "*"
+   */
+  imageTagPattern?: string;
+  /**
+   * How many tagged images the lifecycle policy keeps; older ones expire.
+   * @default 20
+   */
+  keepTaggedImages?: number;
+  /**
+   * Untagged images expire after this many days.
+   * @default 7
+   */
+  expireUntaggedAfterDays?: number;
+  /**
+   * Customer-managed KMS key for encryption at rest.
+   * @default - AES256 (AWS-managed)
+   */
+  kmsKeyArn?: pulumi.Input<string>;
+  /**
+   * Adopt a repository that already exists (Pulumi `import` by repository name) instead of failing
+   * with "RepositoryAlreadyExistsException". Plain: it decides a resource option.
+   * @default false
+   */
+  adoptExisting?: boolean;
+  /**
+   * `protect` and `retainOnDelete`, so `pulumi destroy` cannot delete the images a function runs.
+   * @default true
+   */
+  protect?: boolean;
+  tags?: Record<string, string>;
+}
+
+/**
+ * An ECR repository for one function's images: immutable tags (except the build-cache tags, which
+ * BuildKit must overwrite), scan on push, encryption, a lifecycle policy, and a repository policy that
+ * lets Lambda pull, for this account's functions only.
+ */
+export class EcrRepository extends pulumi.ComponentResource {
+  readonly repositoryUrl: pulumi.Output<string>;
+  readonly registryId: pulumi.Output<string>;
+  readonly repository: aws.ecr.Repository;
+  readonly lifecyclePolicy: aws.ecr.LifecyclePolicy;
+  readonly repositoryPolicy: aws.ecr.RepositoryPolicy;
+
+  constructor(name: string, args: EcrRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(ECR_REPOSITORY_TYPE, name, {}, opts);
+    const a = normalizeEcrArgs(args);
+    const keep = { protect: a.protect, retainOnDelete: a.protect };
+
+    this.repository = new aws.ecr.Repository(
+      `${name}`,
+      {
+        name: a.repositoryName,
+        imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters: [{ filter: `${CACHE_TAG_PREFIX}*`, filterType: "WILDCARD" }],
+        imageScanningConfiguration: { scanOnPush: true },
+        encryptionConfigurations: [
+          a.kmsKeyArn ? { encryptionType: "KMS", kmsKey: a.kmsKeyArn } : { encryptionType: "AES256" },
+        ],
+        forceDelete: !a.protect,
+        tags: a.tags,
+      },
+      { parent: this, ...keep, ...(a.adoptExisting ? { import: a.repositoryName } : {}) },
+    );
+
+    this.lifecyclePolicy = new aws.ecr.LifecyclePolicy(
+      `${name}-lifecycle`,
+      {
+        repository: this.repository.name,
+        policy: JSON.stringify(ecrLifecyclePolicy(a.imageTagPattern, a.keepTaggedImages, a.expireUntaggedAfterDays)),
+      },
+      { parent: this },
+    );
+
+    this.repositoryPolicy = new aws.ecr.RepositoryPolicy(
+      `${name}-lambda-pull`,
+      {
+        repository: this.repository.name,
+        policy: pulumi
+          .all([a.accountId, a.region])
+          .apply(([accountId, region]) => JSON.stringify(lambdaPullPolicy(accountId, region))),
+      },
+      { parent: this },
+    );
+
+    this.repositoryUrl = this.repository.repositoryUrl;
+    this.registryId = this.repository.registryId;
+    this.registerOutputs({ repositoryUrl: this.repositoryUrl, registryId: this.registryId });
+  }
+}
+
+export function normalizeEcrArgs(args: EcrRepositoryArgs) {
+  return {
+    ...args,
+    imageTagPattern: args.imageTagPattern ?? "*",
+    keepTaggedImages: args.keepTaggedImages ?? 20,
+    expireUntaggedAfterDays: args.expireUntaggedAfterDays ?? 7,
+    adoptExisting: args.adoptExisting ?? false,
+    protect: args.protect ?? true,
+    tags: { "managed-by": "multicloud-deploy", ...args.tags },
+  };
+}
+
+/** Expire untagged images after N days; keep the newest `keep` images whose tag matches `pattern`. */
+export function ecrLifecyclePolicy(pattern: string, keep: number, untaggedDays: number) {
+  return {
+    rules: [
+      {
+        rulePriority: 1,
+        description: `Expire untagged images after ${untaggedDays} days`,
+        selection: { tagStatus: "untagged", countType: "sinceImagePushed", countUnit: "days", countNumber: untaggedDays },
+        action: { type: "expire" },
+      },
+      {
+        rulePriority: 2,
+        description: `Keep the ${keep} most recent images tagged ${pattern}`,
+        selection: { tagStatus: "tagged", tagPatternList: [pattern], countType: "imageCountMoreThan", countNumber: keep },
+        action: { type: "expire" },
+      },
+    ],
+  };
+}
+
+/** Lambda pulls container images with the service principal; scope it to this account's functions. */
+export function lambdaPullPolicy(accountId: string, region: string) {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "LambdaECRImageRetrievalPolicy",
+        Effect: "Allow",
+        Principal: { Service: "lambda.amazonaws.com" },
+        Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        Condition: { StringLike: { "aws:sourceArn": `arn:aws:lambda:${region}:${accountId}:function:*` } },
+      },
+    ],
+  };
+}

@@ -1,0 +1,5 @@
+export * from "./artifact-registry-repository";
+export * from "./cloud-run-service";
+export * from "./container-image";
+export * from "./ecr-repository";
+export * from "./lambda-function";

@@ -1,0 +1,256 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { lambdaLogGroupName } from "../lib/names";
+import { architectureForPlatform, type LambdaArchitecture, type Platform } from "../lib/platform";
+
+export const LAMBDA_FUNCTION_TYPE = "multicloud:aws:LambdaFunction";
+
+/** The only managed policy a function's role gets: write its own logs. */
+export const BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole";
+
+export interface LambdaFunctionArgs {
+  /** Function name. @default - the component name */
+  functionName?: string;
+  /** The verified `repo@sha256:…` from ContainerImage. */
+  imageUri: pulumi.Input<string>;
+  /**
+   * The image's platform; the function's architecture is derived from it (one source of truth).
+   * Plain: it is the same value the image was built with.
+   */
+  platform: Platform;
+  /** The verification step; the function depends on it explicitly. */
+  verification: pulumi.Resource;
+  /** Commit SHA, given to the function as APP_VERSION. */
+  appVersion: pulumi.Input<string>;
+  /** Given to the function as NODE_ENV. */
+  nodeEnv: pulumi.Input<string>;
+  /** @default {} */
+  env?: Record<string, pulumi.Input<string>>;
+  /**
+   * Env var name → Secrets Manager secret ARN. The function receives the ARN and reads the value at
+   * run time; the role may read exactly these secrets. Plain keys: they shape the policy.
+   * @default {}
+   */
+  secretArns?: Record<string, pulumi.Input<string>>;
+  /** KMS key the secrets are encrypted with; adds `kms:Decrypt` on it only. @default - no KMS grant */
+  secretsKmsKeyArn?: pulumi.Input<string>;
+  /** @default 512 */
+  memorySize?: number;
+  /** Seconds. @default 30 */
+  timeout?: number;
+  /** /tmp size in MB. @default 512 */
+  ephemeralStorageMb?: number;
+  /** @default - unreserved */
+  reservedConcurrency?: number;
+  /** @default - the image's CMD, ENTRYPOINT and WORKDIR */
+  imageConfig?: { command?: string[]; entryPoint?: string[]; workingDirectory?: string };
+  /** Days. @default 30 */
+  logRetentionDays?: number;
+  /**
+   * Create an HTTPS function URL. Plain: it decides children.
+   * @default false
+   */
+  functionUrl?: boolean;
+  /**
+   * `public` makes the URL's auth `NONE`; otherwise `AWS_IAM`. Plain: it decides children.
+   * @default "private"
+   */
+  exposure?: "public" | "private";
+  /**
+   * After each new image, check the function works: a GET of the public URL's health path, otherwise
+   * an invocation with `{"healthCheck": true}` that must not return a function error.
+   * @default true
+   */
+  healthGate?: boolean;
+  /** @default "/health" */
+  healthPath?: string;
+  tags?: Record<string, string>;
+}
+
+/**
+ * A Lambda function from a verified container image, by digest, with an execution role that can write
+ * its logs and read exactly its own secrets, an explicit log group with retention, and an optional URL.
+ */
+export class LambdaFunction extends pulumi.ComponentResource {
+  readonly functionName: pulumi.Output<string>;
+  readonly arn: pulumi.Output<string>;
+  readonly imageUri: pulumi.Output<string>;
+  readonly architecture: LambdaArchitecture;
+  readonly url: pulumi.Output<string> | undefined;
+  readonly role: aws.iam.Role;
+  readonly logGroup: aws.cloudwatch.LogGroup;
+  readonly secretsPolicy: aws.iam.RolePolicy | undefined;
+  readonly function: aws.lambda.Function;
+  readonly functionUrl: aws.lambda.FunctionUrl | undefined;
+  readonly healthGate: aws.lambda.Invocation | undefined;
+
+  constructor(name: string, args: LambdaFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(LAMBDA_FUNCTION_TYPE, name, {}, opts);
+    const a = normalizeLambdaArgs(name, args);
+    this.architecture = architectureForPlatform(a.platform);
+    const partition = aws.getPartitionOutput({}, { parent: this }).partition;
+
+    this.role = new aws.iam.Role(
+      `${name}-role`,
+      {
+        description: `Execution role of the ${a.functionName} function (managed by multicloud-deploy)`,
+        assumeRolePolicy: JSON.stringify(lambdaTrustPolicy()),
+        tags: a.tags,
+      },
+      { parent: this },
+    );
+    const basic = new aws.iam.RolePolicyAttachment(
+      `${name}-basic-execution`,
+      { role: this.role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/${BASIC_EXECUTION_POLICY}` },
+      { parent: this },
+    );
+
+    const secretNames = Object.keys(a.secretArns).sort();
+    this.secretsPolicy =
+      secretNames.length > 0
+        ? new aws.iam.RolePolicy(
+            `${name}-secrets`,
+            {
+              role: this.role.name,
+              policy: pulumi
+                .all([pulumi.all(secretNames.map((k) => a.secretArns[k])), a.secretsKmsKeyArn])
+                .apply(([arns, kms]) => JSON.stringify(secretsReadPolicy(arns, kms))),
+            },
+            { parent: this },
+          )
+        : undefined;
+
+    this.logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      { name: lambdaLogGroupName(a.functionName), retentionInDays: a.logRetentionDays, tags: a.tags },
+      { parent: this },
+    );
+
+    const variables: Record<string, pulumi.Input<string>> = {
+      NODE_ENV: a.nodeEnv,
+      APP_VERSION: a.appVersion,
+      ...a.env,
+      // The ARN, never the value: the function reads the secret at run time.
+      ...a.secretArns,
+    };
+
+    this.function = new aws.lambda.Function(
+      name,
+      {
+        name: a.functionName,
+        packageType: "Image",
+        imageUri: a.imageUri,
+        architectures: [this.architecture],
+        role: this.role.arn,
+        memorySize: a.memorySize,
+        timeout: a.timeout,
+        ephemeralStorage: { size: a.ephemeralStorageMb },
+        reservedConcurrentExecutions: a.reservedConcurrency,
+        imageConfig: a.imageConfig,
+        environment: { variables },
+        loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
+        tags: a.tags,
+      },
+      {
+        parent: this,
+        dependsOn: [a.verification, this.logGroup, basic, ...(this.secretsPolicy ? [this.secretsPolicy] : [])],
+      },
+    );
+
+    if (a.functionUrl) {
+      const authorizationType = a.exposure === "public" ? "NONE" : "AWS_IAM";
+      this.functionUrl = new aws.lambda.FunctionUrl(
+        `${name}-url`,
+        { functionName: this.function.name, authorizationType },
+        { parent: this },
+      );
+      if (a.exposure === "public") {
+        // A NONE-auth URL still needs a resource policy that lets anyone invoke it through the URL.
+        new aws.lambda.Permission(
+          `${name}-url-public`,
+          {
+            function: this.function.name,
+            action: "lambda:InvokeFunctionUrl",
+            principal: "*",
+            functionUrlAuthType: "NONE",
+          },
+          { parent: this },
+        );
+        new aws.lambda.Permission(
+          `${name}-url-public-invoke`,
+          { function: this.function.name, action: "lambda:InvokeFunction", principal: "*", invokedViaFunctionUrl: true },
+          { parent: this },
+        );
+      }
+      this.url = this.functionUrl.functionUrl;
+    } else {
+      this.functionUrl = undefined;
+      this.url = undefined;
+    }
+
+    // The smoke test: invoked again whenever the image changes; a function error fails the update.
+    this.healthGate = a.healthGate
+      ? new aws.lambda.Invocation(
+          `${name}-health`,
+          {
+            functionName: this.function.name,
+            input: JSON.stringify({ healthCheck: true, path: a.healthPath }),
+            triggers: { imageUri: pulumi.output(a.imageUri) },
+          },
+          { parent: this },
+        )
+      : undefined;
+
+    this.functionName = this.function.name;
+    this.arn = this.function.arn;
+    this.imageUri = this.function.imageUri.apply((u) => u ?? "");
+    this.registerOutputs({
+      functionName: this.functionName,
+      arn: this.arn,
+      imageUri: this.imageUri,
+      architecture: this.architecture,
+      url: this.url,
+    });
+  }
+}
+
+export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
+  return {
+    ...args,
+    functionName: args.functionName ?? name,
+    env: args.env ?? {},
+    secretArns: args.secretArns ?? {},
+    memorySize: args.memorySize ?? 512,
+    timeout: args.timeout ?? 30,
+    ephemeralStorageMb: args.ephemeralStorageMb ?? 512,
+    logRetentionDays: args.logRetentionDays ?? 30,
+    functionUrl: args.functionUrl ?? false,
+    exposure: args.exposure ?? "private",
+    healthGate: args.healthGate ?? true,
+    healthPath: args.healthPath ?? "/health",
+    tags: { "managed-by": "multicloud-deploy", ...args.tags },
+  };
+}
+
+export function lambdaTrustPolicy() {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+  };
+}
+
+/** `secretsmanager:GetSecretValue` on exactly these ARNs; `kms:Decrypt` on the one key, if any. */
+export function secretsReadPolicy(secretArns: string[], kmsKeyArn?: string) {
+  const statements: object[] = [
+    { Sid: "ReadOwnSecrets", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secretArns },
+  ];
+  if (kmsKeyArn) {
+    statements.push({
+      Sid: "DecryptOwnSecrets",
+      Effect: "Allow",
+      Action: "kms:Decrypt",
+      Resource: kmsKeyArn,
+    });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}

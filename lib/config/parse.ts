@@ -1,0 +1,309 @@
+/**
+ * Turns the raw stack configuration into one typed, defaulted {@link StackConfig}, or throws one
+ * {@link ConfigError} listing every problem, each naming the stack file, the key path, what was
+ * expected and what was received. Runs before any resource is registered.
+ */
+import * as path from "node:path";
+import { closest } from "fastest-levenshtein";
+import { z } from "zod";
+import { ConfigError, describeValue } from "../errors";
+import type { CommitInfo } from "../commit";
+import { architectureForPlatform, platformForArchitecture } from "../platform";
+import {
+  CLOUD_RUN_RESERVED_ENV,
+  LAMBDA_RESERVED_ENV,
+  PROGRAM_ENV,
+  PROJECT,
+  SECRET_LOOKING_ENV,
+  SERVICE_NAME_PATTERN,
+  cloudRunServiceSchema,
+  lambdaServiceSchema,
+  stackConfigSchema,
+  type ArtifactRegistryConfig,
+  type CloudRunServiceConfig,
+  type EcrConfig,
+  type LambdaServiceConfig,
+  type ServiceConfig,
+} from "./schema";
+
+/** Configuration as Pulumi hands it to the program. */
+export interface RawStackConfig {
+  /** `multicloud-deploy:*` values keyed without the namespace; strings, objects as JSON text or values. */
+  project: Record<string, unknown>;
+  /** The provider keys the program reads (`gcp:project`, `gcp:region`, `aws:region`). */
+  providers: Record<string, string | undefined>;
+}
+
+export interface ParseContext {
+  /** Stack name, e.g. `staging`. */
+  stack: string;
+  /** The file users edit, for messages: `Pulumi.<stack>.yaml`. */
+  file: string;
+  /** Directory the build contexts are relative to. */
+  projectDir: string;
+  /** Resolves the commit to tag images with; gets `multicloud-deploy:commitSha` if set. */
+  resolveCommit: (configSha: string | undefined) => CommitInfo | { problem: string };
+  /** File-system probe, injectable for tests. */
+  exists: (absolutePath: string) => boolean;
+}
+
+export interface StackConfig {
+  stack: string;
+  file: string;
+  nodeEnv: string;
+  sourceUrl?: string;
+  commit: CommitInfo;
+  allowDirtyBuilds: boolean;
+  buildOnPreview: boolean;
+  deletionProtection: boolean;
+  protectRegistries: boolean;
+  requirePinnedSecretVersions: boolean;
+  promoteFrom?: string;
+  logRetentionDays: number;
+  gcp?: { project: string; region: string };
+  aws?: { region: string };
+  artifactRegistry: ArtifactRegistryConfig & { project?: string; location?: string; cacheRepositoryId: string };
+  ecr: EcrConfig;
+  /** Sorted by name, so the program registers resources in a stable order. */
+  services: ServiceConfig[];
+}
+
+type Path = readonly PropertyKey[];
+
+function keyPath(p: Path): string {
+  let out = "";
+  for (const part of p) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** Walks wrappers (default, optional, preprocess) to the object schema, if any, and returns its keys. */
+function objectKeysAt(schema: z.ZodType, p: Path): string[] | undefined {
+  let current: z.ZodType | undefined = schema;
+  const unwrap = (s: z.ZodType): z.ZodType => {
+    let cur = s;
+    for (;;) {
+      const def = (cur as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+      if (def.type === "default" || def.type === "optional" || def.type === "nullable") cur = def.innerType as z.ZodType;
+      else if (def.type === "pipe") cur = def.out as z.ZodType;
+      else return cur;
+    }
+  };
+  for (const part of p) {
+    if (!current) return undefined;
+    const obj = unwrap(current);
+    if (obj instanceof z.ZodObject) current = (obj.shape as Record<string, z.ZodType>)[String(part)];
+    else if (obj instanceof z.ZodRecord) current = (obj._zod.def as unknown as { valueType: z.ZodType }).valueType;
+    else if (obj instanceof z.ZodArray) current = (obj._zod.def as unknown as { element: z.ZodType }).element;
+    else return undefined;
+  }
+  if (!current) return undefined;
+  const obj = unwrap(current);
+  return obj instanceof z.ZodObject ? Object.keys(obj.shape) : undefined;
+}
+
+/** Formats zod issues as `<file>: multicloud-deploy:<path>: <message>, got <value>`. */
+function describeIssues(
+  issues: readonly z.core.$ZodIssue[],
+  schema: z.ZodType,
+  prefix: Path,
+  file: string,
+): string[] {
+  const out: string[] = [];
+  for (const issue of issues) {
+    const where = [...prefix, ...issue.path];
+    if (issue.code === "unrecognized_keys") {
+      const known = objectKeysAt(schema, issue.path) ?? [];
+      for (const key of issue.keys) {
+        const hint = known.length > 0 ? `; did you mean "${closest(key, known)}"?` : "";
+        out.push(`${file}: ${PROJECT}:${keyPath([...where, key])}: unknown key${hint} (known keys: ${known.join(", ")})`);
+      }
+      continue;
+    }
+    const received = "input" in issue ? `, got ${describeValue(issue.input)}` : "";
+    out.push(`${file}: ${PROJECT}:${keyPath(where)}: ${issue.message}${received}`);
+  }
+  return out;
+}
+
+/**
+ * Validates and normalises the whole stack configuration. Collects every problem and throws once.
+ */
+export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackConfig {
+  const problems: string[] = [];
+  const at = (p: Path, message: string) => problems.push(`${ctx.file}: ${PROJECT}:${keyPath(p)}: ${message}`);
+
+  const top = stackConfigSchema.safeParse(raw.project, { reportInput: true });
+  if (!top.success) problems.push(...describeIssues(top.error.issues, stackConfigSchema, [], ctx.file));
+  const base = top.success ? top.data : undefined;
+
+  // Services are parsed one by one so each gets the schema of its own target.
+  const rawServices = base?.services ?? {};
+  const services: ServiceConfig[] = [];
+  for (const name of Object.keys(rawServices).sort()) {
+    const where: Path = ["services", name];
+    if (!SERVICE_NAME_PATTERN.test(name)) {
+      at(
+        where,
+        `service name ${JSON.stringify(name)} must be 1-63 lowercase letters, digits or "-", start with a letter and not end with "-" (valid for both Cloud Run and Lambda)`,
+      );
+    }
+    const value = rawServices[name];
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      at(where, `expected a map of service settings like { target: "cloudrun", context: "apps/api" }, got ${describeValue(value)}`);
+      continue;
+    }
+    const target = (value as Record<string, unknown>).target;
+    const schema = target === "cloudrun" ? cloudRunServiceSchema : target === "lambda" ? lambdaServiceSchema : undefined;
+    if (!schema) {
+      at([...where, "target"], `expected "cloudrun" or "lambda", got ${describeValue(target)}`);
+      continue;
+    }
+    const parsed = schema.safeParse(value, { reportInput: true });
+    if (!parsed.success) {
+      problems.push(...describeIssues(parsed.error.issues, schema, where, ctx.file));
+      continue;
+    }
+    const service =
+      parsed.data.target === "cloudrun"
+        ? ({ ...parsed.data, name } as CloudRunServiceConfig)
+        : normalizeLambda(name, parsed.data as z.output<typeof lambdaServiceSchema>, base?.logRetentionDays ?? 30, where, at);
+    if (service) {
+      checkService(service, where, at, base?.requirePinnedSecretVersions ?? true);
+      services.push(service);
+    }
+  }
+
+  // Provider settings the services need.
+  const gcpProject = raw.providers["gcp:project"];
+  const gcpRegion = raw.providers["gcp:region"];
+  const awsRegion = raw.providers["aws:region"];
+  const hasCloudRun = services.some((s) => s.target === "cloudrun");
+  const hasLambda = services.some((s) => s.target === "lambda");
+  if (hasCloudRun && !gcpProject) problems.push(`${ctx.file}: gcp:project: required by the Cloud Run services; set it with \`pulumi config set gcp:project <project-id>\``);
+  if (hasCloudRun && !gcpRegion) problems.push(`${ctx.file}: gcp:region: required by the Cloud Run services; set it with \`pulumi config set gcp:region us-central1\``);
+  if (hasLambda && !awsRegion) problems.push(`${ctx.file}: aws:region: required by the Lambda functions; set it with \`pulumi config set aws:region us-east-1\``);
+
+  // What is built must exist, and must be what the commit says unless dirty builds are allowed.
+  const builds = base !== undefined && base.promoteFrom === undefined;
+  if (builds) {
+    for (const s of services) {
+      const contextDir = path.resolve(ctx.projectDir, s.context);
+      if (!ctx.exists(contextDir)) {
+        at(["services", s.name, "context"], `build context ${JSON.stringify(s.context)} does not exist under ${ctx.projectDir}; fix the path or add the directory`);
+      } else if (!ctx.exists(path.resolve(contextDir, s.dockerfile))) {
+        at(["services", s.name, "dockerfile"], `no Dockerfile at ${JSON.stringify(path.join(s.context, s.dockerfile))}; fix the path or add the file`);
+      }
+    }
+  }
+  const commit = ctx.resolveCommit(base?.commitSha);
+  if ("problem" in commit) {
+    problems.push(`${ctx.file}: ${commit.problem}`);
+  } else if (builds && commit.dirty && !base.allowDirtyBuilds) {
+    problems.push(
+      `${ctx.file}: ${PROJECT}:allowDirtyBuilds: the work tree has uncommitted changes and this stack forbids dirty builds; ` +
+        "commit or stash them (images are tagged by commit, so what is deployed must be what was committed)",
+    );
+  }
+
+  if (problems.length > 0 || !base || "problem" in commit) throw new ConfigError(ctx.file, problems);
+
+  const ar = base.artifactRegistry;
+  return {
+    stack: ctx.stack,
+    file: ctx.file,
+    nodeEnv: base.nodeEnv,
+    sourceUrl: base.sourceUrl,
+    commit,
+    allowDirtyBuilds: base.allowDirtyBuilds,
+    buildOnPreview: base.buildOnPreview,
+    deletionProtection: base.deletionProtection,
+    protectRegistries: base.protectRegistries,
+    requirePinnedSecretVersions: base.requirePinnedSecretVersions,
+    promoteFrom: base.promoteFrom,
+    logRetentionDays: base.logRetentionDays,
+    gcp: hasCloudRun ? { project: gcpProject!, region: gcpRegion! } : undefined,
+    aws: hasLambda ? { region: awsRegion! } : undefined,
+    artifactRegistry: {
+      ...ar,
+      project: ar.project ?? gcpProject,
+      location: ar.location ?? gcpRegion,
+      cacheRepositoryId: ar.cacheRepositoryId ?? `${ar.repositoryId}-cache`,
+    },
+    ecr: base.ecr,
+    services,
+  };
+}
+
+function normalizeLambda(
+  name: string,
+  data: z.output<typeof lambdaServiceSchema>,
+  defaultRetention: number,
+  where: Path,
+  at: (p: Path, message: string) => void,
+): LambdaServiceConfig | undefined {
+  // One of platform/architecture is derived from the other; given both, they must agree.
+  const architecture = data.architecture ?? (data.platform ? architectureForPlatform(data.platform) : "arm64");
+  const platform = data.platform ?? platformForArchitecture(architecture);
+  if (architectureForPlatform(platform) !== architecture) {
+    at(
+      where,
+      `platform "${platform}" builds ${architectureForPlatform(platform)} images but architecture is "${architecture}"; ` +
+        `set only one of them (the other is derived), e.g. architecture: "${architecture}"`,
+    );
+    return undefined;
+  }
+  return { ...data, name, platform, architecture, logRetentionDays: data.logRetentionDays ?? defaultRetention };
+}
+
+function checkService(
+  s: ServiceConfig,
+  where: Path,
+  at: (p: Path, message: string) => void,
+  requirePinned: boolean,
+): void {
+  const reserved = new Set<string>([
+    ...PROGRAM_ENV,
+    ...(s.target === "cloudrun" ? CLOUD_RUN_RESERVED_ENV : LAMBDA_RESERVED_ENV),
+  ]);
+  const isReserved = (k: string) => reserved.has(k) || (s.target === "lambda" && k.startsWith("AWS_"));
+  for (const [k, v] of Object.entries(s.env)) {
+    if (isReserved(k)) {
+      at([...where, "env", k], `${k} is set by ${PROGRAM_ENV.includes(k as never) ? "this program" : s.target === "cloudrun" ? "Cloud Run" : "Lambda"}; remove it from env`);
+    } else if (SECRET_LOOKING_ENV.test(k)) {
+      at(
+        [...where, "env", k],
+        `${k} looks like a secret but is a plain value (${describeValue(v.length > 3 ? `${v.slice(0, 3)}…` : v)}); ` +
+          `move it to ${s.target === "cloudrun" ? "secrets (a Secret Manager reference)" : "secrets (a Secrets Manager ARN or name)"}`,
+      );
+    }
+    if (k in s.secrets) at([...where, "env", k], `${k} is declared in both env and secrets; keep one`);
+  }
+  for (const k of Object.keys(s.secrets)) {
+    if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
+  }
+  if (s.target === "cloudrun") {
+    if (s.minInstances > s.maxInstances) {
+      at([...where, "minInstances"], `minInstances (${s.minInstances}) is greater than maxInstances (${s.maxInstances})`);
+    }
+    if (requirePinned) {
+      for (const [k, ref] of Object.entries(s.secrets)) {
+        if (ref.version === "latest") {
+          at(
+            [...where, "secrets", k, "version"],
+            `this stack must pin a numeric secret version (requirePinnedSecretVersions), got "latest"; set e.g. "3"`,
+          );
+        }
+      }
+    }
+    s.invokers.forEach((m, i) => {
+      if (m === "allUsers" || m === "allAuthenticatedUsers") {
+        at([...where, "invokers", i], `"${m}" would make the service public; set exposure: public instead`);
+      }
+    });
+  } else if (s.exposure === "public" && !s.functionUrl) {
+    at([...where, "exposure"], `a public Lambda needs a function URL to be reached; set functionUrl: true or exposure: private`);
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * The stack configuration schema: every `multicloud-deploy:*` key, its type, its default and the rules
+ * that tie keys together. Defaults live here and nowhere else. Parsing is in `./parse.ts`.
+ */
+import { z } from "zod";
+import { PLATFORMS, LAMBDA_ARCHITECTURES } from "../platform";
+
+/** The Pulumi project name, which is also the config namespace of every key below. */
+export const PROJECT = "multicloud-deploy";
+
+const e = (message: string) => ({ error: message });
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Service names become the Cloud Run service name (at most 63 characters, lowercase letters, digits
+ * and `-`, starting with a letter) and the Lambda function name (at most 64 of `[A-Za-z0-9_-]`). The
+ * rule below is what both accept.
+ */
+export const SERVICE_NAME_PATTERN = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Names the program sets itself on every service; config may not set them. */
+export const PROGRAM_ENV = ["APP_VERSION", "NODE_ENV"] as const;
+/** Reserved by Cloud Run's container contract. */
+export const CLOUD_RUN_RESERVED_ENV = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"] as const;
+/** Reserved by the Lambda runtime (plus every `AWS_*` name). */
+export const LAMBDA_RESERVED_ENV = [
+  "_HANDLER",
+  "_X_AMZN_TRACE_ID",
+  "LAMBDA_TASK_ROOT",
+  "LAMBDA_RUNTIME_DIR",
+  "TZ",
+] as const;
+
+/** Env names that look like they hold a secret: these must come from a secret reference. */
+export const SECRET_LOOKING_ENV = /KEY|SECRET|TOKEN|PASSWORD/i;
+
+const envMap = z.record(
+  z.string().regex(ENV_NAME, e("expected an environment variable name like API_URL")),
+  z.string(e("expected a string value (quote numbers and booleans in YAML)")),
+  e("expected a map of environment variable names to string values"),
+);
+
+const buildArgs = z.record(
+  z.string().regex(ENV_NAME, e("expected a build argument name like NODE_VERSION")),
+  z.string(e("expected a string value (quote numbers and booleans in YAML)")),
+  e("expected a map of build argument names to string values"),
+);
+
+const relativePath = (what: string) =>
+  z
+    .string(e(`expected ${what} relative to the project directory`))
+    .min(1, e(`expected ${what} relative to the project directory`))
+    .refine((p) => !p.startsWith("/") && !p.split(/[\\/]/).includes(".."), {
+      message: `expected ${what} inside the project directory (no absolute path, no "..")`,
+    });
+
+const exposure = z
+  .enum(["public", "private"], e('expected "public" (anyone on the internet may call it) or "private"'))
+  .default("private");
+
+const platform = z.enum(PLATFORMS, e(`expected one of ${PLATFORMS.map((p) => `"${p}"`).join(", ")}`));
+
+/** Settings every service has, whichever cloud it runs on. */
+const commonService = {
+  /** Build context directory, relative to the project. */
+  context: relativePath("a build context directory"),
+  /** Dockerfile path relative to the build context. */
+  dockerfile: z
+    .string(e("expected a Dockerfile path relative to the build context"))
+    .min(1, e("expected a Dockerfile path relative to the build context"))
+    .default("Dockerfile"),
+  /** Build arguments (never secrets: they end up in the image history). */
+  buildArgs: buildArgs.default({}),
+  /** Multi-stage build target. */
+  buildTarget: z.string(e("expected the name of a build stage")).min(1).optional(),
+  exposure,
+  env: envMap.default({}),
+  /** Verify the deployed service answers before the update counts as done. */
+  healthGate: z.boolean(e("expected true or false")).default(true),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cloud Run
+// ---------------------------------------------------------------------------------------------
+
+const SECRET_ID = /^(?:projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/secrets\/)?[A-Za-z0-9_-]{1,255}$/;
+/** IAM members; `allUsers`/`allAuthenticatedUsers` pass here and are refused by the exposure rule in parse.ts. */
+const IAM_MEMBER = /^(?:(?:user|serviceAccount|group|domain|principal|principalSet):\S+|allUsers|allAuthenticatedUsers)$/;
+const CLOUD_RUN_MEMORY = /^(?:\d+(?:Mi|Gi))$/;
+
+const cloudRunSecret = z.strictObject(
+  {
+    /** Secret Manager secret id (`api-key`) or full name (`projects/p/secrets/api-key`). */
+    secret: z.string(e('expected a Secret Manager secret id like "api-key"')).regex(SECRET_ID, {
+      message: 'expected a Secret Manager secret id like "api-key" or "projects/my-project/secrets/api-key"',
+    }),
+    /** `latest` or a version number. */
+    version: z
+      .union([z.string(), z.number()], e('expected a secret version: a number like "3", or "latest"'))
+      .transform((v) => String(v))
+      .refine((v) => v === "latest" || /^[1-9]\d*$/.test(v), {
+        message: 'expected a secret version: a number like "3", or "latest"',
+      })
+      .default("latest"),
+  },
+  e('expected { secret: "<secret id>", version: "<number or latest>" }'),
+);
+
+export const cloudRunServiceSchema = z.strictObject({
+  target: z.literal("cloudrun"),
+  ...commonService,
+  /** Cloud Run runs linux/amd64 images only (container runtime contract: "Linux x86_64 ABI"). */
+  platform: z
+    .literal("linux/amd64", e('expected "linux/amd64": Cloud Run runs x86_64 images only'))
+    .default("linux/amd64"),
+  secrets: z
+    .record(
+      z.string().regex(ENV_NAME, e("expected an environment variable name like API_KEY")),
+      cloudRunSecret,
+    )
+    .default({}),
+  /** IAM members allowed to invoke a private service. */
+  invokers: z
+    .array(
+      z.string().regex(IAM_MEMBER, {
+        message: 'expected an IAM member like "serviceAccount:caller@my-project.iam.gserviceaccount.com"',
+      }),
+      e("expected a list of IAM members"),
+    )
+    .default([]),
+  port: z.number(e("expected a port number")).int().min(1).max(65535, e("expected a port number 1-65535")).default(8080),
+  cpu: z
+    .enum(["1", "2", "4", "6", "8"], e('expected Cloud Run CPU "1", "2", "4", "6" or "8" (quoted)'))
+    .default("1"),
+  memory: z
+    .string(e('expected Cloud Run memory like "512Mi"'))
+    .regex(CLOUD_RUN_MEMORY, e('expected Cloud Run memory like "512Mi"'))
+    .default("512Mi"),
+  /** Throttle CPU between requests (request-based billing). */
+  cpuIdle: z.boolean(e("expected true or false")).default(true),
+  startupCpuBoost: z.boolean(e("expected true or false")).default(true),
+  concurrency: z
+    .number(e("expected a whole number 1-1000"))
+    .int(e("expected a whole number 1-1000"))
+    .min(1, e("expected a whole number 1-1000"))
+    .max(1000, e("expected a whole number 1-1000"))
+    .default(80),
+  timeoutSeconds: z
+    .number(e("expected a request timeout in seconds, 1-3600"))
+    .int(e("expected a request timeout in seconds, 1-3600"))
+    .min(1, e("expected a request timeout in seconds, 1-3600"))
+    .max(3600, e("expected a request timeout in seconds, 1-3600"))
+    .default(300),
+  minInstances: z
+    .number(e("expected a whole number of instances, 0 or more"))
+    .int(e("expected a whole number of instances, 0 or more"))
+    .min(0, e("expected a whole number of instances, 0 or more"))
+    .default(0),
+  maxInstances: z
+    .number(e("expected a whole number of instances, 1 or more"))
+    .int(e("expected a whole number of instances, 1 or more"))
+    .min(1, e("expected a whole number of instances, 1 or more"))
+    .default(10),
+  ingress: z
+    .enum(
+      ["all", "internal", "internal-and-cloud-load-balancing"],
+      e('expected "all", "internal" or "internal-and-cloud-load-balancing"'),
+    )
+    .default("all"),
+  /** Path of the HTTP health endpoint used by the probes and the health gate. */
+  healthPath: z
+    .string(e('expected an absolute URL path like "/health"'))
+    .regex(/^\/\S*$/, e('expected an absolute URL path like "/health"'))
+    .default("/health"),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Lambda
+// ---------------------------------------------------------------------------------------------
+
+const SECRETS_MANAGER_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const SECRETS_MANAGER_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+/** Values CloudWatch Logs accepts for retention. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const logRetention = z
+  .number(e("expected a CloudWatch Logs retention in days"))
+  .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+    message: `expected a CloudWatch Logs retention in days, one of ${LOG_RETENTION_DAYS.join(", ")}`,
+  });
+
+const lambdaSecret = z.strictObject(
+  {
+    /** Secrets Manager secret ARN, or its name (the ARN is then looked up at deploy time). */
+    secret: z
+      .string(e("expected a Secrets Manager secret ARN or name"))
+      .refine((s) => SECRETS_MANAGER_ARN.test(s) || (!s.startsWith("arn:") && SECRETS_MANAGER_NAME.test(s)), {
+        message: 'expected a Secrets Manager secret ARN ("arn:aws:secretsmanager:<region>:<account>:secret:<name>") or name',
+      }),
+  },
+  e('expected { secret: "<Secrets Manager ARN or name>" }'),
+);
+
+export const lambdaServiceSchema = z.strictObject({
+  target: z.literal("lambda"),
+  ...commonService,
+  /** Image platform; the function's architecture is derived from it. Give this or `architecture`. */
+  platform: platform.optional(),
+  /** Lambda architecture; the image platform is derived from it. Give this or `platform`. */
+  architecture: z
+    .enum(LAMBDA_ARCHITECTURES, e('expected Lambda architecture "arm64" or "x86_64"'))
+    .optional(),
+  /** Env var name → Secrets Manager secret; the function receives the ARN, never the value. */
+  secrets: z
+    .record(z.string().regex(ENV_NAME, e("expected an environment variable name like DB_SECRET_ARN")), lambdaSecret)
+    .default({}),
+  /** A customer-managed KMS key the secrets are encrypted with (adds kms:Decrypt on that key only). */
+  secretsKmsKeyArn: z
+    .string(e("expected a KMS key ARN"))
+    .regex(KMS_KEY_ARN, e('expected a KMS key ARN like "arn:aws:kms:us-east-1:123456789012:key/<id>"'))
+    .optional(),
+  memory: z
+    .number(e("expected Lambda memory in MB, 128-10240"))
+    .int(e("expected Lambda memory in MB, 128-10240"))
+    .min(128, e("expected Lambda memory in MB, 128-10240"))
+    .max(10240, e("expected Lambda memory in MB, 128-10240"))
+    .default(512),
+  timeoutSeconds: z
+    .number(e("expected a Lambda timeout in seconds, 1-900"))
+    .int(e("expected a Lambda timeout in seconds, 1-900"))
+    .min(1, e("expected a Lambda timeout in seconds, 1-900"))
+    .max(900, e("expected a Lambda timeout in seconds, 1-900"))
+    .default(30),
+  ephemeralStorageMb: z
+    .number(e("expected /tmp size in MB, 512-10240"))
+    .int(e("expected /tmp size in MB, 512-10240"))
+    .min(512, e("expected /tmp size in MB, 512-10240"))
+    .max(10240, e("expected /tmp size in MB, 512-10240"))
+    .default(512),
+  /** Reserved concurrency; unset means the function shares the account's unreserved pool. */
+  reservedConcurrency: z
+    .number(e("expected a whole number, 0 or more"))
+    .int(e("expected a whole number, 0 or more"))
+    .min(0, e("expected a whole number, 0 or more"))
+    .optional(),
+  imageConfig: z
+    .strictObject(
+      {
+        command: z.array(z.string(), e("expected a list of strings")).min(1).optional(),
+        entryPoint: z.array(z.string(), e("expected a list of strings")).min(1).optional(),
+        workingDirectory: z.string(e("expected an absolute path")).regex(/^\//, e("expected an absolute path")).optional(),
+      },
+      e("expected { command?, entryPoint?, workingDirectory? }"),
+    )
+    .optional(),
+  /** Give the function an HTTPS URL (auth AWS_IAM, or NONE when exposure is public). */
+  functionUrl: z.boolean(e("expected true or false")).default(false),
+  logRetentionDays: logRetention.optional(),
+  /** Adopt an ECR repository that already exists under this function's repository name. */
+  adoptExistingRepository: z.boolean(e("expected true or false")).default(false),
+  healthPath: z
+    .string(e('expected an absolute URL path like "/health"'))
+    .regex(/^\/\S*$/, e('expected an absolute URL path like "/health"'))
+    .default("/health"),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Registries
+// ---------------------------------------------------------------------------------------------
+
+const REPOSITORY_ID = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const artifactRegistrySchema = z
+  .strictObject(
+    {
+      /** Repository id for service images (immutable tags). */
+      repositoryId: z
+        .string(e('expected a repository id like "apps"'))
+        .regex(REPOSITORY_ID, e('expected a repository id like "apps" (lowercase letters, digits, "-")'))
+        .default("apps"),
+      /** Repository id for the BuildKit registry cache (mutable tags, see ArtifactRegistryRepository). */
+      cacheRepositoryId: z
+        .string(e('expected a repository id like "apps-cache"'))
+        .regex(REPOSITORY_ID, e('expected a repository id like "apps-cache"'))
+        .optional(),
+      /** Project holding the repositories; defaults to `gcp:project`. Another project makes images cross-project. */
+      project: z.string(e("expected a GCP project id")).regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, e("expected a GCP project id")).optional(),
+      /** Region of the repositories; defaults to `gcp:region`. */
+      location: z.string(e('expected a region like "us-central1"')).regex(/^[a-z]+-[a-z]+\d+$/, e('expected a region like "us-central1"')).optional(),
+      /** Take over repositories that already exist instead of failing with "already exists". */
+      adoptExisting: z.boolean(e("expected true or false")).default(false),
+      keepTaggedVersions: z.number(e("expected a whole number, 1 or more")).int().min(1, e("expected a whole number, 1 or more")).default(20),
+      deleteUntaggedAfterDays: z.number(e("expected a whole number of days, 1 or more")).int().min(1, e("expected a whole number of days, 1 or more")).default(7),
+    },
+    e("expected a map of Artifact Registry settings"),
+  )
+  .default({ repositoryId: "apps", adoptExisting: false, keepTaggedVersions: 20, deleteUntaggedAfterDays: 7 });
+
+export const ecrSchema = z
+  .strictObject(
+    {
+      /** ECR repository names are `<repositoryPrefix>/<service>`. */
+      repositoryPrefix: z
+        .string(e('expected a repository prefix like "multicloud-deploy"'))
+        .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, e('expected a repository prefix like "multicloud-deploy"'))
+        .default("multicloud-deploy"),
+      /** Customer-managed KMS key for repository encryption; AES256 when unset. */
+      kmsKeyArn: z.string(e("expected a KMS key ARN")).regex(KMS_KEY_ARN, e("expected a KMS key ARN")).optional(),
+      keepTaggedImages: z.number(e("expected a whole number, 1 or more")).int().min(1, e("expected a whole number, 1 or more")).default(20),
+      expireUntaggedAfterDays: z.number(e("expected a whole number of days, 1 or more")).int().min(1, e("expected a whole number of days, 1 or more")).default(7),
+    },
+    e("expected a map of ECR settings"),
+  )
+  .default({ repositoryPrefix: "multicloud-deploy", keepTaggedImages: 20, expireUntaggedAfterDays: 7 });
+
+// ---------------------------------------------------------------------------------------------
+// The whole stack
+// ---------------------------------------------------------------------------------------------
+
+/** Top-level config values arrive from Pulumi as strings; these turn them into what the schema wants. */
+const fromConfigString = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => {
+    if (typeof v !== "string") return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  }, schema);
+
+const flag = (fallback: boolean) => fromConfigString(z.boolean(e("expected true or false")).default(fallback));
+
+export const stackConfigSchema = z.strictObject({
+  /** `NODE_ENV` given to every service. */
+  nodeEnv: z.string(e('expected a string like "production"')).min(1).default("production"),
+  /** Commit SHA for image tags; by default from GITHUB_SHA or `git rev-parse HEAD`. */
+  commitSha: z.string(e("expected a 40-character commit SHA")).optional(),
+  /** `org.opencontainers.image.source` label; by default derived from GitHub variables or the git remote. */
+  sourceUrl: z.url(e("expected a URL like https://github.com/acme/app")).optional(),
+  /** Allow images to be built from a work tree with uncommitted changes (their tags say `dirty`). */
+  allowDirtyBuilds: flag(false),
+  /** Build images during `pulumi preview` too, so a broken Dockerfile fails the PR preview. */
+  buildOnPreview: flag(true),
+  /** Cloud Run `deletionProtection`. */
+  deletionProtection: flag(true),
+  /** `protect` and `retainOnDelete` on registries, so `pulumi destroy` cannot delete images. */
+  protectRegistries: flag(true),
+  /** Cloud Run secrets must name a numeric version, not `latest`. */
+  requirePinnedSecretVersions: flag(true),
+  /** `<org>/<project>/<stack>` whose verified images this stack deploys instead of building. */
+  promoteFrom: z
+    .string(e("expected a stack name like acme/multicloud-deploy/staging"))
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, e("expected a fully qualified stack name like acme/multicloud-deploy/staging"))
+    .optional(),
+  /** Default CloudWatch Logs retention for Lambda functions. */
+  logRetentionDays: fromConfigString(logRetention.default(30)),
+  artifactRegistry: fromConfigString(artifactRegistrySchema),
+  ecr: fromConfigString(ecrSchema),
+  services: fromConfigString(
+    z
+      .record(z.string(), z.unknown(), e("expected a map of service name to service settings"))
+      .refine((m) => Object.keys(m).length > 0, { message: "expected at least one service" }),
+  ),
+});
+
+export type CloudRunServiceConfig = z.output<typeof cloudRunServiceSchema> & { name: string };
+export type LambdaServiceConfig = Omit<z.output<typeof lambdaServiceSchema>, "platform" | "architecture"> & {
+  name: string;
+  /** Always set after parsing: derived from `architecture` when not given. */
+  platform: (typeof PLATFORMS)[number];
+  architecture: (typeof LAMBDA_ARCHITECTURES)[number];
+};
+export type ServiceConfig = CloudRunServiceConfig | LambdaServiceConfig;
+export type ArtifactRegistryConfig = z.output<typeof artifactRegistrySchema>;
+export type EcrConfig = z.output<typeof ecrSchema>;

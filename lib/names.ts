@@ -1,0 +1,31 @@
+/**
+ * Physical names derived from service names. Child resource names (the Pulumi names) are a public
+ * contract too: changing one replaces a real resource.
+ */
+import { createHash } from "node:crypto";
+
+/**
+ * A GCP service account id (6-30 chars, `[a-z][-a-z0-9]*[a-z0-9]`) for a service's runtime identity:
+ * `<service>-run`, or a truncated name plus a hash when that is too long, so ids stay unique.
+ */
+export function runtimeServiceAccountId(service: string): string {
+  const id = `${service}-run`;
+  if (id.length <= 30) return id.length >= 6 ? id : `${id}-sa`;
+  const hash = createHash("sha256").update(service).digest("hex").slice(0, 6);
+  return `${service.slice(0, 30 - 1 - 6 - 4).replace(/-+$/, "")}-${hash}-run`;
+}
+
+/** Artifact Registry host for a region: `us-central1-docker.pkg.dev`. */
+export function artifactRegistryHost(location: string): string {
+  return `${location}-docker.pkg.dev`;
+}
+
+/** Cloud Run's service agent, which pulls images: needed for reader grants on other projects' repositories. */
+export function cloudRunServiceAgent(projectNumber: string): string {
+  return `serviceAccount:service-${projectNumber}@serverless-robot-prod.iam.gserviceaccount.com`;
+}
+
+/** CloudWatch log group Lambda writes to by default, created explicitly so retention is ours. */
+export function lambdaLogGroupName(functionName: string): string {
+  return `/aws/lambda/${functionName}`;
+}

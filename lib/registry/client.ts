@@ -1,0 +1,223 @@
+/**
+ * A small client for the OCI distribution API: just the calls image verification needs (manifest
+ * GET/HEAD/PUT, blob GET), the registry token dance and basic auth, bounded retries of transient
+ * failures, and a count of requests and bytes so the cost of verification can be measured.
+ *
+ * Why not a library: the maintained Node candidate (`@snyk/docker-registry-v2-client`) resolves an
+ * index to one platform's manifest on its own, which hides exactly the failure we must detect (an
+ * attestation index where a single manifest was expected).
+ */
+import { UserError } from "../errors";
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface ClientOptions {
+  credentials?: Credentials;
+  /** Attempts per request for 5xx answers, 429 and network errors. @default 4 */
+  attempts?: number;
+  /** First retry delay; doubles each retry. @default 250 */
+  retryDelayMs?: number;
+  /** Per-request timeout. @default 30000 */
+  timeoutMs?: number;
+  /** Use plain HTTP. @default true for loopback registries (127.0.0.0/8, localhost, [::1]), else false */
+  plainHttp?: boolean;
+}
+
+export interface TransferStats {
+  /** HTTP requests sent, token requests included. */
+  requests: number;
+  /** Of those, requests to the token endpoint. */
+  authRequests: number;
+  /** Response body bytes received. */
+  bytes: number;
+}
+
+export class RegistryError extends UserError {
+  readonly status?: number;
+  constructor(message: string, status?: number) {
+    super(message, []);
+    this.name = "RegistryError";
+    this.status = status;
+  }
+}
+
+interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/** Parses `Bearer realm="https://…",service="…",scope="…"` (RFC 7235 auth-params). */
+export function parseChallenge(header: string): Challenge | undefined {
+  const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
+  let p: RegExpExecArray | null;
+  while ((p = re.exec(m[2])) !== null) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
+  return { scheme: m[1].toLowerCase(), params };
+}
+
+export function isLoopbackHost(registry: string): boolean {
+  const host = registry.startsWith("[") ? registry.slice(0, registry.indexOf("]") + 1) : registry.split(":")[0];
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface FetchedManifest {
+  status: number;
+  body: Buffer;
+  contentType?: string;
+  /** The registry's `Docker-Content-Digest` header, when sent. */
+  digest?: string;
+}
+
+export class RegistryClient {
+  readonly stats: TransferStats = { requests: 0, authRequests: 0, bytes: 0 };
+  private readonly base: string;
+  private readonly attempts: number;
+  private readonly retryDelayMs: number;
+  private readonly timeoutMs: number;
+  /** Authorization header per scope, reused across requests. */
+  private readonly auth = new Map<string, string>();
+
+  constructor(
+    readonly registry: string,
+    private readonly options: ClientOptions = {},
+  ) {
+    const plain = options.plainHttp ?? isLoopbackHost(registry);
+    this.base = `${plain ? "http" : "https"}://${registry}`;
+    this.attempts = Math.max(1, options.attempts ?? 4);
+    this.retryDelayMs = options.retryDelayMs ?? 250;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async getManifest(repository: string, reference: string, accept: string): Promise<FetchedManifest> {
+    const res = await this.request("GET", `/v2/${repository}/manifests/${reference}`, `repository:${repository}:pull`, {
+      accept,
+    });
+    return {
+      status: res.status,
+      body: res.body,
+      contentType: res.headers.get("content-type") ?? undefined,
+      digest: res.headers.get("docker-content-digest") ?? undefined,
+    };
+  }
+
+  /** The digest a tag points at, or undefined when the tag does not exist. */
+  async headManifest(repository: string, reference: string, accept: string): Promise<string | undefined> {
+    const res = await this.request("HEAD", `/v2/${repository}/manifests/${reference}`, `repository:${repository}:pull`, {
+      accept,
+    });
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw this.fail(res.status, `HEAD manifest ${repository}:${reference}`);
+    return res.headers.get("docker-content-digest") ?? undefined;
+  }
+
+  async putManifest(repository: string, reference: string, body: Buffer, contentType: string): Promise<void> {
+    const res = await this.request(
+      "PUT",
+      `/v2/${repository}/manifests/${reference}`,
+      `repository:${repository}:pull,push`,
+      { "content-type": contentType },
+      body,
+    );
+    if (res.status !== 201 && res.status !== 200) throw this.fail(res.status, `PUT manifest ${repository}:${reference}`, res.body);
+  }
+
+  async getBlob(repository: string, digest: string): Promise<FetchedManifest> {
+    const res = await this.request("GET", `/v2/${repository}/blobs/${digest}`, `repository:${repository}:pull`, {});
+    return { status: res.status, body: res.body, contentType: res.headers.get("content-type") ?? undefined };
+  }
+
+  fail(status: number, what: string, body?: Buffer): RegistryError {
+    const detail = body && body.length > 0 ? `: ${body.toString("utf8").slice(0, 200)}` : "";
+    if (status === 401 || status === 403) {
+      return new RegistryError(
+        `${this.registry} refused ${what} (${status}): check the registry credentials (REGISTRY_USERNAME/REGISTRY_PASSWORD) ` +
+          "and that the deploying identity may read this repository",
+        status,
+      );
+    }
+    return new RegistryError(`${this.registry} answered ${status} to ${what}${detail}`, status);
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    scope: string,
+    headers: Record<string, string>,
+    body?: Buffer,
+  ): Promise<{ status: number; headers: Headers; body: Buffer }> {
+    let res = await this.send(method, path, headers, body, this.auth.get(scope));
+    if (res.status === 401) {
+      const challenge = parseChallenge(res.headers.get("www-authenticate") ?? "");
+      const authorization = await this.authorize(challenge, scope);
+      if (authorization) {
+        this.auth.set(scope, authorization);
+        res = await this.send(method, path, headers, body, authorization);
+      }
+    }
+    return res;
+  }
+
+  private async authorize(challenge: Challenge | undefined, scope: string): Promise<string | undefined> {
+    const creds = this.options.credentials;
+    const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` : undefined;
+    if (!challenge || challenge.scheme === "basic") return basic;
+    if (challenge.scheme !== "bearer" || !challenge.params.realm) return undefined;
+    const url = new URL(challenge.params.realm);
+    if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
+    url.searchParams.set("scope", scope);
+    this.stats.authRequests++;
+    const res = await this.sendUrl("GET", url.toString(), basic ? { authorization: basic } : {});
+    if (res.status !== 200) throw this.fail(res.status, `a token for ${scope} from ${url.origin}`);
+    const token = JSON.parse(res.body.toString("utf8")) as { token?: string; access_token?: string };
+    const value = token.token ?? token.access_token;
+    if (!value) throw new RegistryError(`${url.origin} answered without a token for ${scope}`);
+    return `Bearer ${value}`;
+  }
+
+  private send(method: string, path: string, headers: Record<string, string>, body?: Buffer, authorization?: string) {
+    return this.sendUrl(method, `${this.base}${path}`, authorization ? { ...headers, authorization } : headers, body);
+  }
+
+  private async sendUrl(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body?: Buffer,
+  ): Promise<{ status: number; headers: Headers; body: Buffer }> {
+    let lastError = "";
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      if (attempt > 1) await sleep(this.retryDelayMs * 2 ** (attempt - 2));
+      this.stats.requests++;
+      try {
+        const res = await fetch(url, {
+          method,
+          headers,
+          body,
+          redirect: "follow",
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        const buf = method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await res.arrayBuffer());
+        this.stats.bytes += buf.length;
+        if ((res.status >= 500 || res.status === 429) && attempt < this.attempts) {
+          lastError = `${res.status}`;
+          continue;
+        }
+        return { status: res.status, headers: res.headers, body: buf };
+      } catch (err) {
+        lastError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        if (attempt === this.attempts) break;
+      }
+    }
+    throw new RegistryError(
+      `${this.registry} did not answer ${method} ${new URL(url).pathname} after ${this.attempts} attempts (last: ${lastError}); ` +
+        "check that the registry is reachable from where `pulumi up` runs, then run it again",
+    );
+  }
+}

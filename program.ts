@@ -1,0 +1,293 @@
+/**
+ * The composition root: read and validate the stack config, create one image and one service per
+ * configured service, export what other stacks and people need. No business rules here: they live in
+ * lib/ (pure, tested) and components/ (wiring).
+ *
+ * `index.ts` hands {@link main} to Pulumi; the test harness and the offline plan call the same function.
+ */
+import * as fs from "node:fs";
+import * as aws from "@pulumi/aws";
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import {
+  ArtifactRegistryRepository,
+  CloudRunService,
+  ContainerImage,
+  EcrRepository,
+  LambdaFunction,
+  type RegistryAuth,
+} from "./components";
+import { resolveCommit, resolveSourceUrl, runGit } from "./lib/commit";
+import { parseStackConfig, type StackConfig } from "./lib/config/parse";
+import { PROJECT } from "./lib/config/schema";
+import { UserError } from "./lib/errors";
+import { parseImageRef } from "./lib/image-ref";
+import { cacheTag, imageTag, type BuildInputs } from "./lib/image-tag";
+import { PLATFORMS, platformTagSuffix } from "./lib/platform";
+
+/** What a stack exports per service under `images`; prod's promotion reads exactly this. */
+export const imageOutputSchema = z.strictObject({
+  repositoryUrl: z.string().min(1),
+  digest: z.string().regex(/^sha256:[a-f0-9]{64}$/),
+  tag: z.string().min(1),
+  platform: z.enum(PLATFORMS),
+  commitSha: z.string().regex(/^[0-9a-f]{40}$/),
+});
+export type ImageOutput = z.infer<typeof imageOutputSchema>;
+
+/** Reads `multicloud-deploy:*` and the provider keys from Pulumi's config, then validates them. */
+export function readStackConfig(): StackConfig {
+  const all = pulumi.runtime.allConfig();
+  const project: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(all)) {
+    if (key.startsWith(`${PROJECT}:`)) project[key.slice(PROJECT.length + 1)] = value;
+  }
+  const stack = pulumi.getStack();
+  const config = parseStackConfig(
+    {
+      project,
+      providers: { "gcp:project": all["gcp:project"], "gcp:region": all["gcp:region"], "aws:region": all["aws:region"] },
+    },
+    {
+      stack,
+      file: `Pulumi.${stack}.yaml`,
+      projectDir: process.cwd(),
+      resolveCommit: (configSha) => resolveCommit({ configSha, env: process.env, git: runGit }),
+      exists: (p) => fs.existsSync(p),
+    },
+  );
+  return { ...config, sourceUrl: resolveSourceUrl(config.sourceUrl, process.env, runGit) };
+}
+
+export async function main(): Promise<Record<string, unknown>> {
+  let config: StackConfig;
+  try {
+    config = readStackConfig();
+  } catch (err) {
+    // User mistakes print as a list, without a stack trace.
+    if (UserError.is(err)) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+  return deployStack(config);
+}
+
+/** Registers every resource for a validated config. Exported for the harness and the benchmarks. */
+export function deployStack(config: StackConfig): Record<string, unknown> {
+  const cloudRun = config.services.filter((s) => s.target === "cloudrun");
+  const lambdas = config.services.filter((s) => s.target === "lambda");
+  const building = config.promoteFrom === undefined;
+  const promoted = building ? undefined : new pulumi.StackReference("promote-from", { name: config.promoteFrom });
+
+  // Looked up once per stack, not per service.
+  const ar = config.artifactRegistry;
+  const registry =
+    cloudRun.length > 0 && config.gcp
+      ? new ArtifactRegistryRepository("images", {
+          project: ar.project ?? config.gcp.project,
+          location: ar.location ?? config.gcp.region,
+          repositoryId: ar.repositoryId,
+          cacheRepositoryId: ar.cacheRepositoryId,
+          keepTaggedVersions: ar.keepTaggedVersions,
+          deleteUntaggedAfterDays: ar.deleteUntaggedAfterDays,
+          adoptExisting: ar.adoptExisting,
+          protect: config.protectRegistries,
+        })
+      : undefined;
+  const gcpAuth: RegistryAuth | undefined = registry
+    ? {
+        address: registry.host,
+        username: "oauth2accesstoken",
+        password: gcp.organizations.getClientConfigOutput().accessToken,
+      }
+    : undefined;
+  const awsAccount = lambdas.length > 0 ? aws.getCallerIdentityOutput().accountId : undefined;
+  const ecrToken = lambdas.length > 0 ? aws.ecr.getAuthorizationTokenOutput() : undefined;
+  const awsAuth: RegistryAuth | undefined = ecrToken
+    ? {
+        address: ecrToken.proxyEndpoint.apply((e) => e.replace(/^https:\/\//, "")),
+        username: ecrToken.userName,
+        password: ecrToken.password,
+      }
+    : undefined;
+
+  const images: Record<string, pulumi.Output<ImageOutput>> = {};
+  const services: Record<string, pulumi.Output<unknown>> = {};
+
+  for (const svc of config.services) {
+    const inputs: BuildInputs = {
+      platform: svc.platform,
+      context: svc.context,
+      dockerfile: svc.dockerfile,
+      buildArgs: svc.buildArgs,
+      buildTarget: svc.buildTarget,
+    };
+    let repositoryUrl: pulumi.Input<string>;
+    let cacheRef: pulumi.Input<string>;
+    let auth: RegistryAuth;
+    let ecr: EcrRepository | undefined;
+    if (svc.target === "cloudrun") {
+      repositoryUrl = pulumi.interpolate`${registry!.repositoryUrl}/${svc.name}`;
+      cacheRef = pulumi.interpolate`${registry!.cacheRepositoryUrl}/${svc.name}:${cacheTag(svc.name, svc.platform)}`;
+      auth = gcpAuth!;
+    } else {
+      ecr = new EcrRepository(`${svc.name}-repo`, {
+        repositoryName: `${config.ecr.repositoryPrefix}/${svc.name}`,
+        accountId: awsAccount!,
+        region: config.aws!.region,
+        imageTagPattern: `*-${platformTagSuffix(svc.platform)}-*`,
+        keepTaggedImages: config.ecr.keepTaggedImages,
+        expireUntaggedAfterDays: config.ecr.expireUntaggedAfterDays,
+        kmsKeyArn: config.ecr.kmsKeyArn,
+        adoptExisting: svc.adoptExistingRepository,
+        protect: config.protectRegistries,
+      });
+      repositoryUrl = ecr.repositoryUrl;
+      cacheRef = pulumi.interpolate`${ecr.repositoryUrl}:${cacheTag(svc.name, svc.platform)}`;
+      auth = awsAuth!;
+    }
+
+    let image: ContainerImage;
+    let commitSha: pulumi.Input<string>;
+    if (promoted) {
+      const from = promotedImage(promoted, config.promoteFrom!, svc.name, svc.platform);
+      commitSha = from.commitSha;
+      image = new ContainerImage(svc.name, {
+        repositoryUrl: from.repositoryUrl,
+        platform: svc.platform,
+        tag: "",
+        commit: config.commit,
+        registryAuth: auth,
+        promoted: { digest: from.digest },
+      });
+    } else {
+      commitSha = config.commit.sha;
+      image = new ContainerImage(svc.name, {
+        repositoryUrl,
+        platform: svc.platform,
+        tag: imageTag(config.commit, inputs),
+        commit: config.commit,
+        registryAuth: auth,
+        build: {
+          context: svc.context,
+          dockerfile: svc.dockerfile,
+          buildArgs: svc.buildArgs,
+          target: svc.buildTarget,
+          cacheRef,
+          cacheImageManifest: svc.target === "lambda",
+          buildOnPreview: config.buildOnPreview,
+          sourceUrl: config.sourceUrl,
+        },
+      });
+    }
+
+    if (svc.target === "cloudrun") {
+      const gcpConfig = config.gcp!;
+      const run = new CloudRunService(svc.name, {
+        project: gcpConfig.project,
+        region: gcpConfig.region,
+        imageRef: image.imageRef,
+        verification: image.verification,
+        appVersion: commitSha,
+        nodeEnv: config.nodeEnv,
+        env: svc.env,
+        secrets: svc.secrets,
+        port: svc.port,
+        cpu: svc.cpu,
+        memory: svc.memory,
+        cpuIdle: svc.cpuIdle,
+        startupCpuBoost: svc.startupCpuBoost,
+        concurrency: svc.concurrency,
+        timeoutSeconds: svc.timeoutSeconds,
+        minInstances: svc.minInstances,
+        maxInstances: svc.maxInstances,
+        ingress: svc.ingress,
+        healthPath: svc.healthPath,
+        exposure: svc.exposure,
+        invokers: svc.invokers,
+        deletionProtection: config.deletionProtection,
+        imageRepository: {
+          project: ar.project ?? gcpConfig.project,
+          location: ar.location ?? gcpConfig.region,
+          repositoryId: ar.repositoryId,
+          serviceProject: gcpConfig.project,
+        },
+        healthGate: svc.healthGate,
+      });
+      services[svc.name] = pulumi.output({ target: "cloudrun", url: run.url, imageRef: run.imageRef, serviceAccount: run.serviceAccountEmail });
+    } else {
+      const fn = new LambdaFunction(svc.name, {
+        imageUri: image.imageRef,
+        platform: svc.platform,
+        verification: image.verification,
+        appVersion: commitSha,
+        nodeEnv: config.nodeEnv,
+        env: svc.env,
+        secretArns: Object.fromEntries(
+          Object.entries(svc.secrets).map(([k, ref]) => [k, secretArn(ref.secret)] as const),
+        ),
+        secretsKmsKeyArn: svc.secretsKmsKeyArn,
+        memorySize: svc.memory,
+        timeout: svc.timeoutSeconds,
+        ephemeralStorageMb: svc.ephemeralStorageMb,
+        reservedConcurrency: svc.reservedConcurrency,
+        imageConfig: svc.imageConfig,
+        logRetentionDays: svc.logRetentionDays,
+        functionUrl: svc.functionUrl,
+        exposure: svc.exposure,
+        healthGate: svc.healthGate,
+        healthPath: svc.healthPath,
+      });
+      services[svc.name] = pulumi.output({
+        target: "lambda",
+        url: fn.url,
+        functionName: fn.functionName,
+        imageRef: fn.imageUri,
+        architecture: fn.architecture,
+      });
+    }
+    images[svc.name] = pulumi.output({
+      repositoryUrl: image.repositoryUrl,
+      digest: image.digest,
+      tag: image.tag,
+      platform: image.platform,
+      commitSha,
+      // Resolves only after verification: a stack reading these knows they were verified.
+      verified: image.imageRef.apply(() => true),
+    }) as unknown as pulumi.Output<ImageOutput>;
+  }
+
+  return { commitSha: config.commit.sha, images, services };
+}
+
+/** An ARN passes through; a name is looked up (the ARN carries a random suffix only AWS knows). */
+function secretArn(secret: string): pulumi.Input<string> {
+  return secret.startsWith("arn:") ? secret : aws.secretsmanager.getSecretOutput({ name: secret }).arn;
+}
+
+/** Reads one service's verified image from the stack this one promotes from, or says what is wrong. */
+function promotedImage(
+  ref: pulumi.StackReference,
+  stackName: string,
+  service: string,
+  platform: string,
+): pulumi.Output<ImageOutput> {
+  return ref.requireOutput("images").apply((images: Record<string, unknown> | undefined) => {
+    const where = `stack ${stackName} output images.${service}`;
+    const raw = images?.[service];
+    if (raw === undefined) {
+      throw new pulumi.RunError(`${where} is missing: deploy ${service} to ${stackName} first, or remove it from this stack`);
+    }
+    const { verified: _verified, ...rest } = raw as Record<string, unknown>;
+    const parsed = imageOutputSchema.safeParse(rest);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${where}.${i.path.join(".")}: ${i.message}`).join("; ");
+      throw new pulumi.RunError(`${where} is malformed: ${problems}`);
+    }
+    if (parsed.data.platform !== platform) {
+      throw new pulumi.RunError(`${where}.platform is ${parsed.data.platform} but this stack runs ${service} on ${platform}`);
+    }
+    parseImageRef(`${parsed.data.repositoryUrl}@${parsed.data.digest}`);
+    return parsed.data;
+  });
+}

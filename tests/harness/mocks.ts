@@ -1,0 +1,165 @@
+/**
+ * Provider mocks that answer what the real providers answer for the resources and functions this
+ * program uses: ids in each provider's format, computed outputs (repository URLs, service URIs, ARNs,
+ * digests). Every value is derived from the resource's name and inputs, never from the clock or a
+ * random source, so two runs with the same inputs produce the same outputs.
+ */
+import { createHash } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
+import stringify from "safe-stable-stringify";
+
+export interface MockEnvironment {
+  awsAccountId: string;
+  awsRegion: string;
+  gcpProject: string;
+  gcpRegion: string;
+  gcpProjectNumber: string;
+  /** Outputs of stacks a StackReference may read, by fully qualified stack name. */
+  stackOutputs: Record<string, Record<string, unknown>>;
+}
+
+const hash = (...parts: unknown[]) => createHash("sha256").update(stringify(parts) ?? "").digest("hex");
+
+/** A Pulumi-style autoname: `<name>-<7 hex>`, stable for the same name. */
+const autoname = (name: string) => `${name}-${hash(name).slice(0, 7)}`;
+
+export function newResourceState(
+  args: pulumi.runtime.MockResourceArgs,
+  env: MockEnvironment,
+): { id: string | undefined; state: Record<string, unknown> } {
+  const i = args.inputs as Record<string, any>;
+  const project = i.project ?? env.gcpProject;
+  const location = i.location ?? env.gcpRegion;
+  const acct = env.awsAccountId;
+  const region = env.awsRegion;
+  switch (args.type) {
+    case "gcp:artifactregistry/repository:Repository": {
+      const id = `projects/${project}/locations/${location}/repositories/${i.repositoryId}`;
+      return { id, state: { ...i, project, location, name: i.repositoryId, createTime: "2026-01-01T00:00:00Z" } };
+    }
+    case "gcp:serviceaccount/account:Account": {
+      const email = `${i.accountId}@${project}.iam.gserviceaccount.com`;
+      return {
+        id: `projects/${project}/serviceAccounts/${email}`,
+        state: { ...i, project, email, member: `serviceAccount:${email}`, uniqueId: BigInt(`0x${hash(email).slice(0, 12)}`).toString() },
+      };
+    }
+    case "gcp:cloudrunv2/service:Service": {
+      const name = i.name ?? autoname(args.name);
+      // A new revision whenever the template changes, as Cloud Run does.
+      const revision = `${name}-${hash(i.template).slice(0, 5)}-${hash(i.template).slice(5, 8)}`;
+      return {
+        id: `projects/${project}/locations/${location}/services/${name}`,
+        state: {
+          ...i,
+          name,
+          project,
+          uri: `https://${name}-${hash(project, name).slice(0, 10)}-uc.a.run.app`,
+          latestReadyRevision: `projects/${project}/locations/${location}/services/${name}/revisions/${revision}`,
+          latestCreatedRevision: `projects/${project}/locations/${location}/services/${name}/revisions/${revision}`,
+          uid: hash(name).slice(0, 32),
+        },
+      };
+    }
+    case "gcp:secretmanager/secretIamMember:SecretIamMember":
+    case "gcp:cloudrunv2/serviceIamMember:ServiceIamMember":
+    case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
+      return { id: `${args.name}/${i.role}/${i.member}`, state: { ...i, etag: `BwY${hash(i).slice(0, 9)}` } };
+    case "docker-build:index:Image": {
+      // The manifest digest the registry would return: a function of everything that shapes the build.
+      const digest = `sha256:${hash(i.context, i.dockerfile, i.platforms, i.buildArgs, i.labels, i.target)}`;
+      const name = i.exports?.[0]?.registry?.names?.[0] ?? i.tags?.[0] ?? "";
+      return {
+        id: i.tags?.[0] ?? args.name,
+        state: { ...i, digest, ref: name ? `${String(name).split(":")[0]}@${digest}` : "", contextHash: hash(i.context).slice(0, 64) },
+      };
+    }
+    case "command:local:Command":
+      return { id: autoname(args.name), state: { ...i, stdout: `ok: ${String(i.create ?? "").split(" ")[2] ?? ""}`, stderr: "" } };
+    case "aws:ecr/repository:Repository":
+      return {
+        id: i.name,
+        state: {
+          ...i,
+          arn: `arn:aws:ecr:${region}:${acct}:repository/${i.name}`,
+          registryId: acct,
+          repositoryUrl: `${acct}.dkr.ecr.${region}.amazonaws.com/${i.name}`,
+        },
+      };
+    case "aws:ecr/lifecyclePolicy:LifecyclePolicy":
+    case "aws:ecr/repositoryPolicy:RepositoryPolicy":
+      return { id: String(i.repository), state: { ...i, registryId: acct } };
+    case "aws:iam/role:Role": {
+      const name = i.name ?? autoname(args.name);
+      return { id: name, state: { ...i, name, arn: `arn:aws:iam::${acct}:role/${name}`, uniqueId: `AROA${hash(name).slice(0, 17).toUpperCase()}` } };
+    }
+    case "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+      return { id: `${i.role}-${hash(i.policyArn).slice(0, 8)}`, state: i };
+    case "aws:iam/rolePolicy:RolePolicy": {
+      const name = i.name ?? autoname(args.name);
+      return { id: `${i.role}:${name}`, state: { ...i, name } };
+    }
+    case "aws:cloudwatch/logGroup:LogGroup":
+      return { id: i.name, state: { ...i, arn: `arn:aws:logs:${region}:${acct}:log-group:${i.name}` } };
+    case "aws:lambda/function:Function": {
+      const name = i.name ?? autoname(args.name);
+      const arn = `arn:aws:lambda:${region}:${acct}:function:${name}`;
+      return {
+        id: name,
+        state: {
+          ...i,
+          name,
+          arn,
+          qualifiedArn: `${arn}:$LATEST`,
+          invokeArn: `arn:aws:apigateway:${region}:lambda:path/2015-03-31/functions/${arn}/invocations`,
+          version: "$LATEST",
+        },
+      };
+    }
+    case "aws:lambda/functionUrl:FunctionUrl": {
+      const urlId = hash(i.functionName).slice(0, 32);
+      return { id: String(i.functionName), state: { ...i, urlId, functionUrl: `https://${urlId}.lambda-url.${region}.on.aws/` } };
+    }
+    case "aws:lambda/permission:Permission":
+      return { id: `${i.function}-${autoname(args.name)}`, state: { ...i, statementId: autoname(args.name) } };
+    case "aws:lambda/invocation:Invocation":
+      return { id: `${i.functionName}_$LATEST_${hash(i.input).slice(0, 32)}`, state: { ...i, result: JSON.stringify({ status: "healthy" }) } };
+    case "pulumi:pulumi:StackReference": {
+      const name = String(i.name ?? args.name);
+      return { id: name, state: { name, outputs: env.stackOutputs[name] ?? {}, secretOutputNames: [] } };
+    }
+    default:
+      return { id: args.custom ? `${args.name}-id` : undefined, state: i };
+  }
+}
+
+export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironment): Record<string, unknown> {
+  const i = args.inputs as Record<string, any>;
+  switch (args.token) {
+    case "gcp:organizations/getClientConfig:getClientConfig":
+      return { id: "client-config", accessToken: "ya29.mock-access-token", project: env.gcpProject, region: env.gcpRegion, zone: "" };
+    case "gcp:organizations/getProject:getProject":
+      return { id: `projects/${i.projectId}`, projectId: i.projectId, number: env.gcpProjectNumber, name: i.projectId };
+    case "aws:index/getCallerIdentity:getCallerIdentity":
+      return { id: env.awsAccountId, accountId: env.awsAccountId, arn: `arn:aws:sts::${env.awsAccountId}:assumed-role/deployer/session`, userId: "AROAMOCK:session" };
+    case "aws:index/getPartition:getPartition":
+      return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
+    case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+      return {
+        id: env.awsRegion,
+        authorizationToken: Buffer.from("AWS:mock-ecr-password").toString("base64"),
+        userName: "AWS",
+        password: "mock-ecr-password",
+        proxyEndpoint: `https://${env.awsAccountId}.dkr.ecr.${env.awsRegion}.amazonaws.com`,
+        expiresAt: "2026-01-01T12:00:00Z",
+      };
+    case "aws:secretsmanager/getSecret:getSecret":
+      return {
+        id: i.name,
+        name: i.name,
+        arn: `arn:aws:secretsmanager:${env.awsRegion}:${env.awsAccountId}:secret:${i.name}-${hash(i.name).slice(0, 6)}`,
+      };
+    default:
+      throw new Error(`the test harness has no mock for ${args.token}; add one to tests/harness/mocks.ts`);
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Runs the real program under `pulumi.runtime.setMocks` with a stack's configuration and returns every
+ * registered resource: type, name, inputs, outputs, parent, dependencies and resource options. Used by
+ * the tests, the offline plan and the benchmarks.
+ *
+ * Pitfalls handled here: config is set before the program reads it; `preview` stays false because the
+ * mocks return every output; outputs are read from the recorded state, not through `.promise()`.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+import YAML from "yaml";
+import { PROJECT } from "../../lib/config/schema";
+import { callResult, newResourceState, type MockEnvironment } from "./mocks";
+
+export const PROJECT_DIR = path.resolve(__dirname, "../..");
+
+export interface RecordedResource {
+  urn: string;
+  type: string;
+  name: string;
+  custom: boolean;
+  inputs: Record<string, any>;
+  outputs: Record<string, any>;
+  /** URN of the parent, or undefined for the stack itself. */
+  parent?: string;
+  /** URNs this resource waits for: explicit dependsOn plus every input's resource. */
+  dependencies: string[];
+  /** Input name → URNs that input came from. */
+  propertyDependencies: Record<string, string[]>;
+  protect: boolean;
+  retainOnDelete: boolean;
+  importId?: string;
+}
+
+export interface ProgramRun {
+  stack: string;
+  resources: RecordedResource[];
+  outputs: Record<string, any>;
+}
+
+export interface RunOptions {
+  stack: string;
+  /** Replace the stack file's config (the `config:` map of Pulumi.<stack>.yaml). */
+  config?: Record<string, unknown>;
+  /** Deep-merge over the stack file's `multicloud-deploy:*` values, e.g. `{ services: { api: { memory: "lots" } } }`. */
+  overrides?: Record<string, unknown>;
+  /** Directory holding Pulumi.yaml and the stack files. @default the project */
+  projectDir?: string;
+  /** Outputs of referenced stacks (promotion), by fully qualified name. */
+  stackOutputs?: Record<string, Record<string, unknown>>;
+  /** Environment seen by the program (commit detection). @default process.env without GITHUB_SHA */
+  env?: Record<string, string | undefined>;
+}
+
+/** The stack file's `config:` map with Pulumi.yaml's declared defaults under it, as the CLI merges them. */
+export function loadStackConfig(stack: string, projectDir = PROJECT_DIR): Record<string, unknown> {
+  const projectFile = YAML.parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+    config?: Record<string, { default?: unknown }>;
+  };
+  const stackPath = path.join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(stackPath)) throw new Error(`no stack file ${path.basename(stackPath)} in ${projectDir}`);
+  const stackFile = (YAML.parse(fs.readFileSync(stackPath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const merged: Record<string, unknown> = {};
+  for (const [key, decl] of Object.entries(projectFile.config ?? {})) {
+    if (decl && typeof decl === "object" && "default" in decl) merged[`${PROJECT}:${key}`] = decl.default;
+  }
+  return { ...merged, ...(stackFile.config ?? {}) };
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base;
+  if (base && over && typeof base === "object" && typeof over === "object" && !Array.isArray(base) && !Array.isArray(over)) {
+    const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(over)) out[k] = v === undefined ? undefined : deepMerge(out[k], v);
+    return out;
+  }
+  return over;
+}
+
+/** Pulumi hands config to programs as strings, objects as JSON; `secure:` values stay secret. */
+function toRuntimeConfig(config: Record<string, unknown>): { values: Record<string, string>; secretKeys: string[] } {
+  const values: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) continue;
+    if (value && typeof value === "object" && "secure" in value) {
+      values[key] = "[secret]";
+      secretKeys.push(key);
+    } else {
+      values[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+  }
+  return { values, secretKeys };
+}
+
+let runQueue: Promise<unknown> = Promise.resolve();
+
+/** Runs the program for a stack. Runs are serialised: Pulumi's runtime state is process-wide. */
+export function runProgram(options: RunOptions): Promise<ProgramRun> {
+  const run = runQueue.then(() => runOnce(options));
+  runQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function runOnce(options: RunOptions): Promise<ProgramRun> {
+  const projectDir = options.projectDir ?? PROJECT_DIR;
+  let config = options.config ?? loadStackConfig(options.stack, projectDir);
+  if (options.overrides) {
+    const merged: Record<string, unknown> = { ...config };
+    for (const [k, v] of Object.entries(options.overrides)) merged[`${PROJECT}:${k}`] = deepMerge(config[`${PROJECT}:${k}`], v);
+    config = merged;
+  }
+  const { values, secretKeys } = toRuntimeConfig(config);
+  const env: MockEnvironment = {
+    awsAccountId: "123456789012",
+    awsRegion: values["aws:region"] ?? "us-east-1",
+    gcpProject: values["gcp:project"] ?? "mock-project",
+    gcpRegion: values["gcp:region"] ?? "us-central1",
+    gcpProjectNumber: "987654321098",
+    stackOutputs: options.stackOutputs ?? {},
+  };
+
+  const resources: RecordedResource[] = [];
+  pulumi.runtime.setAllConfig(values, secretKeys);
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => newResourceState(args, env),
+      call: (args) => callResult(args, env),
+    },
+    PROJECT,
+    options.stack,
+    false,
+  );
+
+  // Record what the mock interface does not pass on: parent, dependencies and resource options.
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: any, cb: (err: any, res: any) => void): Promise<void>;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    const propertyDependencies: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
+      propertyDependencies[key] = deps.getUrnsList();
+    });
+    const meta = {
+      type: req.getType() as string,
+      name: req.getName() as string,
+      custom: Boolean(req.getCustom()),
+      parent: (req.getParent() as string) || undefined,
+      dependencies: req.getDependenciesList() as string[],
+      propertyDependencies,
+      protect: Boolean(req.getProtect()),
+      retainOnDelete: Boolean(req.getRetainondelete()),
+      importId: (req.getImportid() as string) || undefined,
+    };
+    return register(req, (err, res) => {
+      if (!err && res) {
+        const urn = res.getUrn() as string;
+        const state = pulumi.runtime.deserializeProperties(res.getObject());
+        resources.push({ ...meta, urn, inputs: pulumi.runtime.deserializeProperties(req.getObject()), outputs: state });
+      }
+      cb(err, res);
+    });
+  };
+
+  const previousEnv = { ...process.env };
+  const programEnv = options.env ?? { ...process.env, GITHUB_SHA: undefined };
+  const cwd = process.cwd();
+  for (const k of Object.keys(process.env)) if (!(k in programEnv)) delete process.env[k];
+  for (const [k, v] of Object.entries(programEnv)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  process.chdir(projectDir);
+  try {
+    // Import lazily so the program's modules see the mocks.
+    const { main } = await import("../../program");
+    const outputs = (await pulumi.runtime.runInPulumiStack(main)) ?? {};
+    await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    return { stack: options.stack, resources, outputs: outputs as Record<string, any> };
+  } finally {
+    process.chdir(cwd);
+    for (const k of Object.keys(process.env)) if (!(k in previousEnv)) delete process.env[k];
+    Object.assign(process.env, previousEnv);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries tests use
+// ---------------------------------------------------------------------------------------------
+
+export function ofType(run: ProgramRun, type: string): RecordedResource[] {
+  return run.resources.filter((r) => r.type === type);
+}
+
+export function byName(run: ProgramRun, type: string, name: string): RecordedResource {
+  const found = run.resources.find((r) => r.type === type && r.name === name);
+  if (!found) {
+    const names = ofType(run, type).map((r) => r.name);
+    throw new Error(`no ${type} named ${name}; registered: ${names.join(", ") || "none"}`);
+  }
+  return found;
+}
+
+export function byUrn(run: ProgramRun, urn: string): RecordedResource | undefined {
+  return run.resources.find((r) => r.urn === urn);
+}
+
+/** Whether `resource` waits for `dependency`, directly or through any chain of dependencies or parents' dependencies. */
+export function dependsOn(run: ProgramRun, resource: RecordedResource, dependency: RecordedResource): boolean {
+  const seen = new Set<string>();
+  const stack = [...resource.dependencies];
+  while (stack.length > 0) {
+    const urn = stack.pop()!;
+    if (urn === dependency.urn) return true;
+    if (seen.has(urn)) continue;
+    seen.add(urn);
+    const r = byUrn(run, urn);
+    if (r) stack.push(...r.dependencies, ...run.resources.filter((c) => c.parent === urn).map((c) => c.urn));
+  }
+  return false;
+}
