@@ -47,7 +47,11 @@ export function readStackConfig(): StackConfig {
   const config = parseStackConfig(
     {
       project,
-      providers: { "gcp:project": all["gcp:project"], "gcp:region": all["gcp:region"], "aws:region": all["aws:region"] },
+      providers: {
+        "gcp:project": all["gcp:project"],
+        "gcp:region": all["gcp:region"],
+        "aws:region": all["aws:region"],
+      },
     },
     {
       stack,
@@ -77,7 +81,9 @@ export function deployStack(config: StackConfig): Record<string, unknown> {
   const cloudRun = config.services.filter((s) => s.target === "cloudrun");
   const lambdas = config.services.filter((s) => s.target === "lambda");
   const building = config.promoteFrom === undefined;
-  const promoted = building ? undefined : new pulumi.StackReference("promote-from", { name: config.promoteFrom });
+  const promoted = building
+    ? undefined
+    : new pulumi.StackReference("promote-from", { name: config.promoteFrom });
 
   // Looked up once per stack, not per service.
   const ar = config.artifactRegistry;
@@ -214,7 +220,12 @@ export function deployStack(config: StackConfig): Record<string, unknown> {
         },
         healthGate: svc.healthGate,
       });
-      services[svc.name] = pulumi.output({ target: "cloudrun", url: run.url, imageRef: run.imageRef, serviceAccount: run.serviceAccountEmail });
+      services[svc.name] = pulumi.output({
+        target: "cloudrun",
+        url: run.url,
+        imageRef: run.imageRef,
+        serviceAccount: run.serviceAccountEmail,
+      });
     } else {
       const fn = new LambdaFunction(svc.name, {
         imageUri: image.imageRef,
@@ -276,16 +287,22 @@ function promotedImage(
     const where = `stack ${stackName} output images.${service}`;
     const raw = images?.[service];
     if (raw === undefined) {
-      throw new pulumi.RunError(`${where} is missing: deploy ${service} to ${stackName} first, or remove it from this stack`);
+      throw new pulumi.RunError(
+        `${where} is missing: deploy ${service} to ${stackName} first, or remove it from this stack`,
+      );
     }
     const { verified: _verified, ...rest } = raw as Record<string, unknown>;
     const parsed = imageOutputSchema.safeParse(rest);
     if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `${where}.${i.path.join(".")}: ${i.message}`).join("; ");
+      const problems = parsed.error.issues
+        .map((i) => `${where}.${i.path.join(".")}: ${i.message}`)
+        .join("; ");
       throw new pulumi.RunError(`${where} is malformed: ${problems}`);
     }
     if (parsed.data.platform !== platform) {
-      throw new pulumi.RunError(`${where}.platform is ${parsed.data.platform} but this stack runs ${service} on ${platform}`);
+      throw new pulumi.RunError(
+        `${where}.platform is ${parsed.data.platform} but this stack runs ${service} on ${platform}`,
+      );
     }
     parseImageRef(`${parsed.data.repositoryUrl}@${parsed.data.digest}`);
     return parsed.data;

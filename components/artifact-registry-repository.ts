@@ -77,7 +77,8 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
         location: a.location,
         repositoryId: a.repositoryId,
         format: "DOCKER",
-        description: "Service images, tagged by commit SHA and deployed by digest (managed by multicloud-deploy).",
+        description:
+          "Service images, tagged by commit SHA and deployed by digest (managed by multicloud-deploy).",
         dockerConfig: { immutableTags: true },
         vulnerabilityScanningConfig: { enablementConfig: "INHERITED" },
         cleanupPolicyDryRun: false,

@@ -114,7 +114,8 @@ export class CloudRunService extends pulumi.ComponentResource {
         project: a.project,
         accountId: runtimeServiceAccountId(name),
         displayName: `Cloud Run runtime identity of ${name}`,
-        description: "Dedicated runtime service account (managed by multicloud-deploy); never the default compute account.",
+        description:
+          "Dedicated runtime service account (managed by multicloud-deploy); never the default compute account.",
       },
       { parent: this },
     );
@@ -156,7 +157,10 @@ export class CloudRunService extends pulumi.ComponentResource {
         .map((k) => ({ name: k, value: a.env[k] })),
       ...Object.keys(a.secrets)
         .sort()
-        .map((k) => ({ name: k, valueSource: { secretKeyRef: { secret: a.secrets[k].secret, version: a.secrets[k].version } } })),
+        .map((k) => ({
+          name: k,
+          valueSource: { secretKeyRef: { secret: a.secrets[k].secret, version: a.secrets[k].version } },
+        })),
     ];
     const probe = { httpGet: { path: a.healthPath, port: a.port }, timeoutSeconds: 3 };
 
@@ -179,7 +183,11 @@ export class CloudRunService extends pulumi.ComponentResource {
             {
               image: a.imageRef,
               ports: { containerPort: a.port },
-              resources: { limits: { cpu: a.cpu, memory: a.memory }, cpuIdle: a.cpuIdle, startupCpuBoost: a.startupCpuBoost },
+              resources: {
+                limits: { cpu: a.cpu, memory: a.memory },
+                cpuIdle: a.cpuIdle,
+                startupCpuBoost: a.startupCpuBoost,
+              },
               envs,
               startupProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 5, failureThreshold: 24 },
               livenessProbe: { ...probe, periodSeconds: 30, failureThreshold: 3 },
@@ -190,14 +198,24 @@ export class CloudRunService extends pulumi.ComponentResource {
       {
         parent: this,
         // Verified image first; accessor grants before the first revision, or it fails to start.
-        dependsOn: [a.verification, ...this.secretGrants, ...(this.imageReaderGrant ? [this.imageReaderGrant] : [])],
+        dependsOn: [
+          a.verification,
+          ...this.secretGrants,
+          ...(this.imageReaderGrant ? [this.imageReaderGrant] : []),
+        ],
       },
     );
 
     const grant = (suffix: string, m: string) =>
       new gcp.cloudrunv2.ServiceIamMember(
         `${name}-${suffix}`,
-        { project: a.project, location: a.region, name: this.service.name, role: "roles/run.invoker", member: m },
+        {
+          project: a.project,
+          location: a.region,
+          name: this.service.name,
+          role: "roles/run.invoker",
+          member: m,
+        },
         { parent: this },
       );
     // Child names derive from the member, so adding or removing one invoker never renames another.
@@ -259,5 +277,8 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
 
 /** `serviceAccount:ci@p.iam.gserviceaccount.com` → `serviceaccount-ci-p-iam-gserviceaccount-com`. */
 export function memberSlug(member: string): string {
-  return member.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  return member
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
 }

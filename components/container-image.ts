@@ -127,7 +127,9 @@ export class ContainerImage extends pulumi.ComponentResource {
               },
             },
           ],
-          registries: [{ address: args.registryAuth.address, username: args.registryAuth.username, password }],
+          registries: [
+            { address: args.registryAuth.address, username: args.registryAuth.username, password },
+          ],
           buildOnPreview: b.buildOnPreview,
         },
         // A replacement of this resource (provider upgrade, unrelated input) must never delete an image
@@ -140,7 +142,9 @@ export class ContainerImage extends pulumi.ComponentResource {
       this.digest = pulumi.output(args.promoted!.digest);
     }
 
-    const pinned = pulumi.all([this.repositoryUrl, this.digest]).apply(([repo, digest]) => digestRef(repo, digest));
+    const pinned = pulumi
+      .all([this.repositoryUrl, this.digest])
+      .apply(([repo, digest]) => digestRef(repo, digest));
     this.verification = new command.local.Command(
       `${name}-verify`,
       {
@@ -153,7 +157,12 @@ export class ContainerImage extends pulumi.ComponentResource {
     );
     // The digest ref resolves only once the verification has run.
     this.imageRef = pulumi.all([pinned, this.verification.stdout]).apply(([ref]) => ref);
-    this.registerOutputs({ digest: this.digest, imageRef: this.imageRef, tag: this.tag, platform: this.platform });
+    this.registerOutputs({
+      digest: this.digest,
+      imageRef: this.imageRef,
+      tag: this.tag,
+      platform: this.platform,
+    });
   }
 
   /** `<repository>:<tag>`, for humans and rollbacks; services never use it. */

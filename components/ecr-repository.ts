@@ -82,7 +82,9 @@ export class EcrRepository extends pulumi.ComponentResource {
       `${name}-lifecycle`,
       {
         repository: this.repository.name,
-        policy: JSON.stringify(ecrLifecyclePolicy(a.imageTagPattern, a.keepTaggedImages, a.expireUntaggedAfterDays)),
+        policy: JSON.stringify(
+          ecrLifecyclePolicy(a.imageTagPattern, a.keepTaggedImages, a.expireUntaggedAfterDays),
+        ),
       },
       { parent: this },
     );
@@ -123,13 +125,23 @@ export function ecrLifecyclePolicy(pattern: string, keep: number, untaggedDays: 
       {
         rulePriority: 1,
         description: `Expire untagged images after ${untaggedDays} days`,
-        selection: { tagStatus: "untagged", countType: "sinceImagePushed", countUnit: "days", countNumber: untaggedDays },
+        selection: {
+          tagStatus: "untagged",
+          countType: "sinceImagePushed",
+          countUnit: "days",
+          countNumber: untaggedDays,
+        },
         action: { type: "expire" },
       },
       {
         rulePriority: 2,
         description: `Keep the ${keep} most recent images tagged ${pattern}`,
-        selection: { tagStatus: "tagged", tagPatternList: [pattern], countType: "imageCountMoreThan", countNumber: keep },
+        selection: {
+          tagStatus: "tagged",
+          tagPatternList: [pattern],
+          countType: "imageCountMoreThan",
+          countNumber: keep,
+        },
         action: { type: "expire" },
       },
     ],

@@ -101,7 +101,10 @@ export class LambdaFunction extends pulumi.ComponentResource {
     );
     const basic = new aws.iam.RolePolicyAttachment(
       `${name}-basic-execution`,
-      { role: this.role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/${BASIC_EXECUTION_POLICY}` },
+      {
+        role: this.role.name,
+        policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/${BASIC_EXECUTION_POLICY}`,
+      },
       { parent: this },
     );
 
@@ -153,7 +156,12 @@ export class LambdaFunction extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        dependsOn: [a.verification, this.logGroup, basic, ...(this.secretsPolicy ? [this.secretsPolicy] : [])],
+        dependsOn: [
+          a.verification,
+          this.logGroup,
+          basic,
+          ...(this.secretsPolicy ? [this.secretsPolicy] : []),
+        ],
       },
     );
 
@@ -178,7 +186,12 @@ export class LambdaFunction extends pulumi.ComponentResource {
         );
         new aws.lambda.Permission(
           `${name}-url-public-invoke`,
-          { function: this.function.name, action: "lambda:InvokeFunction", principal: "*", invokedViaFunctionUrl: true },
+          {
+            function: this.function.name,
+            action: "lambda:InvokeFunction",
+            principal: "*",
+            invokedViaFunctionUrl: true,
+          },
           { parent: this },
         );
       }
@@ -235,7 +248,9 @@ export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
 export function lambdaTrustPolicy() {
   return {
     Version: "2012-10-17",
-    Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+    Statement: [
+      { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+    ],
   };
 }
 

@@ -81,12 +81,19 @@ export function resolveCommit(input: ResolveCommitInput): CommitInfo | { problem
     // The diff against HEAD plus the list of untracked files: the same edits give the same hash,
     // different edits give different tags, so immutable registries never see a clashing push.
     const diff = input.git(["diff", "HEAD", "--binary"]) ?? "";
-    const untrackedFiles = (input.git(["ls-files", "--others", "--exclude-standard"]) ?? "").split("\n").filter(Boolean);
+    const untrackedFiles = (input.git(["ls-files", "--others", "--exclude-standard"]) ?? "")
+      .split("\n")
+      .filter(Boolean);
     const untracked =
       untrackedFiles.length === 0
         ? ""
         : `${untrackedFiles.join("\n")}\n${input.git(["hash-object", "--", ...untrackedFiles]) ?? ""}`;
-    info.dirtyHash = createHash("sha256").update(diff).update("\0").update(untracked).digest("hex").slice(0, 8);
+    info.dirtyHash = createHash("sha256")
+      .update(diff)
+      .update("\0")
+      .update(untracked)
+      .digest("hex")
+      .slice(0, 8);
   }
   return info;
 }
@@ -101,7 +108,8 @@ export function resolveSourceUrl(
   git: GitRunner,
 ): string | undefined {
   if (configUrl) return configUrl;
-  if (env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY) return `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}`;
+  if (env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY)
+    return `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}`;
   const remote = git(["remote", "get-url", "origin"]);
   if (!remote) return undefined;
   const scp = /^[\w.-]+@([\w.-]+):(.+?)(?:\.git)?$/.exec(remote);

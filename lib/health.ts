@@ -37,7 +37,10 @@ export async function waitForHealthy(options: HealthCheckOptions): Promise<Healt
         signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
       });
       const body = (await res.text()).trim();
-      const ok = res.status >= 200 && res.status < 300 && (options.expectBody === undefined || body === options.expectBody);
+      const ok =
+        res.status >= 200 &&
+        res.status < 300 &&
+        (options.expectBody === undefined || body === options.expectBody);
       last = `${res.status} ${JSON.stringify(body.slice(0, 100))}`;
       if (ok) return { healthy: true, attempts: i, last };
     } catch (err) {

@@ -46,7 +46,9 @@ export function parseImageRef(ref: string): ImageRef {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!isDigest(digest)) {
-      throw new Error(`image reference ${JSON.stringify(ref)} has a malformed digest ${JSON.stringify(digest)}`);
+      throw new Error(
+        `image reference ${JSON.stringify(ref)} has a malformed digest ${JSON.stringify(digest)}`,
+      );
     }
   }
   let tag: string | undefined;

@@ -31,7 +31,10 @@ export const CACHE_TAG_PREFIX = "buildcache-";
 /** 8 hex characters of sha256 over the canonical JSON of the build inputs (key order does not matter). */
 export function buildInputsHash(inputs: BuildInputs): string {
   const canonical = stringify({ ...inputs, buildTarget: inputs.buildTarget ?? null });
-  return createHash("sha256").update(canonical ?? "").digest("hex").slice(0, 8);
+  return createHash("sha256")
+    .update(canonical ?? "")
+    .digest("hex")
+    .slice(0, 8);
 }
 
 export function imageTag(commit: CommitInfo, inputs: BuildInputs): string {
@@ -48,7 +51,11 @@ export function cacheTag(service: string, platform: Platform): string {
  * OCI annotations as image labels. No created/timestamp label: a wall-clock value would make every
  * build differ; the build's time comes from SOURCE_DATE_EPOCH, the commit time.
  */
-export function ociLabels(commit: CommitInfo, tag: string, sourceUrl: string | undefined): Record<string, string> {
+export function ociLabels(
+  commit: CommitInfo,
+  tag: string,
+  sourceUrl: string | undefined,
+): Record<string, string> {
   const labels: Record<string, string> = {
     "org.opencontainers.image.revision": commit.sha,
     "org.opencontainers.image.version": tag,

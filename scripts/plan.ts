@@ -9,7 +9,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, Option } from "commander";
-import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun, type RecordedResource } from "../tests/harness/run";
+import {
+  PROJECT_DIR,
+  loadStackConfig,
+  runProgram,
+  type ProgramRun,
+  type RecordedResource,
+} from "../tests/harness/run";
 import { PROJECT } from "../lib/config/schema";
 
 /** The few inputs a reviewer needs per resource type: images, platforms, identities, exposure. */
@@ -17,7 +23,9 @@ function summarize(r: RecordedResource): string {
   const i = r.inputs;
   switch (r.type) {
     case "docker-build:index:Image":
-      return `platforms=${JSON.stringify(i.platforms)} tag=${String(i.tags?.[0] ?? "").split(":").pop()} pushByDigest=${i.exports?.[0]?.registry?.pushByDigest === true} exec=${i.exec === true}`;
+      return `platforms=${JSON.stringify(i.platforms)} tag=${String(i.tags?.[0] ?? "")
+        .split(":")
+        .pop()} pushByDigest=${i.exports?.[0]?.registry?.pushByDigest === true} exec=${i.exec === true}`;
     case "command:local:Command":
       return String(i.create ?? "").replace(/^node_modules\/\.bin\/tsx /, "");
     case "gcp:cloudrunv2/service:Service": {
@@ -48,8 +56,15 @@ function summarize(r: RecordedResource): string {
 }
 
 function flags(r: RecordedResource): string {
-  const f = [r.protect ? "protected" : "", r.retainOnDelete ? "retainOnDelete" : "", r.importId ? `import=${r.importId}` : ""];
-  return f.filter(Boolean).map((x) => `[${x}]`).join(" ");
+  const f = [
+    r.protect ? "protected" : "",
+    r.retainOnDelete ? "retainOnDelete" : "",
+    r.importId ? `import=${r.importId}` : "",
+  ];
+  return f
+    .filter(Boolean)
+    .map((x) => `[${x}]`)
+    .join(" ");
 }
 
 function tree(run: ProgramRun): string[] {
@@ -135,9 +150,15 @@ async function main(argv: string[]): Promise<number> {
     console.log(`### Offline plan for \`${o.stack}\` (mocked providers; not \`pulumi preview\`)\n`);
     console.log("| service | image | platform | tag |\n| --- | --- | --- | --- |");
     for (const [name, img] of Object.entries((run.outputs.images ?? {}) as Record<string, any>)) {
-      console.log(`| ${name} | \`${img.repositoryUrl}@${String(img.digest).slice(0, 19)}…\` | ${img.platform} | \`${img.tag}\` |`);
+      console.log(
+        `| ${name} | \`${img.repositoryUrl}@${String(img.digest).slice(0, 19)}…\` | ${img.platform} | \`${img.tag}\` |`,
+      );
     }
-    console.log(`\n${resources.length} resources: ${Object.entries(counts(run)).map(([t, n]) => `${n}× \`${t}\``).join(", ")}`);
+    console.log(
+      `\n${resources.length} resources: ${Object.entries(counts(run))
+        .map(([t, n]) => `${n}× \`${t}\``)
+        .join(", ")}`,
+    );
     return 0;
   }
   console.log(`OFFLINE PLAN for stack "${o.stack}": the program ran against mocked providers.`);

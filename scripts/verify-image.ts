@@ -19,7 +19,9 @@ function parsePlatform(value: string): Platform {
 async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name("verify-image")
-    .description("Verify a pushed image by reading its manifest and config from the registry (no layers are pulled).")
+    .description(
+      "Verify a pushed image by reading its manifest and config from the registry (no layers are pulled).",
+    )
     .argument("<ref>", "image reference pinned by digest: registry/repository@sha256:<digest>")
     .requiredOption("--platform <platform>", "the platform the image must be built for", parsePlatform)
     .option("--tag <tag>", "after verifying, point this (immutable) tag at the digest unless it already does")

@@ -62,7 +62,11 @@ export interface StackConfig {
   logRetentionDays: number;
   gcp?: { project: string; region: string };
   aws?: { region: string };
-  artifactRegistry: ArtifactRegistryConfig & { project?: string; location?: string; cacheRepositoryId: string };
+  artifactRegistry: ArtifactRegistryConfig & {
+    project?: string;
+    location?: string;
+    cacheRepositoryId: string;
+  };
   ecr: EcrConfig;
   /** Sorted by name, so the program registers resources in a stable order. */
   services: ServiceConfig[];
@@ -86,7 +90,8 @@ function objectKeysAt(schema: z.ZodType, p: Path): string[] | undefined {
     let cur = s;
     for (;;) {
       const def = (cur as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
-      if (def.type === "default" || def.type === "optional" || def.type === "nullable") cur = def.innerType as z.ZodType;
+      if (def.type === "default" || def.type === "optional" || def.type === "nullable")
+        cur = def.innerType as z.ZodType;
       else if (def.type === "pipe") cur = def.out as z.ZodType;
       else return cur;
     }
@@ -95,7 +100,8 @@ function objectKeysAt(schema: z.ZodType, p: Path): string[] | undefined {
     if (!current) return undefined;
     const obj = unwrap(current);
     if (obj instanceof z.ZodObject) current = (obj.shape as Record<string, z.ZodType>)[String(part)];
-    else if (obj instanceof z.ZodRecord) current = (obj._zod.def as unknown as { valueType: z.ZodType }).valueType;
+    else if (obj instanceof z.ZodRecord)
+      current = (obj._zod.def as unknown as { valueType: z.ZodType }).valueType;
     else if (obj instanceof z.ZodArray) current = (obj._zod.def as unknown as { element: z.ZodType }).element;
     else return undefined;
   }
@@ -118,7 +124,9 @@ function describeIssues(
       const known = objectKeysAt(schema, issue.path) ?? [];
       for (const key of issue.keys) {
         const hint = known.length > 0 ? `; did you mean "${closest(key, known)}"?` : "";
-        out.push(`${file}: ${PROJECT}:${keyPath([...where, key])}: unknown key${hint} (known keys: ${known.join(", ")})`);
+        out.push(
+          `${file}: ${PROJECT}:${keyPath([...where, key])}: unknown key${hint} (known keys: ${known.join(", ")})`,
+        );
       }
       continue;
     }
@@ -140,7 +148,9 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   const base = top.success ? top.data : undefined;
 
   // Services are parsed one by one so each gets the schema of its own target.
-  const rawServices = base?.services ?? {};
+  // Even when another top-level key is wrong, check the services too: report everything at once.
+  const servicesOnly = base ? undefined : stackConfigSchema.shape.services.safeParse(raw.project.services);
+  const rawServices = base?.services ?? (servicesOnly?.success ? servicesOnly.data : {});
   const services: ServiceConfig[] = [];
   for (const name of Object.keys(rawServices).sort()) {
     const where: Path = ["services", name];
@@ -152,11 +162,15 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     }
     const value = rawServices[name];
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      at(where, `expected a map of service settings like { target: "cloudrun", context: "apps/api" }, got ${describeValue(value)}`);
+      at(
+        where,
+        `expected a map of service settings like { target: "cloudrun", context: "apps/api" }, got ${describeValue(value)}`,
+      );
       continue;
     }
     const target = (value as Record<string, unknown>).target;
-    const schema = target === "cloudrun" ? cloudRunServiceSchema : target === "lambda" ? lambdaServiceSchema : undefined;
+    const schema =
+      target === "cloudrun" ? cloudRunServiceSchema : target === "lambda" ? lambdaServiceSchema : undefined;
     if (!schema) {
       at([...where, "target"], `expected "cloudrun" or "lambda", got ${describeValue(target)}`);
       continue;
@@ -169,7 +183,13 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     const service =
       parsed.data.target === "cloudrun"
         ? ({ ...parsed.data, name } as CloudRunServiceConfig)
-        : normalizeLambda(name, parsed.data as z.output<typeof lambdaServiceSchema>, base?.logRetentionDays ?? 30, where, at);
+        : normalizeLambda(
+            name,
+            parsed.data as z.output<typeof lambdaServiceSchema>,
+            base?.logRetentionDays ?? 30,
+            where,
+            at,
+          );
     if (service) {
       checkService(service, where, at, base?.requirePinnedSecretVersions ?? true);
       services.push(service);
@@ -182,9 +202,18 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   const awsRegion = raw.providers["aws:region"];
   const hasCloudRun = services.some((s) => s.target === "cloudrun");
   const hasLambda = services.some((s) => s.target === "lambda");
-  if (hasCloudRun && !gcpProject) problems.push(`${ctx.file}: gcp:project: required by the Cloud Run services; set it with \`pulumi config set gcp:project <project-id>\``);
-  if (hasCloudRun && !gcpRegion) problems.push(`${ctx.file}: gcp:region: required by the Cloud Run services; set it with \`pulumi config set gcp:region us-central1\``);
-  if (hasLambda && !awsRegion) problems.push(`${ctx.file}: aws:region: required by the Lambda functions; set it with \`pulumi config set aws:region us-east-1\``);
+  if (hasCloudRun && !gcpProject)
+    problems.push(
+      `${ctx.file}: gcp:project: required by the Cloud Run services; set it with \`pulumi config set gcp:project <project-id>\``,
+    );
+  if (hasCloudRun && !gcpRegion)
+    problems.push(
+      `${ctx.file}: gcp:region: required by the Cloud Run services; set it with \`pulumi config set gcp:region us-central1\``,
+    );
+  if (hasLambda && !awsRegion)
+    problems.push(
+      `${ctx.file}: aws:region: required by the Lambda functions; set it with \`pulumi config set aws:region us-east-1\``,
+    );
 
   // What is built must exist, and must be what the commit says unless dirty builds are allowed.
   const builds = base !== undefined && base.promoteFrom === undefined;
@@ -192,9 +221,15 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     for (const s of services) {
       const contextDir = path.resolve(ctx.projectDir, s.context);
       if (!ctx.exists(contextDir)) {
-        at(["services", s.name, "context"], `build context ${JSON.stringify(s.context)} does not exist under ${ctx.projectDir}; fix the path or add the directory`);
+        at(
+          ["services", s.name, "context"],
+          `build context ${JSON.stringify(s.context)} does not exist under ${ctx.projectDir}; fix the path or add the directory`,
+        );
       } else if (!ctx.exists(path.resolve(contextDir, s.dockerfile))) {
-        at(["services", s.name, "dockerfile"], `no Dockerfile at ${JSON.stringify(path.join(s.context, s.dockerfile))}; fix the path or add the file`);
+        at(
+          ["services", s.name, "dockerfile"],
+          `no Dockerfile at ${JSON.stringify(path.join(s.context, s.dockerfile))}; fix the path or add the file`,
+        );
       }
     }
   }
@@ -245,7 +280,8 @@ function normalizeLambda(
   at: (p: Path, message: string) => void,
 ): LambdaServiceConfig | undefined {
   // One of platform/architecture is derived from the other; given both, they must agree.
-  const architecture = data.architecture ?? (data.platform ? architectureForPlatform(data.platform) : "arm64");
+  const architecture =
+    data.architecture ?? (data.platform ? architectureForPlatform(data.platform) : "arm64");
   const platform = data.platform ?? platformForArchitecture(architecture);
   if (architectureForPlatform(platform) !== architecture) {
     at(
@@ -255,7 +291,13 @@ function normalizeLambda(
     );
     return undefined;
   }
-  return { ...data, name, platform, architecture, logRetentionDays: data.logRetentionDays ?? defaultRetention };
+  return {
+    ...data,
+    name,
+    platform,
+    architecture,
+    logRetentionDays: data.logRetentionDays ?? defaultRetention,
+  };
 }
 
 function checkService(
@@ -271,7 +313,10 @@ function checkService(
   const isReserved = (k: string) => reserved.has(k) || (s.target === "lambda" && k.startsWith("AWS_"));
   for (const [k, v] of Object.entries(s.env)) {
     if (isReserved(k)) {
-      at([...where, "env", k], `${k} is set by ${PROGRAM_ENV.includes(k as never) ? "this program" : s.target === "cloudrun" ? "Cloud Run" : "Lambda"}; remove it from env`);
+      at(
+        [...where, "env", k],
+        `${k} is set by ${PROGRAM_ENV.includes(k as never) ? "this program" : s.target === "cloudrun" ? "Cloud Run" : "Lambda"}; remove it from env`,
+      );
     } else if (SECRET_LOOKING_ENV.test(k)) {
       at(
         [...where, "env", k],
@@ -286,7 +331,10 @@ function checkService(
   }
   if (s.target === "cloudrun") {
     if (s.minInstances > s.maxInstances) {
-      at([...where, "minInstances"], `minInstances (${s.minInstances}) is greater than maxInstances (${s.maxInstances})`);
+      at(
+        [...where, "minInstances"],
+        `minInstances (${s.minInstances}) is greater than maxInstances (${s.maxInstances})`,
+      );
     }
     if (requirePinned) {
       for (const [k, ref] of Object.entries(s.secrets)) {
@@ -304,6 +352,9 @@ function checkService(
       }
     });
   } else if (s.exposure === "public" && !s.functionUrl) {
-    at([...where, "exposure"], `a public Lambda needs a function URL to be reached; set functionUrl: true or exposure: private`);
+    at(
+      [...where, "exposure"],
+      `a public Lambda needs a function URL to be reached; set functionUrl: true or exposure: private`,
+    );
   }
 }

@@ -90,7 +90,8 @@ const commonService = {
 
 const SECRET_ID = /^(?:projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/secrets\/)?[A-Za-z0-9_-]{1,255}$/;
 /** IAM members; `allUsers`/`allAuthenticatedUsers` pass here and are refused by the exposure rule in parse.ts. */
-const IAM_MEMBER = /^(?:(?:user|serviceAccount|group|domain|principal|principalSet):\S+|allUsers|allAuthenticatedUsers)$/;
+const IAM_MEMBER =
+  /^(?:(?:user|serviceAccount|group|domain|principal|principalSet):\S+|allUsers|allAuthenticatedUsers)$/;
 const CLOUD_RUN_MEMORY = /^(?:\d+(?:Mi|Gi))$/;
 
 const cloudRunSecret = z.strictObject(
@@ -133,7 +134,12 @@ export const cloudRunServiceSchema = z.strictObject({
       e("expected a list of IAM members"),
     )
     .default([]),
-  port: z.number(e("expected a port number")).int().min(1).max(65535, e("expected a port number 1-65535")).default(8080),
+  port: z
+    .number(e("expected a port number"))
+    .int()
+    .min(1)
+    .max(65535, e("expected a port number 1-65535"))
+    .default(8080),
   cpu: z
     .enum(["1", "2", "4", "6", "8"], e('expected Cloud Run CPU "1", "2", "4", "6" or "8" (quoted)'))
     .default("1"),
@@ -203,7 +209,8 @@ const lambdaSecret = z.strictObject(
     secret: z
       .string(e("expected a Secrets Manager secret ARN or name"))
       .refine((s) => SECRETS_MANAGER_ARN.test(s) || (!s.startsWith("arn:") && SECRETS_MANAGER_NAME.test(s)), {
-        message: 'expected a Secrets Manager secret ARN ("arn:aws:secretsmanager:<region>:<account>:secret:<name>") or name',
+        message:
+          'expected a Secrets Manager secret ARN ("arn:aws:secretsmanager:<region>:<account>:secret:<name>") or name',
       }),
   },
   e('expected { secret: "<Secrets Manager ARN or name>" }'),
@@ -220,7 +227,10 @@ export const lambdaServiceSchema = z.strictObject({
     .optional(),
   /** Env var name → Secrets Manager secret; the function receives the ARN, never the value. */
   secrets: z
-    .record(z.string().regex(ENV_NAME, e("expected an environment variable name like DB_SECRET_ARN")), lambdaSecret)
+    .record(
+      z.string().regex(ENV_NAME, e("expected an environment variable name like DB_SECRET_ARN")),
+      lambdaSecret,
+    )
     .default({}),
   /** A customer-managed KMS key the secrets are encrypted with (adds kms:Decrypt on that key only). */
   secretsKmsKeyArn: z
@@ -256,7 +266,10 @@ export const lambdaServiceSchema = z.strictObject({
       {
         command: z.array(z.string(), e("expected a list of strings")).min(1).optional(),
         entryPoint: z.array(z.string(), e("expected a list of strings")).min(1).optional(),
-        workingDirectory: z.string(e("expected an absolute path")).regex(/^\//, e("expected an absolute path")).optional(),
+        workingDirectory: z
+          .string(e("expected an absolute path"))
+          .regex(/^\//, e("expected an absolute path"))
+          .optional(),
       },
       e("expected { command?, entryPoint?, workingDirectory? }"),
     )
@@ -292,17 +305,36 @@ export const artifactRegistrySchema = z
         .regex(REPOSITORY_ID, e('expected a repository id like "apps-cache"'))
         .optional(),
       /** Project holding the repositories; defaults to `gcp:project`. Another project makes images cross-project. */
-      project: z.string(e("expected a GCP project id")).regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, e("expected a GCP project id")).optional(),
+      project: z
+        .string(e("expected a GCP project id"))
+        .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, e("expected a GCP project id"))
+        .optional(),
       /** Region of the repositories; defaults to `gcp:region`. */
-      location: z.string(e('expected a region like "us-central1"')).regex(/^[a-z]+-[a-z]+\d+$/, e('expected a region like "us-central1"')).optional(),
+      location: z
+        .string(e('expected a region like "us-central1"'))
+        .regex(/^[a-z]+-[a-z]+\d+$/, e('expected a region like "us-central1"'))
+        .optional(),
       /** Take over repositories that already exist instead of failing with "already exists". */
       adoptExisting: z.boolean(e("expected true or false")).default(false),
-      keepTaggedVersions: z.number(e("expected a whole number, 1 or more")).int().min(1, e("expected a whole number, 1 or more")).default(20),
-      deleteUntaggedAfterDays: z.number(e("expected a whole number of days, 1 or more")).int().min(1, e("expected a whole number of days, 1 or more")).default(7),
+      keepTaggedVersions: z
+        .number(e("expected a whole number, 1 or more"))
+        .int()
+        .min(1, e("expected a whole number, 1 or more"))
+        .default(20),
+      deleteUntaggedAfterDays: z
+        .number(e("expected a whole number of days, 1 or more"))
+        .int()
+        .min(1, e("expected a whole number of days, 1 or more"))
+        .default(7),
     },
     e("expected a map of Artifact Registry settings"),
   )
-  .default({ repositoryId: "apps", adoptExisting: false, keepTaggedVersions: 20, deleteUntaggedAfterDays: 7 });
+  .default({
+    repositoryId: "apps",
+    adoptExisting: false,
+    keepTaggedVersions: 20,
+    deleteUntaggedAfterDays: 7,
+  });
 
 export const ecrSchema = z
   .strictObject(
@@ -310,12 +342,26 @@ export const ecrSchema = z
       /** ECR repository names are `<repositoryPrefix>/<service>`. */
       repositoryPrefix: z
         .string(e('expected a repository prefix like "multicloud-deploy"'))
-        .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, e('expected a repository prefix like "multicloud-deploy"'))
+        .regex(
+          /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/,
+          e('expected a repository prefix like "multicloud-deploy"'),
+        )
         .default("multicloud-deploy"),
       /** Customer-managed KMS key for repository encryption; AES256 when unset. */
-      kmsKeyArn: z.string(e("expected a KMS key ARN")).regex(KMS_KEY_ARN, e("expected a KMS key ARN")).optional(),
-      keepTaggedImages: z.number(e("expected a whole number, 1 or more")).int().min(1, e("expected a whole number, 1 or more")).default(20),
-      expireUntaggedAfterDays: z.number(e("expected a whole number of days, 1 or more")).int().min(1, e("expected a whole number of days, 1 or more")).default(7),
+      kmsKeyArn: z
+        .string(e("expected a KMS key ARN"))
+        .regex(KMS_KEY_ARN, e("expected a KMS key ARN"))
+        .optional(),
+      keepTaggedImages: z
+        .number(e("expected a whole number, 1 or more"))
+        .int()
+        .min(1, e("expected a whole number, 1 or more"))
+        .default(20),
+      expireUntaggedAfterDays: z
+        .number(e("expected a whole number of days, 1 or more"))
+        .int()
+        .min(1, e("expected a whole number of days, 1 or more"))
+        .default(7),
     },
     e("expected a map of ECR settings"),
   )
@@ -336,7 +382,8 @@ const fromConfigString = <T extends z.ZodType>(schema: T) =>
     }
   }, schema);
 
-const flag = (fallback: boolean) => fromConfigString(z.boolean(e("expected true or false")).default(fallback));
+const flag = (fallback: boolean) =>
+  fromConfigString(z.boolean(e("expected true or false")).default(fallback));
 
 export const stackConfigSchema = z.strictObject({
   /** `NODE_ENV` given to every service. */
@@ -358,7 +405,10 @@ export const stackConfigSchema = z.strictObject({
   /** `<org>/<project>/<stack>` whose verified images this stack deploys instead of building. */
   promoteFrom: z
     .string(e("expected a stack name like acme/multicloud-deploy/staging"))
-    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, e("expected a fully qualified stack name like acme/multicloud-deploy/staging"))
+    .regex(
+      /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/,
+      e("expected a fully qualified stack name like acme/multicloud-deploy/staging"),
+    )
     .optional(),
   /** Default CloudWatch Logs retention for Lambda functions. */
   logRetentionDays: fromConfigString(logRetention.default(30)),

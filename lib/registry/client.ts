@@ -56,12 +56,15 @@ export function parseChallenge(header: string): Challenge | undefined {
   const params: Record<string, string> = {};
   const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
   let p: RegExpExecArray | null;
-  while ((p = re.exec(m[2])) !== null) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
+  while ((p = re.exec(m[2])) !== null)
+    params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
   return { scheme: m[1].toLowerCase(), params };
 }
 
 export function isLoopbackHost(registry: string): boolean {
-  const host = registry.startsWith("[") ? registry.slice(0, registry.indexOf("]") + 1) : registry.split(":")[0];
+  const host = registry.startsWith("[")
+    ? registry.slice(0, registry.indexOf("]") + 1)
+    : registry.split(":")[0];
   return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
@@ -96,9 +99,14 @@ export class RegistryClient {
   }
 
   async getManifest(repository: string, reference: string, accept: string): Promise<FetchedManifest> {
-    const res = await this.request("GET", `/v2/${repository}/manifests/${reference}`, `repository:${repository}:pull`, {
-      accept,
-    });
+    const res = await this.request(
+      "GET",
+      `/v2/${repository}/manifests/${reference}`,
+      `repository:${repository}:pull`,
+      {
+        accept,
+      },
+    );
     return {
       status: res.status,
       body: res.body,
@@ -109,9 +117,14 @@ export class RegistryClient {
 
   /** The digest a tag points at, or undefined when the tag does not exist. */
   async headManifest(repository: string, reference: string, accept: string): Promise<string | undefined> {
-    const res = await this.request("HEAD", `/v2/${repository}/manifests/${reference}`, `repository:${repository}:pull`, {
-      accept,
-    });
+    const res = await this.request(
+      "HEAD",
+      `/v2/${repository}/manifests/${reference}`,
+      `repository:${repository}:pull`,
+      {
+        accept,
+      },
+    );
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw this.fail(res.status, `HEAD manifest ${repository}:${reference}`);
     return res.headers.get("docker-content-digest") ?? undefined;
@@ -125,11 +138,17 @@ export class RegistryClient {
       { "content-type": contentType },
       body,
     );
-    if (res.status !== 201 && res.status !== 200) throw this.fail(res.status, `PUT manifest ${repository}:${reference}`, res.body);
+    if (res.status !== 201 && res.status !== 200)
+      throw this.fail(res.status, `PUT manifest ${repository}:${reference}`, res.body);
   }
 
   async getBlob(repository: string, digest: string): Promise<FetchedManifest> {
-    const res = await this.request("GET", `/v2/${repository}/blobs/${digest}`, `repository:${repository}:pull`, {});
+    const res = await this.request(
+      "GET",
+      `/v2/${repository}/blobs/${digest}`,
+      `repository:${repository}:pull`,
+      {},
+    );
     return { status: res.status, body: res.body, contentType: res.headers.get("content-type") ?? undefined };
   }
 
@@ -166,7 +185,9 @@ export class RegistryClient {
 
   private async authorize(challenge: Challenge | undefined, scope: string): Promise<string | undefined> {
     const creds = this.options.credentials;
-    const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` : undefined;
+    const basic = creds
+      ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`
+      : undefined;
     if (!challenge || challenge.scheme === "basic") return basic;
     if (challenge.scheme !== "bearer" || !challenge.params.realm) return undefined;
     const url = new URL(challenge.params.realm);
@@ -181,8 +202,19 @@ export class RegistryClient {
     return `Bearer ${value}`;
   }
 
-  private send(method: string, path: string, headers: Record<string, string>, body?: Buffer, authorization?: string) {
-    return this.sendUrl(method, `${this.base}${path}`, authorization ? { ...headers, authorization } : headers, body);
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: Buffer,
+    authorization?: string,
+  ) {
+    return this.sendUrl(
+      method,
+      `${this.base}${path}`,
+      authorization ? { ...headers, authorization } : headers,
+      body,
+    );
   }
 
   private async sendUrl(

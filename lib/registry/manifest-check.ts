@@ -60,14 +60,20 @@ export function classifyManifest(body: string, contentType: string | undefined):
   } catch {
     return { kind: "invalid", problem: "the registry returned a manifest that is not JSON" };
   }
-  const mediaType = String(doc.mediaType ?? contentType ?? "").split(";")[0].trim();
+  const mediaType = String(doc.mediaType ?? contentType ?? "")
+    .split(";")[0]
+    .trim();
   if (doc.schemaVersion === 1 || mediaType === MEDIA_TYPES.dockerSchema1) {
     return {
       kind: "invalid",
       problem: "image uses the deprecated Docker schema 1 manifest; rebuild it with a current BuildKit",
     };
   }
-  if (Array.isArray(doc.manifests) || mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerList) {
+  if (
+    Array.isArray(doc.manifests) ||
+    mediaType === MEDIA_TYPES.ociIndex ||
+    mediaType === MEDIA_TYPES.dockerList
+  ) {
     const manifests = (Array.isArray(doc.manifests) ? doc.manifests : []) as Descriptor[];
     const attestations = manifests.filter(
       (m) =>
@@ -76,16 +82,23 @@ export function classifyManifest(body: string, contentType: string | undefined):
     ).length;
     const platforms = manifests
       .filter((m) => m.platform && m.platform.os !== "unknown")
-      .map((m) => `${m.platform!.os}/${m.platform!.architecture}${m.platform!.variant ? `/${m.platform!.variant}` : ""}`);
+      .map(
+        (m) =>
+          `${m.platform!.os}/${m.platform!.architecture}${m.platform!.variant ? `/${m.platform!.variant}` : ""}`,
+      );
     const what = mediaType === MEDIA_TYPES.dockerList ? "a Docker manifest list" : "an OCI index";
-    const detail = `${manifests.length} manifest${manifests.length === 1 ? "" : "s"}` +
+    const detail =
+      `${manifests.length} manifest${manifests.length === 1 ? "" : "s"}` +
       (attestations > 0 ? ` (${attestations} attestation${attestations === 1 ? "" : "s"})` : "") +
       (platforms.length > 0 ? ` for ${platforms.join(", ")}` : "");
     const fix =
       attestations > 0
         ? "rebuild without attestations (docker-build embedded mode, exec: false, no provenance/SBOM) so the registry gets a single manifest"
         : "rebuild for exactly one platform so the registry gets a single manifest";
-    return { kind: "index", problem: `image is ${what} with ${detail}; Lambda and this program accept only a single-platform image manifest: ${fix}` };
+    return {
+      kind: "index",
+      problem: `image is ${what} with ${detail}; Lambda and this program accept only a single-platform image manifest: ${fix}`,
+    };
   }
   if (mediaType !== MEDIA_TYPES.ociManifest && mediaType !== MEDIA_TYPES.dockerManifest) {
     return { kind: "invalid", problem: `unsupported manifest media type ${JSON.stringify(mediaType)}` };

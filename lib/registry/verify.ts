@@ -61,12 +61,15 @@ export async function verifyImage(options: VerifyOptions): Promise<VerifyResult>
         "pin the manifest digest the registry returned for the push (not a local image id or a config digest)",
     ]);
   }
-  if (manifest.status !== 200) throw client.fail(manifest.status, `GET manifest ${parsed.repository}@${parsed.digest}`, manifest.body);
+  if (manifest.status !== 200)
+    throw client.fail(manifest.status, `GET manifest ${parsed.repository}@${parsed.digest}`, manifest.body);
 
   const problems: string[] = [];
   const served = sha256Digest(manifest.body);
   if (manifest.digest && manifest.digest !== parsed.digest) {
-    problems.push(`the registry's Docker-Content-Digest is ${manifest.digest}, not the pinned ${parsed.digest}`);
+    problems.push(
+      `the registry's Docker-Content-Digest is ${manifest.digest}, not the pinned ${parsed.digest}`,
+    );
   }
   if (served !== parsed.digest) {
     problems.push(`the manifest served hashes to ${served}, not the pinned ${parsed.digest}`);
@@ -75,10 +78,17 @@ export async function verifyImage(options: VerifyOptions): Promise<VerifyResult>
   if (kind.kind !== "manifest") throw new VerificationError(ref, [...problems, kind.problem]);
 
   const configDigest = kind.manifest.config.digest;
-  if (!isDigest(configDigest)) throw new VerificationError(ref, [...problems, `the manifest's config digest ${JSON.stringify(configDigest)} is malformed`]);
+  if (!isDigest(configDigest))
+    throw new VerificationError(ref, [
+      ...problems,
+      `the manifest's config digest ${JSON.stringify(configDigest)} is malformed`,
+    ]);
   const blob = await client.getBlob(parsed.repository, configDigest);
   if (blob.status === 404) {
-    throw new VerificationError(ref, [...problems, `the image config blob ${configDigest} is missing from the registry; push the image again`]);
+    throw new VerificationError(ref, [
+      ...problems,
+      `the image config blob ${configDigest} is missing from the registry; push the image again`,
+    ]);
   }
   if (blob.status !== 200) throw client.fail(blob.status, `GET blob ${configDigest}`);
   if (sha256Digest(blob.body) !== configDigest) {

@@ -18,7 +18,10 @@ export interface MockEnvironment {
   stackOutputs: Record<string, Record<string, unknown>>;
 }
 
-const hash = (...parts: unknown[]) => createHash("sha256").update(stringify(parts) ?? "").digest("hex");
+const hash = (...parts: unknown[]) =>
+  createHash("sha256")
+    .update(stringify(parts) ?? "")
+    .digest("hex");
 
 /** A Pulumi-style autoname: `<name>-<7 hex>`, stable for the same name. */
 const autoname = (name: string) => `${name}-${hash(name).slice(0, 7)}`;
@@ -35,13 +38,22 @@ export function newResourceState(
   switch (args.type) {
     case "gcp:artifactregistry/repository:Repository": {
       const id = `projects/${project}/locations/${location}/repositories/${i.repositoryId}`;
-      return { id, state: { ...i, project, location, name: i.repositoryId, createTime: "2026-01-01T00:00:00Z" } };
+      return {
+        id,
+        state: { ...i, project, location, name: i.repositoryId, createTime: "2026-01-01T00:00:00Z" },
+      };
     }
     case "gcp:serviceaccount/account:Account": {
       const email = `${i.accountId}@${project}.iam.gserviceaccount.com`;
       return {
         id: `projects/${project}/serviceAccounts/${email}`,
-        state: { ...i, project, email, member: `serviceAccount:${email}`, uniqueId: BigInt(`0x${hash(email).slice(0, 12)}`).toString() },
+        state: {
+          ...i,
+          project,
+          email,
+          member: `serviceAccount:${email}`,
+          uniqueId: BigInt(`0x${hash(email).slice(0, 12)}`).toString(),
+        },
       };
     }
     case "gcp:cloudrunv2/service:Service": {
@@ -71,11 +83,19 @@ export function newResourceState(
       const name = i.exports?.[0]?.registry?.names?.[0] ?? i.tags?.[0] ?? "";
       return {
         id: i.tags?.[0] ?? args.name,
-        state: { ...i, digest, ref: name ? `${String(name).split(":")[0]}@${digest}` : "", contextHash: hash(i.context).slice(0, 64) },
+        state: {
+          ...i,
+          digest,
+          ref: name ? `${String(name).split(":")[0]}@${digest}` : "",
+          contextHash: hash(i.context).slice(0, 64),
+        },
       };
     }
     case "command:local:Command":
-      return { id: autoname(args.name), state: { ...i, stdout: `ok: ${String(i.create ?? "").split(" ")[2] ?? ""}`, stderr: "" } };
+      return {
+        id: autoname(args.name),
+        state: { ...i, stdout: `ok: ${String(i.create ?? "").split(" ")[2] ?? ""}`, stderr: "" },
+      };
     case "aws:ecr/repository:Repository":
       return {
         id: i.name,
@@ -91,7 +111,15 @@ export function newResourceState(
       return { id: String(i.repository), state: { ...i, registryId: acct } };
     case "aws:iam/role:Role": {
       const name = i.name ?? autoname(args.name);
-      return { id: name, state: { ...i, name, arn: `arn:aws:iam::${acct}:role/${name}`, uniqueId: `AROA${hash(name).slice(0, 17).toUpperCase()}` } };
+      return {
+        id: name,
+        state: {
+          ...i,
+          name,
+          arn: `arn:aws:iam::${acct}:role/${name}`,
+          uniqueId: `AROA${hash(name).slice(0, 17).toUpperCase()}`,
+        },
+      };
     }
     case "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
       return { id: `${i.role}-${hash(i.policyArn).slice(0, 8)}`, state: i };
@@ -118,12 +146,21 @@ export function newResourceState(
     }
     case "aws:lambda/functionUrl:FunctionUrl": {
       const urlId = hash(i.functionName).slice(0, 32);
-      return { id: String(i.functionName), state: { ...i, urlId, functionUrl: `https://${urlId}.lambda-url.${region}.on.aws/` } };
+      return {
+        id: String(i.functionName),
+        state: { ...i, urlId, functionUrl: `https://${urlId}.lambda-url.${region}.on.aws/` },
+      };
     }
     case "aws:lambda/permission:Permission":
-      return { id: `${i.function}-${autoname(args.name)}`, state: { ...i, statementId: autoname(args.name) } };
+      return {
+        id: `${i.function}-${autoname(args.name)}`,
+        state: { ...i, statementId: autoname(args.name) },
+      };
     case "aws:lambda/invocation:Invocation":
-      return { id: `${i.functionName}_$LATEST_${hash(i.input).slice(0, 32)}`, state: { ...i, result: JSON.stringify({ status: "healthy" }) } };
+      return {
+        id: `${i.functionName}_$LATEST_${hash(i.input).slice(0, 32)}`,
+        state: { ...i, result: JSON.stringify({ status: "healthy" }) },
+      };
     case "pulumi:pulumi:StackReference": {
       const name = String(i.name ?? args.name);
       return { id: name, state: { name, outputs: env.stackOutputs[name] ?? {}, secretOutputNames: [] } };
@@ -137,11 +174,27 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
   const i = args.inputs as Record<string, any>;
   switch (args.token) {
     case "gcp:organizations/getClientConfig:getClientConfig":
-      return { id: "client-config", accessToken: "ya29.mock-access-token", project: env.gcpProject, region: env.gcpRegion, zone: "" };
+      return {
+        id: "client-config",
+        accessToken: "ya29.mock-access-token",
+        project: env.gcpProject,
+        region: env.gcpRegion,
+        zone: "",
+      };
     case "gcp:organizations/getProject:getProject":
-      return { id: `projects/${i.projectId}`, projectId: i.projectId, number: env.gcpProjectNumber, name: i.projectId };
+      return {
+        id: `projects/${i.projectId}`,
+        projectId: i.projectId,
+        number: env.gcpProjectNumber,
+        name: i.projectId,
+      };
     case "aws:index/getCallerIdentity:getCallerIdentity":
-      return { id: env.awsAccountId, accountId: env.awsAccountId, arn: `arn:aws:sts::${env.awsAccountId}:assumed-role/deployer/session`, userId: "AROAMOCK:session" };
+      return {
+        id: env.awsAccountId,
+        accountId: env.awsAccountId,
+        arn: `arn:aws:sts::${env.awsAccountId}:assumed-role/deployer/session`,
+        userId: "AROAMOCK:session",
+      };
     case "aws:index/getPartition:getPartition":
       return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
     case "aws:ecr/getAuthorizationToken:getAuthorizationToken":

@@ -60,8 +60,11 @@ export function loadStackConfig(stack: string, projectDir = PROJECT_DIR): Record
     config?: Record<string, { default?: unknown }>;
   };
   const stackPath = path.join(projectDir, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(stackPath)) throw new Error(`no stack file ${path.basename(stackPath)} in ${projectDir}`);
-  const stackFile = (YAML.parse(fs.readFileSync(stackPath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  if (!fs.existsSync(stackPath))
+    throw new Error(`no stack file ${path.basename(stackPath)} in ${projectDir}`);
+  const stackFile = (YAML.parse(fs.readFileSync(stackPath, "utf8")) ?? {}) as {
+    config?: Record<string, unknown>;
+  };
   const merged: Record<string, unknown> = {};
   for (const [key, decl] of Object.entries(projectFile.config ?? {})) {
     if (decl && typeof decl === "object" && "default" in decl) merged[`${PROJECT}:${key}`] = decl.default;
@@ -71,7 +74,14 @@ export function loadStackConfig(stack: string, projectDir = PROJECT_DIR): Record
 
 function deepMerge(base: unknown, over: unknown): unknown {
   if (over === undefined) return base;
-  if (base && over && typeof base === "object" && typeof over === "object" && !Array.isArray(base) && !Array.isArray(over)) {
+  if (
+    base &&
+    over &&
+    typeof base === "object" &&
+    typeof over === "object" &&
+    !Array.isArray(base) &&
+    !Array.isArray(over)
+  ) {
     const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
     for (const [k, v] of Object.entries(over)) out[k] = v === undefined ? undefined : deepMerge(out[k], v);
     return out;
@@ -80,7 +90,10 @@ function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 /** Pulumi hands config to programs as strings, objects as JSON; `secure:` values stay secret. */
-function toRuntimeConfig(config: Record<string, unknown>): { values: Record<string, string>; secretKeys: string[] } {
+function toRuntimeConfig(config: Record<string, unknown>): {
+  values: Record<string, string>;
+  secretKeys: string[];
+} {
   const values: Record<string, string> = {};
   const secretKeys: string[] = [];
   for (const [key, value] of Object.entries(config)) {
@@ -109,7 +122,8 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   let config = options.config ?? loadStackConfig(options.stack, projectDir);
   if (options.overrides) {
     const merged: Record<string, unknown> = { ...config };
-    for (const [k, v] of Object.entries(options.overrides)) merged[`${PROJECT}:${k}`] = deepMerge(config[`${PROJECT}:${k}`], v);
+    for (const [k, v] of Object.entries(options.overrides))
+      merged[`${PROJECT}:${k}`] = deepMerge(config[`${PROJECT}:${k}`], v);
     config = merged;
   }
   const { values, secretKeys } = toRuntimeConfig(config);
@@ -159,7 +173,12 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
       if (!err && res) {
         const urn = res.getUrn() as string;
         const state = pulumi.runtime.deserializeProperties(res.getObject());
-        resources.push({ ...meta, urn, inputs: pulumi.runtime.deserializeProperties(req.getObject()), outputs: state });
+        resources.push({
+          ...meta,
+          urn,
+          inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+          outputs: state,
+        });
       }
       cb(err, res);
     });
@@ -176,8 +195,10 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   process.chdir(projectDir);
   try {
     // Import lazily so the program's modules see the mocks.
-    const { main } = await import("../../program");
-    const outputs = (await pulumi.runtime.runInPulumiStack(main)) ?? {};
+    // Validate first, as main() does, so a config error rejects before the stack resource exists.
+    const { readStackConfig, deployStack } = await import("../../program");
+    const config = readStackConfig();
+    const outputs = (await pulumi.runtime.runInPulumiStack(async () => deployStack(config))) ?? {};
     await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     return { stack: options.stack, resources, outputs: outputs as Record<string, any> };
   } finally {
@@ -209,7 +230,11 @@ export function byUrn(run: ProgramRun, urn: string): RecordedResource | undefine
 }
 
 /** Whether `resource` waits for `dependency`, directly or through any chain of dependencies or parents' dependencies. */
-export function dependsOn(run: ProgramRun, resource: RecordedResource, dependency: RecordedResource): boolean {
+export function dependsOn(
+  run: ProgramRun,
+  resource: RecordedResource,
+  dependency: RecordedResource,
+): boolean {
   const seen = new Set<string>();
   const stack = [...resource.dependencies];
   while (stack.length > 0) {

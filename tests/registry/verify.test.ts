@@ -26,16 +26,32 @@ async function expectProblem(promise: Promise<unknown>, text: string) {
 
 describe("verifyImage against a real registry", () => {
   it("passes a single-platform image and reads only the manifest and config", async () => {
-    const { digest } = await pushImage(t, "good/api", { architecture: "amd64", layers: [Buffer.from("a"), Buffer.from("b")] });
-    const result = await verifyImage({ ref: `${t.host}/good/api@${digest}`, platform: "linux/amd64", credentials: creds() });
-    expect(result).toMatchObject({ digest, layers: 2, platform: "linux/amd64", mediaType: MEDIA_TYPES.ociManifest });
+    const { digest } = await pushImage(t, "good/api", {
+      architecture: "amd64",
+      layers: [Buffer.from("a"), Buffer.from("b")],
+    });
+    const result = await verifyImage({
+      ref: `${t.host}/good/api@${digest}`,
+      platform: "linux/amd64",
+      credentials: creds(),
+    });
+    expect(result).toMatchObject({
+      digest,
+      layers: 2,
+      platform: "linux/amd64",
+      mediaType: MEDIA_TYPES.ociManifest,
+    });
     // One challenge, then manifest + config: no layer was downloaded.
     expect(result.stats.requests).toBeLessThanOrEqual(4);
   });
 
   it("passes a Docker-format arm64 image for linux/arm64", async () => {
     const { digest } = await pushImage(t, "good/worker", { architecture: "arm64", format: "docker" });
-    const result = await verifyImage({ ref: `${t.host}/good/worker@${digest}`, platform: "linux/arm64", credentials: creds() });
+    const result = await verifyImage({
+      ref: `${t.host}/good/worker@${digest}`,
+      platform: "linux/arm64",
+      credentials: creds(),
+    });
     expect(result.mediaType).toBe(MEDIA_TYPES.dockerManifest);
   });
 
@@ -46,13 +62,21 @@ describe("verifyImage against a real registry", () => {
       schemaVersion: 2,
       mediaType: MEDIA_TYPES.ociIndex,
       manifests: [
-        { mediaType: MEDIA_TYPES.ociManifest, digest: image.digest, size: image.size, platform: { os: "linux", architecture: "arm64" } },
+        {
+          mediaType: MEDIA_TYPES.ociManifest,
+          digest: image.digest,
+          size: image.size,
+          platform: { os: "linux", architecture: "arm64" },
+        },
         {
           mediaType: MEDIA_TYPES.ociManifest,
           digest: attestation.digest,
           size: attestation.size,
           platform: { os: "unknown", architecture: "unknown" },
-          annotations: { "vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": image.digest },
+          annotations: {
+            "vnd.docker.reference.type": "attestation-manifest",
+            "vnd.docker.reference.digest": image.digest,
+          },
         },
       ],
     };
@@ -70,8 +94,18 @@ describe("verifyImage against a real registry", () => {
       schemaVersion: 2,
       mediaType: MEDIA_TYPES.dockerList,
       manifests: [
-        { mediaType: MEDIA_TYPES.dockerManifest, digest: amd.digest, size: amd.size, platform: { os: "linux", architecture: "amd64" } },
-        { mediaType: MEDIA_TYPES.dockerManifest, digest: arm.digest, size: arm.size, platform: { os: "linux", architecture: "arm64" } },
+        {
+          mediaType: MEDIA_TYPES.dockerManifest,
+          digest: amd.digest,
+          size: amd.size,
+          platform: { os: "linux", architecture: "amd64" },
+        },
+        {
+          mediaType: MEDIA_TYPES.dockerManifest,
+          digest: arm.digest,
+          size: arm.size,
+          platform: { os: "linux", architecture: "arm64" },
+        },
       ],
     };
     const digest = await pushManifest(t, "idx/list", "v1", list, MEDIA_TYPES.dockerList);
@@ -82,9 +116,16 @@ describe("verifyImage against a real registry", () => {
   });
 
   it("rejects 1 manifest layer with 0 config diff_ids (seed 000)", async () => {
-    const { digest } = await pushImage(t, "broken/source-deploy", { layers: [Buffer.from("only layer")], diffIds: 0 });
+    const { digest } = await pushImage(t, "broken/source-deploy", {
+      layers: [Buffer.from("only layer")],
+      diffIds: 0,
+    });
     await expectProblem(
-      verifyImage({ ref: `${t.host}/broken/source-deploy@${digest}`, platform: "linux/amd64", credentials: creds() }),
+      verifyImage({
+        ref: `${t.host}/broken/source-deploy@${digest}`,
+        platform: "linux/amd64",
+        credentials: creds(),
+      }),
       'image has 1 manifest layer but 0 config diff_ids (Cloud Run refuses it: "got 1 Manifest.Layers vs 0 ConfigFile.RootFS.DiffIDs")',
     );
   });
@@ -93,7 +134,7 @@ describe("verifyImage against a real registry", () => {
     const { digest } = await pushImage(t, "wrong/arch", { architecture: "amd64" });
     await expectProblem(
       verifyImage({ ref: `${t.host}/wrong/arch@${digest}`, platform: "linux/arm64", credentials: creds() }),
-      'image is built for linux/amd64 but linux/arm64 was asked for',
+      "image is built for linux/amd64 but linux/arm64 was asked for",
     );
   });
 
@@ -101,7 +142,11 @@ describe("verifyImage against a real registry", () => {
     await pushImage(t, "missing/digest");
     const absent = `sha256:${"0".repeat(64)}`;
     await expectProblem(
-      verifyImage({ ref: `${t.host}/missing/digest@${absent}`, platform: "linux/amd64", credentials: creds() }),
+      verifyImage({
+        ref: `${t.host}/missing/digest@${absent}`,
+        platform: "linux/amd64",
+        credentials: creds(),
+      }),
       `manifest unknown: ${t.host}/missing/digest has no manifest ${absent}`,
     );
   });
@@ -109,7 +154,11 @@ describe("verifyImage against a real registry", () => {
   it("fails clearly on wrong credentials", async () => {
     const { digest } = await pushImage(t, "auth/api");
     await expectProblem(
-      verifyImage({ ref: `${t.host}/auth/api@${digest}`, platform: "linux/amd64", credentials: { username: t.username, password: "wrong" } }),
+      verifyImage({
+        ref: `${t.host}/auth/api@${digest}`,
+        platform: "linux/amd64",
+        credentials: { username: t.username, password: "wrong" },
+      }),
       "refused GET manifest auth/api@",
     );
   });
@@ -124,7 +173,13 @@ describe("verifyImage against a real registry", () => {
         return;
       }
       const upstream = http.request(
-        { host: "127.0.0.1", port: Number(t.host.split(":")[1]), path: req.url, method: req.method, headers: req.headers },
+        {
+          host: "127.0.0.1",
+          port: Number(t.host.split(":")[1]),
+          path: req.url,
+          method: req.method,
+          headers: req.headers,
+        },
         (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
@@ -158,7 +213,12 @@ describe("verifyImage against a real registry", () => {
     expect(again.tag).toEqual({ name: tag, state: "existing" });
     const other = await pushImage(t, "tags/api", { layers: [Buffer.from("two")] });
     await expectProblem(
-      verifyImage({ ref: `${t.host}/tags/api@${other.digest}`, platform: "linux/amd64", credentials: creds(), ensureTag: tag }),
+      verifyImage({
+        ref: `${t.host}/tags/api@${other.digest}`,
+        platform: "linux/amd64",
+        credentials: creds(),
+        ensureTag: tag,
+      }),
       `tag ${tag} already points at ${first.digest} and tags are immutable`,
     );
   });

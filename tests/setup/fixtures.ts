@@ -17,9 +17,16 @@ function authHeader(t: RegistryTarget) {
   return { authorization: `Basic ${Buffer.from(`${t.username}:${t.password}`).toString("base64")}` };
 }
 
-export async function pushBlob(t: RegistryTarget, repo: string, body: Buffer): Promise<{ digest: string; size: number }> {
+export async function pushBlob(
+  t: RegistryTarget,
+  repo: string,
+  body: Buffer,
+): Promise<{ digest: string; size: number }> {
   const digest = digestOf(body);
-  const start = await fetch(`http://${t.host}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: authHeader(t) });
+  const start = await fetch(`http://${t.host}/v2/${repo}/blobs/uploads/`, {
+    method: "POST",
+    headers: authHeader(t),
+  });
   if (start.status !== 202) throw new Error(`blob upload start: ${start.status} ${await start.text()}`);
   const location = new URL(start.headers.get("location")!, `http://${t.host}`);
   location.searchParams.set("digest", digest);
@@ -32,7 +39,13 @@ export async function pushBlob(t: RegistryTarget, repo: string, body: Buffer): P
   return { digest, size: body.length };
 }
 
-export async function pushManifest(t: RegistryTarget, repo: string, reference: string, manifest: object, mediaType: string): Promise<string> {
+export async function pushManifest(
+  t: RegistryTarget,
+  repo: string,
+  reference: string,
+  manifest: object,
+  mediaType: string,
+): Promise<string> {
   const body = Buffer.from(JSON.stringify(manifest));
   const res = await fetch(`http://${t.host}/v2/${repo}/manifests/${reference}`, {
     method: "PUT",
@@ -56,7 +69,12 @@ export interface ImageSpec {
 }
 
 /** Pushes a single-platform image; returns its manifest digest. */
-export async function pushImage(t: RegistryTarget, repo: string, spec: ImageSpec = {}, tag?: string): Promise<{ digest: string; size: number }> {
+export async function pushImage(
+  t: RegistryTarget,
+  repo: string,
+  spec: ImageSpec = {},
+  tag?: string,
+): Promise<{ digest: string; size: number }> {
   const layers = spec.layers ?? [Buffer.from(`layer for ${repo} ${spec.architecture ?? "amd64"}`)];
   const layerDescs = [];
   for (const l of layers) {
@@ -76,12 +94,16 @@ export async function pushImage(t: RegistryTarget, repo: string, spec: ImageSpec
     schemaVersion: 2,
     mediaType: oci ? MEDIA_TYPES.ociManifest : MEDIA_TYPES.dockerManifest,
     config: {
-      mediaType: oci ? "application/vnd.oci.image.config.v1+json" : "application/vnd.docker.container.image.v1+json",
+      mediaType: oci
+        ? "application/vnd.oci.image.config.v1+json"
+        : "application/vnd.docker.container.image.v1+json",
       digest: configBlob.digest,
       size: configBlob.size,
     },
     layers: layerDescs.map((d) => ({
-      mediaType: oci ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.docker.image.rootfs.diff.tar.gzip",
+      mediaType: oci
+        ? "application/vnd.oci.image.layer.v1.tar+gzip"
+        : "application/vnd.docker.image.rootfs.diff.tar.gzip",
       ...d,
     })),
   };

@@ -59,7 +59,9 @@ export default async function setup(project: TestProject) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-registry-"));
   try {
     if (!fs.existsSync(REGISTRY_BIN)) {
-      throw new Error(`${REGISTRY_BIN} not found: install Debian's docker-registry package (\`apt-get install docker-registry apache2-utils\`; .ci/run does)`);
+      throw new Error(
+        `${REGISTRY_BIN} not found: install Debian's docker-registry package (\`apt-get install docker-registry apache2-utils\`; .ci/run does)`,
+      );
     }
     const htpasswd = execFileSync("htpasswd", ["-Bbn", info.username, info.password], { encoding: "utf8" });
     fs.writeFileSync(path.join(dir, "htpasswd"), htpasswd);
@@ -86,7 +88,9 @@ export default async function setup(project: TestProject) {
       ].join("\n"),
     );
     let output = "";
-    child = spawn(REGISTRY_BIN, ["serve", path.join(dir, "config.yml")], { stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(REGISTRY_BIN, ["serve", path.join(dir, "config.yml")], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stdout?.on("data", (d) => (output += d));
     child.stderr?.on("data", (d) => (output += d));
     await waitForRegistry(host, child, () => output.slice(-2000));

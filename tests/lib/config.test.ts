@@ -1,0 +1,265 @@
+/** Config validation: each bad input and the exact error users see. */
+import { describe, expect, it } from "vitest";
+import type { CommitInfo } from "../../lib/commit";
+import { ConfigError } from "../../lib/errors";
+import { parseStackConfig, type RawStackConfig } from "../../lib/config/parse";
+
+const SHA = "0123456789abcdef0123456789abcdef01234567";
+const clean: CommitInfo = { sha: SHA, source: "git", dirty: false, timestamp: 1700000000 };
+
+function raw(project: Record<string, unknown> = {}): RawStackConfig {
+  return {
+    project: {
+      services: JSON.stringify({
+        api: { target: "cloudrun", context: "apps/api" },
+        worker: { target: "lambda", context: "apps/worker" },
+      }),
+      ...project,
+    },
+    providers: { "gcp:project": "acme-staging", "gcp:region": "us-central1", "aws:region": "us-east-1" },
+  };
+}
+
+function parse(r: RawStackConfig, commit: CommitInfo | { problem: string } = clean) {
+  return parseStackConfig(r, {
+    stack: "prod",
+    file: "Pulumi.prod.yaml",
+    projectDir: "/project",
+    resolveCommit: () => commit,
+    exists: () => true,
+  });
+}
+
+function problemsOf(r: RawStackConfig, commit?: CommitInfo | { problem: string }): readonly string[] {
+  try {
+    parse(r, commit);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+const svc = (api: Record<string, unknown>) => JSON.stringify({ api });
+const F = "Pulumi.prod.yaml: multicloud-deploy:";
+
+describe("parseStackConfig rejects", () => {
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    [
+      "Cloud Run memory that is not a quantity",
+      { services: svc({ target: "cloudrun", context: "a", memory: "lots" }) },
+      `${F}services.api.memory: expected Cloud Run memory like "512Mi", got "lots"`,
+    ],
+    [
+      "an unknown target",
+      { services: svc({ target: "ecs", context: "a" }) },
+      `${F}services.api.target: expected "cloudrun" or "lambda", got "ecs"`,
+    ],
+    [
+      "a typo in a service key, with a suggestion",
+      { services: svc({ target: "cloudrun", context: "a", memroy: "1Gi" }) },
+      `${F}services.api.memroy: unknown key; did you mean "memory"?`,
+    ],
+    [
+      "an unknown top-level key",
+      { deletionProtecton: "true" },
+      `${F}deletionProtecton: unknown key; did you mean "deletionProtection"?`,
+    ],
+    [
+      "arm64 for Cloud Run",
+      { services: svc({ target: "cloudrun", context: "a", platform: "linux/arm64" }) },
+      `${F}services.api.platform: expected "linux/amd64": Cloud Run runs x86_64 images only, got "linux/arm64"`,
+    ],
+    [
+      "a Lambda platform that contradicts its architecture",
+      { services: svc({ target: "lambda", context: "a", platform: "linux/amd64", architecture: "arm64" }) },
+      `${F}services.api: platform "linux/amd64" builds x86_64 images but architecture is "arm64"; set only one of them (the other is derived), e.g. architecture: "arm64"`,
+    ],
+    [
+      "Lambda memory above 10240 MB",
+      { services: svc({ target: "lambda", context: "a", memory: 20000 }) },
+      `${F}services.api.memory: expected Lambda memory in MB, 128-10240, got 20000`,
+    ],
+    [
+      "a Lambda timeout above 900 s",
+      { services: svc({ target: "lambda", context: "a", timeoutSeconds: 901 }) },
+      `${F}services.api.timeoutSeconds: expected a Lambda timeout in seconds, 1-900, got 901`,
+    ],
+    [
+      "an uppercase service name",
+      { services: JSON.stringify({ Api: { target: "cloudrun", context: "a" } }) },
+      `${F}services.Api: service name "Api" must be 1-63 lowercase letters, digits or "-", start with a letter and not end with "-" (valid for both Cloud Run and Lambda)`,
+    ],
+    [
+      "a service name longer than 63 characters",
+      { services: JSON.stringify({ ["a".repeat(64)]: { target: "cloudrun", context: "a" } }) },
+      `${F}services.${"a".repeat(64)}: service name "${"a".repeat(64)}" must be 1-63`,
+    ],
+    [
+      "`latest` secret versions where versions must be pinned",
+      {
+        services: svc({
+          target: "cloudrun",
+          context: "a",
+          secrets: { API_KEY: { secret: "api-key", version: "latest" } },
+        }),
+      },
+      `${F}services.api.secrets.API_KEY.version: this stack must pin a numeric secret version (requirePinnedSecretVersions), got "latest"; set e.g. "3"`,
+    ],
+    [
+      "a secret-looking plain env var",
+      { services: svc({ target: "cloudrun", context: "a", env: { API_TOKEN: "abcdef" } }) },
+      `${F}services.api.env.API_TOKEN: API_TOKEN looks like a secret but is a plain value ("abc…"); move it to secrets (a Secret Manager reference)`,
+    ],
+    [
+      "an env var the program sets itself",
+      { services: svc({ target: "cloudrun", context: "a", env: { APP_VERSION: "1" } }) },
+      `${F}services.api.env.APP_VERSION: APP_VERSION is set by this program; remove it from env`,
+    ],
+    [
+      "minInstances above maxInstances",
+      { services: svc({ target: "cloudrun", context: "a", minInstances: 5, maxInstances: 2 }) },
+      `${F}services.api.minInstances: minInstances (5) is greater than maxInstances (2)`,
+    ],
+    [
+      "allUsers in a private service's invokers",
+      { services: svc({ target: "cloudrun", context: "a", invokers: ["allUsers"] }) },
+      `${F}services.api.invokers[0]: "allUsers" would make the service public; set exposure: public instead`,
+    ],
+    [
+      "a public Lambda without a URL",
+      { services: svc({ target: "lambda", context: "a", exposure: "public" }) },
+      `${F}services.api.exposure: a public Lambda needs a function URL to be reached; set functionUrl: true or exposure: private`,
+    ],
+    [
+      "a boolean that is not a boolean",
+      { allowDirtyBuilds: "yes" },
+      `${F}allowDirtyBuilds: expected true or false, got "yes"`,
+    ],
+    [
+      "a log retention CloudWatch does not offer",
+      { logRetentionDays: "31" },
+      `${F}logRetentionDays: expected a CloudWatch Logs retention in days, one of 1, 3, 5`,
+    ],
+    [
+      "a malformed promoteFrom",
+      { promoteFrom: "staging" },
+      `${F}promoteFrom: expected a fully qualified stack name like acme/multicloud-deploy/staging, got "staging"`,
+    ],
+    [
+      "a missing build context",
+      { services: svc({ target: "cloudrun" }) },
+      `${F}services.api.context: expected a build context directory relative to the project directory, got nothing`,
+    ],
+    [
+      "a build context outside the project",
+      { services: svc({ target: "cloudrun", context: "../elsewhere" }) },
+      `${F}services.api.context: expected a build context directory inside the project directory (no absolute path, no ".."), got "../elsewhere"`,
+    ],
+    [
+      "a malformed Secrets Manager ARN",
+      {
+        services: svc({
+          target: "lambda",
+          context: "a",
+          secrets: { DB_SECRET_ARN: { secret: "arn:aws:s3:::bucket" } },
+        }),
+      },
+      `${F}services.api.secrets.DB_SECRET_ARN.secret: expected a Secrets Manager secret ARN`,
+    ],
+  ];
+  it.each(cases)("%s", (_name, project, expected) => {
+    const problems = problemsOf(raw(project));
+    expect(
+      problems.some((p) => p.startsWith(expected)),
+      `got:\n${problems.join("\n")}`,
+    ).toBe(true);
+  });
+
+  it("reports every problem at once, not the first only", () => {
+    const problems = problemsOf(
+      raw({
+        services: svc({ target: "cloudrun", context: "a", memory: "lots", port: 0, cpuIdle: "no" }),
+        buildOnPreview: "maybe",
+      }),
+    );
+    expect(problems).toHaveLength(4);
+  });
+
+  it("refuses a dirty work tree where dirty builds are not allowed", () => {
+    const problems = problemsOf(raw(), { ...clean, dirty: true, dirtyHash: "deadbeef" });
+    expect(problems).toEqual([
+      `${F}allowDirtyBuilds: the work tree has uncommitted changes and this stack forbids dirty builds; commit or stash them (images are tagged by commit, so what is deployed must be what was committed)`,
+    ]);
+  });
+
+  it("names the provider key a target needs", () => {
+    const r = raw();
+    r.providers["aws:region"] = undefined;
+    expect(problemsOf(r)).toEqual([
+      "Pulumi.prod.yaml: aws:region: required by the Lambda functions; set it with `pulumi config set aws:region us-east-1`",
+    ]);
+  });
+
+  it("names the build context that does not exist", () => {
+    expect(() =>
+      parseStackConfig(raw(), {
+        stack: "prod",
+        file: "Pulumi.prod.yaml",
+        projectDir: "/project",
+        resolveCommit: () => clean,
+        exists: () => false,
+      }),
+    ).toThrow(`${F}services.api.context: build context "apps/api" does not exist under /project`);
+  });
+});
+
+describe("parseStackConfig defaults", () => {
+  it("applies the documented defaults in one place", () => {
+    const c = parse(raw({ requirePinnedSecretVersions: "false" }));
+    expect(c.deletionProtection).toBe(true);
+    expect(c.protectRegistries).toBe(true);
+    expect(c.buildOnPreview).toBe(true);
+    expect(c.allowDirtyBuilds).toBe(false);
+    expect(c.logRetentionDays).toBe(30);
+    expect(c.artifactRegistry).toMatchObject({
+      repositoryId: "apps",
+      cacheRepositoryId: "apps-cache",
+      keepTaggedVersions: 20,
+      deleteUntaggedAfterDays: 7,
+      project: "acme-staging",
+      location: "us-central1",
+    });
+    const [api, worker] = c.services;
+    expect(api).toMatchObject({
+      name: "api",
+      platform: "linux/amd64",
+      memory: "512Mi",
+      cpu: "1",
+      port: 8080,
+      concurrency: 80,
+      exposure: "private",
+      healthPath: "/health",
+    });
+    expect(worker).toMatchObject({
+      name: "worker",
+      platform: "linux/arm64",
+      architecture: "arm64",
+      memory: 512,
+      timeoutSeconds: 30,
+      logRetentionDays: 30,
+      functionUrl: false,
+    });
+  });
+
+  it("derives the image platform from a Lambda architecture and back", () => {
+    const fromArch = parse(
+      raw({ services: JSON.stringify({ w: { target: "lambda", context: "a", architecture: "x86_64" } }) }),
+    );
+    expect(fromArch.services[0]).toMatchObject({ platform: "linux/amd64", architecture: "x86_64" });
+    const fromPlatform = parse(
+      raw({ services: JSON.stringify({ w: { target: "lambda", context: "a", platform: "linux/arm64" } }) }),
+    );
+    expect(fromPlatform.services[0]).toMatchObject({ platform: "linux/arm64", architecture: "arm64" });
+  });
+});
