@@ -10,6 +10,10 @@ export const PROJECT = "multicloud-deploy";
 
 const e = (message: string) => ({ error: message });
 
+/** A whole number in [min, max] whose every failure reads `message`. */
+const wholeNumber = (message: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.number(e(message)).int(e(message)).min(min, e(message)).max(max, e(message));
+
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------------------------
@@ -134,12 +138,7 @@ export const cloudRunServiceSchema = z.strictObject({
       e("expected a list of IAM members"),
     )
     .default([]),
-  port: z
-    .number(e("expected a port number"))
-    .int()
-    .min(1)
-    .max(65535, e("expected a port number 1-65535"))
-    .default(8080),
+  port: wholeNumber("expected a port number 1-65535", 1, 65535).default(8080),
   cpu: z
     .enum(["1", "2", "4", "6", "8"], e('expected Cloud Run CPU "1", "2", "4", "6" or "8" (quoted)'))
     .default("1"),
@@ -150,28 +149,10 @@ export const cloudRunServiceSchema = z.strictObject({
   /** Throttle CPU between requests (request-based billing). */
   cpuIdle: z.boolean(e("expected true or false")).default(true),
   startupCpuBoost: z.boolean(e("expected true or false")).default(true),
-  concurrency: z
-    .number(e("expected a whole number 1-1000"))
-    .int(e("expected a whole number 1-1000"))
-    .min(1, e("expected a whole number 1-1000"))
-    .max(1000, e("expected a whole number 1-1000"))
-    .default(80),
-  timeoutSeconds: z
-    .number(e("expected a request timeout in seconds, 1-3600"))
-    .int(e("expected a request timeout in seconds, 1-3600"))
-    .min(1, e("expected a request timeout in seconds, 1-3600"))
-    .max(3600, e("expected a request timeout in seconds, 1-3600"))
-    .default(300),
-  minInstances: z
-    .number(e("expected a whole number of instances, 0 or more"))
-    .int(e("expected a whole number of instances, 0 or more"))
-    .min(0, e("expected a whole number of instances, 0 or more"))
-    .default(0),
-  maxInstances: z
-    .number(e("expected a whole number of instances, 1 or more"))
-    .int(e("expected a whole number of instances, 1 or more"))
-    .min(1, e("expected a whole number of instances, 1 or more"))
-    .default(10),
+  concurrency: wholeNumber("expected a whole number 1-1000", 1, 1000).default(80),
+  timeoutSeconds: wholeNumber("expected a request timeout in seconds, 1-3600", 1, 3600).default(300),
+  minInstances: wholeNumber("expected a whole number of instances, 0 or more", 0).default(0),
+  maxInstances: wholeNumber("expected a whole number of instances, 1 or more", 1).default(10),
   ingress: z
     .enum(
       ["all", "internal", "internal-and-cloud-load-balancing"],
@@ -237,30 +218,11 @@ export const lambdaServiceSchema = z.strictObject({
     .string(e("expected a KMS key ARN"))
     .regex(KMS_KEY_ARN, e('expected a KMS key ARN like "arn:aws:kms:us-east-1:123456789012:key/<id>"'))
     .optional(),
-  memory: z
-    .number(e("expected Lambda memory in MB, 128-10240"))
-    .int(e("expected Lambda memory in MB, 128-10240"))
-    .min(128, e("expected Lambda memory in MB, 128-10240"))
-    .max(10240, e("expected Lambda memory in MB, 128-10240"))
-    .default(512),
-  timeoutSeconds: z
-    .number(e("expected a Lambda timeout in seconds, 1-900"))
-    .int(e("expected a Lambda timeout in seconds, 1-900"))
-    .min(1, e("expected a Lambda timeout in seconds, 1-900"))
-    .max(900, e("expected a Lambda timeout in seconds, 1-900"))
-    .default(30),
-  ephemeralStorageMb: z
-    .number(e("expected /tmp size in MB, 512-10240"))
-    .int(e("expected /tmp size in MB, 512-10240"))
-    .min(512, e("expected /tmp size in MB, 512-10240"))
-    .max(10240, e("expected /tmp size in MB, 512-10240"))
-    .default(512),
+  memory: wholeNumber("expected Lambda memory in MB, 128-10240", 128, 10240).default(512),
+  timeoutSeconds: wholeNumber("expected a Lambda timeout in seconds, 1-900", 1, 900).default(30),
+  ephemeralStorageMb: wholeNumber("expected /tmp size in MB, 512-10240", 512, 10240).default(512),
   /** Reserved concurrency; unset means the function shares the account's unreserved pool. */
-  reservedConcurrency: z
-    .number(e("expected a whole number, 0 or more"))
-    .int(e("expected a whole number, 0 or more"))
-    .min(0, e("expected a whole number, 0 or more"))
-    .optional(),
+  reservedConcurrency: wholeNumber("expected a whole number, 0 or more", 0).optional(),
   imageConfig: z
     .strictObject(
       {
@@ -316,16 +278,8 @@ export const artifactRegistrySchema = z
         .optional(),
       /** Take over repositories that already exist instead of failing with "already exists". */
       adoptExisting: z.boolean(e("expected true or false")).default(false),
-      keepTaggedVersions: z
-        .number(e("expected a whole number, 1 or more"))
-        .int()
-        .min(1, e("expected a whole number, 1 or more"))
-        .default(20),
-      deleteUntaggedAfterDays: z
-        .number(e("expected a whole number of days, 1 or more"))
-        .int()
-        .min(1, e("expected a whole number of days, 1 or more"))
-        .default(7),
+      keepTaggedVersions: wholeNumber("expected a whole number, 1 or more", 1).default(20),
+      deleteUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(7),
     },
     e("expected a map of Artifact Registry settings"),
   )
@@ -352,16 +306,8 @@ export const ecrSchema = z
         .string(e("expected a KMS key ARN"))
         .regex(KMS_KEY_ARN, e("expected a KMS key ARN"))
         .optional(),
-      keepTaggedImages: z
-        .number(e("expected a whole number, 1 or more"))
-        .int()
-        .min(1, e("expected a whole number, 1 or more"))
-        .default(20),
-      expireUntaggedAfterDays: z
-        .number(e("expected a whole number of days, 1 or more"))
-        .int()
-        .min(1, e("expected a whole number of days, 1 or more"))
-        .default(7),
+      keepTaggedImages: wholeNumber("expected a whole number, 1 or more", 1).default(20),
+      expireUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(7),
     },
     e("expected a map of ECR settings"),
   )
