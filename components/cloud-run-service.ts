@@ -5,8 +5,7 @@ import { cloudRunServiceAgent, runtimeServiceAccountId } from "../lib/names";
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
 
-/** The health gate, run from the project directory like the verifier (see container-image.ts). */
-export const HEALTH_CHECK_COMMAND = "node_modules/.bin/tsx scripts/health-check.ts";
+import { HEALTH_CHECK_COMMAND } from "./scripts";
 
 export interface CloudRunSecretRef {
   /** Secret Manager secret id or full name. */
@@ -241,6 +240,13 @@ export class CloudRunService extends pulumi.ComponentResource {
             { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
           )
         : undefined;
+    if (a.healthGate && a.exposure !== "public") {
+      pulumi.log.info(
+        `health gate skipped: ${name} is private and the gate sends no identity token; ` +
+          `check ${a.healthPath} with \`gcloud run services proxy\` or make a health check an invoker`,
+        this,
+      );
+    }
 
     this.registerOutputs({
       url: this.url,

@@ -5,15 +5,10 @@ import * as path from "node:path";
 import type { CommitInfo } from "../lib/commit";
 import { digestRef, tagRef } from "../lib/image-ref";
 import { ociLabels } from "../lib/image-tag";
+import { VERIFY_IMAGE_COMMAND } from "./scripts";
 import type { Platform } from "../lib/platform";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
-
-/**
- * The verifier, run by `local.Command` from the project directory (where `pulumi up` runs). Relative,
- * so the command text is the same on every machine and a move between laptop and CI changes nothing.
- */
-export const VERIFY_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/verify-image.ts";
 
 export interface RegistryAuth {
   /** Registry host, e.g. `us-central1-docker.pkg.dev` or `<account>.dkr.ecr.<region>.amazonaws.com`. */

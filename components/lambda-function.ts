@@ -1,5 +1,7 @@
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { HEALTH_CHECK_COMMAND } from "./scripts";
 import { lambdaLogGroupName } from "../lib/names";
 import { architectureForPlatform, type LambdaArchitecture, type Platform } from "../lib/platform";
 
@@ -77,12 +79,16 @@ export class LambdaFunction extends pulumi.ComponentResource {
   readonly imageUri: pulumi.Output<string>;
   readonly architecture: LambdaArchitecture;
   readonly url: pulumi.Output<string> | undefined;
+  /** The permissions that open a public function URL to everyone; empty unless public. */
+  readonly urlPermissions: aws.lambda.Permission[] = [];
   readonly role: aws.iam.Role;
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly secretsPolicy: aws.iam.RolePolicy | undefined;
   readonly function: aws.lambda.Function;
   readonly functionUrl: aws.lambda.FunctionUrl | undefined;
   readonly healthGate: aws.lambda.Invocation | undefined;
+  /** The public URL's health gate (`GET <url><healthPath>`); only for public function URLs. */
+  readonly urlHealthGate: command.local.Command | undefined;
 
   constructor(name: string, args: LambdaFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
     super(LAMBDA_FUNCTION_TYPE, name, {}, opts);
@@ -174,25 +180,29 @@ export class LambdaFunction extends pulumi.ComponentResource {
       );
       if (a.exposure === "public") {
         // A NONE-auth URL still needs a resource policy that lets anyone invoke it through the URL.
-        new aws.lambda.Permission(
-          `${name}-url-public`,
-          {
-            function: this.function.name,
-            action: "lambda:InvokeFunctionUrl",
-            principal: "*",
-            functionUrlAuthType: "NONE",
-          },
-          { parent: this },
+        this.urlPermissions.push(
+          new aws.lambda.Permission(
+            `${name}-url-public`,
+            {
+              function: this.function.name,
+              action: "lambda:InvokeFunctionUrl",
+              principal: "*",
+              functionUrlAuthType: "NONE",
+            },
+            { parent: this },
+          ),
         );
-        new aws.lambda.Permission(
-          `${name}-url-public-invoke`,
-          {
-            function: this.function.name,
-            action: "lambda:InvokeFunction",
-            principal: "*",
-            invokedViaFunctionUrl: true,
-          },
-          { parent: this },
+        this.urlPermissions.push(
+          new aws.lambda.Permission(
+            `${name}-url-public-invoke`,
+            {
+              function: this.function.name,
+              action: "lambda:InvokeFunction",
+              principal: "*",
+              invokedViaFunctionUrl: true,
+            },
+            { parent: this },
+          ),
         );
       }
       this.url = this.functionUrl.functionUrl;
@@ -213,6 +223,20 @@ export class LambdaFunction extends pulumi.ComponentResource {
           { parent: this },
         )
       : undefined;
+
+    // A public URL is also asked over HTTP, the way its users will reach it. (A private URL needs
+    // SigV4-signed requests; the invocation above already proves the function works.)
+    this.urlHealthGate =
+      a.healthGate && this.functionUrl && a.exposure === "public"
+        ? new command.local.Command(
+            `${name}-url-health`,
+            {
+              create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.functionUrl.functionUrl.apply((u) => u.replace(/\/$/, ""))}${a.healthPath} --expect healthy --attempts 10`,
+              triggers: [pulumi.output(a.imageUri)],
+            },
+            { parent: this, dependsOn: [this.function, this.functionUrl, ...this.urlPermissions] },
+          )
+        : undefined;
 
     this.functionName = this.function.name;
     this.arn = this.function.arn;

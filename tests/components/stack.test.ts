@@ -1,5 +1,6 @@
 /** The program's staging and prod stacks under the mocks: what each component registers and how it is wired. */
 import { beforeAll, describe, expect, it } from "vitest";
+import { planNotes } from "../../scripts/plan-report";
 import { byName, dependsOn, ofType, runProgram, type ProgramRun } from "../harness/run";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
@@ -215,6 +216,19 @@ describe("CloudRunService", () => {
       `node_modules/.bin/tsx scripts/health-check.ts ${svc.outputs.uri}/health --expect healthy --attempts 10`,
     );
   });
+
+  it("skips the health gate of a private service and says so in the plan", async () => {
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { services: { api: { exposure: "private" } } },
+    });
+    expect(run.resources.find((r) => r.name === "api-health")).toBeUndefined();
+    expect(planNotes(run)).toEqual([
+      "Cloud Run service api: no health gate (private service, or healthGate: false); Cloud Run's startup probe still guards each revision",
+    ]);
+    expect(planNotes(staging)).toEqual([]);
+  });
 });
 
 describe("LambdaFunction", () => {
@@ -287,6 +301,30 @@ describe("LambdaFunction", () => {
     expect(byName(run, "aws:lambda/functionUrl:FunctionUrl", "worker-url").inputs.authorizationType).toBe(
       "NONE",
     );
+  });
+
+  it("smoke-tests every new image by invocation, and a public URL over HTTP as well", async () => {
+    const smoke = byName(staging, "aws:lambda/invocation:Invocation", "worker-health");
+    expect(JSON.parse(smoke.inputs.input)).toEqual({ healthCheck: true, path: "/health" });
+    expect(smoke.inputs.triggers).toEqual({
+      imageUri: byName(staging, "aws:lambda/function:Function", "worker").inputs.imageUri,
+    });
+    // The staging URL is AWS_IAM: an unsigned GET could never pass, so there is no HTTP gate.
+    expect(staging.resources.find((r) => r.name === "worker-url-health")).toBeUndefined();
+
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { services: { worker: { exposure: "public" } } },
+    });
+    const gate = byName(run, "command:local:Command", "worker-url-health");
+    const url = byName(run, "aws:lambda/functionUrl:FunctionUrl", "worker-url");
+    expect(gate.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/health-check.ts ${url.outputs.functionUrl.replace(/\/$/, "")}/health --expect healthy --attempts 10`,
+    );
+    for (const dep of [url, byName(run, "aws:lambda/permission:Permission", "worker-url-public")]) {
+      expect(gate.dependencies).toContain(dep.urn);
+    }
   });
 });
 

@@ -1,0 +1,11 @@
+/**
+ * The project's CLIs that `local.Command`s run during `pulumi up`. Run from the project directory
+ * (where `pulumi up` runs) through a relative path, so the command text is the same on every machine
+ * and moving between a laptop and CI changes nothing in the plan.
+ */
+
+/** Reads an image back from the registry and checks it (scripts/verify-image.ts). */
+export const VERIFY_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/verify-image.ts";
+
+/** Asks a deployed service's health endpoint until it answers healthy (scripts/health-check.ts). */
+export const HEALTH_CHECK_COMMAND = "node_modules/.bin/tsx scripts/health-check.ts";
