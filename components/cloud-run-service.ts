@@ -277,7 +277,9 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
     invokers: args.invokers ?? [],
     deletionProtection: args.deletionProtection ?? true,
     healthGate: args.healthGate ?? true,
-    labels: { "managed-by": "multicloud-deploy", ...args.labels },
+    // `exposure` is what the policy pack's public-exposure-requires-opt-in reads: public is declared,
+    // never inferred. It comes after the caller's labels so they cannot contradict it.
+    labels: { "managed-by": "multicloud-deploy", ...args.labels, exposure: args.exposure ?? "private" },
   };
 }
 

@@ -265,7 +265,8 @@ export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
     exposure: args.exposure ?? "private",
     healthGate: args.healthGate ?? true,
     healthPath: args.healthPath ?? "/health",
-    tags: { "managed-by": "multicloud-deploy", ...args.tags },
+    // `exposure` is what the policy pack's public-exposure-requires-opt-in reads (see cloud-run-service.ts).
+    tags: { "managed-by": "multicloud-deploy", ...args.tags, exposure: args.exposure ?? "private" },
   };
 }
 

@@ -1,5 +1,9 @@
-/** How the offline plan presents a recorded run: a resource tree, counts and notes. Pure; tested. */
-import type { ProgramRun, RecordedResource } from "../tests/harness/run";
+/** How the offline plan presents a recorded run: a resource tree, counts, notes and the policy pack's verdict. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PACK_ENFORCEMENT, PACK_NAME, policies } from "../policy/rules";
+import { evaluateRun, type PackConfig, type PolicyResult } from "../tests/harness/policy";
+import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "../tests/harness/run";
 
 /** The few inputs a reviewer needs per resource type: images, platforms, identities, exposure. */
 function summarize(r: RecordedResource): string {
@@ -82,4 +86,31 @@ export function counts(run: ProgramRun): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of run.resources) if (r.type !== "pulumi:pulumi:Stack") out[r.type] = (out[r.type] ?? 0) + 1;
   return Object.fromEntries(Object.entries(out).sort());
+}
+
+export interface PolicyCheck {
+  result: PolicyResult;
+  /** The pack config file used, relative to the project, if one exists for the stack. */
+  configFile?: string;
+  lines: string[];
+  /** A mandatory violation: `pulumi preview` with the pack would fail. */
+  failed: boolean;
+}
+
+/** Runs the policy pack over a planned stack with `policy/config.<stack>.json`, as CI's preview would. */
+export async function checkPolicies(run: ProgramRun): Promise<PolicyCheck> {
+  const configFile = `policy/config.${run.stack}.json`;
+  const configPath = path.join(PROJECT_DIR, configFile);
+  const exists = fs.existsSync(configPath);
+  const config = exists ? (JSON.parse(fs.readFileSync(configPath, "utf8")) as PackConfig) : undefined;
+  const result = await evaluateRun(run, { policies, config, packEnforcementLevel: PACK_ENFORCEMENT });
+  const lines = [
+    `Policy pack ${PACK_NAME} (${policies.length} policies${exists ? `, ${configFile}` : ""}): ` +
+      `${result.mandatory.length} mandatory, ${result.diagnostics.length - result.mandatory.length} advisory`,
+    ...result.diagnostics.map(
+      (d) =>
+        `  [${d.enforcementLevel}] ${d.policyName}${d.resourceName ? ` (${d.resourceName})` : ""}: ${d.message}`,
+    ),
+  ];
+  return { result, configFile: exists ? configFile : undefined, lines, failed: result.mandatory.length > 0 };
 }

@@ -5,12 +5,13 @@
  *   npm run plan [-- --stack prod] [--json | --markdown]
  *
  * Exit 0: planned. Exit 1: the stack's config is invalid (every problem is printed). Exit 2: usage.
+ * Exit 3: the policy pack (policy/) reports a mandatory violation, as `pulumi preview --policy-pack` would.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, Option } from "commander";
 import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "../tests/harness/run";
-import { counts, planNotes, tree } from "./plan-report";
+import { checkPolicies, counts, planNotes, tree } from "./plan-report";
 import { PROJECT } from "../lib/config/schema";
 
 async function plan(stack: string): Promise<ProgramRun> {
@@ -49,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const resources = run.resources.filter((r) => r.type !== "pulumi:pulumi:Stack");
+  const policy = await checkPolicies(run);
+  const exitCode = policy.failed ? 3 : 0;
   if (o.json) {
     console.log(
       JSON.stringify(
@@ -66,12 +69,14 @@ async function main(argv: string[]): Promise<number> {
           })),
           counts: counts(run),
           outputs: run.outputs,
+          notes: planNotes(run),
+          policy: { configFile: policy.configFile, diagnostics: policy.result.diagnostics },
         },
         null,
         2,
       ),
     );
-    return 0;
+    return exitCode;
   }
   if (o.markdown) {
     console.log(`### Offline plan for \`${o.stack}\` (mocked providers; not \`pulumi preview\`)\n`);
@@ -86,7 +91,8 @@ async function main(argv: string[]): Promise<number> {
         .map(([t, n]) => `${n}× \`${t}\``)
         .join(", ")}`,
     );
-    return 0;
+    console.log(`\n${policy.lines.map((l, i) => (i === 0 ? `**${l}**` : `- ${l.trim()}`)).join("\n")}`);
+    return exitCode;
   }
   console.log(`OFFLINE PLAN for stack "${o.stack}": the program ran against mocked providers.`);
   console.log("This is not `pulumi preview`: no cloud was contacted, digests and URLs are stand-ins.\n");
@@ -98,8 +104,9 @@ async function main(argv: string[]): Promise<number> {
     console.log("\nNotes:");
     for (const n of notes) console.log(`  - ${n}`);
   }
-  // Seam for the policy pack (issue 6): evaluate its policies over `run.resources` here.
-  return 0;
+  console.log("");
+  for (const line of policy.lines) console.log(line);
+  return exitCode;
 }
 
 main(process.argv).then(

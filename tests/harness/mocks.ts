@@ -16,6 +16,11 @@ export interface MockEnvironment {
   gcpProjectNumber: string;
   /** Outputs of stacks a StackReference may read, by fully qualified stack name. */
   stackOutputs: Record<string, Record<string, unknown>>;
+  /**
+   * `pulumi preview`: what only the update can tell (a pushed image's digest, a command's output) is
+   * left out of the state, so the SDK makes it unknown, as the real providers do.
+   */
+  preview?: boolean;
 }
 
 const hash = (...parts: unknown[]) =>
@@ -81,6 +86,7 @@ export function newResourceState(
       // The manifest digest the registry would return: a function of everything that shapes the build.
       const digest = `sha256:${hash(i.context, i.dockerfile, i.platforms, i.buildArgs, i.labels, i.target)}`;
       const name = i.exports?.[0]?.registry?.names?.[0] ?? i.tags?.[0] ?? "";
+      if (env.preview) return { id: "", state: { ...i, contextHash: hash(i.context).slice(0, 64) } };
       return {
         id: i.tags?.[0] ?? args.name,
         state: {
@@ -92,6 +98,7 @@ export function newResourceState(
       };
     }
     case "command:local:Command":
+      if (env.preview) return { id: "", state: { ...i } };
       return {
         id: autoname(args.name),
         state: { ...i, stdout: `ok: ${String(i.create ?? "").split(" ")[2] ?? ""}`, stderr: "" },

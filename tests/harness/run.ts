@@ -3,8 +3,9 @@
  * registered resource: type, name, inputs, outputs, parent, dependencies and resource options. Used by
  * the tests, the offline plan and the benchmarks.
  *
- * Pitfalls handled here: config is set before the program reads it; `preview` stays false because the
- * mocks return every output; outputs are read from the recorded state, not through `.promise()`.
+ * Pitfalls handled here: config is set before the program reads it; outputs are read from the recorded
+ * state, not through `.promise()`; with `preview: true` the mocks leave out what only an update can
+ * tell, so those values are unknown as in a real `pulumi preview`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -23,6 +24,12 @@ export interface RecordedResource {
   custom: boolean;
   inputs: Record<string, any>;
   outputs: Record<string, any>;
+  /**
+   * The inputs and outputs as the engine sees them (serialized: unknowns are the preview sentinel,
+   * secrets are wrapped), which is what a policy pack is given.
+   */
+  rawInputs: Record<string, any>;
+  rawOutputs: Record<string, any>;
   /** URN of the parent, or undefined for the stack itself. */
   parent?: string;
   /** URNs this resource waits for: explicit dependsOn plus every input's resource. */
@@ -36,6 +43,7 @@ export interface RecordedResource {
 
 export interface ProgramRun {
   stack: string;
+  preview: boolean;
   resources: RecordedResource[];
   outputs: Record<string, any>;
 }
@@ -52,6 +60,8 @@ export interface RunOptions {
   stackOutputs?: Record<string, Record<string, unknown>>;
   /** Environment seen by the program (commit detection). @default process.env without GITHUB_SHA */
   env?: Record<string, string | undefined>;
+  /** Run as `pulumi preview` does: digests and command outputs are unknown. @default false */
+  preview?: boolean;
 }
 
 /** The stack file's `config:` map with Pulumi.yaml's declared defaults under it, as the CLI merges them. */
@@ -134,6 +144,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     gcpRegion: values["gcp:region"] ?? "us-central1",
     gcpProjectNumber: "987654321098",
     stackOutputs: options.stackOutputs ?? {},
+    preview: options.preview ?? false,
   };
 
   const resources: RecordedResource[] = [];
@@ -145,7 +156,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     },
     PROJECT,
     options.stack,
-    false,
+    options.preview ?? false,
   );
 
   // Record what the mock interface does not pass on: parent, dependencies and resource options.
@@ -178,6 +189,8 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
           urn,
           inputs: pulumi.runtime.deserializeProperties(req.getObject()),
           outputs: state,
+          rawInputs: req.getObject().toJavaScript(),
+          rawOutputs: res.getObject()?.toJavaScript() ?? {},
         });
       }
       cb(err, res);
@@ -200,7 +213,12 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     const config = readStackConfig();
     const outputs = (await pulumi.runtime.runInPulumiStack(async () => deployStack(config))) ?? {};
     await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
-    return { stack: options.stack, resources, outputs: outputs as Record<string, any> };
+    return {
+      stack: options.stack,
+      preview: options.preview ?? false,
+      resources,
+      outputs: outputs as Record<string, any>,
+    };
   } finally {
     process.chdir(cwd);
     for (const k of Object.keys(process.env)) if (!(k in previousEnv)) delete process.env[k];

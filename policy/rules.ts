@@ -1,0 +1,741 @@
+/**
+ * The multicloud-deploy CrossGuard rules. This module only defines policies (no server): the pack's
+ * entry point (index.ts) hands them to `new PolicyPack`, the tests and the offline plan call them
+ * directly. It is self-contained (no imports from the program) so `pulumi policy publish` can ship
+ * this directory alone.
+ *
+ * Unknown values: during `pulumi preview` an image digest is not known yet, and the SDK turns a read
+ * of an unknown value into an advisory "can't run during preview". The two digest rules do better:
+ * they are stack policies, and where the image is unknown they check that the property depends on a
+ * docker-build image and on its verification Command, so a preview still proves the service will run
+ * a verified build by digest.
+ */
+import type {
+  EnforcementLevel,
+  Policies,
+  PolicyConfigSchema,
+  PolicyResource,
+  ReportViolation,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
+
+// ---------------------------------------------------------------------------------------------
+// Resource types the rules read
+// ---------------------------------------------------------------------------------------------
+
+export const TYPES = {
+  runService: "gcp:cloudrunv2/service:Service",
+  runJob: "gcp:cloudrunv2/job:Job",
+  runV1Service: "gcp:cloudrun/service:Service",
+  runServiceIamMember: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+  runServiceIamBinding: "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
+  runV1IamMember: "gcp:cloudrun/iamMember:IamMember",
+  arRepository: "gcp:artifactregistry/repository:Repository",
+  lambda: "aws:lambda/function:Function",
+  lambdaUrl: "aws:lambda/functionUrl:FunctionUrl",
+  ecrRepository: "aws:ecr/repository:Repository",
+  image: "docker-build:index:Image",
+  command: "command:local:Command",
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Config (JSON schema, with the defaults applied again in code for callers that pass none)
+// ---------------------------------------------------------------------------------------------
+
+export interface PackConfig {
+  "cloud-run-image-from-artifact-registry": { allowedHosts: string[] };
+  "no-plaintext-secrets-in-env": { namePatterns: string[]; allowNames: string[] };
+  "registry-immutable-tags": { cacheLabel: string; cacheLabelValue: string };
+  "public-exposure-requires-opt-in": { exposureLabel: string };
+}
+
+export const DEFAULTS: PackConfig = {
+  "cloud-run-image-from-artifact-registry": { allowedHosts: ["*-docker.pkg.dev"] },
+  "no-plaintext-secrets-in-env": { namePatterns: ["KEY", "SECRET", "TOKEN", "PASSWORD"], allowNames: [] },
+  "registry-immutable-tags": { cacheLabel: "multicloud-deploy-role", cacheLabelValue: "build-cache" },
+  "public-exposure-requires-opt-in": { exposureLabel: "exposure" },
+};
+
+const stringList = (description: string, items: string[]) => ({
+  type: "array" as const,
+  items: { type: "string" as const },
+  default: items,
+  description,
+});
+
+const CONFIG_SCHEMAS: { [K in keyof PackConfig]: PolicyConfigSchema } = {
+  "cloud-run-image-from-artifact-registry": {
+    properties: {
+      allowedHosts: stringList(
+        "Registry hosts Cloud Run may pull from; `*` matches any characters.",
+        DEFAULTS["cloud-run-image-from-artifact-registry"].allowedHosts,
+      ),
+    },
+  },
+  "no-plaintext-secrets-in-env": {
+    properties: {
+      namePatterns: stringList(
+        "Env var names containing any of these (case-insensitive) must come from a secret reference.",
+        DEFAULTS["no-plaintext-secrets-in-env"].namePatterns,
+      ),
+      allowNames: stringList("Env var names exempt from the check (exact match).", []),
+    },
+  },
+  "registry-immutable-tags": {
+    properties: {
+      cacheLabel: {
+        type: "string",
+        default: DEFAULTS["registry-immutable-tags"].cacheLabel,
+        description: "Label that marks an Artifact Registry repository as a mutable build cache.",
+      },
+      cacheLabelValue: { type: "string", default: DEFAULTS["registry-immutable-tags"].cacheLabelValue },
+    },
+  },
+  "public-exposure-requires-opt-in": {
+    properties: {
+      exposureLabel: {
+        type: "string",
+        default: DEFAULTS["public-exposure-requires-opt-in"].exposureLabel,
+        description:
+          "Label (Cloud Run) or tag (Lambda) that must be `public` on a publicly invokable service.",
+      },
+    },
+  },
+};
+
+function config<K extends keyof PackConfig>(
+  name: K,
+  args: { getConfig<T extends object>(): T },
+): PackConfig[K] {
+  return { ...DEFAULTS[name], ...args.getConfig<Partial<PackConfig[K]>>() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure helpers
+// ---------------------------------------------------------------------------------------------
+
+export const DIGEST_REF = /@sha256:[a-f0-9]{64}$/;
+export const ECR_DIGEST_REF =
+  /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9._/-]+@sha256:[a-f0-9]{64}$/;
+const COMMIT_SHA_TAG = /^[0-9a-f]{40}(?:$|-)/;
+const SECRETS_MANAGER_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+/;
+const DEFAULT_COMPUTE_SA = /^\d+-compute@developer\.gserviceaccount\.com$/;
+const PUBLIC_MEMBERS = new Set(["allUsers", "allAuthenticatedUsers"]);
+
+/** Reads a value that may be unknown during preview: the SDK's proxy throws `UnknownValueError`. */
+export function read<T>(get: () => T): { known: true; value: T } | { known: false } {
+  try {
+    return { known: true, value: get() };
+  } catch (err) {
+    if (err instanceof Error && err.constructor.name === "UnknownValueError") return { known: false };
+    throw err;
+  }
+}
+
+const globToRegExp = (glob: string) =>
+  new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`, "i");
+
+/** The registry host of an image reference, as Docker decides it (Docker Hub when there is none). */
+export function imageHost(ref: string): string {
+  const first = ref.split("/")[0]!;
+  const hasHost = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  return hasHost ? first : "docker.io";
+}
+
+/** The repository of an image reference, without tag or digest. */
+export function imageRepository(ref: string): string {
+  const noDigest = ref.split("@")[0]!;
+  const slash = noDigest.lastIndexOf("/");
+  const colon = noDigest.lastIndexOf(":");
+  return colon > slash ? noDigest.slice(0, colon) : noDigest;
+}
+
+const ARCH_FOR_PLATFORM: Record<string, string> = { "linux/amd64": "x86_64", "linux/arm64": "arm64" };
+
+interface ContainerLike {
+  image?: string;
+  sourceCode?: unknown;
+  baseImageUri?: string;
+  env?: Array<{
+    name?: string;
+    value?: string;
+    valueSource?: { secretKeyRef?: unknown };
+    valueFrom?: unknown;
+  }>;
+}
+
+/** The containers of a Cloud Run v2 service or job, or a v1 service. */
+function containersOf(type: string, props: ResourceValidationArgs["props"]): ContainerLike[] {
+  if (type === TYPES.runService) return props.template?.containers ?? [];
+  if (type === TYPES.runJob) return props.template?.template?.containers ?? [];
+  if (type === TYPES.runV1Service) return props.template?.spec?.containers ?? [];
+  return [];
+}
+
+const isCloudRun = (type: string) =>
+  type === TYPES.runService || type === TYPES.runJob || type === TYPES.runV1Service;
+
+const what = (type: string, name: string) => {
+  if (type === TYPES.runJob) return `Cloud Run job "${name}"`;
+  if (type === TYPES.lambda) return `Lambda function "${name}"`;
+  if (type === TYPES.image) return `image build "${name}"`;
+  return `Cloud Run service "${name}"`;
+};
+
+const BUILD_IT =
+  "build the image with @pulumi/docker-build (one platform), verify it and deploy `repo@sha256:<digest>`";
+
+// ---------------------------------------------------------------------------------------------
+// Resource rules
+// ---------------------------------------------------------------------------------------------
+
+type Validate = (args: ResourceValidationArgs, report: ReportViolation) => void | Promise<void>;
+
+function resourcePolicy(
+  name: string,
+  description: string,
+  types: readonly string[],
+  validate: Validate,
+  extra: Partial<ResourceValidationPolicy> = {},
+): ResourceValidationPolicy {
+  return {
+    name,
+    description,
+    enforcementLevel: "mandatory",
+    ...extra,
+    validateResource: (args, report) => {
+      if (!types.includes(args.type)) args.notApplicable(`applies to ${types.join(", ")}`);
+      return validate(args, report);
+    },
+  };
+}
+
+const cloudRunNoSourceDeploy = resourcePolicy(
+  "cloud-run-no-source-deploy",
+  "Cloud Run runs only images built and verified outside it: no buildConfig, sourceCode, baseImageUri, source-build annotations or cloud-run-source-deploy images.",
+  [TYPES.runService, TYPES.runJob, TYPES.runV1Service],
+  ({ type, name, props }, report) => {
+    const subject = what(type, name);
+    if (props.buildConfig !== undefined && props.buildConfig !== null) {
+      report(
+        `${subject} has buildConfig: a source deploy (Cloud Build makes an image nobody verified); ${BUILD_IT}`,
+      );
+    }
+    containersOf(type, props).forEach((c, i) => {
+      if (c.sourceCode !== undefined && c.sourceCode !== null) {
+        report(`${subject} container ${i} has sourceCode: a source deploy; ${BUILD_IT}`);
+      }
+      if (c.baseImageUri) {
+        report(
+          `${subject} container ${i} has baseImageUri ${c.baseImageUri}: automatic base image updates rebuild the image outside the pipeline; ${BUILD_IT}`,
+        );
+      }
+      const image = read(() => c.image);
+      if (
+        image.known &&
+        typeof image.value === "string" &&
+        image.value.includes("/cloud-run-source-deploy/")
+      ) {
+        report(
+          `${subject} container ${i} runs ${image.value}, an image from a source deploy (cloud-run-source-deploy); ${BUILD_IT}`,
+        );
+      }
+    });
+    const annotationSets = [
+      props.annotations,
+      props.metadata?.annotations,
+      props.template?.annotations,
+      props.template?.metadata?.annotations,
+    ];
+    for (const annotations of annotationSets) {
+      for (const key of Object.keys(annotations ?? {})) {
+        if (key.startsWith("run.googleapis.com/build-") || key === "run.googleapis.com/source-location") {
+          report(`${subject} has the source-build annotation ${key}: a source deploy; ${BUILD_IT}`);
+        }
+      }
+    }
+  },
+);
+
+const cloudRunImageFromArtifactRegistry = resourcePolicy(
+  "cloud-run-image-from-artifact-registry",
+  "Cloud Run images come from Artifact Registry (<region>-docker.pkg.dev), not gcr.io, Docker Hub or unqualified names.",
+  [TYPES.runService, TYPES.runJob, TYPES.runV1Service],
+  (args, report) => {
+    const { allowedHosts } = config("cloud-run-image-from-artifact-registry", args);
+    const patterns = allowedHosts.map(globToRegExp);
+    containersOf(args.type, args.props).forEach((c, i) => {
+      const image = read(() => c.image);
+      if (!image.known || typeof image.value !== "string") return; // checked by the digest rule
+      const host = imageHost(image.value);
+      if (!patterns.some((p) => p.test(host))) {
+        const kind =
+          host === "docker.io"
+            ? "Docker Hub (or an unqualified name)"
+            : host === "gcr.io" || host.endsWith(".gcr.io")
+              ? "Container Registry (gcr.io), which is shut down"
+              : `the registry ${host}`;
+        report(
+          `${what(args.type, args.name)} container ${i} pulls ${image.value} from ${kind}; ` +
+            `push it to Artifact Registry (allowed hosts: ${allowedHosts.join(", ")}) and deploy it by digest`,
+        );
+      }
+    });
+  },
+);
+
+const lambdaImagePackageOnly = resourcePolicy(
+  "lambda-image-package-only",
+  "Lambda functions ship container images (packageType Image), never zip archives.",
+  [TYPES.lambda],
+  ({ name, props }, report) => {
+    const zipFields = ["code", "s3Bucket", "s3Key", "s3ObjectVersion", "filename"].filter(
+      (k) => props[k] !== undefined && props[k] !== null,
+    );
+    if (props.packageType !== "Image") {
+      report(
+        `Lambda function "${name}" has packageType ${JSON.stringify(props.packageType ?? "Zip")}: a zip deploy; ` +
+          `set packageType: "Image" and imageUri to a verified ECR image by digest`,
+      );
+    }
+    if (zipFields.length > 0) {
+      report(
+        `Lambda function "${name}" sets ${zipFields.join(", ")}: a zip/source deploy; remove ${zipFields.length === 1 ? "it" : "them"} ` +
+          `and ship a container image (packageType: "Image", imageUri: <account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<digest>)`,
+      );
+    }
+  },
+);
+
+const imageBuildSinglePlatform = resourcePolicy(
+  "image-build-single-platform",
+  "Each docker-build image is built for exactly one explicit platform, so the registry gets a single manifest.",
+  [TYPES.image],
+  ({ name, props }, report) => {
+    const platforms = read(() => props.platforms as string[] | undefined);
+    if (!platforms.known) return;
+    const list = platforms.value ?? [];
+    if (list.length !== 1) {
+      report(
+        `image build "${name}" has ${list.length === 0 ? "no platforms (the builder's own platform is used)" : `${list.length} platforms (${list.join(", ")}), which makes a manifest list`}; ` +
+          `set platforms to exactly one, e.g. ["linux/arm64"]`,
+      );
+    }
+  },
+);
+
+const imageBuildNoAttestations = resourcePolicy(
+  "image-build-no-attestations",
+  "docker-build runs in embedded mode (exec false, provenance off) and nothing forces a manifest list.",
+  [TYPES.image],
+  ({ name, props }, report) => {
+    if (props.exec === true) {
+      report(
+        `image build "${name}" has exec: true, which runs the docker CLI and turns BuildKit's default provenance attestation back on (an index, not a manifest); remove exec`,
+      );
+    }
+    const multi = props.buildArgs?.BUILDKIT_MULTI_PLATFORM;
+    if (multi !== undefined && multi !== "0" && multi !== "false" && multi !== "") {
+      report(
+        `image build "${name}" sets build arg BUILDKIT_MULTI_PLATFORM=${multi}, which forces a manifest list; remove it`,
+      );
+    }
+    for (const e of (props.exports ?? []) as Array<{ raw?: string }>) {
+      if (typeof e.raw === "string" && /attest|provenance|sbom/i.test(e.raw)) {
+        report(
+          `image build "${name}" has the export "${e.raw}", which adds attestations (an index); remove them`,
+        );
+      }
+    }
+  },
+);
+
+const imageBuildCommitShaTag = resourcePolicy(
+  "image-build-commit-sha-tag",
+  "Pushed images carry a tag that starts with the full 40-character commit SHA; never latest.",
+  [TYPES.image],
+  ({ name, props }, report) => {
+    const tagsRead = read(() => (props.tags ?? []) as string[]);
+    if (!tagsRead.known) return;
+    const pushes =
+      props.push === true || ((props.exports ?? []) as Array<{ registry?: unknown }>).some((e) => e.registry);
+    if (!pushes) return;
+    const tags = tagsRead.value.map((t) => {
+      const slash = t.lastIndexOf("/");
+      const colon = t.lastIndexOf(":");
+      return colon > slash ? t.slice(colon + 1) : "latest";
+    });
+    if (tags.includes("latest")) {
+      report(
+        `image build "${name}" pushes the tag latest, which moves and names no commit; tag it <40-char commit sha>-<arch>-… instead`,
+      );
+    }
+    if (!tags.some((t) => COMMIT_SHA_TAG.test(t))) {
+      report(
+        `image build "${name}" has no commit-SHA tag (tags: ${tags.join(", ") || "none"}); add a tag that starts with the full 40-character commit SHA`,
+      );
+    }
+  },
+);
+
+const registryImmutableTags = resourcePolicy(
+  "registry-immutable-tags",
+  "Registries refuse to move a tag: ECR IMMUTABLE (or IMMUTABLE_WITH_EXCLUSION for cache tags), Artifact Registry immutableTags (cache repositories exempt by label).",
+  [TYPES.ecrRepository, TYPES.arRepository],
+  (args, report) => {
+    const { type, name, props } = args;
+    if (type === TYPES.ecrRepository) {
+      const mutability = props.imageTagMutability ?? "MUTABLE";
+      if (mutability !== "IMMUTABLE" && mutability !== "IMMUTABLE_WITH_EXCLUSION") {
+        report(
+          `ECR repository "${name}" has imageTagMutability ${mutability}; set IMMUTABLE (or IMMUTABLE_WITH_EXCLUSION for the build-cache tag prefix only)`,
+        );
+      }
+      for (const f of (props.imageTagMutabilityExclusionFilters ?? []) as Array<{ filter?: string }>) {
+        if (mutability === "IMMUTABLE_WITH_EXCLUSION" && /^\**$/.test(f.filter ?? "")) {
+          report(
+            `ECR repository "${name}" exempts every tag from immutability (filter "${f.filter}"); exempt only the cache prefix, e.g. "buildcache-*"`,
+          );
+        }
+      }
+      return;
+    }
+    if (props.format !== undefined && String(props.format).toUpperCase() !== "DOCKER")
+      args.notApplicable("not a Docker repository");
+    const { cacheLabel, cacheLabelValue } = config("registry-immutable-tags", args);
+    if (props.labels?.[cacheLabel] === cacheLabelValue) return;
+    if (props.dockerConfig?.immutableTags !== true) {
+      report(
+        `Artifact Registry repository "${name}" allows tags to move; set dockerConfig.immutableTags: true ` +
+          `(a build-cache repository is exempt when labelled ${cacheLabel}: ${cacheLabelValue})`,
+      );
+    }
+  },
+);
+
+const ecrScanOnPush = resourcePolicy(
+  "ecr-scan-on-push",
+  "ECR repositories scan images on push.",
+  [TYPES.ecrRepository],
+  ({ name, props }, report) => {
+    if (props.imageScanningConfiguration?.scanOnPush !== true) {
+      report(
+        `ECR repository "${name}" does not scan on push; set imageScanningConfiguration.scanOnPush: true`,
+      );
+    }
+  },
+  { enforcementLevel: "advisory" },
+);
+
+const noPlaintextSecretsInEnv = resourcePolicy(
+  "no-plaintext-secrets-in-env",
+  "Env vars named like secrets come from Secret Manager (secretKeyRef) on Cloud Run and hold a Secrets Manager ARN on Lambda.",
+  [TYPES.runService, TYPES.runJob, TYPES.lambda],
+  (args, report) => {
+    const { namePatterns, allowNames } = config("no-plaintext-secrets-in-env", args);
+    const looksSecret = (n: string) =>
+      !allowNames.includes(n) && namePatterns.some((p) => n.toUpperCase().includes(p.toUpperCase()));
+    if (args.type === TYPES.lambda) {
+      const vars = read(() => (args.props.environment?.variables ?? {}) as Record<string, unknown>);
+      if (!vars.known) return;
+      for (const key of Object.keys(vars.value)) {
+        if (!looksSecret(key)) continue;
+        const value = read(() => vars.value[key]);
+        if (value.known && !(typeof value.value === "string" && SECRETS_MANAGER_ARN.test(value.value))) {
+          report(
+            `Lambda function "${args.name}" env ${key} looks like a secret but is not a Secrets Manager ARN; ` +
+              "store the value in Secrets Manager, pass its ARN and read it at run time",
+          );
+        }
+      }
+      return;
+    }
+    containersOf(args.type, args.props).forEach((c) => {
+      for (const env of c.env ?? []) {
+        if (!env.name || !looksSecret(env.name)) continue;
+        if (!env.valueSource?.secretKeyRef) {
+          report(
+            `${what(args.type, args.name)} env ${env.name} looks like a secret but is a plain value; ` +
+              "use valueSource.secretKeyRef { secret, version } from Secret Manager",
+          );
+        }
+      }
+    });
+  },
+);
+
+const cloudRunDedicatedServiceAccount = resourcePolicy(
+  "cloud-run-dedicated-service-account",
+  "Cloud Run runs as a dedicated service account, never the default compute account.",
+  [TYPES.runService, TYPES.runJob],
+  ({ type, name, props }, report) => {
+    const sa = read(() =>
+      type === TYPES.runJob ? props.template?.template?.serviceAccount : props.template?.serviceAccount,
+    );
+    if (!sa.known) return; // a service account created in the same update: dedicated by construction
+    if (!sa.value) {
+      report(
+        `${what(type, name)} sets no service account, so it runs as the default compute account (Editor on the project); set template.serviceAccount to a dedicated account`,
+      );
+    } else if (DEFAULT_COMPUTE_SA.test(sa.value)) {
+      report(
+        `${what(type, name)} runs as the default compute account ${sa.value}; create a dedicated service account with only the roles it needs`,
+      );
+    }
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Stack rules
+// ---------------------------------------------------------------------------------------------
+
+function stackPolicy(
+  name: string,
+  description: string,
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => void,
+  extra: Partial<StackValidationPolicy> = {},
+): StackValidationPolicy {
+  return { name, description, enforcementLevel: "mandatory", ...extra, validateStack };
+}
+
+const isVerifyCommand = (r: PolicyResource) => {
+  if (r.type !== TYPES.command) return false;
+  const create = read(() => r.props.create as string | undefined);
+  return create.known
+    ? typeof create.value === "string" && create.value.includes("verify-image")
+    : r.name.endsWith("-verify");
+};
+
+/**
+ * For an image reference unknown at preview: the problem with its provenance, or undefined when the
+ * property depends on a verification Command that itself follows a docker-build image.
+ */
+function unknownImageProblem(resource: PolicyResource, property: string): string | undefined {
+  const deps = resource.propertyDependencies[property] ?? [];
+  const verify = deps.find(isVerifyCommand);
+  if (!verify) {
+    return `its ${property} is unknown until the update and does not depend on a verify-image Command; make the image reference depend on the verification (ContainerImage.imageRef does)`;
+  }
+  const built = [...deps, ...verify.dependencies].some((d) => d.type === TYPES.image);
+  if (!built) {
+    return `its ${property} is unknown until the update and comes from no docker-build image; deploy a docker-build image's digest`;
+  }
+  return undefined;
+}
+
+const cloudRunImagePinnedByDigest = stackPolicy(
+  "cloud-run-image-pinned-by-digest",
+  "Cloud Run images are pinned by digest (repo@sha256:<64 hex>), or, during preview, depend on a verified docker-build image.",
+  (args, report) => {
+    for (const r of args.resources.filter((x) => isCloudRun(x.type))) {
+      const containers = read(() => containersOf(r.type, r.props));
+      if (!containers.known) continue;
+      containers.value.forEach((c, i) => {
+        const image = read(() => c.image);
+        const subject = `${what(r.type, r.name)} container ${i}`;
+        if (!image.known) {
+          const problem = unknownImageProblem(r, "template");
+          if (problem) report(`${subject}: ${problem}`, r.urn);
+          return;
+        }
+        if (typeof image.value !== "string" || !DIGEST_REF.test(image.value)) {
+          report(
+            `${subject} runs ${JSON.stringify(image.value)}, a tag that can move (or be rebuilt for another platform); ` +
+              "deploy the verified digest instead: <repo>@sha256:<64 hex> (ContainerImage.imageRef)",
+            r.urn,
+          );
+        }
+      });
+    }
+  },
+);
+
+const lambdaImagePinnedByDigest = stackPolicy(
+  "lambda-image-pinned-by-digest",
+  "Lambda imageUri is an ECR image pinned by digest (<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:…), or, during preview, depends on a verified docker-build image.",
+  (args, report) => {
+    for (const r of args.resources.filter((x) => x.type === TYPES.lambda)) {
+      if (r.props.packageType !== "Image") continue; // lambda-image-package-only reports it
+      const uri = read(() => r.props.imageUri as string | undefined);
+      if (!uri.known) {
+        const problem = unknownImageProblem(r, "imageUri");
+        if (problem) report(`Lambda function "${r.name}": ${problem}`, r.urn);
+        continue;
+      }
+      if (typeof uri.value !== "string" || !ECR_DIGEST_REF.test(uri.value)) {
+        report(
+          `Lambda function "${r.name}" has imageUri ${JSON.stringify(uri.value)}; use an ECR image by digest: ` +
+            "<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<64 hex> (ContainerImage.imageRef)",
+          r.urn,
+        );
+      }
+    }
+  },
+);
+
+/** The platform an image repository was built (docker-build) or verified (verify-image --platform) for. */
+function platformsByRepository(resources: PolicyResource[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const add = (repo: string, platform: string) => {
+    if (!out.has(repo)) out.set(repo, new Set());
+    out.get(repo)!.add(platform);
+  };
+  for (const r of resources) {
+    if (r.type === TYPES.image) {
+      const platforms = read(() => (r.props.platforms ?? []) as string[]);
+      const names = read(() => [
+        ...((r.props.tags ?? []) as string[]),
+        ...((r.props.exports ?? []) as Array<{ registry?: { names?: string[] } }>).flatMap(
+          (e) => e.registry?.names ?? [],
+        ),
+      ]);
+      if (platforms.known && names.known) {
+        for (const n of names.value) for (const p of platforms.value) add(imageRepository(n), p);
+      }
+    } else if (isVerifyCommand(r)) {
+      const create = read(() => r.props.create as string);
+      if (!create.known) continue;
+      const m = /verify-image(?:\.ts)?\s+(\S+)\s+--platform\s+(\S+)/.exec(create.value);
+      if (m) add(imageRepository(m[1]!), m[2]!);
+    }
+  }
+  return out;
+}
+
+const lambdaArchitectureMatchesImage = stackPolicy(
+  "lambda-architecture-matches-image",
+  "Each Lambda's architecture equals the platform its image was built and verified for.",
+  (args, report) => {
+    const platforms = platformsByRepository(args.resources);
+    for (const r of args.resources.filter((x) => x.type === TYPES.lambda)) {
+      const uri = read(() => r.props.imageUri as string | undefined);
+      const archs = read(() => (r.props.architectures ?? ["x86_64"]) as string[]);
+      if (!archs.known) continue;
+      const arch = archs.value[0] ?? "x86_64";
+      let repo: string | undefined;
+      if (uri.known && uri.value) repo = imageRepository(uri.value);
+      else {
+        // Unknown at preview: follow the imageUri's dependency on its verification.
+        const verify = (r.propertyDependencies.imageUri ?? []).find(isVerifyCommand);
+        const image =
+          verify &&
+          [...(r.propertyDependencies.imageUri ?? []), ...verify.dependencies].find(
+            (d) => d.type === TYPES.image,
+          );
+        const p = image && read(() => (image.props.platforms ?? []) as string[]);
+        if (p && p.known) {
+          for (const platform of p.value) {
+            if (ARCH_FOR_PLATFORM[platform] !== arch) {
+              report(
+                `Lambda function "${r.name}" is ${arch} but its image "${image!.name}" is built for ${platform}; derive architectures from the image platform`,
+                r.urn,
+              );
+            }
+          }
+        }
+        continue;
+      }
+      const built = platforms.get(repo);
+      if (!built) continue; // an image from outside this stack: nothing to compare with
+      for (const platform of built) {
+        if (ARCH_FOR_PLATFORM[platform] !== arch) {
+          report(
+            `Lambda function "${r.name}" is ${arch} but its image ${repo} is built for ${platform} ` +
+              `(Lambda fails with "image manifest, config or layer media type … not supported"); ` +
+              `derive architectures from the image platform (${platform} → ${ARCH_FOR_PLATFORM[platform] ?? "unsupported"})`,
+            r.urn,
+          );
+        }
+      }
+    }
+  },
+);
+
+const publicExposureRequiresOptIn = stackPolicy(
+  "public-exposure-requires-opt-in",
+  "allUsers/allAuthenticatedUsers invokers and NONE-auth Lambda URLs only on services labelled/tagged exposure: public.",
+  (args, report) => {
+    const { exposureLabel } = config("public-exposure-requires-opt-in", args);
+    const services = args.resources.filter(
+      (r) => r.type === TYPES.runService || r.type === TYPES.runV1Service,
+    );
+    const functions = args.resources.filter((r) => r.type === TYPES.lambda);
+    const labelOf = (r: PolicyResource | undefined) =>
+      r === undefined
+        ? undefined
+        : (r.props.labels?.[exposureLabel] ??
+          r.props.metadata?.labels?.[exposureLabel] ??
+          r.props.tags?.[exposureLabel]);
+    for (const r of args.resources) {
+      if (
+        r.type === TYPES.runServiceIamMember ||
+        r.type === TYPES.runServiceIamBinding ||
+        r.type === TYPES.runV1IamMember
+      ) {
+        const members = read(() => (r.props.members ?? [r.props.member]) as string[]);
+        if (!members.known) continue;
+        const open = members.value.filter((m) => PUBLIC_MEMBERS.has(m));
+        if (open.length === 0) continue;
+        const target = read(() => (r.props.name ?? r.props.service) as string);
+        const svc = target.known
+          ? services.find(
+              (s) => read(() => s.props.name).known && s.props.name === target.value.split("/").pop(),
+            )
+          : r.dependencies.find((d) => d.type === TYPES.runService || d.type === TYPES.runV1Service);
+        if (labelOf(svc) !== "public") {
+          report(
+            `"${r.name}" grants ${open.join(", ")} invoke on Cloud Run service ${svc ? `"${svc.name}"` : "(unknown)"}, which is not labelled ${exposureLabel}: public; ` +
+              `declare the service public (exposure: public) or grant named members only`,
+            r.urn,
+          );
+        }
+      }
+      if (r.type === TYPES.lambdaUrl && r.props.authorizationType === "NONE") {
+        const target = read(() => r.props.functionName as string);
+        const fn = target.known
+          ? functions.find(
+              (f) => read(() => f.props.name).known && [f.props.name, f.props.arn].includes(target.value),
+            )
+          : r.dependencies.find((d) => d.type === TYPES.lambda);
+        if (labelOf(fn) !== "public") {
+          report(
+            `function URL "${r.name}" has authorizationType NONE on Lambda function ${fn ? `"${fn.name}"` : "(unknown)"}, which is not tagged ${exposureLabel}: public; ` +
+              `use AWS_IAM, or declare the function public (exposure: public)`,
+            r.urn,
+          );
+        }
+      }
+    }
+  },
+  { enforcementLevel: "advisory" },
+);
+
+// ---------------------------------------------------------------------------------------------
+// The pack
+// ---------------------------------------------------------------------------------------------
+
+export const policies: Policies = [
+  cloudRunNoSourceDeploy,
+  cloudRunImageFromArtifactRegistry,
+  cloudRunImagePinnedByDigest,
+  lambdaImagePackageOnly,
+  lambdaImagePinnedByDigest,
+  imageBuildSinglePlatform,
+  imageBuildNoAttestations,
+  imageBuildCommitShaTag,
+  lambdaArchitectureMatchesImage,
+  registryImmutableTags,
+  ecrScanOnPush,
+  noPlaintextSecretsInEnv,
+  cloudRunDedicatedServiceAccount,
+  publicExposureRequiresOptIn,
+].map((p) => {
+  const schema = CONFIG_SCHEMAS[p.name as keyof PackConfig];
+  return schema ? { ...p, configSchema: schema } : p;
+});
+
+export const PACK_NAME = "multicloud-deploy";
+export const PACK_ENFORCEMENT: EnforcementLevel = "mandatory";

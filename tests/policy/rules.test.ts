@@ -1,0 +1,593 @@
+/**
+ * The policy pack, called directly (policy/index.ts, which starts the analyzer server, is never
+ * imported). Resources are given to the rules the way @pulumi/policy 1.21 gives them: serialized
+ * properties through the SDK's deserializer and unknown-checking proxy (tests/harness/policy.ts).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DEFAULTS, policies } from "../../policy/rules";
+import {
+  evaluatePolicies,
+  evaluateRun,
+  type PackConfig,
+  type PolicyInput,
+  type PolicyResult,
+} from "../harness/policy";
+import { PROJECT_DIR, byName, runProgram, type ProgramRun } from "../harness/run";
+
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's preview sentinel
+const D = `sha256:${"ab".repeat(32)}`;
+const SHA = "0123456789abcdef0123456789abcdef01234567";
+const AR = "us-central1-docker.pkg.dev/acme/apps/api";
+const ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/worker";
+const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+
+let n = 0;
+function res(
+  type: string,
+  name: string,
+  props: Record<string, any>,
+  extra: Partial<PolicyInput> = {},
+): PolicyInput {
+  return { type, name, urn: `urn:pulumi:test::p::${type}::${name}-${n++}`, props, ...extra };
+}
+
+const runService = (props: Record<string, any> = {}, name = "api") =>
+  res("gcp:cloudrunv2/service:Service", name, {
+    location: "us-central1",
+    name,
+    labels: { exposure: "private" },
+    template: {
+      serviceAccount: "api-run@acme.iam.gserviceaccount.com",
+      containers: [{ image: `${AR}@${D}` }],
+    },
+    ...props,
+  });
+const lambda = (props: Record<string, any> = {}, name = "worker") =>
+  res("aws:lambda/function:Function", name, {
+    name,
+    packageType: "Image",
+    imageUri: `${ECR}@${D}`,
+    architectures: ["arm64"],
+    tags: { exposure: "private" },
+    ...props,
+  });
+const image = (props: Record<string, any> = {}, name = "worker-image") =>
+  res("docker-build:index:Image", name, {
+    platforms: ["linux/arm64"],
+    push: false,
+    exports: [{ registry: { names: [ECR], pushByDigest: true } }],
+    tags: [`${ECR}:${SHA}-arm64-1a2b3c4d`],
+    ...props,
+  });
+
+async function check(resources: PolicyInput[], config?: PackConfig): Promise<PolicyResult> {
+  return evaluatePolicies(
+    { inputs: resources, state: resources },
+    { policies, config, packEnforcementLevel: "mandatory" },
+  );
+}
+/** The messages one policy reported. */
+async function messages(policy: string, resources: PolicyInput[], config?: PackConfig): Promise<string[]> {
+  return (await check(resources, config)).diagnostics
+    .filter((d) => d.policyName === policy)
+    .map((d) => d.message);
+}
+
+describe("each rule passes the safe form and names the fix for the unsafe one", () => {
+  it("cloud-run-no-source-deploy", async () => {
+    expect(await messages("cloud-run-no-source-deploy", [runService()])).toEqual([]);
+    expect(
+      await messages("cloud-run-no-source-deploy", [
+        runService({ buildConfig: { sourceLocation: "gs://b/src.zip" } }),
+      ]),
+    ).toEqual([
+      'Cloud Run service "api" has buildConfig: a source deploy (Cloud Build makes an image nobody verified); ' +
+        "build the image with @pulumi/docker-build (one platform), verify it and deploy `repo@sha256:<digest>`",
+    ]);
+  });
+
+  it("cloud-run-image-from-artifact-registry", async () => {
+    expect(await messages("cloud-run-image-from-artifact-registry", [runService()])).toEqual([]);
+    const hub = runService({
+      template: { serviceAccount: "x@y.iam.gserviceaccount.com", containers: [{ image: "nginx:1.27" }] },
+    });
+    expect(await messages("cloud-run-image-from-artifact-registry", [hub])).toEqual([
+      'Cloud Run service "api" container 0 pulls nginx:1.27 from Docker Hub (or an unqualified name); push it to Artifact Registry (allowed hosts: *-docker.pkg.dev) and deploy it by digest',
+    ]);
+  });
+
+  it("cloud-run-image-pinned-by-digest", async () => {
+    expect(await messages("cloud-run-image-pinned-by-digest", [runService()])).toEqual([]);
+    const tagged = runService({
+      template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers: [{ image: `${AR}:${SHA}` }] },
+    });
+    expect(await messages("cloud-run-image-pinned-by-digest", [tagged])).toEqual([
+      `Cloud Run service "api" container 0 runs "${AR}:${SHA}", a tag that can move (or be rebuilt for another platform); ` +
+        "deploy the verified digest instead: <repo>@sha256:<64 hex> (ContainerImage.imageRef)",
+    ]);
+  });
+
+  it("lambda-image-package-only", async () => {
+    expect(await messages("lambda-image-package-only", [lambda()])).toEqual([]);
+    const zip = lambda({ packageType: "Zip", imageUri: undefined, s3Bucket: "b", s3Key: "k.zip" });
+    expect(await messages("lambda-image-package-only", [zip])).toEqual([
+      'Lambda function "worker" has packageType "Zip": a zip deploy; set packageType: "Image" and imageUri to a verified ECR image by digest',
+      'Lambda function "worker" sets s3Bucket, s3Key: a zip/source deploy; remove them and ship a container image ' +
+        '(packageType: "Image", imageUri: <account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<digest>)',
+    ]);
+  });
+
+  it("lambda-image-pinned-by-digest", async () => {
+    expect(await messages("lambda-image-pinned-by-digest", [lambda()])).toEqual([]);
+    expect(await messages("lambda-image-pinned-by-digest", [lambda({ imageUri: `${ECR}:latest` })])).toEqual([
+      `Lambda function "worker" has imageUri "${ECR}:latest"; use an ECR image by digest: ` +
+        "<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<64 hex> (ContainerImage.imageRef)",
+    ]);
+  });
+
+  it("image-build-single-platform", async () => {
+    expect(await messages("image-build-single-platform", [image()])).toEqual([]);
+    expect(
+      await messages("image-build-single-platform", [image({ platforms: ["linux/amd64", "linux/arm64"] })]),
+    ).toEqual([
+      'image build "worker-image" has 2 platforms (linux/amd64, linux/arm64), which makes a manifest list; set platforms to exactly one, e.g. ["linux/arm64"]',
+    ]);
+  });
+
+  it("image-build-no-attestations", async () => {
+    expect(await messages("image-build-no-attestations", [image()])).toEqual([]);
+    expect(await messages("image-build-no-attestations", [image({ exec: true })])).toEqual([
+      'image build "worker-image" has exec: true, which runs the docker CLI and turns BuildKit\'s default provenance attestation back on (an index, not a manifest); remove exec',
+    ]);
+  });
+
+  it("image-build-commit-sha-tag", async () => {
+    expect(await messages("image-build-commit-sha-tag", [image()])).toEqual([]);
+    expect(await messages("image-build-commit-sha-tag", [image({ tags: [`${ECR}:latest`] })])).toEqual([
+      'image build "worker-image" pushes the tag latest, which moves and names no commit; tag it <40-char commit sha>-<arch>-… instead',
+      'image build "worker-image" has no commit-SHA tag (tags: latest); add a tag that starts with the full 40-character commit SHA',
+    ]);
+  });
+
+  it("lambda-architecture-matches-image", async () => {
+    expect(await messages("lambda-architecture-matches-image", [image(), lambda()])).toEqual([]);
+    expect(
+      await messages("lambda-architecture-matches-image", [image(), lambda({ architectures: ["x86_64"] })]),
+    ).toEqual([
+      `Lambda function "worker" is x86_64 but its image ${ECR} is built for linux/arm64 ` +
+        '(Lambda fails with "image manifest, config or layer media type … not supported"); derive architectures from the image platform (linux/arm64 → arm64)',
+    ]);
+  });
+
+  it("registry-immutable-tags", async () => {
+    const ecr = (props: Record<string, any>) =>
+      res("aws:ecr/repository:Repository", "repo", { name: "team/worker", ...props });
+    const ar = (props: Record<string, any>) =>
+      res("gcp:artifactregistry/repository:Repository", "images", { format: "DOCKER", ...props });
+    expect(
+      await messages("registry-immutable-tags", [
+        ecr({
+          imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+          imageTagMutabilityExclusionFilters: [{ filter: "buildcache-*", filterType: "WILDCARD" }],
+        }),
+        ar({ dockerConfig: { immutableTags: true } }),
+        ar({ labels: { "multicloud-deploy-role": "build-cache" } }),
+      ]),
+    ).toEqual([]);
+    expect(
+      await messages("registry-immutable-tags", [ecr({}), ar({ dockerConfig: { immutableTags: false } })]),
+    ).toEqual([
+      'ECR repository "repo" has imageTagMutability MUTABLE; set IMMUTABLE (or IMMUTABLE_WITH_EXCLUSION for the build-cache tag prefix only)',
+      'Artifact Registry repository "images" allows tags to move; set dockerConfig.immutableTags: true (a build-cache repository is exempt when labelled multicloud-deploy-role: build-cache)',
+    ]);
+    expect(
+      await messages("registry-immutable-tags", [
+        ecr({
+          imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+          imageTagMutabilityExclusionFilters: [{ filter: "*", filterType: "WILDCARD" }],
+        }),
+      ]),
+    ).toEqual([
+      'ECR repository "repo" exempts every tag from immutability (filter "*"); exempt only the cache prefix, e.g. "buildcache-*"',
+    ]);
+  });
+
+  it("ecr-scan-on-push is advisory", async () => {
+    const repo = (scanOnPush: boolean) =>
+      res("aws:ecr/repository:Repository", "repo", {
+        imageTagMutability: "IMMUTABLE",
+        imageScanningConfiguration: { scanOnPush },
+      });
+    expect(await messages("ecr-scan-on-push", [repo(true)])).toEqual([]);
+    const result = await check([repo(false)]);
+    expect(result.diagnostics).toEqual([
+      expect.objectContaining({
+        policyName: "ecr-scan-on-push",
+        enforcementLevel: "advisory",
+        message:
+          'ECR repository "repo" does not scan on push; set imageScanningConfiguration.scanOnPush: true',
+      }),
+    ]);
+    expect(result.mandatory).toEqual([]);
+  });
+
+  it("no-plaintext-secrets-in-env", async () => {
+    const env = (e: unknown[]) =>
+      runService({
+        template: {
+          serviceAccount: "a@b.iam.gserviceaccount.com",
+          containers: [{ image: `${AR}@${D}`, env: e }],
+        },
+      });
+    expect(
+      await messages("no-plaintext-secrets-in-env", [
+        env([
+          { name: "API_KEY", valueSource: { secretKeyRef: { secret: "api-key", version: "3" } } },
+          { name: "LOG_LEVEL", value: "debug" },
+        ]),
+        lambda({ environment: { variables: { DB_SECRET_ARN: SECRET_ARN, APP_VERSION: SHA } } }),
+      ]),
+    ).toEqual([]);
+    expect(
+      await messages("no-plaintext-secrets-in-env", [
+        env([{ name: "API_KEY", value: "sk-live-123" }]),
+        lambda({ environment: { variables: { DB_PASSWORD: "hunter2" } } }),
+      ]),
+    ).toEqual([
+      'Cloud Run service "api" env API_KEY looks like a secret but is a plain value; use valueSource.secretKeyRef { secret, version } from Secret Manager',
+      'Lambda function "worker" env DB_PASSWORD looks like a secret but is not a Secrets Manager ARN; store the value in Secrets Manager, pass its ARN and read it at run time',
+    ]);
+  });
+
+  it("no-plaintext-secrets-in-env takes its name patterns and exemptions from pack config", async () => {
+    const fn = lambda({ environment: { variables: { PUBLIC_KEY_ID: "k-1", DB_CREDENTIAL: "x" } } });
+    const config = {
+      "no-plaintext-secrets-in-env": { namePatterns: ["KEY", "CREDENTIAL"], allowNames: ["PUBLIC_KEY_ID"] },
+    };
+    expect(await messages("no-plaintext-secrets-in-env", [fn], config)).toEqual([
+      'Lambda function "worker" env DB_CREDENTIAL looks like a secret but is not a Secrets Manager ARN; store the value in Secrets Manager, pass its ARN and read it at run time',
+    ]);
+  });
+
+  it("cloud-run-dedicated-service-account", async () => {
+    expect(await messages("cloud-run-dedicated-service-account", [runService()])).toEqual([]);
+    const svc = runService({
+      template: { serviceAccount: "123456789-compute@developer.gserviceaccount.com", containers: [] },
+    });
+    expect(await messages("cloud-run-dedicated-service-account", [svc])).toEqual([
+      'Cloud Run service "api" runs as the default compute account 123456789-compute@developer.gserviceaccount.com; create a dedicated service account with only the roles it needs',
+    ]);
+  });
+
+  it("public-exposure-requires-opt-in: advisory by default, mandatory with the prod config", async () => {
+    const grant = res("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "api-public-invoker", {
+      name: "api",
+      location: "us-central1",
+      role: "roles/run.invoker",
+      member: "allUsers",
+    });
+    const url = res("aws:lambda/functionUrl:FunctionUrl", "worker-url", {
+      functionName: "worker",
+      authorizationType: "NONE",
+    });
+    expect(
+      await messages("public-exposure-requires-opt-in", [
+        runService({ labels: { exposure: "public" } }),
+        grant,
+        lambda({ tags: { exposure: "public" } }),
+        url,
+      ]),
+    ).toEqual([]);
+    const prodConfig = JSON.parse(
+      fs.readFileSync(path.join(PROJECT_DIR, "policy/config.prod.json"), "utf8"),
+    ) as PackConfig;
+    const result = await check([runService(), grant, lambda(), url], prodConfig);
+    expect(result.mandatory.map((d) => d.message)).toEqual([
+      '"api-public-invoker" grants allUsers invoke on Cloud Run service "api", which is not labelled exposure: public; declare the service public (exposure: public) or grant named members only',
+      'function URL "worker-url" has authorizationType NONE on Lambda function "worker", which is not tagged exposure: public; use AWS_IAM, or declare the function public (exposure: public)',
+    ]);
+    const staging = await check([runService(), grant]);
+    expect(staging.diagnostics.map((d) => [d.policyName, d.enforcementLevel])).toEqual([
+      ["public-exposure-requires-opt-in", "advisory"],
+    ]);
+  });
+});
+
+describe("the catalog of source deploys and unsafe images", () => {
+  const catalog: Array<[string, PolicyInput[], string]> = [
+    [
+      "Cloud Run buildConfig (gcloud run deploy --source)",
+      [runService({ buildConfig: { functionTarget: "handler" } })],
+      "cloud-run-no-source-deploy",
+    ],
+    [
+      "Cloud Run container sourceCode",
+      [
+        runService({
+          template: {
+            serviceAccount: "a@b.iam.gserviceaccount.com",
+            containers: [
+              { image: `${AR}@${D}`, sourceCode: { cloudStorageSource: { bucket: "b", object: "o" } } },
+            ],
+          },
+        }),
+      ],
+      "cloud-run-no-source-deploy",
+    ],
+    [
+      "Cloud Run baseImageUri (automatic base updates)",
+      [
+        runService({
+          template: {
+            serviceAccount: "a@b.iam.gserviceaccount.com",
+            containers: [
+              {
+                image: `${AR}@${D}`,
+                baseImageUri: "us-central1-docker.pkg.dev/serverless-runtimes/google-22/runtimes/nodejs22",
+              },
+            ],
+          },
+        }),
+      ],
+      "cloud-run-no-source-deploy",
+    ],
+    [
+      "Cloud Run job buildConfig",
+      [
+        res("gcp:cloudrunv2/job:Job", "batch", {
+          buildConfig: {},
+          template: {
+            template: {
+              serviceAccount: "a@b.iam.gserviceaccount.com",
+              containers: [{ image: `${AR}@${D}` }],
+            },
+          },
+        }),
+      ],
+      "cloud-run-no-source-deploy",
+    ],
+    [
+      "Cloud Run v1 source-build annotation",
+      [
+        res("gcp:cloudrun/service:Service", "legacy", {
+          metadata: { annotations: { "run.googleapis.com/build-source-location": "gs://b/src.zip" } },
+          template: { spec: { serviceAccountName: "a@b", containers: [{ image: `${AR}@${D}` }] } },
+        }),
+      ],
+      "cloud-run-no-source-deploy",
+    ],
+    [
+      "cloud-run-source-deploy repository",
+      [
+        runService({
+          template: {
+            serviceAccount: "a@b.iam.gserviceaccount.com",
+            containers: [{ image: `us-central1-docker.pkg.dev/acme/cloud-run-source-deploy/api@${D}` }],
+          },
+        }),
+      ],
+      "cloud-run-no-source-deploy",
+    ],
+    [
+      "gcr.io image",
+      [
+        runService({
+          template: {
+            serviceAccount: "a@b.iam.gserviceaccount.com",
+            containers: [{ image: `gcr.io/acme/api@${D}` }],
+          },
+        }),
+      ],
+      "cloud-run-image-from-artifact-registry",
+    ],
+    [
+      "Docker Hub image",
+      [
+        runService({
+          template: {
+            serviceAccount: "a@b.iam.gserviceaccount.com",
+            containers: [{ image: `library/node@${D}` }],
+          },
+        }),
+      ],
+      "cloud-run-image-from-artifact-registry",
+    ],
+    [
+      ":latest on Cloud Run",
+      [
+        runService({
+          template: {
+            serviceAccount: "a@b.iam.gserviceaccount.com",
+            containers: [{ image: `${AR}:latest` }],
+          },
+        }),
+      ],
+      "cloud-run-image-pinned-by-digest",
+    ],
+    [
+      "SHA tag without digest on Lambda",
+      [lambda({ imageUri: `${ECR}:${SHA}` })],
+      "lambda-image-pinned-by-digest",
+    ],
+    [
+      "Lambda zip from a local file",
+      [lambda({ packageType: "Zip", imageUri: undefined, filename: "dist/worker.zip" })],
+      "lambda-image-package-only",
+    ],
+    [
+      "Lambda zip from an archive (code)",
+      [
+        lambda({
+          packageType: undefined,
+          imageUri: undefined,
+          code: { "4dabf18193072939515e22adb298388d": "0def7320c3a5731c473e5ecbe6d01bc7", path: "dist" },
+        }),
+      ],
+      "lambda-image-package-only",
+    ],
+    [
+      "Lambda zip from S3",
+      [lambda({ packageType: "Zip", imageUri: undefined, s3Bucket: "artifacts", s3Key: "worker.zip" })],
+      "lambda-image-package-only",
+    ],
+    ["two platforms", [image({ platforms: ["linux/amd64", "linux/arm64"] })], "image-build-single-platform"],
+    ["exec: true (provenance back on)", [image({ exec: true })], "image-build-no-attestations"],
+    [
+      "BUILDKIT_MULTI_PLATFORM build arg",
+      [image({ buildArgs: { BUILDKIT_MULTI_PLATFORM: "1" } })],
+      "image-build-no-attestations",
+    ],
+    ["latest tag pushed", [image({ tags: [`${ECR}:latest`] })], "image-build-commit-sha-tag"],
+    [
+      "arm64 image on an x86_64 function (seed 001)",
+      [image(), lambda({ architectures: ["x86_64"] })],
+      "lambda-architecture-matches-image",
+    ],
+  ];
+
+  it.each(catalog)("blocks %s", async (_what, resources, policy) => {
+    const result = await check(resources);
+    expect(result.mandatory.map((d) => d.policyName)).toContain(policy);
+  });
+
+  it("has at least 12 variants", () => {
+    expect(catalog.length).toBeGreaterThanOrEqual(12);
+  });
+});
+
+describe("the project's own stacks", () => {
+  const env = { ...process.env, GITHUB_SHA: SHA };
+  let staging: ProgramRun;
+  let preview: ProgramRun;
+  let prod: ProgramRun;
+  beforeAll(async () => {
+    staging = await runProgram({ stack: "staging", env });
+    preview = await runProgram({ stack: "staging", env, preview: true });
+    prod = await runProgram({
+      stack: "prod",
+      env,
+      stackOutputs: { "acme/multicloud-deploy/staging": staging.outputs },
+    });
+  }, 60_000);
+
+  const configFor = (stack: string) =>
+    JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, `policy/config.${stack}.json`), "utf8")) as PackConfig;
+
+  it("raise no violation at all, in update and preview, under their pack configs", async () => {
+    for (const [run, stack] of [
+      [staging, "staging"],
+      [preview, "staging"],
+      [prod, "prod"],
+    ] as const) {
+      const result = await evaluateRun(run, {
+        policies,
+        config: configFor(stack),
+        packEnforcementLevel: "mandatory",
+      });
+      expect(result.diagnostics, `${stack}${run.preview ? " preview" : ""}`).toEqual([]);
+    }
+  });
+
+  it("prove during preview, through property dependencies, that services will run a verified build", async () => {
+    // The digest really is unknown in the preview run ...
+    const svc = byName(preview, "gcp:cloudrunv2/service:Service", "api");
+    expect(svc.rawInputs.template.containers[0].image).toBe(UNKNOWN);
+    expect(byName(preview, "aws:lambda/function:Function", "worker").rawInputs.imageUri).toBe(UNKNOWN);
+    // ... and a service whose image does not follow the verification is reported, not waved through.
+    const verify = byName(preview, "command:local:Command", "api-verify");
+    const tampered = preview.resources.map((r) =>
+      r.urn === svc.urn
+        ? {
+            ...r,
+            propertyDependencies: {
+              ...r.propertyDependencies,
+              template: r.propertyDependencies.template!.filter((u) => u !== verify.urn),
+            },
+          }
+        : r,
+    );
+    const result = await evaluateRun(
+      { ...preview, resources: tampered },
+      { policies, packEnforcementLevel: "mandatory" },
+    );
+    expect(result.mandatory).toEqual([
+      expect.objectContaining({
+        policyName: "cloud-run-image-pinned-by-digest",
+        message:
+          'Cloud Run service "api" container 0: its template is unknown until the update and does not depend on a verify-image Command; make the image reference depend on the verification (ContainerImage.imageRef does)',
+      }),
+    ]);
+
+    // An image reference that follows a verification of something no docker-build image produced.
+    const built = byName(preview, "docker-build:index:Image", "api-image");
+    const unbuilt = preview.resources.map((r) =>
+      r.urn === svc.urn
+        ? {
+            ...r,
+            propertyDependencies: {
+              ...r.propertyDependencies,
+              template: r.propertyDependencies.template!.filter((u) => u !== built.urn),
+            },
+          }
+        : r.urn === verify.urn
+          ? { ...r, dependencies: r.dependencies.filter((u) => u !== built.urn) }
+          : r,
+    );
+    const second = await evaluateRun(
+      { ...preview, resources: unbuilt },
+      { policies, packEnforcementLevel: "mandatory" },
+    );
+    expect(second.mandatory.map((d) => d.message)).toEqual([
+      'Cloud Run service "api" container 0: its template is unknown until the update and comes from no docker-build image; deploy a docker-build image\'s digest',
+    ]);
+  });
+});
+
+describe("pack config", () => {
+  it("the example configs name only real policies and settings their schemas declare", () => {
+    const byName = new Map(policies.map((p) => [p.name, p]));
+    for (const stack of ["staging", "prod"]) {
+      const config = JSON.parse(
+        fs.readFileSync(path.join(PROJECT_DIR, `policy/config.${stack}.json`), "utf8"),
+      ) as Record<string, unknown>;
+      for (const [key, value] of Object.entries(config)) {
+        if (key === "all") continue;
+        const policy = byName.get(key);
+        expect(policy, `policy/config.${stack}.json: ${key}`).toBeDefined();
+        if (typeof value === "object" && value !== null) {
+          const declared = Object.keys(policy!.configSchema?.properties ?? {});
+          for (const setting of Object.keys(value)) {
+            if (setting !== "enforcementLevel") expect(declared, `${key}.${setting}`).toContain(setting);
+          }
+        }
+      }
+    }
+  });
+
+  it("the schemas' defaults are the defaults the rules apply", () => {
+    for (const [name, defaults] of Object.entries(DEFAULTS)) {
+      const props = policies.find((p) => p.name === name)!.configSchema!.properties;
+      for (const [key, value] of Object.entries(defaults))
+        expect(props[key]?.default, `${name}.${key}`).toEqual(value);
+    }
+  });
+
+  it("an allow-list in config admits another registry", async () => {
+    const svc = runService({
+      template: {
+        serviceAccount: "a@b.iam.gserviceaccount.com",
+        containers: [{ image: `registry.internal.example/api@${D}` }],
+      },
+    });
+    expect(await messages("cloud-run-image-from-artifact-registry", [svc])).toHaveLength(1);
+    expect(
+      await messages("cloud-run-image-from-artifact-registry", [svc], {
+        "cloud-run-image-from-artifact-registry": {
+          allowedHosts: ["*-docker.pkg.dev", "registry.internal.example"],
+        },
+      }),
+    ).toEqual([]);
+  });
+});
