@@ -9,7 +9,6 @@ import * as fs from "node:fs";
 import * as aws from "@pulumi/aws";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { z } from "zod";
 import {
   ArtifactRegistryRepository,
   CloudRunService,
@@ -22,19 +21,9 @@ import { resolveCommit, resolveSourceUrl, runGit } from "./lib/commit";
 import { parseStackConfig, type StackConfig } from "./lib/config/parse";
 import { PROJECT } from "./lib/config/schema";
 import { UserError } from "./lib/errors";
-import { parseImageRef } from "./lib/image-ref";
 import { cacheTag, imageTag, type BuildInputs } from "./lib/image-tag";
-import { PLATFORMS, platformTagSuffix } from "./lib/platform";
-
-/** What a stack exports per service under `images`; prod's promotion reads exactly this. */
-export const imageOutputSchema = z.strictObject({
-  repositoryUrl: z.string().min(1),
-  digest: z.string().regex(/^sha256:[a-f0-9]{64}$/),
-  tag: z.string().min(1),
-  platform: z.enum(PLATFORMS),
-  commitSha: z.string().regex(/^[0-9a-f]{40}$/),
-});
-export type ImageOutput = z.infer<typeof imageOutputSchema>;
+import { platformTagSuffix } from "./lib/platform";
+import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
 
 /** Reads `multicloud-deploy:*` and the provider keys from Pulumi's config, then validates them. */
 export function readStackConfig(): StackConfig {
@@ -65,25 +54,45 @@ export function readStackConfig(): StackConfig {
 }
 
 export async function main(): Promise<Record<string, unknown>> {
-  let config: StackConfig;
   try {
-    config = readStackConfig();
+    return await deploy(readStackConfig());
   } catch (err) {
     // User mistakes print as a list, without a stack trace.
     if (UserError.is(err)) throw new pulumi.RunError(err.message);
     throw err;
   }
-  return deployStack(config);
 }
 
-/** Registers every resource for a validated config. Exported for the harness and the benchmarks. */
-export function deployStack(config: StackConfig): Record<string, unknown> {
+/** Reads what must be known first (the promoted images), then registers everything. */
+export async function deploy(config: StackConfig): Promise<Record<string, unknown>> {
+  return deployStack(config, await readPromotedImages(config));
+}
+
+/**
+ * For a promoting stack: the source stack's verified images, read through a StackReference and checked
+ * before any other resource is registered, so a missing or malformed output stops the update with one
+ * error that names every output at fault.
+ */
+export async function readPromotedImages(
+  config: StackConfig,
+): Promise<Record<string, ImageOutput> | undefined> {
+  if (config.promoteFrom === undefined) return undefined;
+  const ref = new pulumi.StackReference("promote-from", { name: config.promoteFrom });
+  const images = await ref.getOutputDetails("images");
+  return parsePromotedImages(images.value ?? images.secretValue, config.promoteFrom, config.services);
+}
+
+/**
+ * Registers every resource for a validated config (and, when promoting, the source stack's checked
+ * images). Exported for the harness and the benchmarks.
+ */
+export function deployStack(
+  config: StackConfig,
+  promoted?: Record<string, ImageOutput>,
+): Record<string, unknown> {
   const cloudRun = config.services.filter((s) => s.target === "cloudrun");
   const lambdas = config.services.filter((s) => s.target === "lambda");
-  const building = config.promoteFrom === undefined;
-  const promoted = building
-    ? undefined
-    : new pulumi.StackReference("promote-from", { name: config.promoteFrom });
+  const building = promoted === undefined;
 
   // Looked up once per stack, not per service.
   const ar = config.artifactRegistry;
@@ -93,7 +102,8 @@ export function deployStack(config: StackConfig): Record<string, unknown> {
           project: ar.project ?? config.gcp.project,
           location: ar.location ?? config.gcp.region,
           repositoryId: ar.repositoryId,
-          cacheRepositoryId: ar.cacheRepositoryId,
+          // A promoting stack builds nothing, so it needs no build cache.
+          cacheRepositoryId: building ? ar.cacheRepositoryId : undefined,
           keepTaggedVersions: ar.keepTaggedVersions,
           deleteUntaggedAfterDays: ar.deleteUntaggedAfterDays,
           adoptExisting: ar.adoptExisting,
@@ -117,6 +127,9 @@ export function deployStack(config: StackConfig): Record<string, unknown> {
       }
     : undefined;
 
+  // Read access to the source stack's ECR registry, looked up once (one stack, one AWS account).
+  let promotedEcrAuth: RegistryAuth | undefined;
+
   const images: Record<string, pulumi.Output<ImageOutput>> = {};
   const services: Record<string, pulumi.Output<unknown>> = {};
 
@@ -134,7 +147,7 @@ export function deployStack(config: StackConfig): Record<string, unknown> {
     let ecr: EcrRepository | undefined;
     if (svc.target === "cloudrun") {
       repositoryUrl = pulumi.interpolate`${registry!.repositoryUrl}/${svc.name}`;
-      cacheRef = pulumi.interpolate`${registry!.cacheRepositoryUrl}/${svc.name}:${cacheTag(svc.name, svc.platform)}`;
+      cacheRef = pulumi.interpolate`${registry!.cacheRepositoryUrl ?? ""}/${svc.name}:${cacheTag(svc.name, svc.platform)}`;
       auth = gcpAuth!;
     } else {
       ecr = new EcrRepository(`${svc.name}-repo`, {
@@ -156,15 +169,22 @@ export function deployStack(config: StackConfig): Record<string, unknown> {
     let image: ContainerImage;
     let commitSha: pulumi.Input<string>;
     if (promoted) {
-      const from = promotedImage(promoted, config.promoteFrom!, svc.name, svc.platform);
+      // Copied by digest into this stack's own (protected) registry, then verified there: prod never
+      // depends on staging's registry, whose cleanup policies may delete old images.
+      const from = promoted[svc.name]!;
       commitSha = from.commitSha;
       image = new ContainerImage(svc.name, {
-        repositoryUrl: from.repositoryUrl,
+        repositoryUrl,
         platform: svc.platform,
-        tag: "",
+        tag: from.tag,
         commit: config.commit,
         registryAuth: auth,
-        promoted: { digest: from.digest },
+        promoted: {
+          sourceRepositoryUrl: from.repositoryUrl,
+          digest: from.digest,
+          sourceAuth:
+            svc.target === "cloudrun" ? gcpAuth! : (promotedEcrAuth ??= sourceEcrAuth(from.repositoryUrl)),
+        },
       });
     } else {
       commitSha = config.commit.sha;
@@ -271,40 +291,15 @@ export function deployStack(config: StackConfig): Record<string, unknown> {
   return { commitSha: config.commit.sha, images, services };
 }
 
+/** Credentials for the ECR registry an image URL lives in (another account's, when promoting across accounts). */
+function sourceEcrAuth(repositoryUrl: pulumi.Input<string>): RegistryAuth {
+  const token = aws.ecr.getAuthorizationTokenOutput({
+    registryId: pulumi.output(repositoryUrl).apply((url) => url.split(".")[0]!),
+  });
+  return { address: token.proxyEndpoint, username: token.userName, password: token.password };
+}
+
 /** An ARN passes through; a name is looked up (the ARN carries a random suffix only AWS knows). */
 function secretArn(secret: string): pulumi.Input<string> {
   return secret.startsWith("arn:") ? secret : aws.secretsmanager.getSecretOutput({ name: secret }).arn;
-}
-
-/** Reads one service's verified image from the stack this one promotes from, or says what is wrong. */
-function promotedImage(
-  ref: pulumi.StackReference,
-  stackName: string,
-  service: string,
-  platform: string,
-): pulumi.Output<ImageOutput> {
-  return ref.requireOutput("images").apply((images: Record<string, unknown> | undefined) => {
-    const where = `stack ${stackName} output images.${service}`;
-    const raw = images?.[service];
-    if (raw === undefined) {
-      throw new pulumi.RunError(
-        `${where} is missing: deploy ${service} to ${stackName} first, or remove it from this stack`,
-      );
-    }
-    const { verified: _verified, ...rest } = raw as Record<string, unknown>;
-    const parsed = imageOutputSchema.safeParse(rest);
-    if (!parsed.success) {
-      const problems = parsed.error.issues
-        .map((i) => `${where}.${i.path.join(".")}: ${i.message}`)
-        .join("; ");
-      throw new pulumi.RunError(`${where} is malformed: ${problems}`);
-    }
-    if (parsed.data.platform !== platform) {
-      throw new pulumi.RunError(
-        `${where}.platform is ${parsed.data.platform} but this stack runs ${service} on ${platform}`,
-      );
-    }
-    parseImageRef(`${parsed.data.repositoryUrl}@${parsed.data.digest}`);
-    return parsed.data;
-  });
 }

@@ -14,8 +14,11 @@ export interface ArtifactRegistryRepositoryArgs {
   location: string;
   /** Repository id for service images. */
   repositoryId: string;
-  /** Repository id for the build cache. */
-  cacheRepositoryId: string;
+  /**
+   * Repository id for the build cache. Plain: it decides whether the cache repository exists.
+   * @default - no cache repository (a stack that only promotes images builds nothing)
+   */
+  cacheRepositoryId?: string;
   /**
    * How many of the most recent versions cleanup never deletes.
    * @default 20
@@ -56,11 +59,11 @@ export function artifactRegistryImportId(project: string, location: string, repo
 export class ArtifactRegistryRepository extends pulumi.ComponentResource {
   /** `us-central1-docker.pkg.dev/<project>/<repositoryId>`: prefix of every image in it. */
   readonly repositoryUrl: pulumi.Output<string>;
-  readonly cacheRepositoryUrl: pulumi.Output<string>;
+  readonly cacheRepositoryUrl: pulumi.Output<string> | undefined;
   /** Registry host, the address to authenticate against. */
   readonly host: string;
   readonly repository: gcp.artifactregistry.Repository;
-  readonly cacheRepository: gcp.artifactregistry.Repository;
+  readonly cacheRepository: gcp.artifactregistry.Repository | undefined;
 
   constructor(name: string, args: ArtifactRegistryRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
     super(ARTIFACT_REGISTRY_REPOSITORY_TYPE, name, {}, opts);
@@ -104,30 +107,35 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
       { parent: this, ...keep, ...importOpt(a.repositoryId) },
     );
 
-    this.cacheRepository = new gcp.artifactregistry.Repository(
-      `${name}-cache`,
-      {
-        project: a.project,
-        location: a.location,
-        repositoryId: a.cacheRepositoryId,
-        format: "DOCKER",
-        description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
-        dockerConfig: { immutableTags: false },
-        cleanupPolicyDryRun: false,
-        cleanupPolicies: [
-          {
-            id: "delete-stale-cache",
-            action: "DELETE",
-            condition: { tagState: "ANY", olderThan: `${30 * 86400}s` },
-          },
-        ],
-        labels: { ...a.labels, ...CACHE_REPOSITORY_LABEL },
-      },
-      { parent: this, ...importOpt(a.cacheRepositoryId) },
-    );
+    this.cacheRepository =
+      a.cacheRepositoryId === undefined
+        ? undefined
+        : new gcp.artifactregistry.Repository(
+            `${name}-cache`,
+            {
+              project: a.project,
+              location: a.location,
+              repositoryId: a.cacheRepositoryId,
+              format: "DOCKER",
+              description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
+              dockerConfig: { immutableTags: false },
+              cleanupPolicyDryRun: false,
+              cleanupPolicies: [
+                {
+                  id: "delete-stale-cache",
+                  action: "DELETE",
+                  condition: { tagState: "ANY", olderThan: `${30 * 86400}s` },
+                },
+              ],
+              labels: { ...a.labels, ...CACHE_REPOSITORY_LABEL },
+            },
+            { parent: this, ...importOpt(a.cacheRepositoryId) },
+          );
 
     this.repositoryUrl = pulumi.interpolate`${this.host}/${this.repository.project}/${this.repository.repositoryId}`;
-    this.cacheRepositoryUrl = pulumi.interpolate`${this.host}/${this.cacheRepository.project}/${this.cacheRepository.repositoryId}`;
+    this.cacheRepositoryUrl = this.cacheRepository
+      ? pulumi.interpolate`${this.host}/${this.cacheRepository.project}/${this.cacheRepository.repositoryId}`
+      : undefined;
     this.registerOutputs({ repositoryUrl: this.repositoryUrl, cacheRepositoryUrl: this.cacheRepositoryUrl });
   }
 }

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import type { CommitInfo } from "../lib/commit";
 import { digestRef, tagRef } from "../lib/image-ref";
 import { ociLabels } from "../lib/image-tag";
-import { VERIFY_IMAGE_COMMAND } from "./scripts";
+import { PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "./scripts";
 import type { Platform } from "../lib/platform";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
@@ -44,9 +44,16 @@ export interface ImageBuild {
   sourceUrl?: string;
 }
 
-/** An image another stack already built and verified (promotion): deployed by its digest, not rebuilt. */
+/**
+ * An image another stack already built and verified (promotion): copied by digest into this stack's
+ * repository (same bytes, same digest), verified there, and deployed; never rebuilt.
+ */
 export interface PromotedImage {
+  /** The repository it was built in, e.g. staging's `host/project/apps/api`. */
+  sourceRepositoryUrl: pulumi.Input<string>;
   digest: pulumi.Input<string>;
+  /** Read access to the source registry. Wrapped in `pulumi.secret` by the component. */
+  sourceAuth: RegistryAuth;
 }
 
 export interface ContainerImageArgs {
@@ -54,13 +61,13 @@ export interface ContainerImageArgs {
   repositoryUrl: pulumi.Input<string>;
   /** The one platform the image is built for and verified against. Plain: it is the build's identity. */
   platform: Platform;
-  /** The image tag (see lib/image-tag.ts). Plain: derived from the commit and build inputs. */
-  tag: string;
+  /** The image tag (see lib/image-tag.ts); for a promoted image, the tag the source stack gave it. */
+  tag: pulumi.Input<string>;
   commit: CommitInfo;
   registryAuth: RegistryAuth;
   /** Build and push the image. Exactly one of `build` and `promoted`. */
   build?: ImageBuild;
-  /** Deploy an image that was built elsewhere; only verification runs. */
+  /** Deploy an image that was built elsewhere: copy it here by digest, then verify it. */
   promoted?: PromotedImage;
 }
 
@@ -76,20 +83,22 @@ export class ContainerImage extends pulumi.ComponentResource {
   readonly digest: pulumi.Output<string>;
   /** `<repository>@<digest>`, available only after verification succeeded. */
   readonly imageRef: pulumi.Output<string>;
-  readonly tag: string;
+  readonly tag: pulumi.Output<string>;
   readonly platform: Platform;
   readonly repositoryUrl: pulumi.Output<string>;
   /** The docker-build resource; undefined for promoted images. */
   readonly image: dockerbuild.Image | undefined;
   /** The verification step services must depend on. */
   readonly verification: command.local.Command;
+  /** The copy from the source stack's registry; undefined for images built here. */
+  readonly promotion: command.local.Command | undefined;
 
   constructor(name: string, args: ContainerImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CONTAINER_IMAGE_TYPE, name, {}, opts);
     if ((args.build === undefined) === (args.promoted === undefined)) {
       throw new Error(`ContainerImage ${name}: give exactly one of build and promoted`);
     }
-    this.tag = args.tag;
+    this.tag = pulumi.output(args.tag);
     this.platform = args.platform;
     this.repositoryUrl = pulumi.output(args.repositoryUrl);
     const password = pulumi.secret(args.registryAuth.password);
@@ -108,7 +117,7 @@ export class ContainerImage extends pulumi.ComponentResource {
           push: false,
           exports: [{ registry: { names: [this.repositoryUrl], pushByDigest: true } }],
           tags: [pulumi.interpolate`${this.repositoryUrl}:${args.tag}`],
-          labels: ociLabels(args.commit, args.tag, b.sourceUrl),
+          labels: this.tag.apply((tag) => ociLabels(args.commit, tag, b.sourceUrl)),
           buildArgs: { ...b.buildArgs, SOURCE_DATE_EPOCH: String(args.commit.timestamp) },
           target: b.target,
           cacheFrom: [{ registry: { ref: b.cacheRef } }],
@@ -133,8 +142,26 @@ export class ContainerImage extends pulumi.ComponentResource {
       );
       this.digest = this.image.digest;
     } else {
+      const p = args.promoted!;
       this.image = undefined;
-      this.digest = pulumi.output(args.promoted!.digest);
+      this.digest = pulumi.output(p.digest);
+      const source = pulumi
+        .all([p.sourceRepositoryUrl, this.digest])
+        .apply(([repo, digest]) => digestRef(repo, digest));
+      this.promotion = new command.local.Command(
+        `${name}-promote`,
+        {
+          create: pulumi.interpolate`${PROMOTE_IMAGE_COMMAND} ${source} ${this.repositoryUrl}`,
+          environment: {
+            SOURCE_REGISTRY_USERNAME: p.sourceAuth.username,
+            SOURCE_REGISTRY_PASSWORD: pulumi.secret(p.sourceAuth.password),
+            REGISTRY_USERNAME: args.registryAuth.username,
+            REGISTRY_PASSWORD: password,
+          },
+          triggers: [this.digest, this.repositoryUrl],
+        },
+        { parent: this },
+      );
     }
 
     const pinned = pulumi
@@ -148,7 +175,7 @@ export class ContainerImage extends pulumi.ComponentResource {
         environment: { REGISTRY_USERNAME: args.registryAuth.username, REGISTRY_PASSWORD: password },
         triggers: [this.digest],
       },
-      { parent: this, dependsOn: this.image ? [this.image] : [] },
+      { parent: this, dependsOn: this.image ? [this.image] : [this.promotion!] },
     );
     // The digest ref resolves only once the verification has run.
     this.imageRef = pulumi.all([pinned, this.verification.stdout]).apply(([ref]) => ref);
@@ -162,7 +189,7 @@ export class ContainerImage extends pulumi.ComponentResource {
 
   /** `<repository>:<tag>`, for humans and rollbacks; services never use it. */
   get tagRef(): pulumi.Output<string> {
-    return this.repositoryUrl.apply((repo) => tagRef(repo, this.tag));
+    return pulumi.all([this.repositoryUrl, this.tag]).apply(([repo, tag]) => tagRef(repo, tag));
   }
 }
 

@@ -9,3 +9,6 @@ export const VERIFY_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/verify-image.
 
 /** Asks a deployed service's health endpoint until it answers healthy (scripts/health-check.ts). */
 export const HEALTH_CHECK_COMMAND = "node_modules/.bin/tsx scripts/health-check.ts";
+
+/** Copies a verified image by digest into this stack's registry (scripts/promote-image.ts). */
+export const PROMOTE_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/promote-image.ts";

@@ -1,7 +1,8 @@
 /**
- * A small client for the OCI distribution API: just the calls image verification needs (manifest
- * GET/HEAD/PUT, blob GET), the registry token dance and basic auth, bounded retries of transient
- * failures, and a count of requests and bytes so the cost of verification can be measured.
+ * A small client for the OCI distribution API: just the calls verification and promotion need
+ * (manifest GET/HEAD/PUT, blob GET/HEAD, cross-repository mount and monolithic upload), the registry
+ * token dance and basic auth, bounded retries of transient failures, and a count of requests and
+ * bytes so the cost of verification can be measured.
  *
  * Why not a library: the maintained Node candidate (`@snyk/docker-registry-v2-client`) resolves an
  * index to one platform's manifest on its own, which hides exactly the failure we must detect (an
@@ -152,6 +153,56 @@ export class RegistryClient {
     return { status: res.status, body: res.body, contentType: res.headers.get("content-type") ?? undefined };
   }
 
+  /** Whether the repository has the blob. */
+  async hasBlob(repository: string, digest: string): Promise<boolean> {
+    const res = await this.request(
+      "HEAD",
+      `/v2/${repository}/blobs/${digest}`,
+      `repository:${repository}:pull`,
+      {},
+    );
+    if (res.status === 404) return false;
+    if (res.status !== 200) throw this.fail(res.status, `HEAD blob ${repository}@${digest}`);
+    return true;
+  }
+
+  /**
+   * Asks the registry to link a blob from another repository it holds, without a transfer. Returns
+   * false when the registry declines (it then opened an upload, which is left to expire).
+   */
+  async mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
+    const res = await this.request(
+      "POST",
+      `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      `repository:${repository}:pull,push`,
+      {},
+    );
+    if (res.status === 401 || res.status === 403) {
+      throw this.fail(res.status, `mount of ${digest} from ${from} into ${repository}`, res.body);
+    }
+    // 202 opens an upload instead; some registries answer 4xx to mounts they do not support.
+    return res.status === 201;
+  }
+
+  /** Uploads a blob in one request (POST for an upload URL, then PUT with the digest). */
+  async uploadBlob(repository: string, digest: string, body: Buffer): Promise<void> {
+    const scope = `repository:${repository}:pull,push`;
+    const start = await this.request("POST", `/v2/${repository}/blobs/uploads/`, scope, {});
+    const location = start.headers.get("location");
+    if (start.status !== 202 || !location)
+      throw this.fail(start.status, `start of an upload to ${repository}`, start.body);
+    const url = new URL(location, this.base);
+    url.searchParams.set("digest", digest);
+    const put = await this.request(
+      "PUT",
+      url.toString(),
+      scope,
+      { "content-type": "application/octet-stream" },
+      body,
+    );
+    if (put.status !== 201) throw this.fail(put.status, `upload of ${digest} to ${repository}`, put.body);
+  }
+
   fail(status: number, what: string, body?: Buffer): RegistryError {
     const detail = body && body.length > 0 ? `: ${body.toString("utf8").slice(0, 200)}` : "";
     if (status === 401 || status === 403) {
@@ -211,7 +262,7 @@ export class RegistryClient {
   ) {
     return this.sendUrl(
       method,
-      `${this.base}${path}`,
+      /^https?:\/\//.test(path) ? path : `${this.base}${path}`,
       authorization ? { ...headers, authorization } : headers,
       body,
     );

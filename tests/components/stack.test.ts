@@ -329,14 +329,65 @@ describe("LambdaFunction", () => {
 });
 
 describe("promotion", () => {
-  it("prod builds nothing and deploys the digests staging verified", () => {
+  it("prod builds nothing: it copies staging's verified digest into its own registry, verifies it there and deploys it", () => {
     expect(ofType(prod, "docker-build:index:Image")).toEqual([]);
-    const digest = staging.outputs.images.api.digest;
-    expect(byName(prod, "gcp:cloudrunv2/service:Service", "api").inputs.template.containers[0].image).toBe(
-      `us-central1-docker.pkg.dev/acme-apps-staging/apps/api@${digest}`,
+    const { digest, tag } = staging.outputs.images.api;
+    const promote = byName(prod, "command:local:Command", "api-promote");
+    const verify = byName(prod, "command:local:Command", "api-verify");
+    expect(promote.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/promote-image.ts us-central1-docker.pkg.dev/acme-apps-staging/apps/api@${digest} ` +
+        "us-central1-docker.pkg.dev/acme-apps-prod/apps/api",
     );
-    expect(byName(prod, "command:local:Command", "api-verify").inputs.create).toContain(
-      `@${digest} --platform linux/amd64`,
+    expect(verify.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/verify-image.ts us-central1-docker.pkg.dev/acme-apps-prod/apps/api@${digest} --platform linux/amd64 --tag ${tag}`,
+    );
+    expect(verify.dependencies).toContain(promote.urn);
+    const svc = byName(prod, "gcp:cloudrunv2/service:Service", "api");
+    expect(svc.inputs.template.containers[0].image).toBe(
+      `us-central1-docker.pkg.dev/acme-apps-prod/apps/api@${digest}`,
+    );
+    expect(svc.dependencies).toContain(verify.urn);
+    expect(byName(prod, "aws:lambda/function:Function", "worker").inputs.imageUri).toBe(
+      `123456789012.dkr.ecr.us-east-1.amazonaws.com/multicloud-deploy-prod/worker@${staging.outputs.images.worker.digest}`,
+    );
+  });
+
+  it("passes both registries' credentials to the copy as secrets, never on the command line", () => {
+    const promote = byName(prod, "command:local:Command", "worker-promote");
+    expect(Object.keys(promote.rawInputs.environment).sort()).toEqual([
+      "REGISTRY_PASSWORD",
+      "REGISTRY_USERNAME",
+      "SOURCE_REGISTRY_PASSWORD",
+      "SOURCE_REGISTRY_USERNAME",
+    ]);
+    expect(promote.rawInputs.environment.SOURCE_REGISTRY_PASSWORD).toMatchObject({
+      value: "mock-ecr-password",
+    });
+    expect(promote.rawInputs.environment.REGISTRY_PASSWORD).toMatchObject({ value: "mock-ecr-password" });
+    expect(promote.inputs.create).not.toContain("mock-ecr-password");
+  });
+
+  it("prod has no build cache repository and exports the same digests under the same names", () => {
+    expect(ofType(prod, "gcp:artifactregistry/repository:Repository").map((r) => r.name)).toEqual([
+      "images-repo",
+    ]);
+    for (const svc of ["api", "worker"]) {
+      const { digest, tag, platform, commitSha } = staging.outputs.images[svc];
+      expect(prod.outputs.images[svc]).toMatchObject({ digest, tag, platform, commitSha, verified: true });
+    }
+  });
+
+  it("stops before registering anything but the reference when staging's outputs are missing or malformed", async () => {
+    const images = { api: { ...staging.outputs.images.api, digest: "latest" } };
+    const run = runProgram({
+      stack: "prod",
+      env,
+      stackOutputs: { "acme/multicloud-deploy/staging": { ...staging.outputs, images } },
+    });
+    await expect(run).rejects.toThrow(
+      "cannot promote from acme/multicloud-deploy/staging: 2 problems (nothing was deployed)\n" +
+        '  - stack acme/multicloud-deploy/staging output images.api.digest: expected a manifest digest "sha256:<64 hex>"\n' +
+        "  - stack acme/multicloud-deploy/staging output images.worker is missing: deploy worker to acme/multicloud-deploy/staging first, or remove it from this stack",
     );
   });
 });

@@ -210,7 +210,7 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
         authorizationToken: Buffer.from("AWS:mock-ecr-password").toString("base64"),
         userName: "AWS",
         password: "mock-ecr-password",
-        proxyEndpoint: `https://${env.awsAccountId}.dkr.ecr.${env.awsRegion}.amazonaws.com`,
+        proxyEndpoint: `https://${i.registryId ?? env.awsAccountId}.dkr.ecr.${env.awsRegion}.amazonaws.com`,
         expiresAt: "2026-01-01T12:00:00Z",
       };
     case "aws:secretsmanager/getSecret:getSecret":

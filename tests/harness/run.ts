@@ -13,6 +13,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as settings from "@pulumi/pulumi/runtime/settings";
 import YAML from "yaml";
 import { PROJECT } from "../../lib/config/schema";
+import { UserError } from "../../lib/errors";
 import { callResult, newResourceState, type MockEnvironment } from "./mocks";
 
 export const PROJECT_DIR = path.resolve(__dirname, "../..");
@@ -206,12 +207,20 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     else process.env[k] = v;
   }
   process.chdir(projectDir);
+  // A user error inside the stack (e.g. a promotion problem) rejects the run and, through the Stack
+  // resource's own promise, once more unhandled: keep the second from killing the test process.
+  const swallowed: unknown[] = [];
+  const onUnhandled = (reason: unknown) => {
+    if (!UserError.is(reason)) throw reason;
+    swallowed.push(reason);
+  };
+  process.on("unhandledRejection", onUnhandled);
   try {
     // Import lazily so the program's modules see the mocks.
     // Validate first, as main() does, so a config error rejects before the stack resource exists.
-    const { readStackConfig, deployStack } = await import("../../program");
+    const { readStackConfig, deploy } = await import("../../program");
     const config = readStackConfig();
-    const outputs = (await pulumi.runtime.runInPulumiStack(async () => deployStack(config))) ?? {};
+    const outputs = (await pulumi.runtime.runInPulumiStack(() => deploy(config))) ?? {};
     await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
     return {
       stack: options.stack,
@@ -220,6 +229,8 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
       outputs: outputs as Record<string, any>,
     };
   } finally {
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off("unhandledRejection", onUnhandled);
     process.chdir(cwd);
     for (const k of Object.keys(process.env)) if (!(k in previousEnv)) delete process.env[k];
     Object.assign(process.env, previousEnv);

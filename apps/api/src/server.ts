@@ -40,7 +40,9 @@ export function createApi(options: ApiOptions): http.Server {
 export function start(env: NodeJS.ProcessEnv = process.env): http.Server {
   const port = Number(env.PORT ?? 8080);
   const server = createApi({ version: env.APP_VERSION ?? "unknown", apiKeyConfigured: Boolean(env.API_KEY) });
-  server.listen(port, () => console.log(JSON.stringify({ severity: "INFO", message: `listening on ${port}` })));
+  server.listen(port, () =>
+    console.log(JSON.stringify({ severity: "INFO", message: `listening on ${port}` })),
+  );
   process.once("SIGTERM", () => server.close(() => process.exit(0)));
   return server;
 }

@@ -47,14 +47,16 @@ export function secretsManagerReader(client = new SecretsManagerClient({})): Sec
 }
 
 const isUrlEvent = (e: WorkerEvent): e is FunctionUrlEvent =>
-  typeof (e as FunctionUrlEvent).rawPath === "string" && typeof (e as FunctionUrlEvent).requestContext === "object";
+  typeof (e as FunctionUrlEvent).rawPath === "string" &&
+  typeof (e as FunctionUrlEvent).requestContext === "object";
 
 export function createHandler(deps: WorkerDeps) {
   // Read once per execution environment, on first use: cold starts pay for it, warm invocations do not.
   let dbSecret: Promise<string> | undefined;
   const secret = () => {
     const arn = deps.env.DB_SECRET_ARN;
-    if (!arn) return Promise.reject(new Error("DB_SECRET_ARN is not set: declare the secret in the stack config"));
+    if (!arn)
+      return Promise.reject(new Error("DB_SECRET_ARN is not set: declare the secret in the stack config"));
     dbSecret ??= deps.readSecret(arn).catch((err: unknown) => {
       dbSecret = undefined; // a throttled read is retried on the next invocation
       throw err;
@@ -64,7 +66,8 @@ export function createHandler(deps: WorkerDeps) {
   const version = deps.env.APP_VERSION ?? "unknown";
 
   async function processKey(key: string) {
-    if (!/^[\w./-]{1,1024}$/.test(key) || key.includes("..")) throw new Error(`invalid object key: ${JSON.stringify(key)}`);
+    if (!/^[\w./-]{1,1024}$/.test(key) || key.includes(".."))
+      throw new Error(`invalid object key: ${JSON.stringify(key)}`);
     await secret(); // would open the database connection
     const name = key.split("/").pop()!;
     return { input: key, output: `${deps.env.OUTPUT_PREFIX ?? "processed/"}${name}`, version };
@@ -79,14 +82,16 @@ export function createHandler(deps: WorkerDeps) {
       const method = event.requestContext.http.method;
       if (method === "GET" && event.rawPath === "/health") return http(200, "healthy", "text/plain");
       if (method === "POST" && event.rawPath === "/process") {
-        const raw = event.isBase64Encoded ? Buffer.from(event.body ?? "", "base64").toString() : (event.body ?? "");
+        const raw = event.isBase64Encoded
+          ? Buffer.from(event.body ?? "", "base64").toString()
+          : (event.body ?? "");
         let key: unknown;
         try {
           key = (JSON.parse(raw) as { key?: unknown }).key;
         } catch {
-          return http(400, JSON.stringify({ error: "body must be JSON: {\"key\": \"uploads/…\"}" }));
+          return http(400, JSON.stringify({ error: 'body must be JSON: {"key": "uploads/…"}' }));
         }
-        if (typeof key !== "string") return http(400, JSON.stringify({ error: "missing \"key\"" }));
+        if (typeof key !== "string") return http(400, JSON.stringify({ error: 'missing "key"' }));
         try {
           return http(200, JSON.stringify(await processKey(key)));
         } catch (err) {
@@ -96,7 +101,9 @@ export function createHandler(deps: WorkerDeps) {
       return http(404, JSON.stringify({ error: "not found" }));
     }
     if ("key" in event && typeof event.key === "string") return processKey(event.key);
-    throw new Error('unsupported event: expected {"key": "…"}, {"healthCheck": true} or a function URL request');
+    throw new Error(
+      'unsupported event: expected {"key": "…"}, {"healthCheck": true} or a function URL request',
+    );
   };
 }
 

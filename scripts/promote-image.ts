@@ -1,0 +1,61 @@
+/**
+ * promote-image: copies a verified image by digest from the registry that built it into the registry
+ * of the stack that deploys it. The digest does not change. Verification (verify-image) runs next.
+ *
+ *   npm run promote-image -- <source-registry>/<repo>@sha256:<digest> <destination-registry>/<repo> [--json]
+ *
+ * Credentials come from the environment, never the command line: SOURCE_REGISTRY_USERNAME /
+ * SOURCE_REGISTRY_PASSWORD for the source, REGISTRY_USERNAME / REGISTRY_PASSWORD for the destination.
+ * Exit 0: copied (or already there); exit 1: not copied (the problem is printed); exit 2: usage.
+ */
+import { Command } from "commander";
+import { UserError } from "../lib/errors";
+import type { Credentials } from "../lib/registry/client";
+import { copyImage } from "../lib/registry/copy";
+
+const credentials = (user: string | undefined, password: string | undefined): Credentials | undefined =>
+  user && password ? { username: user, password } : undefined;
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name("promote-image")
+    .description("Copy an image by digest between registries, unchanged (promotion from staging to prod).")
+    .argument("<source>", "registry/repository@sha256:<digest> to copy")
+    .argument("<destination>", "registry/repository to copy into")
+    .option("--json", "print the result as JSON")
+    .exitOverride();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+  }
+  const [source, destination] = program.args;
+  const env = process.env;
+  try {
+    const result = await copyImage({
+      source: source!,
+      destination: destination!,
+      sourceCredentials: credentials(env.SOURCE_REGISTRY_USERNAME, env.SOURCE_REGISTRY_PASSWORD),
+      destinationCredentials: credentials(env.REGISTRY_USERNAME, env.REGISTRY_PASSWORD),
+    });
+    if (program.opts<{ json?: boolean }>().json) {
+      console.log(JSON.stringify(result));
+    } else {
+      const b = result.blobs;
+      console.log(
+        `promoted ${result.ref}: ${b.total} blobs (${b.present} present, ${b.mounted} mounted, ${b.uploaded} uploaded, ${b.uploadedBytes} bytes)`,
+      );
+    }
+    return 0;
+  } catch (err) {
+    if (UserError.is(err)) {
+      console.error(`promote-image: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,103 @@
+/**
+ * Promotion's copy against the real registry (CNCF distribution with htpasswd auth): a copied image
+ * keeps its digest and passes verification in its new repository; blobs are mounted when the
+ * registry can, uploaded when it cannot, and skipped when present; an index is never copied.
+ */
+import { randomBytes } from "node:crypto";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { copyImage } from "../../lib/registry/copy";
+import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
+import { verifyImage } from "../../lib/registry/verify";
+import { pushImage, pushManifest, type RegistryTarget } from "../setup/fixtures";
+
+const info = inject("registry");
+let t: RegistryTarget;
+beforeAll(() => {
+  if (!info.host) throw new Error(`the test registry did not start: ${info.error}`);
+  t = { host: info.host, username: info.username, password: info.password };
+});
+const creds = () => ({ username: t.username, password: t.password });
+
+describe("copyImage (promotion) against a real registry", () => {
+  it("copies by digest without a transfer when the registry can mount, and the copy verifies", async () => {
+    const layers = [randomBytes(2048), randomBytes(4096)];
+    const { digest } = await pushImage(t, "staging/api", { architecture: "amd64", layers });
+    const result = await copyImage({
+      source: `${t.host}/staging/api@${digest}`,
+      destination: `${t.host}/prod/api`,
+      sourceCredentials: creds(),
+      destinationCredentials: creds(),
+    });
+    expect(result.ref).toBe(`${t.host}/prod/api@${digest}`);
+    expect(result.blobs).toEqual({ total: 3, present: 0, mounted: 3, uploaded: 0, uploadedBytes: 0 });
+    const verified = await verifyImage({ ref: result.ref, platform: "linux/amd64", credentials: creds() });
+    expect(verified).toMatchObject({ digest, layers: 2 });
+  });
+
+  it("uploads every blob when it cannot mount, then skips them all on a re-run", async () => {
+    const layers = [randomBytes(8192)];
+    const { digest } = await pushImage(t, "staging/worker", {
+      architecture: "arm64",
+      layers,
+      format: "docker",
+    });
+    const copy = () =>
+      copyImage({
+        source: `${t.host}/staging/worker@${digest}`,
+        destination: `${t.host}/prod-other-account/worker`,
+        sourceCredentials: creds(),
+        destinationCredentials: creds(),
+        mount: false,
+      });
+    const first = await copy();
+    expect(first.blobs).toMatchObject({ total: 2, present: 0, mounted: 0, uploaded: 2 });
+    expect(first.blobs.uploadedBytes).toBeGreaterThan(8192);
+    const again = await copy();
+    expect(again.blobs).toMatchObject({ present: 2, uploaded: 0 });
+    await expect(
+      verifyImage({ ref: again.ref, platform: "linux/arm64", credentials: creds() }),
+    ).resolves.toMatchObject({ digest, mediaType: MEDIA_TYPES.dockerManifest });
+  });
+
+  it("refuses to copy an index, and writes nothing", async () => {
+    const image = await pushImage(t, "staging/idx", { architecture: "arm64" });
+    const index = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.ociIndex,
+      manifests: [
+        {
+          mediaType: MEDIA_TYPES.ociManifest,
+          digest: image.digest,
+          size: image.size,
+          platform: { os: "linux", architecture: "arm64" },
+        },
+      ],
+    };
+    const digest = await pushManifest(t, "staging/idx", "v1", index, MEDIA_TYPES.ociIndex);
+    await expect(
+      copyImage({
+        source: `${t.host}/staging/idx@${digest}`,
+        destination: `${t.host}/prod/idx`,
+        sourceCredentials: creds(),
+        destinationCredentials: creds(),
+      }),
+    ).rejects.toThrow(/image is an OCI index with 1 manifest for linux\/arm64/);
+    const probe = await fetch(`http://${t.host}/v2/prod/idx/manifests/${digest}`, {
+      method: "HEAD",
+      headers: { authorization: `Basic ${Buffer.from(`${t.username}:${t.password}`).toString("base64")}` },
+    });
+    expect(probe.status).toBe(404);
+  });
+
+  it("says the source image is gone when a cleanup policy deleted it", async () => {
+    const missing = `sha256:${"0".repeat(64)}`;
+    await expect(
+      copyImage({
+        source: `${t.host}/staging/api@${missing}`,
+        destination: `${t.host}/prod/api`,
+        sourceCredentials: creds(),
+        destinationCredentials: creds(),
+      }),
+    ).rejects.toThrow(`manifest unknown: ${t.host}/staging/api has no manifest ${missing}`);
+  });
+});
