@@ -77,9 +77,28 @@ export async function readPromotedImages(
   config: StackConfig,
 ): Promise<Record<string, ImageOutput> | undefined> {
   if (config.promoteFrom === undefined) return undefined;
+  // Rolled-back services deploy an earlier image of this stack: nothing to read for them.
+  const services = config.services.filter((s) => config.rollback[s.name] === undefined);
   const ref = new pulumi.StackReference("promote-from", { name: config.promoteFrom });
   const images = await ref.getOutputDetails("images");
-  return parsePromotedImages(images.value ?? images.secretValue, config.promoteFrom, config.services);
+  // A preview (e.g. of a pull request) may run at another commit than the source stack: it shows the
+  // promotion with a warning. An update refuses it (see parsePromotedImages).
+  const preview = pulumi.runtime.isDryRun();
+  const promoted = parsePromotedImages(
+    images.value ?? images.secretValue,
+    config.promoteFrom,
+    services,
+    preview ? undefined : config.commit.sha,
+  );
+  for (const [service, image] of Object.entries(promoted)) {
+    if (preview && image.commitSha !== config.commit.sha) {
+      pulumi.log.warn(
+        `${service}: ${config.promoteFrom} runs commit ${image.commitSha}, this preview is at ${config.commit.sha}; ` +
+          "an update at this commit would be refused until that stack runs it",
+      );
+    }
+  }
+  return promoted;
 }
 
 /**
@@ -168,7 +187,24 @@ export function deployStack(
 
     let image: ContainerImage;
     let commitSha: pulumi.Input<string>;
-    if (promoted) {
+    const rollback = config.rollback[svc.name];
+    if (rollback) {
+      // An image this stack ran before, still in its own registry: "promoted" from there to there,
+      // which copies nothing and proves the manifest is still present, then verified as always.
+      pulumi.log.warn(
+        `${svc.name}: rolled back to ${rollback.commitSha} (${rollback.digest}) by multicloud-deploy:rollback; ` +
+          "remove the key once the fix is deployed",
+      );
+      commitSha = rollback.commitSha;
+      image = new ContainerImage(svc.name, {
+        repositoryUrl,
+        platform: svc.platform,
+        tag: rollback.tag,
+        commit: config.commit,
+        registryAuth: auth,
+        promoted: { sourceRepositoryUrl: repositoryUrl, digest: rollback.digest, sourceAuth: auth },
+      });
+    } else if (promoted) {
       // Copied by digest into this stack's own (protected) registry, then verified there: prod never
       // depends on staging's registry, whose cleanup policies may delete old images.
       const from = promoted[svc.name]!;

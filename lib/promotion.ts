@@ -42,6 +42,11 @@ export function parsePromotedImages(
   images: unknown,
   stack: string,
   services: ReadonlyArray<{ name: string; platform: Platform }>,
+  /**
+   * The commit this update deploys. Promotion takes only what the source stack runs now, so a release
+   * of commit X cannot silently ship the images of a later commit Y that staging moved on to.
+   */
+  commit?: string,
 ): Record<string, ImageOutput> {
   const problems: string[] = [];
   const out: Record<string, ImageOutput> = {};
@@ -76,6 +81,14 @@ export function parsePromotedImages(
       problems.push(
         `${where}.platform is ${parsed.data.platform} but this stack runs ${svc.name} on ${svc.platform}; ` +
           "give the service the same platform in both stacks",
+      );
+      continue;
+    }
+    if (commit !== undefined && parsed.data.commitSha !== commit) {
+      problems.push(
+        `${where}.commitSha is ${parsed.data.commitSha} but this update deploys commit ${commit}: ` +
+          `promote the commit ${stack} runs (git push origin ${parsed.data.commitSha}:refs/heads/release), ` +
+          `or deploy ${commit} to ${stack} first`,
       );
       continue;
     }

@@ -59,6 +59,8 @@ export interface StackConfig {
   protectRegistries: boolean;
   requirePinnedSecretVersions: boolean;
   promoteFrom?: string;
+  /** Services deployed from an earlier image of this stack's registry instead of a build or promotion. */
+  rollback: Record<string, { digest: string; tag: string; commitSha: string }>;
   logRetentionDays: number;
   gcp?: { project: string; region: string };
   aws?: { region: string };
@@ -196,6 +198,19 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     }
   }
 
+  // A rollback names services that exist.
+  for (const name of Object.keys(base?.rollback ?? {})) {
+    if (!services.some((s) => s.name === name) && !(name in rawServices)) {
+      const known = Object.keys(rawServices);
+      at(
+        ["rollback", name],
+        `no service named ${JSON.stringify(name)}` +
+          (known.length > 0 ? `; did you mean "${closest(name, known)}"?` : "") +
+          " Remove it, or roll back a configured service",
+      );
+    }
+  }
+
   // Provider settings the services need.
   const gcpProject = raw.providers["gcp:project"];
   const gcpRegion = raw.providers["gcp:region"];
@@ -258,6 +273,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     protectRegistries: base.protectRegistries,
     requirePinnedSecretVersions: base.requirePinnedSecretVersions,
     promoteFrom: base.promoteFrom,
+    rollback: base.rollback,
     logRetentionDays: base.logRetentionDays,
     gcp: hasCloudRun ? { project: gcpProject!, region: gcpRegion! } : undefined,
     aws: hasLambda ? { region: awsRegion! } : undefined,

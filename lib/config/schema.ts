@@ -356,6 +356,29 @@ export const stackConfigSchema = z.strictObject({
       e("expected a fully qualified stack name like acme/multicloud-deploy/staging"),
     )
     .optional(),
+  /**
+   * Rollback: per service, an image this stack ran before (from `pulumi stack export --version`), to
+   * deploy instead of building or promoting. It must still be in this stack's registry.
+   */
+  rollback: fromConfigString(
+    z
+      .record(
+        z.string(),
+        z.strictObject({
+          digest: z
+            .string(e('expected a manifest digest "sha256:<64 hex>"'))
+            .regex(/^sha256:[a-f0-9]{64}$/, e('expected a manifest digest "sha256:<64 hex>"')),
+          tag: z
+            .string(e("expected the image tag the stack exported"))
+            .min(1, e("expected the image tag the stack exported")),
+          commitSha: z
+            .string(e("expected a 40-character commit SHA"))
+            .regex(/^[0-9a-f]{40}$/, e("expected a 40-character commit SHA")),
+        }),
+        e("expected a map of service name to { digest, tag, commitSha }"),
+      )
+      .default({}),
+  ),
   /** Default CloudWatch Logs retention for Lambda functions. */
   logRetentionDays: fromConfigString(logRetention.default(30)),
   artifactRegistry: fromConfigString(artifactRegistrySchema),

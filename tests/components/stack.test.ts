@@ -377,6 +377,46 @@ describe("promotion", () => {
     }
   });
 
+  it("refuses to promote images of another commit on update, and only warns in a preview", async () => {
+    const other = "f".repeat(40);
+    const stackOutputs = { "acme/multicloud-deploy/staging": staging.outputs };
+    const otherEnv = { ...env, GITHUB_SHA: other };
+    await expect(runProgram({ stack: "prod", env: otherEnv, stackOutputs })).rejects.toThrow(
+      `stack acme/multicloud-deploy/staging output images.api.commitSha is ${SHA} but this update deploys commit ${other}`,
+    );
+    const preview = await runProgram({ stack: "prod", env: otherEnv, stackOutputs, preview: true });
+    expect(byName(preview, "gcp:cloudrunv2/service:Service", "api")).toBeDefined();
+  });
+
+  it("rolls a service back to an earlier digest from prod's own registry, whatever staging runs", async () => {
+    const earlier = {
+      digest: `sha256:${"e".repeat(64)}`,
+      tag: `${"e".repeat(40)}-amd64-0badc0de`,
+      commitSha: "e".repeat(40),
+    };
+    const run = await runProgram({
+      stack: "prod",
+      env,
+      overrides: { rollback: { api: earlier } },
+      // Staging no longer needs to export api at all.
+      stackOutputs: {
+        "acme/multicloud-deploy/staging": { images: { worker: staging.outputs.images.worker } },
+      },
+    });
+    const repo = "us-central1-docker.pkg.dev/acme-apps-prod/apps/api";
+    expect(byName(run, "command:local:Command", "api-promote").inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/promote-image.ts ${repo}@${earlier.digest} ${repo}`,
+    );
+    expect(byName(run, "command:local:Command", "api-verify").inputs.create).toContain(
+      `--tag ${earlier.tag}`,
+    );
+    expect(byName(run, "gcp:cloudrunv2/service:Service", "api").inputs.template.containers[0].image).toBe(
+      `${repo}@${earlier.digest}`,
+    );
+    expect(run.outputs.images.api).toMatchObject({ digest: earlier.digest, commitSha: earlier.commitSha });
+    expect(run.outputs.images.worker.digest).toBe(staging.outputs.images.worker.digest);
+  });
+
   it("stops before registering anything but the reference when staging's outputs are missing or malformed", async () => {
     const images = { api: { ...staging.outputs.images.api, digest: "latest" } };
     const run = runProgram({

@@ -51,6 +51,22 @@ describe("parseStackConfig rejects", () => {
       `${F}services.api.memory: expected Cloud Run memory like "512Mi", got "lots"`,
     ],
     [
+      "a rollback of a service that does not exist, with a suggestion",
+      {
+        services: svc({ target: "cloudrun", context: "a" }),
+        rollback: { apj: { digest: `sha256:${"a".repeat(64)}`, tag: "t", commitSha: "b".repeat(40) } },
+      },
+      `${F}rollback.apj: no service named "apj"; did you mean "api"? Remove it, or roll back a configured service`,
+    ],
+    [
+      "a rollback to a tag instead of a digest",
+      {
+        services: svc({ target: "cloudrun", context: "a" }),
+        rollback: { api: { digest: "latest", tag: "t", commitSha: "b".repeat(40) } },
+      },
+      `${F}rollback.api.digest: expected a manifest digest "sha256:<64 hex>", got "latest"`,
+    ],
+    [
       "an unknown target",
       { services: svc({ target: "ecs", context: "a" }) },
       `${F}services.api.target: expected "cloudrun" or "lambda", got "ecs"`,

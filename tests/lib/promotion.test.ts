@@ -58,6 +58,15 @@ describe("parsePromotedImages", () => {
     expect(() => parsePromotedImages(images, STACK, api)).toThrow(`\n  - ${problem}`);
   });
 
+  it("refuses to ship images of another commit than the one being deployed", () => {
+    const other = "c".repeat(40);
+    expect(() => parsePromotedImages({ api: good }, STACK, api, other)).toThrow(
+      `stack ${STACK} output images.api.commitSha is ${good.commitSha} but this update deploys commit ${other}: ` +
+        `promote the commit ${STACK} runs (git push origin ${good.commitSha}:refs/heads/release), or deploy ${other} to ${STACK} first`,
+    );
+    expect(Object.keys(parsePromotedImages({ api: good }, STACK, api, good.commitSha))).toEqual(["api"]);
+  });
+
   it("reports every service's problems at once", () => {
     const services = [...api, { name: "worker", platform: "linux/arm64" as const }];
     expect(() => parsePromotedImages({ api: { ...good, tag: "" } }, STACK, services)).toThrow(

@@ -1,0 +1,78 @@
+/** The GitHub Actions workflows: actionlint-clean, least privilege, previews on PRs, serialised deploys. */
+import * as path from "node:path";
+import YAML from "yaml";
+import { describe, expect, it } from "vitest";
+import { lintWorkflows, readWorkflows } from "../scripts/lint-workflows";
+import { PROJECT_DIR } from "./harness/run";
+
+const files = readWorkflows(path.join(PROJECT_DIR, ".github/workflows"));
+const wf = (name: string) => YAML.parse(files[`.github/workflows/${name}`]!) as any;
+const pulumiSteps = (job: any) =>
+  job.steps.filter((s: any) => String(s.uses ?? "").startsWith("pulumi/actions@"));
+
+describe("GitHub Actions workflows", () => {
+  it("pass actionlint, which does catch a broken workflow", async () => {
+    expect(await lintWorkflows(files)).toEqual([]);
+    const broken =
+      "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.evnt.ref }}\n";
+    expect((await lintWorkflows({ "broken.yml": broken })).map((f) => f.kind)).toContain("expression");
+  });
+
+  it("preview every stack on pull requests with a diff comment and the policy pack, with least permissions", () => {
+    const preview = wf("preview.yml");
+    expect(Object.keys(preview.on)).toEqual(["pull_request"]);
+    expect(preview.permissions).toEqual({ contents: "read", "id-token": "write", "pull-requests": "write" });
+    const job = preview.jobs.preview;
+    expect(job.strategy.matrix.include.map((m: any) => m.stack)).toEqual(["staging", "prod"]);
+    expect(pulumiSteps(job)).toEqual([
+      expect.objectContaining({
+        with: expect.objectContaining({
+          command: "preview",
+          "comment-on-pr": true,
+          diff: true,
+          policyPacks: "policy",
+          policyPackConfigs: "policy/config.${{ matrix.stack }}.json",
+        }),
+      }),
+    ]);
+  });
+
+  it("authenticate to Pulumi, AWS and GCP with OIDC, never with stored keys", () => {
+    for (const name of Object.keys(files)) {
+      const text = files[name]!;
+      expect(text, name).not.toMatch(
+        /AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|credentials_json|PULUMI_ACCESS_TOKEN/,
+      );
+      for (const job of Object.values(wf(path.basename(name)).jobs) as any[]) {
+        const uses = job.steps.map((s: any) => String(s.uses ?? "").split("@")[0]);
+        expect(uses).toEqual(
+          expect.arrayContaining([
+            "pulumi/auth-actions",
+            "aws-actions/configure-aws-credentials",
+            "google-github-actions/auth",
+          ]),
+        );
+      }
+    }
+  });
+
+  it("deploy staging on push to main, then prod behind its environment, one update per stack at a time", () => {
+    const deploy = wf("deploy.yml");
+    expect(deploy.on.push.branches).toEqual(["main"]);
+    expect(deploy.permissions).toEqual({ contents: "read", "id-token": "write" });
+    const { staging, prod } = deploy.jobs;
+    expect(staging.concurrency).toEqual({ group: "pulumi-staging", "cancel-in-progress": false });
+    expect(prod.concurrency).toEqual({ group: "pulumi-prod", "cancel-in-progress": false });
+    expect(prod.needs).toBe("staging");
+    expect(prod.environment).toBe("prod");
+    expect(pulumiSteps(staging)[0].with).toMatchObject({
+      command: "up",
+      "stack-name": "${{ env.PULUMI_ORG }}/staging",
+    });
+    expect(pulumiSteps(prod)[0].with).toMatchObject({
+      command: "up",
+      "stack-name": "${{ env.PULUMI_ORG }}/prod",
+      policyPackConfigs: "policy/config.prod.json",
+    });
+  });
+});
