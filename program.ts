@@ -136,7 +136,10 @@ export function deployStack(
         password: gcp.organizations.getClientConfigOutput().accessToken,
       }
     : undefined;
-  const awsAccount = lambdas.length > 0 ? aws.getCallerIdentityOutput().accountId : undefined;
+  const callerIdentity = lambdas.length > 0 ? aws.getCallerIdentityOutput() : undefined;
+  const awsAccount = callerIdentity?.accountId;
+  // `arn:<partition>:sts::…`: the partition comes with the identity, no lookup per function.
+  const awsPartition = callerIdentity?.arn.apply((arn) => arn.split(":")[1]!);
   const ecrToken = lambdas.length > 0 ? aws.ecr.getAuthorizationTokenOutput() : undefined;
   const awsAuth: RegistryAuth | undefined = ecrToken
     ? {
@@ -285,6 +288,7 @@ export function deployStack(
     } else {
       const fn = new LambdaFunction(svc.name, {
         imageUri: image.imageRef,
+        partition: awsPartition,
         platform: svc.platform,
         verification: image.verification,
         appVersion: commitSha,

@@ -16,6 +16,12 @@ export interface LambdaFunctionArgs {
   /** The verified `repo@sha256:…` from ContainerImage. */
   imageUri: pulumi.Input<string>;
   /**
+   * The AWS partition (`aws`, `aws-cn`, `aws-us-gov`) for the managed policy's ARN. Pass it when
+   * creating many functions, so the lookup happens once per stack, not once per function.
+   * @default - looked up with `aws.getPartition`
+   */
+  partition?: pulumi.Input<string>;
+  /**
    * The image's platform; the function's architecture is derived from it (one source of truth).
    * Plain: it is the same value the image was built with.
    */
@@ -94,7 +100,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
     super(LAMBDA_FUNCTION_TYPE, name, {}, opts);
     const a = normalizeLambdaArgs(name, args);
     this.architecture = architectureForPlatform(a.platform);
-    const partition = aws.getPartitionOutput({}, { parent: this }).partition;
+    const partition = a.partition ?? aws.getPartitionOutput({}, { parent: this }).partition;
 
     this.role = new aws.iam.Role(
       `${name}-role`,

@@ -99,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
   for (const line of tree(run)) console.log(line);
   console.log(`\n${resources.length} resources to create:`);
   for (const [type, n] of Object.entries(counts(run))) console.log(`  ${String(n).padStart(3)}  ${type}`);
+  for (const l of run.logs.filter((x) => x.severity === "warning")) console.log(`\nwarning: ${l.message}`);
   const notes = planNotes(run);
   if (notes.length > 0) {
     console.log("\nNotes:");

@@ -32,6 +32,8 @@ export interface TransferStats {
   requests: number;
   /** Of those, requests to the token endpoint. */
   authRequests: number;
+  /** Of those, requests answered 401 with an auth challenge (each is then sent again with credentials). */
+  challenges: number;
   /** Response body bytes received. */
   bytes: number;
 }
@@ -80,7 +82,7 @@ export interface FetchedManifest {
 }
 
 export class RegistryClient {
-  readonly stats: TransferStats = { requests: 0, authRequests: 0, bytes: 0 };
+  readonly stats: TransferStats = { requests: 0, authRequests: 0, challenges: 0, bytes: 0 };
   private readonly base: string;
   private readonly attempts: number;
   private readonly retryDelayMs: number;
@@ -224,6 +226,7 @@ export class RegistryClient {
   ): Promise<{ status: number; headers: Headers; body: Buffer }> {
     let res = await this.send(method, path, headers, body, this.auth.get(scope));
     if (res.status === 401) {
+      this.stats.challenges++;
       const challenge = parseChallenge(res.headers.get("www-authenticate") ?? "");
       const authorization = await this.authorize(challenge, scope);
       if (authorization) {

@@ -224,6 +224,11 @@ describe("CloudRunService", () => {
       overrides: { services: { api: { exposure: "private" } } },
     });
     expect(run.resources.find((r) => r.name === "api-health")).toBeUndefined();
+    expect(run.logs).toContainEqual({
+      severity: "info",
+      message:
+        "health gate skipped: api is private and the gate sends no identity token; check /health with `gcloud run services proxy` or make a health check an invoker",
+    });
     expect(planNotes(run)).toEqual([
       "Cloud Run service api: no health gate (private service, or healthGate: false); Cloud Run's startup probe still guards each revision",
     ]);
@@ -386,6 +391,12 @@ describe("promotion", () => {
     );
     const preview = await runProgram({ stack: "prod", env: otherEnv, stackOutputs, preview: true });
     expect(byName(preview, "gcp:cloudrunv2/service:Service", "api")).toBeDefined();
+    expect(preview.logs).toContainEqual({
+      severity: "warning",
+      message:
+        `api: acme/multicloud-deploy/staging runs commit ${SHA}, this preview is at ${other}; ` +
+        "an update at this commit would be refused until that stack runs it",
+    });
   });
 
   it("rolls a service back to an earlier digest from prod's own registry, whatever staging runs", async () => {
@@ -415,6 +426,9 @@ describe("promotion", () => {
     );
     expect(run.outputs.images.api).toMatchObject({ digest: earlier.digest, commitSha: earlier.commitSha });
     expect(run.outputs.images.worker.digest).toBe(staging.outputs.images.worker.digest);
+    expect(run.logs.filter((l) => l.severity === "warning").map((l) => l.message)).toEqual([
+      `api: rolled back to ${earlier.commitSha} (${earlier.digest}) by multicloud-deploy:rollback; remove the key once the fix is deployed`,
+    ]);
   });
 
   it("stops before registering anything but the reference when staging's outputs are missing or malformed", async () => {

@@ -45,6 +45,10 @@ export interface RecordedResource {
 export interface ProgramRun {
   stack: string;
   preview: boolean;
+  /** Every provider function the program invoked, by token, in call order. */
+  invokes: string[];
+  /** What the program logged (`pulumi.log`), which `pulumi up` would show as diagnostics. */
+  logs: Array<{ severity: "info" | "warning"; message: string }>;
   resources: RecordedResource[];
   outputs: Record<string, any>;
 }
@@ -149,11 +153,16 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   };
 
   const resources: RecordedResource[] = [];
+  const invokes: string[] = [];
+  const logs: ProgramRun["logs"] = [];
   pulumi.runtime.setAllConfig(values, secretKeys);
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => newResourceState(args, env),
-      call: (args) => callResult(args, env),
+      call: (args) => {
+        invokes.push(args.token);
+        return callResult(args, env);
+      },
     },
     PROJECT,
     options.stack,
@@ -215,6 +224,11 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     swallowed.push(reason);
   };
   process.on("unhandledRejection", onUnhandled);
+  // Without an engine the SDK prints diagnostics to the console; record them instead.
+  const log = pulumi.log as unknown as Record<"info" | "warn", (msg: string) => Promise<void>>;
+  const original = { info: log.info, warn: log.warn };
+  log.info = async (message: string) => void logs.push({ severity: "info", message });
+  log.warn = async (message: string) => void logs.push({ severity: "warning", message });
   try {
     // Import lazily so the program's modules see the mocks.
     // Validate first, as main() does, so a config error rejects before the stack resource exists.
@@ -225,12 +239,15 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     return {
       stack: options.stack,
       preview: options.preview ?? false,
+      invokes,
+      logs,
       resources,
       outputs: outputs as Record<string, any>,
     };
   } finally {
     await new Promise((resolve) => setImmediate(resolve));
     process.off("unhandledRejection", onUnhandled);
+    Object.assign(log, original);
     process.chdir(cwd);
     for (const k of Object.keys(process.env)) if (!(k in previousEnv)) delete process.env[k];
     Object.assign(process.env, previousEnv);

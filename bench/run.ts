@@ -1,0 +1,272 @@
+/**
+ * npm run bench: how the program's cost grows with the number of services, how long its critical path
+ * is, whether an unchanged commit changes any input, what verification costs against a full pull, and
+ * what the policy pack costs. Prints a table and writes bench/results.json. Every claim is a ratio
+ * measured in this one run: these machines are noisy, absolute times are only context.
+ *
+ *   npm run bench [-- --repeat 5] [--sizes 1,10,50,100]
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { policies, PACK_ENFORCEMENT } from "../policy/rules";
+import { RegistryClient } from "../lib/registry/client";
+import { MANIFEST_ACCEPT, classifyManifest } from "../lib/registry/manifest-check";
+import { verifyImage } from "../lib/registry/verify";
+import { criticalPath, inputDifferences, syntheticConfig } from "../tests/harness/analysis";
+import { evaluateRun } from "../tests/harness/policy";
+import { runProgram, type ProgramRun } from "../tests/harness/run";
+import { pushImage } from "../tests/setup/fixtures";
+import { startRegistry } from "../tests/setup/local-registry";
+
+const SHA = "0123456789abcdef0123456789abcdef01234567";
+const env = { ...process.env, GITHUB_SHA: SHA };
+const MiB = 1024 * 1024;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = performance.now();
+  const value = await f();
+  return { ms: performance.now() - start, value };
+}
+
+function countBy(xs: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(out).sort());
+}
+
+async function scaling(sizes: number[], repeat: number) {
+  const rows: Array<{
+    services: number;
+    ms: number;
+    resources: number;
+    msPerResource: number;
+    invokes: Record<string, number>;
+    criticalPath: number;
+  }> = [];
+  const runs = new Map<number, ProgramRun>();
+  for (const n of sizes) {
+    const times: number[] = [];
+    let run!: ProgramRun;
+    for (let i = 0; i < repeat; i++) {
+      const t = await timed(() => runProgram({ stack: "staging", env, config: syntheticConfig(n) }));
+      times.push(t.ms);
+      run = t.value;
+    }
+    runs.set(n, run);
+    const resources = run.resources.length;
+    const ms = median(times);
+    rows.push({
+      services: n,
+      ms: round(ms, 1),
+      resources,
+      msPerResource: round(ms / resources, 3),
+      invokes: countBy(run.invokes),
+      criticalPath: criticalPath(run).length,
+    });
+  }
+  return { rows, runs };
+}
+
+async function noOp() {
+  const pairs: Array<[string, () => Promise<ProgramRun>]> = [
+    ["staging", () => runProgram({ stack: "staging", env })],
+    ["synthetic-50", () => runProgram({ stack: "staging", env, config: syntheticConfig(50) })],
+  ];
+  const out: Array<{ stack: string; resources: number; differences: number }> = [];
+  for (const [name, run] of pairs) {
+    const a = await run();
+    const b = await run();
+    out.push({ stack: name, resources: a.resources.length, differences: inputDifferences(a, b).length });
+  }
+  const staging = await runProgram({ stack: "staging", env });
+  const prodRun = () =>
+    runProgram({ stack: "prod", env, stackOutputs: { "acme/multicloud-deploy/staging": staging.outputs } });
+  const p1 = await prodRun();
+  const p2 = await prodRun();
+  out.push({ stack: "prod", resources: p1.resources.length, differences: inputDifferences(p1, p2).length });
+  return out;
+}
+
+async function verificationCost(imageMiB: number) {
+  const registry = await startRegistry();
+  try {
+    const t = { host: registry.host, username: registry.username, password: registry.password };
+    const layerCount = 4;
+    const layers = Array.from({ length: layerCount }, () => randomBytes((imageMiB * MiB) / layerCount));
+    const { digest } = await pushImage(t, "bench/app", { architecture: "arm64", layers });
+    const ref = `${registry.host}/bench/app@${digest}`;
+    const credentials = { username: registry.username, password: registry.password };
+
+    const verify = await timed(() => verifyImage({ ref, platform: "linux/arm64", credentials }));
+    // A full pull, as `docker pull` + `docker inspect` would: manifest, config and every layer.
+    const client = new RegistryClient(registry.host, { credentials });
+    const pull = await timed(async () => {
+      const m = await client.getManifest("bench/app", digest, MANIFEST_ACCEPT);
+      const kind = classifyManifest(m.body.toString("utf8"), m.contentType);
+      if (kind.kind !== "manifest") throw new Error(kind.problem);
+      for (const d of [kind.manifest.config, ...kind.manifest.layers])
+        await client.getBlob("bench/app", d.digest);
+    });
+    const v = verify.value.stats;
+    const p = client.stats;
+    const afterAuth = (s: typeof v) => s.requests - s.challenges - s.authRequests;
+    return {
+      imageMiB,
+      verify: {
+        requests: v.requests,
+        requestsAfterAuth: afterAuth(v),
+        bytes: v.bytes,
+        ms: round(verify.ms, 1),
+      },
+      fullPull: {
+        requests: p.requests,
+        requestsAfterAuth: afterAuth(p),
+        bytes: p.bytes,
+        ms: round(pull.ms, 1),
+      },
+      bytesRatio: round(p.bytes / v.bytes, 0),
+    };
+  } finally {
+    registry.stop();
+  }
+}
+
+async function policyCost(run: ProgramRun, programMs: number, repeat: number) {
+  const times: number[] = [];
+  let mandatory = 0;
+  for (let i = 0; i < repeat; i++) {
+    const t = await timed(() => evaluateRun(run, { policies, packEnforcementLevel: PACK_ENFORCEMENT }));
+    times.push(t.ms);
+    mandatory = t.value.mandatory.length;
+  }
+  const ms = median(times);
+  return {
+    resources: run.resources.length,
+    policies: policies.length,
+    ms: round(ms, 1),
+    usPerResource: round((ms * 1000) / run.resources.length, 1),
+    ratioToProgram: round(ms / programMs, 3),
+    mandatoryViolations: mandatory,
+  };
+}
+
+function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells: Array<string | number>) =>
+    `| ${cells.map((c, i) => String(c).padEnd(widths[i]!)).join(" | ")} |`;
+  return [line(headers), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const positive = (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number, 1 or more");
+    return n;
+  };
+  const program = new Command()
+    .name("bench")
+    .option("--repeat <n>", "runs per measurement (the median is reported)", positive, 3)
+    .option("--sizes <list>", "service counts", (v) => v.split(",").map(positive), [1, 10, 50, 100])
+    .option("--image-mib <n>", "size of the image for the verification benchmark", positive, 64)
+    .exitOverride();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+  }
+  const o = program.opts<{ repeat: number; sizes: number[]; imageMib: number }>();
+
+  await runProgram({ stack: "staging", env }); // warm-up: module loading is not the program's cost
+  const scale = await scaling(o.sizes, o.repeat);
+  const at = (n: number) => scale.rows.find((r) => r.services === n);
+  const small = at(10) ?? scale.rows[0]!;
+  const large = at(100) ?? scale.rows.at(-1)!;
+  const noop = await noOp();
+  const verification = await verificationCost(o.imageMib);
+  const policy = await policyCost(scale.runs.get(large.services)!, large.ms, o.repeat);
+
+  const results = {
+    date: new Date().toISOString(),
+    node: process.version,
+    repeat: o.repeat,
+    scaling: {
+      rows: scale.rows,
+      timeRatio: { of: [large.services, small.services], value: round(large.ms / small.ms) },
+      serviceRatio: large.services / small.services,
+      criticalPath: { [small.services]: small.criticalPath, [large.services]: large.criticalPath },
+      longestChain: criticalPath(scale.runs.get(large.services)!).chain,
+    },
+    noOp: noop,
+    verification,
+    policy,
+  };
+  fs.writeFileSync(path.join(__dirname, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+
+  console.log("Program scaling (median of", o.repeat, "runs, mocked providers)");
+  console.log(
+    table(
+      ["services", "resources", "ms", "ms/resource", "invokes", "critical path"],
+      scale.rows.map((r) => [
+        r.services,
+        r.resources,
+        r.ms,
+        r.msPerResource,
+        Object.values(r.invokes).reduce((a, b) => a + b, 0),
+        r.criticalPath,
+      ]),
+    ),
+  );
+  console.log(
+    `t(${large.services})/t(${small.services}) = ${results.scaling.timeRatio.value} for ${results.scaling.serviceRatio}x the services` +
+      ` (target ≤ ${results.scaling.serviceRatio}); critical path ${small.criticalPath} vs ${large.criticalPath} (target equal)`,
+  );
+  console.log(
+    `\nNo-op re-run: ${noop.map((n) => `${n.stack} ${n.differences} differences in ${n.resources} resources`).join("; ")}`,
+  );
+  console.log(`\nVerification vs full pull (${verification.imageMiB} MiB image, real registry)`);
+  console.log(
+    table(
+      ["", "requests", "after auth", "bytes", "ms"],
+      [
+        [
+          "verify-image",
+          verification.verify.requests,
+          verification.verify.requestsAfterAuth,
+          verification.verify.bytes,
+          verification.verify.ms,
+        ],
+        [
+          "full pull",
+          verification.fullPull.requests,
+          verification.fullPull.requestsAfterAuth,
+          verification.fullPull.bytes,
+          verification.fullPull.ms,
+        ],
+      ],
+    ),
+  );
+  console.log(
+    `bytes ratio ${verification.bytesRatio}x (target ≥ 1000x); requests after auth ${verification.verify.requestsAfterAuth} (target ≤ 3)`,
+  );
+  console.log(
+    `\nPolicy pack over ${policy.resources} resources: ${policy.ms} ms, ${policy.usPerResource} µs/resource, ` +
+      `${policy.ratioToProgram}x the program's own time; ${policy.mandatoryViolations} mandatory violations`,
+  );
+  console.log(`\nwrote bench/results.json`);
+  return 0;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);
