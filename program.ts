@@ -190,27 +190,29 @@ export function deployStack(
 
     let image: ContainerImage;
     let commitSha: pulumi.Input<string>;
+    // Deployed from an existing image instead of a build: an earlier image of this stack's own
+    // registry (rollback; the "copy" is a no-op that proves it is still there), or the source stack's
+    // verified image, copied by digest into this stack's protected registry (promotion: prod never
+    // depends on staging's registry, whose cleanup policies may delete old images). Verified as always.
     const rollback = config.rollback[svc.name];
+    const from = rollback
+      ? { ...rollback, repositoryUrl, auth }
+      : promoted
+        ? {
+            ...promoted[svc.name]!,
+            auth:
+              svc.target === "cloudrun"
+                ? gcpAuth!
+                : (promotedEcrAuth ??= sourceEcrAuth(promoted[svc.name]!.repositoryUrl)),
+          }
+        : undefined;
     if (rollback) {
-      // An image this stack ran before, still in its own registry: "promoted" from there to there,
-      // which copies nothing and proves the manifest is still present, then verified as always.
       pulumi.log.warn(
         `${svc.name}: rolled back to ${rollback.commitSha} (${rollback.digest}) by multicloud-deploy:rollback; ` +
           "remove the key once the fix is deployed",
       );
-      commitSha = rollback.commitSha;
-      image = new ContainerImage(svc.name, {
-        repositoryUrl,
-        platform: svc.platform,
-        tag: rollback.tag,
-        commit: config.commit,
-        registryAuth: auth,
-        promoted: { sourceRepositoryUrl: repositoryUrl, digest: rollback.digest, sourceAuth: auth },
-      });
-    } else if (promoted) {
-      // Copied by digest into this stack's own (protected) registry, then verified there: prod never
-      // depends on staging's registry, whose cleanup policies may delete old images.
-      const from = promoted[svc.name]!;
+    }
+    if (from) {
       commitSha = from.commitSha;
       image = new ContainerImage(svc.name, {
         repositoryUrl,
@@ -218,12 +220,7 @@ export function deployStack(
         tag: from.tag,
         commit: config.commit,
         registryAuth: auth,
-        promoted: {
-          sourceRepositoryUrl: from.repositoryUrl,
-          digest: from.digest,
-          sourceAuth:
-            svc.target === "cloudrun" ? gcpAuth! : (promotedEcrAuth ??= sourceEcrAuth(from.repositoryUrl)),
-        },
+        promoted: { sourceRepositoryUrl: from.repositoryUrl, digest: from.digest, sourceAuth: from.auth },
       });
     } else {
       commitSha = config.commit.sha;

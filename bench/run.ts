@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
 import { policies, PACK_ENFORCEMENT } from "../policy/rules";
 import { RegistryClient } from "../lib/registry/client";
 import { MANIFEST_ACCEPT, classifyManifest } from "../lib/registry/manifest-check";
@@ -19,6 +19,7 @@ import { evaluateRun } from "../tests/harness/policy";
 import { runProgram, type ProgramRun } from "../tests/harness/run";
 import { pushImage } from "../tests/setup/fixtures";
 import { startRegistry } from "../tests/setup/local-registry";
+import { parseOrExit, positiveInt, run } from "../scripts/cli";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const env = { ...process.env, GITHUB_SHA: SHA };
@@ -163,22 +164,13 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const positive = (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number, 1 or more");
-    return n;
-  };
   const program = new Command()
     .name("bench")
-    .option("--repeat <n>", "runs per measurement (the median is reported)", positive, 3)
-    .option("--sizes <list>", "service counts", (v) => v.split(",").map(positive), [1, 10, 50, 100])
-    .option("--image-mib <n>", "size of the image for the verification benchmark", positive, 64)
-    .exitOverride();
-  try {
-    program.parse(argv);
-  } catch (err) {
-    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
-  }
+    .option("--repeat <n>", "runs per measurement (the median is reported)", positiveInt, 3)
+    .option("--sizes <list>", "service counts", (v) => v.split(",").map(positiveInt), [1, 10, 50, 100])
+    .option("--image-mib <n>", "size of the image for the verification benchmark", positiveInt, 64);
+  const stop = parseOrExit(program, argv);
+  if (stop !== undefined) return stop;
   const o = program.opts<{ repeat: number; sizes: number[]; imageMib: number }>();
 
   await runProgram({ stack: "staging", env }); // warm-up: module loading is not the program's cost
@@ -261,12 +253,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+run("bench", () => main(process.argv));

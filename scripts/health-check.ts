@@ -5,14 +5,9 @@
  *
  * A bearer token for private services is read from HEALTH_CHECK_TOKEN. Exit 0 when healthy, 1 when not.
  */
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
 import { waitForHealthy } from "../lib/health";
-
-const positiveInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number, 1 or more");
-  return n;
-};
+import { parseOrExit, positiveInt, run } from "./cli";
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command()
@@ -20,13 +15,9 @@ async function main(argv: string[]): Promise<number> {
     .argument("<url>", "health endpoint URL")
     .option("--expect <body>", "the body the endpoint must answer with")
     .option("--attempts <n>", "how many times to ask", positiveInt, 10)
-    .option("--delay-ms <ms>", "delay before the second attempt (grows linearly)", positiveInt, 3000)
-    .exitOverride();
-  try {
-    program.parse(argv);
-  } catch (err) {
-    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
-  }
+    .option("--delay-ms <ms>", "delay before the second attempt (grows linearly)", positiveInt, 3000);
+  const stop = parseOrExit(program, argv);
+  if (stop !== undefined) return stop;
   const [url] = program.args;
   const o = program.opts<{ expect?: string; attempts: number; delayMs: number }>();
   const result = await waitForHealthy({
@@ -47,6 +38,4 @@ async function main(argv: string[]): Promise<number> {
   return 1;
 }
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+run("health-check", () => main(process.argv));

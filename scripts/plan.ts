@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, Option } from "commander";
 import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "../tests/harness/run";
+import { parseOrExit, run } from "./cli";
 import { checkPolicies, counts, planNotes, tree } from "./plan-report";
 import { PROJECT } from "../lib/config/schema";
 
@@ -34,13 +35,9 @@ async function main(argv: string[]): Promise<number> {
     .description("Offline plan: what `pulumi up` would create for a stack, computed with mocked providers.")
     .option("-s, --stack <name>", "stack whose Pulumi.<stack>.yaml to plan", "staging")
     .addOption(new Option("--json", "machine-readable output").conflicts("markdown"))
-    .option("--markdown", "a summary fit for a pull-request comment")
-    .exitOverride();
-  try {
-    program.parse(argv);
-  } catch (err) {
-    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
-  }
+    .option("--markdown", "a summary fit for a pull-request comment");
+  const stop = parseOrExit(program, argv);
+  if (stop !== undefined) return stop;
   const o = program.opts<{ stack: string; json?: boolean; markdown?: boolean }>();
   let run: ProgramRun;
   try {
@@ -110,12 +107,4 @@ async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+run("plan", () => main(process.argv));

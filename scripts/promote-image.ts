@@ -9,9 +9,9 @@
  * Exit 0: copied (or already there); exit 1: not copied (the problem is printed); exit 2: usage.
  */
 import { Command } from "commander";
-import { UserError } from "../lib/errors";
 import type { Credentials } from "../lib/registry/client";
 import { copyImage } from "../lib/registry/copy";
+import { parseOrExit, run } from "./cli";
 
 const credentials = (user: string | undefined, password: string | undefined): Credentials | undefined =>
   user && password ? { username: user, password } : undefined;
@@ -22,40 +22,26 @@ async function main(argv: string[]): Promise<number> {
     .description("Copy an image by digest between registries, unchanged (promotion from staging to prod).")
     .argument("<source>", "registry/repository@sha256:<digest> to copy")
     .argument("<destination>", "registry/repository to copy into")
-    .option("--json", "print the result as JSON")
-    .exitOverride();
-  try {
-    program.parse(argv);
-  } catch (err) {
-    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
-  }
+    .option("--json", "print the result as JSON");
+  const stop = parseOrExit(program, argv);
+  if (stop !== undefined) return stop;
   const [source, destination] = program.args;
   const env = process.env;
-  try {
-    const result = await copyImage({
-      source: source!,
-      destination: destination!,
-      sourceCredentials: credentials(env.SOURCE_REGISTRY_USERNAME, env.SOURCE_REGISTRY_PASSWORD),
-      destinationCredentials: credentials(env.REGISTRY_USERNAME, env.REGISTRY_PASSWORD),
-    });
-    if (program.opts<{ json?: boolean }>().json) {
-      console.log(JSON.stringify(result));
-    } else {
-      const b = result.blobs;
-      console.log(
-        `promoted ${result.ref}: ${b.total} blobs (${b.present} present, ${b.mounted} mounted, ${b.uploaded} uploaded, ${b.uploadedBytes} bytes)`,
-      );
-    }
-    return 0;
-  } catch (err) {
-    if (UserError.is(err)) {
-      console.error(`promote-image: ${err.message}`);
-      return 1;
-    }
-    throw err;
+  const result = await copyImage({
+    source: source!,
+    destination: destination!,
+    sourceCredentials: credentials(env.SOURCE_REGISTRY_USERNAME, env.SOURCE_REGISTRY_PASSWORD),
+    destinationCredentials: credentials(env.REGISTRY_USERNAME, env.REGISTRY_PASSWORD),
+  });
+  if (program.opts<{ json?: boolean }>().json) {
+    console.log(JSON.stringify(result));
+  } else {
+    const b = result.blobs;
+    console.log(
+      `promoted ${result.ref}: ${b.total} blobs (${b.present} present, ${b.mounted} mounted, ${b.uploaded} uploaded, ${b.uploadedBytes} bytes)`,
+    );
   }
+  return 0;
 }
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+run("promote-image", () => main(process.argv));

@@ -7,9 +7,9 @@
  * verified; exit 1: the image must not be deployed (the problems are printed); exit 2: usage.
  */
 import { Command, InvalidArgumentError } from "commander";
-import { UserError } from "../lib/errors";
 import { isPlatform, PLATFORMS, type Platform } from "../lib/platform";
 import { verifyImage } from "../lib/registry/verify";
+import { parseOrExit, run } from "./cli";
 
 function parsePlatform(value: string): Platform {
   if (!isPlatform(value)) throw new InvalidArgumentError(`expected one of ${PLATFORMS.join(", ")}`);
@@ -25,43 +25,29 @@ async function main(argv: string[]): Promise<number> {
     .argument("<ref>", "image reference pinned by digest: registry/repository@sha256:<digest>")
     .requiredOption("--platform <platform>", "the platform the image must be built for", parsePlatform)
     .option("--tag <tag>", "after verifying, point this (immutable) tag at the digest unless it already does")
-    .option("--json", "print the result as JSON")
-    .exitOverride();
-  try {
-    program.parse(argv);
-  } catch (err) {
-    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
-  }
+    .option("--json", "print the result as JSON");
+  const stop = parseOrExit(program, argv);
+  if (stop !== undefined) return stop;
   const [ref] = program.args;
   const opts = program.opts<{ platform: Platform; tag?: string; json?: boolean }>();
   const username = process.env.REGISTRY_USERNAME;
   const password = process.env.REGISTRY_PASSWORD;
-  try {
-    const result = await verifyImage({
-      ref,
-      platform: opts.platform,
-      ensureTag: opts.tag,
-      credentials: username && password ? { username, password } : undefined,
-    });
-    if (opts.json) {
-      console.log(JSON.stringify(result));
-    } else {
-      console.log(
-        `verified ${result.ref}: ${result.mediaType}, ${result.layers} layers, ${result.platform}` +
-          (result.tag ? `; tag ${result.tag.name} ${result.tag.state}` : "") +
-          ` (${result.stats.requests} requests, ${result.stats.bytes} bytes)`,
-      );
-    }
-    return 0;
-  } catch (err) {
-    if (UserError.is(err)) {
-      console.error(`verify-image: ${err.message}`);
-      return 1;
-    }
-    throw err;
+  const result = await verifyImage({
+    ref,
+    platform: opts.platform,
+    ensureTag: opts.tag,
+    credentials: username && password ? { username, password } : undefined,
+  });
+  if (opts.json) {
+    console.log(JSON.stringify(result));
+  } else {
+    console.log(
+      `verified ${result.ref}: ${result.mediaType}, ${result.layers} layers, ${result.platform}` +
+        (result.tag ? `; tag ${result.tag.name} ${result.tag.state}` : "") +
+        ` (${result.stats.requests} requests, ${result.stats.bytes} bytes)`,
+    );
   }
+  return 0;
 }
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+run("verify-image", () => main(process.argv));

@@ -126,6 +126,19 @@ export function policyInputs(run: ProgramRun, view: "inputs" | "state"): PolicyI
   }));
 }
 
+/** Resource options as the analyzer passes them; the program sets none the rules read but `protect`. */
+const optionsOf = (r: PolicyInput) => ({
+  protect: Boolean(r.protect),
+  ignoreChanges: [],
+  aliases: [],
+  customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+  additionalSecretOutputs: [],
+  parent: r.parent,
+});
+
+const isTypeOf = (r: PolicyInput) => (cls: unknown) =>
+  (cls as { __pulumiType?: string }).__pulumiType === r.type;
+
 const deserialize = (props: Record<string, any>) =>
   unknownCheckingProxy(deserializeProperties({ toJavaScript: () => props }, false));
 
@@ -181,17 +194,10 @@ export async function evaluatePolicies(
           name: r.name,
           urn: r.urn,
           props,
-          opts: {
-            protect: Boolean(r.protect),
-            ignoreChanges: [],
-            aliases: [],
-            customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
-            additionalSecretOutputs: [],
-            parent: r.parent,
-          },
+          opts: optionsOf(r),
           dependencies: [],
           propertyDependencies: {},
-          isType: (cls: unknown) => (cls as { __pulumiType?: string }).__pulumiType === r.type,
+          isType: isTypeOf(r),
           asType: () => undefined,
         } as unknown as PolicyResource;
         byUrn.set(r.urn, resource);
@@ -235,16 +241,9 @@ export async function evaluatePolicies(
           name: r.name,
           urn: r.urn,
           props: deserialize(r.props),
-          opts: {
-            protect: Boolean(r.protect),
-            ignoreChanges: [],
-            aliases: [],
-            customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
-            additionalSecretOutputs: [],
-            parent: r.parent,
-          },
+          opts: optionsOf(r),
           stackTags,
-          isType: (cls: unknown) => (cls as { __pulumiType?: string }).__pulumiType === r.type,
+          isType: isTypeOf(r),
           asType: () => undefined,
           getConfig: <T extends object>() => configOf(p.name, options) as T,
           notApplicable: throwNotApplicable,
