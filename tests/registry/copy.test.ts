@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { copyImage } from "../../lib/registry/copy";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
-import { pushImage, pushManifest, type RegistryTarget } from "../setup/fixtures";
+import { pushImage, pushIndex, type RegistryTarget } from "../setup/fixtures";
 
 const info = inject("registry");
 let t: RegistryTarget;
@@ -61,19 +61,9 @@ describe("copyImage (promotion) against a real registry", () => {
 
   it("refuses to copy an index, and writes nothing", async () => {
     const image = await pushImage(t, "staging/idx", { architecture: "arm64" });
-    const index = {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociIndex,
-      manifests: [
-        {
-          mediaType: MEDIA_TYPES.ociManifest,
-          digest: image.digest,
-          size: image.size,
-          platform: { os: "linux", architecture: "arm64" },
-        },
-      ],
-    };
-    const digest = await pushManifest(t, "staging/idx", "v1", index, MEDIA_TYPES.ociIndex);
+    const digest = await pushIndex(t, "staging/idx", "v1", [
+      { digest: image.digest, size: image.size, platform: { os: "linux", architecture: "arm64" } },
+    ]);
     await expect(
       copyImage({
         source: `${t.host}/staging/idx@${digest}`,

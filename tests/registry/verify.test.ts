@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
-import { pushImage, pushManifest, type RegistryTarget } from "../setup/fixtures";
+import { pushImage, pushIndex, type RegistryTarget } from "../setup/fixtures";
 
 const info = inject("registry");
 let t: RegistryTarget;
@@ -58,29 +58,18 @@ describe("verifyImage against a real registry", () => {
   it("rejects an OCI index with an attestation manifest (BuildKit provenance)", async () => {
     const image = await pushImage(t, "idx/attest", { architecture: "arm64" });
     const attestation = await pushImage(t, "idx/attest", { os: "unknown", architecture: "unknown" });
-    const index = {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociIndex,
-      manifests: [
-        {
-          mediaType: MEDIA_TYPES.ociManifest,
-          digest: image.digest,
-          size: image.size,
-          platform: { os: "linux", architecture: "arm64" },
+    const digest = await pushIndex(t, "idx/attest", "v1", [
+      { digest: image.digest, size: image.size, platform: { os: "linux", architecture: "arm64" } },
+      {
+        digest: attestation.digest,
+        size: attestation.size,
+        platform: { os: "unknown", architecture: "unknown" },
+        annotations: {
+          "vnd.docker.reference.type": "attestation-manifest",
+          "vnd.docker.reference.digest": image.digest,
         },
-        {
-          mediaType: MEDIA_TYPES.ociManifest,
-          digest: attestation.digest,
-          size: attestation.size,
-          platform: { os: "unknown", architecture: "unknown" },
-          annotations: {
-            "vnd.docker.reference.type": "attestation-manifest",
-            "vnd.docker.reference.digest": image.digest,
-          },
-        },
-      ],
-    };
-    const digest = await pushManifest(t, "idx/attest", "v1", index, MEDIA_TYPES.ociIndex);
+      },
+    ]);
     await expectProblem(
       verifyImage({ ref: `${t.host}/idx/attest@${digest}`, platform: "linux/arm64", credentials: creds() }),
       "image is an OCI index with 2 manifests (1 attestation) for linux/arm64; Lambda and this program accept only a single-platform image manifest: rebuild without attestations",
@@ -90,25 +79,16 @@ describe("verifyImage against a real registry", () => {
   it("rejects a Docker manifest list", async () => {
     const amd = await pushImage(t, "idx/list", { architecture: "amd64", format: "docker" });
     const arm = await pushImage(t, "idx/list", { architecture: "arm64", format: "docker" });
-    const list = {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.dockerList,
-      manifests: [
-        {
-          mediaType: MEDIA_TYPES.dockerManifest,
-          digest: amd.digest,
-          size: amd.size,
-          platform: { os: "linux", architecture: "amd64" },
-        },
-        {
-          mediaType: MEDIA_TYPES.dockerManifest,
-          digest: arm.digest,
-          size: arm.size,
-          platform: { os: "linux", architecture: "arm64" },
-        },
+    const digest = await pushIndex(
+      t,
+      "idx/list",
+      "v1",
+      [
+        { digest: amd.digest, size: amd.size, platform: { os: "linux", architecture: "amd64" } },
+        { digest: arm.digest, size: arm.size, platform: { os: "linux", architecture: "arm64" } },
       ],
-    };
-    const digest = await pushManifest(t, "idx/list", "v1", list, MEDIA_TYPES.dockerList);
+      "docker",
+    );
     await expectProblem(
       verifyImage({ ref: `${t.host}/idx/list@${digest}`, platform: "linux/amd64", credentials: creds() }),
       "image is a Docker manifest list with 2 manifests for linux/amd64, linux/arm64",

@@ -111,3 +111,28 @@ export async function pushImage(
   const digest = await pushManifest(t, repo, tag ?? digestOf(body), manifest, manifest.mediaType);
   return { digest, size: body.length };
 }
+
+export interface IndexEntry {
+  digest: string;
+  size: number;
+  platform: { os: string; architecture: string };
+  annotations?: Record<string, string>;
+}
+
+/** Pushes an OCI index or a Docker manifest list over already pushed manifests; returns its digest. */
+export async function pushIndex(
+  t: RegistryTarget,
+  repo: string,
+  reference: string,
+  entries: IndexEntry[],
+  format: "oci" | "docker" = "oci",
+): Promise<string> {
+  const mediaType = format === "oci" ? MEDIA_TYPES.ociIndex : MEDIA_TYPES.dockerList;
+  const entryType = format === "oci" ? MEDIA_TYPES.ociManifest : MEDIA_TYPES.dockerManifest;
+  const index = {
+    schemaVersion: 2,
+    mediaType,
+    manifests: entries.map((e) => ({ mediaType: entryType, ...e })),
+  };
+  return pushManifest(t, repo, reference, index, mediaType);
+}
