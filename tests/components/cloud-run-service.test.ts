@@ -1,0 +1,111 @@
+/** CloudRunService: digest-pinned service, identity, secrets, probes, invokers, health gate. */
+import { beforeAll, describe, expect, it } from "vitest";
+import { planNotes } from "../../scripts/plan-report";
+import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { SHA, env, stacks } from "../harness/stacks";
+
+let staging: ProgramRun;
+let prod: ProgramRun;
+beforeAll(async () => {
+  ({ staging, prod } = await stacks());
+}, 60_000);
+
+describe("CloudRunService", () => {
+  it("runs the verified image by digest and depends on the verification", () => {
+    const svc = byName(staging, "gcp:cloudrunv2/service:Service", "api");
+    const verify = byName(staging, "command:local:Command", "api-verify");
+    expect(svc.inputs.template.containers[0].image).toMatch(
+      /^us-central1-docker\.pkg\.dev\/acme-apps-staging\/apps\/api@sha256:[0-9a-f]{64}$/,
+    );
+    expect(svc.dependencies).toContain(verify.urn);
+    expect(svc.inputs).not.toHaveProperty("buildConfig");
+    expect(svc.inputs.template.containers[0]).not.toHaveProperty("sourceCode");
+  });
+
+  it("runs as a dedicated service account that may read exactly its secrets, granted before the service", () => {
+    const svc = byName(staging, "gcp:cloudrunv2/service:Service", "api");
+    const sa = byName(staging, "gcp:serviceaccount/account:Account", "api-sa");
+    expect(svc.inputs.template.serviceAccount).toBe(sa.outputs.email);
+    const grants = ofType(staging, "gcp:secretmanager/secretIamMember:SecretIamMember");
+    expect(grants.map((g) => [g.inputs.secretId, g.inputs.role, g.inputs.member])).toEqual([
+      ["api-key", "roles/secretmanager.secretAccessor", `serviceAccount:${sa.outputs.email}`],
+    ]);
+    expect(svc.dependencies).toContain(grants[0].urn);
+  });
+
+  it("sets NODE_ENV, APP_VERSION and secret references, never secret values", () => {
+    const envs = byName(staging, "gcp:cloudrunv2/service:Service", "api").inputs.template.containers[0].envs;
+    expect(envs).toEqual([
+      { name: "NODE_ENV", value: "staging" },
+      { name: "APP_VERSION", value: SHA },
+      { name: "LOG_LEVEL", value: "debug" },
+      { name: "API_KEY", valueSource: { secretKeyRef: { secret: "api-key", version: "latest" } } },
+    ]);
+    expect(
+      byName(prod, "gcp:cloudrunv2/service:Service", "api").inputs.template.containers[0].envs[3].valueSource
+        .secretKeyRef.version,
+    ).toBe("3");
+  });
+
+  it("probes the health path at startup and while live", () => {
+    const c = byName(staging, "gcp:cloudrunv2/service:Service", "api").inputs.template.containers[0];
+    expect(c.startupProbe.httpGet).toEqual({ path: "/health", port: 8080 });
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/health", port: 8080 });
+  });
+
+  it("grants allUsers only to public services and the configured members to private ones", async () => {
+    expect(
+      ofType(staging, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember").map((g) => g.inputs.member),
+    ).toEqual(["allUsers"]);
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: {
+        services: {
+          api: { exposure: "private", invokers: ["serviceAccount:caller@acme.iam.gserviceaccount.com"] },
+        },
+      },
+    });
+    const grants = ofType(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember");
+    expect(grants.map((g) => [g.name, g.inputs.member])).toEqual([
+      [
+        "api-invoker-serviceaccount-caller-acme-iam-gserviceaccount-com",
+        "serviceAccount:caller@acme.iam.gserviceaccount.com",
+      ],
+    ]);
+    expect(ofType(run, "command:local:Command").map((c) => c.name)).not.toContain("api-health");
+  });
+
+  it("has deletion protection in prod only", () => {
+    expect(byName(prod, "gcp:cloudrunv2/service:Service", "api").inputs.deletionProtection).toBe(true);
+    expect(byName(staging, "gcp:cloudrunv2/service:Service", "api").inputs.deletionProtection).toBe(false);
+  });
+
+  it("runs the health gate after the service and again on each new revision", () => {
+    const gate = byName(staging, "command:local:Command", "api-health");
+    const svc = byName(staging, "gcp:cloudrunv2/service:Service", "api");
+    expect(gate.dependencies).toContain(svc.urn);
+    expect(gate.inputs.triggers).toEqual([svc.outputs.latestReadyRevision]);
+    expect(gate.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/health-check.ts ${svc.outputs.uri}/health --expect healthy --attempts 10`,
+    );
+  });
+
+  it("skips the health gate of a private service and says so in the plan", async () => {
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { services: { api: { exposure: "private" } } },
+    });
+    expect(run.resources.find((r) => r.name === "api-health")).toBeUndefined();
+    expect(run.logs).toContainEqual({
+      severity: "info",
+      message:
+        "health gate skipped: api is private and the gate sends no identity token; check /health with `gcloud run services proxy` or make a health check an invoker",
+    });
+    expect(planNotes(run)).toEqual([
+      "Cloud Run service api: no health gate (private service, or healthGate: false); Cloud Run's startup probe still guards each revision",
+    ]);
+    expect(planNotes(staging)).toEqual([]);
+  });
+});

@@ -1,0 +1,107 @@
+/** LambdaFunction: image package by digest, derived architecture, least-privilege role, logs, URL, smoke test. */
+import { beforeAll, describe, expect, it } from "vitest";
+import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { SHA, env, stacks } from "../harness/stacks";
+
+let staging: ProgramRun;
+let prod: ProgramRun;
+beforeAll(async () => {
+  ({ staging, prod } = await stacks());
+}, 60_000);
+
+describe("LambdaFunction", () => {
+  it("ships an image by digest, never a zip, with the architecture of its image", () => {
+    const fn = byName(staging, "aws:lambda/function:Function", "worker");
+    expect(fn.inputs.packageType).toBe("Image");
+    expect(fn.inputs.imageUri).toMatch(
+      /^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/multicloud-deploy-staging\/worker@sha256:[0-9a-f]{64}$/,
+    );
+    for (const key of ["code", "s3Bucket", "s3Key", "filename"]) expect(fn.inputs).not.toHaveProperty(key);
+    expect(fn.inputs.architectures).toEqual(["arm64"]);
+    expect(fn.dependencies).toContain(byName(staging, "command:local:Command", "worker-verify").urn);
+  });
+
+  it("derives x86_64 from a linux/amd64 image", async () => {
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { services: { worker: { architecture: undefined, platform: "linux/amd64" } } },
+    });
+    expect(byName(run, "aws:lambda/function:Function", "worker").inputs.architectures).toEqual(["x86_64"]);
+    expect(byName(run, "docker-build:index:Image", "worker-image").inputs.platforms).toEqual(["linux/amd64"]);
+  });
+
+  it("has a role Lambda can assume with only the basic execution policy and its own secrets", () => {
+    const trust = JSON.parse(byName(staging, "aws:iam/role:Role", "worker-role").inputs.assumeRolePolicy);
+    expect(trust.Statement).toEqual([
+      { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+    ]);
+    expect(
+      ofType(staging, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn),
+    ).toEqual(["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]);
+    const policy = JSON.parse(
+      byName(staging, "aws:iam/rolePolicy:RolePolicy", "worker-secrets").inputs.policy,
+    );
+    expect(policy.Statement).toEqual([
+      {
+        Sid: "ReadOwnSecrets",
+        Effect: "Allow",
+        Action: "secretsmanager:GetSecretValue",
+        Resource: ["arn:aws:secretsmanager:us-east-1:111111111111:secret:staging/worker/db-AbCdEf"],
+      },
+    ]);
+    const vars = byName(staging, "aws:lambda/function:Function", "worker").inputs.environment.variables;
+    expect(vars).toMatchObject({
+      APP_VERSION: SHA,
+      NODE_ENV: "staging",
+      DB_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:111111111111:secret:staging/worker/db-AbCdEf",
+    });
+  });
+
+  it("creates its log group first, with the stack's retention and JSON logs", () => {
+    const logs = byName(staging, "aws:cloudwatch/logGroup:LogGroup", "worker-logs");
+    const fn = byName(staging, "aws:lambda/function:Function", "worker");
+    expect(logs.inputs).toMatchObject({ name: "/aws/lambda/worker", retentionInDays: 30 });
+    expect(byName(prod, "aws:cloudwatch/logGroup:LogGroup", "worker-logs").inputs.retentionInDays).toBe(90);
+    expect(fn.dependencies).toContain(logs.urn);
+    expect(fn.inputs.loggingConfig).toEqual({ logFormat: "JSON", logGroup: "/aws/lambda/worker" });
+  });
+
+  it("uses AWS_IAM URL auth unless the function is public", async () => {
+    expect(byName(staging, "aws:lambda/functionUrl:FunctionUrl", "worker-url").inputs.authorizationType).toBe(
+      "AWS_IAM",
+    );
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { services: { worker: { exposure: "public" } } },
+    });
+    expect(byName(run, "aws:lambda/functionUrl:FunctionUrl", "worker-url").inputs.authorizationType).toBe(
+      "NONE",
+    );
+  });
+
+  it("smoke-tests every new image by invocation, and a public URL over HTTP as well", async () => {
+    const smoke = byName(staging, "aws:lambda/invocation:Invocation", "worker-health");
+    expect(JSON.parse(smoke.inputs.input)).toEqual({ healthCheck: true, path: "/health" });
+    expect(smoke.inputs.triggers).toEqual({
+      imageUri: byName(staging, "aws:lambda/function:Function", "worker").inputs.imageUri,
+    });
+    // The staging URL is AWS_IAM: an unsigned GET could never pass, so there is no HTTP gate.
+    expect(staging.resources.find((r) => r.name === "worker-url-health")).toBeUndefined();
+
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { services: { worker: { exposure: "public" } } },
+    });
+    const gate = byName(run, "command:local:Command", "worker-url-health");
+    const url = byName(run, "aws:lambda/functionUrl:FunctionUrl", "worker-url");
+    expect(gate.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/health-check.ts ${url.outputs.functionUrl.replace(/\/$/, "")}/health --expect healthy --attempts 10`,
+    );
+    for (const dep of [url, byName(run, "aws:lambda/permission:Permission", "worker-url-public")]) {
+      expect(gate.dependencies).toContain(dep.urn);
+    }
+  });
+});

@@ -1,0 +1,133 @@
+/** The program as a whole: promotion from staging, rollback, and config errors that stop it before anything is registered. */
+import { beforeAll, describe, expect, it } from "vitest";
+import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { SHA, env, stacks } from "../harness/stacks";
+
+let staging: ProgramRun;
+let prod: ProgramRun;
+beforeAll(async () => {
+  ({ staging, prod } = await stacks());
+}, 60_000);
+
+describe("promotion", () => {
+  it("prod builds nothing: it copies staging's verified digest into its own registry, verifies it there and deploys it", () => {
+    expect(ofType(prod, "docker-build:index:Image")).toEqual([]);
+    const { digest, tag } = staging.outputs.images.api;
+    const promote = byName(prod, "command:local:Command", "api-promote");
+    const verify = byName(prod, "command:local:Command", "api-verify");
+    expect(promote.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/promote-image.ts us-central1-docker.pkg.dev/acme-apps-staging/apps/api@${digest} ` +
+        "us-central1-docker.pkg.dev/acme-apps-prod/apps/api",
+    );
+    expect(verify.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/verify-image.ts us-central1-docker.pkg.dev/acme-apps-prod/apps/api@${digest} --platform linux/amd64 --tag ${tag}`,
+    );
+    expect(verify.dependencies).toContain(promote.urn);
+    const svc = byName(prod, "gcp:cloudrunv2/service:Service", "api");
+    expect(svc.inputs.template.containers[0].image).toBe(
+      `us-central1-docker.pkg.dev/acme-apps-prod/apps/api@${digest}`,
+    );
+    expect(svc.dependencies).toContain(verify.urn);
+    expect(byName(prod, "aws:lambda/function:Function", "worker").inputs.imageUri).toBe(
+      `123456789012.dkr.ecr.us-east-1.amazonaws.com/multicloud-deploy-prod/worker@${staging.outputs.images.worker.digest}`,
+    );
+  });
+
+  it("passes both registries' credentials to the copy as secrets, never on the command line", () => {
+    const promote = byName(prod, "command:local:Command", "worker-promote");
+    expect(Object.keys(promote.rawInputs.environment).sort()).toEqual([
+      "REGISTRY_PASSWORD",
+      "REGISTRY_USERNAME",
+      "SOURCE_REGISTRY_PASSWORD",
+      "SOURCE_REGISTRY_USERNAME",
+    ]);
+    expect(promote.rawInputs.environment.SOURCE_REGISTRY_PASSWORD).toMatchObject({
+      value: "mock-ecr-password",
+    });
+    expect(promote.rawInputs.environment.REGISTRY_PASSWORD).toMatchObject({ value: "mock-ecr-password" });
+    expect(promote.inputs.create).not.toContain("mock-ecr-password");
+  });
+
+  it("prod has no build cache repository and exports the same digests under the same names", () => {
+    expect(ofType(prod, "gcp:artifactregistry/repository:Repository").map((r) => r.name)).toEqual([
+      "images-repo",
+    ]);
+    for (const svc of ["api", "worker"]) {
+      const { digest, tag, platform, commitSha } = staging.outputs.images[svc];
+      expect(prod.outputs.images[svc]).toMatchObject({ digest, tag, platform, commitSha, verified: true });
+    }
+  });
+
+  it("refuses to promote images of another commit on update, and only warns in a preview", async () => {
+    const other = "f".repeat(40);
+    const stackOutputs = { "acme/multicloud-deploy/staging": staging.outputs };
+    const otherEnv = { ...env, GITHUB_SHA: other };
+    await expect(runProgram({ stack: "prod", env: otherEnv, stackOutputs })).rejects.toThrow(
+      `stack acme/multicloud-deploy/staging output images.api.commitSha is ${SHA} but this update deploys commit ${other}`,
+    );
+    const preview = await runProgram({ stack: "prod", env: otherEnv, stackOutputs, preview: true });
+    expect(byName(preview, "gcp:cloudrunv2/service:Service", "api")).toBeDefined();
+    expect(preview.logs).toContainEqual({
+      severity: "warning",
+      message:
+        `api: acme/multicloud-deploy/staging runs commit ${SHA}, this preview is at ${other}; ` +
+        "an update at this commit would be refused until that stack runs it",
+    });
+  });
+
+  it("rolls a service back to an earlier digest from prod's own registry, whatever staging runs", async () => {
+    const earlier = {
+      digest: `sha256:${"e".repeat(64)}`,
+      tag: `${"e".repeat(40)}-amd64-0badc0de`,
+      commitSha: "e".repeat(40),
+    };
+    const run = await runProgram({
+      stack: "prod",
+      env,
+      overrides: { rollback: { api: earlier } },
+      // Staging no longer needs to export api at all.
+      stackOutputs: {
+        "acme/multicloud-deploy/staging": { images: { worker: staging.outputs.images.worker } },
+      },
+    });
+    const repo = "us-central1-docker.pkg.dev/acme-apps-prod/apps/api";
+    expect(byName(run, "command:local:Command", "api-promote").inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/promote-image.ts ${repo}@${earlier.digest} ${repo}`,
+    );
+    expect(byName(run, "command:local:Command", "api-verify").inputs.create).toContain(
+      `--tag ${earlier.tag}`,
+    );
+    expect(byName(run, "gcp:cloudrunv2/service:Service", "api").inputs.template.containers[0].image).toBe(
+      `${repo}@${earlier.digest}`,
+    );
+    expect(run.outputs.images.api).toMatchObject({ digest: earlier.digest, commitSha: earlier.commitSha });
+    expect(run.outputs.images.worker.digest).toBe(staging.outputs.images.worker.digest);
+    expect(run.logs.filter((l) => l.severity === "warning").map((l) => l.message)).toEqual([
+      `api: rolled back to ${earlier.commitSha} (${earlier.digest}) by multicloud-deploy:rollback; remove the key once the fix is deployed`,
+    ]);
+  });
+
+  it("stops before registering anything but the reference when staging's outputs are missing or malformed", async () => {
+    const images = { api: { ...staging.outputs.images.api, digest: "latest" } };
+    const run = runProgram({
+      stack: "prod",
+      env,
+      stackOutputs: { "acme/multicloud-deploy/staging": { ...staging.outputs, images } },
+    });
+    await expect(run).rejects.toThrow(
+      "cannot promote from acme/multicloud-deploy/staging: 2 problems (nothing was deployed)\n" +
+        '  - stack acme/multicloud-deploy/staging output images.api.digest: expected a manifest digest "sha256:<64 hex>"\n' +
+        "  - stack acme/multicloud-deploy/staging output images.worker is missing: deploy worker to acme/multicloud-deploy/staging first, or remove it from this stack",
+    );
+  });
+});
+
+describe("config errors", () => {
+  it("stop the program before any resource is registered, naming file and key", async () => {
+    await expect(
+      runProgram({ stack: "staging", env, overrides: { services: { api: { memory: "lots" } } } }),
+    ).rejects.toThrow(
+      'Pulumi.staging.yaml: multicloud-deploy:services.api.memory: expected Cloud Run memory like "512Mi", got "lots"',
+    );
+  });
+});
