@@ -16,25 +16,32 @@ export interface RegistryInfo {
 
 declare module "vitest" {
   export interface ProvidedContext {
+    /** Basic (htpasswd) auth. */
     registry: RegistryInfo;
+    /** Token auth: `401 Bearer realm=…`, then a JWT from the token server, as Artifact Registry does. */
+    tokenRegistry: RegistryInfo;
   }
 }
 
-export default async function setup(project: TestProject) {
+async function start(project: TestProject, key: "registry" | "tokenRegistry", auth: "htpasswd" | "token") {
   try {
-    const registry = await startRegistry();
-    project.provide("registry", {
-      host: registry.host,
-      username: registry.username,
-      password: registry.password,
-    });
+    const registry = await startRegistry(auth);
+    project.provide(key, { host: registry.host, username: registry.username, password: registry.password });
     return () => registry.stop();
   } catch (err) {
-    project.provide("registry", {
+    project.provide(key, {
       username: "",
       password: "",
       error: err instanceof Error ? err.message : String(err),
     });
     return () => undefined;
   }
+}
+
+export default async function setup(project: TestProject) {
+  const stops = [
+    await start(project, "registry", "htpasswd"),
+    await start(project, "tokenRegistry", "token"),
+  ];
+  return () => stops.forEach((stop) => stop());
 }
