@@ -321,7 +321,7 @@ export function deployStack(
       platform: image.platform,
       commitSha,
       // Resolves only after verification: a stack reading these knows they were verified.
-      verified: image.imageRef.apply(() => true),
+      verified: image.verification.stdout.apply(() => true),
     }) as unknown as pulumi.Output<ImageOutput>;
   }
 

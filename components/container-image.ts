@@ -177,8 +177,11 @@ export class ContainerImage extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: this.image ? [this.image] : [this.promotion!] },
     );
-    // The digest ref resolves only once the verification has run.
-    this.imageRef = pulumi.all([pinned, this.verification.stdout]).apply(([ref]) => ref);
+    // The digest ref carries the verification as a dependency (a service that uses it waits for it,
+    // and a policy can see it in property dependencies), through the Command's URN rather than its
+    // output: the URN is known in every preview, so a re-verification (for example after registry
+    // credentials rotated) never makes the image unknown and never shows services as changing.
+    this.imageRef = pulumi.all([pinned, this.verification.urn]).apply(([ref]) => ref);
     this.registerOutputs({
       digest: this.digest,
       imageRef: this.imageRef,
