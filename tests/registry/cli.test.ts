@@ -6,13 +6,11 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { PROJECT_DIR } from "../harness/run";
-import { pushImage, type RegistryTarget } from "../setup/fixtures";
+import { pushImage, type RegistryTarget, requireRegistry } from "../setup/fixtures";
 
-const info = inject("registry");
 let t: RegistryTarget;
 beforeAll(() => {
-  if (!info.host) throw new Error(`the test registry did not start: ${info.error}`);
-  t = { host: info.host, username: info.username, password: info.password };
+  t = requireRegistry(inject("registry"));
 });
 
 function cli(script: string, args: string[], env: Record<string, string> = {}) {

@@ -8,13 +8,11 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { copyImage } from "../../lib/registry/copy";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
-import { pushImage, pushIndex, type RegistryTarget } from "../setup/fixtures";
+import { pushImage, pushIndex, type RegistryTarget, requireRegistry } from "../setup/fixtures";
 
-const info = inject("registry");
 let t: RegistryTarget;
 beforeAll(() => {
-  if (!info.host) throw new Error(`the test registry did not start: ${info.error}`);
-  t = { host: info.host, username: info.username, password: info.password };
+  t = requireRegistry(inject("registry"));
 });
 const creds = () => ({ username: t.username, password: t.password });
 

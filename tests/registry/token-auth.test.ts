@@ -9,14 +9,12 @@ import { RegistryClient } from "../../lib/registry/client";
 import { copyImage } from "../../lib/registry/copy";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
+import { requireRegistry } from "../setup/fixtures";
 
-const info = inject("tokenRegistry");
 let host: string;
 let creds: { username: string; password: string };
 beforeAll(() => {
-  if (!info.host) throw new Error(`the token-auth test registry did not start: ${info.error}`);
-  host = info.host;
-  creds = { username: info.username, password: info.password };
+  ({ host, ...creds } = requireRegistry(inject("tokenRegistry")));
 });
 
 const digestOf = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;

@@ -7,15 +7,11 @@ import type { AddressInfo } from "node:net";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
-import { pushImage, pushIndex, type RegistryTarget } from "../setup/fixtures";
+import { pushImage, pushIndex, type RegistryTarget, requireRegistry } from "../setup/fixtures";
 
-const info = inject("registry");
 let t: RegistryTarget;
-
 beforeAll(() => {
-  // Fail, never skip, when the registry is not there.
-  if (!info.host) throw new Error(`the test registry did not start: ${info.error}`);
-  t = { host: info.host, username: info.username, password: info.password };
+  t = requireRegistry(inject("registry"));
 });
 
 const creds = () => ({ username: t.username, password: t.password });

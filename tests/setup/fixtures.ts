@@ -136,3 +136,17 @@ export async function pushIndex(
   };
   return pushManifest(t, repo, reference, index, mediaType);
 }
+
+/**
+ * The registry the global setup started, for a test file's `beforeAll`. Throws (the tests fail, never
+ * skip) with the reason when it did not start.
+ */
+export function requireRegistry(info: {
+  host?: string;
+  username: string;
+  password: string;
+  error?: string;
+}): RegistryTarget {
+  if (!info.host) throw new Error(`the test registry did not start: ${info.error}`);
+  return { host: info.host, username: info.username, password: info.password };
+}
