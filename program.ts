@@ -275,6 +275,7 @@ export function deployStack(
           serviceProject: gcpConfig.project,
         },
         healthGate: svc.healthGate,
+        healthGateServiceAccount: svc.healthGateServiceAccount,
       });
       services[svc.name] = pulumi.output({
         target: "cloudrun",

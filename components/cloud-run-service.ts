@@ -73,10 +73,19 @@ export interface CloudRunServiceArgs {
   imageRepository?: { project: string; location: string; repositoryId: string; serviceProject: string };
   /**
    * After the service is ready, request `<url><healthPath>` until it answers healthy, or fail the
-   * update. Private services are skipped (the gate has no identity token); the plan says so.
+   * update. A private service is asked with an identity token of `healthGateServiceAccount`; without
+   * one it has no gate (the plan says so).
    * @default true
    */
   healthGate?: boolean;
+  /**
+   * For private services: a service account that is granted `roles/run.invoker` on the service and
+   * whose identity token (minted by the deployer, which needs
+   * `roles/iam.serviceAccountOpenIdTokenCreator` on it) the health gate sends.
+   * Plain: it decides whether the grant exists.
+   * @default - no identity: a private service has no health gate
+   */
+  healthGateServiceAccount?: string;
   labels?: Record<string, string>;
 }
 
@@ -218,9 +227,11 @@ export class CloudRunService extends pulumi.ComponentResource {
         { parent: this },
       );
     // Child names derive from the member, so adding or removing one invoker never renames another.
+    const privateGate = a.healthGate && a.exposure !== "public" && a.healthGateServiceAccount !== undefined;
     this.invokerGrants = [
       ...(a.exposure === "public" ? [grant("public-invoker", "allUsers")] : []),
       ...a.invokers.map((m) => grant(`invoker-${memberSlug(m)}`, m)),
+      ...(privateGate ? [grant("health-invoker", `serviceAccount:${a.healthGateServiceAccount}`)] : []),
     ];
 
     this.url = this.service.uri;
@@ -228,22 +239,31 @@ export class CloudRunService extends pulumi.ComponentResource {
     this.serviceAccountEmail = this.serviceAccount.email;
     this.imageRef = pulumi.output(a.imageRef);
 
+    // A private service is asked with an identity token for its URL, minted for the health-check
+    // account at each update (tokens last an hour), reaching the gate through its environment.
+    const idToken = privateGate
+      ? gcp.serviceaccount.getAccountIdTokenOutput(
+          { targetServiceAccount: a.healthGateServiceAccount!, targetAudience: this.url, includeEmail: true },
+          { parent: this },
+        ).idToken
+      : undefined;
     this.healthGate =
-      a.healthGate && a.exposure === "public"
+      a.healthGate && (a.exposure === "public" || privateGate)
         ? new command.local.Command(
             `${name}-health`,
             {
               create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.url}${a.healthPath} --expect healthy --attempts 10`,
+              environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
               // A new revision (new image, env or secret version) runs the gate again.
               triggers: [this.latestRevision],
             },
             { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
           )
         : undefined;
-    if (a.healthGate && a.exposure !== "public") {
+    if (a.healthGate && !this.healthGate) {
       pulumi.log.info(
-        `health gate skipped: ${name} is private and the gate sends no identity token; ` +
-          `check ${a.healthPath} with \`gcloud run services proxy\` or make a health check an invoker`,
+        `health gate skipped: ${name} is private and has no healthGateServiceAccount to call it with; ` +
+          `set one, or check ${a.healthPath} with \`gcloud run services proxy\``,
         this,
       );
     }

@@ -49,7 +49,7 @@ export function planNotes(run: ProgramRun): string[] {
     const gate = run.resources.find((r) => r.parent === svc.urn && r.name === `${svc.name}-health`);
     if (!gate) {
       notes.push(
-        `Cloud Run service ${svc.name}: no health gate (private service, or healthGate: false); ` +
+        `Cloud Run service ${svc.name}: no health gate (private without healthGateServiceAccount, or healthGate: false); ` +
           `Cloud Run's startup probe still guards each revision`,
       );
     }

@@ -31,3 +31,11 @@ if ! gcloud iam roles describe secretIamAdmin --project "$PROJECT" >/dev/null 2>
     --permissions secretmanager.secrets.get,secretmanager.secrets.getIamPolicy,secretmanager.secrets.setIamPolicy >/dev/null
 fi
 grant "$role"
+
+# Private services gated with `healthGateServiceAccount`: let the deployer mint that account's
+# identity tokens (only on that account). Set HEALTH_CHECK_SA to do it here.
+if [ -n "${HEALTH_CHECK_SA:-}" ]; then
+  gcloud iam service-accounts add-iam-policy-binding "$HEALTH_CHECK_SA" --project "$PROJECT" \
+    --member "$member" --role roles/iam.serviceAccountOpenIdTokenCreator >/dev/null
+  echo "granted roles/iam.serviceAccountOpenIdTokenCreator on $HEALTH_CHECK_SA"
+fi

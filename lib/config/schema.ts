@@ -129,6 +129,19 @@ export const cloudRunServiceSchema = z.strictObject({
       cloudRunSecret,
     )
     .default({}),
+  /**
+   * A service account the deployer may mint identity tokens for
+   * (`roles/iam.serviceAccountOpenIdTokenCreator`): it is made an invoker, and the health gate of a
+   * private service calls it with that account's identity token. Without it a private service has
+   * no health gate (the plan says so).
+   */
+  healthGateServiceAccount: z
+    .string(e("expected a service account email like health-check@my-project.iam.gserviceaccount.com"))
+    .regex(
+      /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/,
+      e("expected a service account email like health-check@my-project.iam.gserviceaccount.com"),
+    )
+    .optional(),
   /** IAM members allowed to invoke a private service. */
   invokers: z
     .array(

@@ -91,7 +91,7 @@ describe("CloudRunService", () => {
     );
   });
 
-  it("skips the health gate of a private service and says so in the plan", async () => {
+  it("skips the health gate of a private service without an identity, and says so in the plan", async () => {
     const run = await runProgram({
       stack: "staging",
       env,
@@ -101,11 +101,35 @@ describe("CloudRunService", () => {
     expect(run.logs).toContainEqual({
       severity: "info",
       message:
-        "health gate skipped: api is private and the gate sends no identity token; check /health with `gcloud run services proxy` or make a health check an invoker",
+        "health gate skipped: api is private and has no healthGateServiceAccount to call it with; set one, or check /health with `gcloud run services proxy`",
     });
     expect(planNotes(run)).toEqual([
-      "Cloud Run service api: no health gate (private service, or healthGate: false); Cloud Run's startup probe still guards each revision",
+      "Cloud Run service api: no health gate (private without healthGateServiceAccount, or healthGate: false); Cloud Run's startup probe still guards each revision",
     ]);
     expect(planNotes(staging)).toEqual([]);
+  });
+
+  it("gates a private service with the identity token of its health-check account, made an invoker first", async () => {
+    const sa = "health-check@acme-apps-staging.iam.gserviceaccount.com";
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { services: { api: { exposure: "private", healthGateServiceAccount: sa } } },
+    });
+    const svc = byName(run, "gcp:cloudrunv2/service:Service", "api");
+    const invoker = byName(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "api-health-invoker");
+    expect(invoker.inputs).toMatchObject({ role: "roles/run.invoker", member: `serviceAccount:${sa}` });
+    expect(run.resources.find((r) => r.name === "api-public-invoker")).toBeUndefined();
+    const gate = byName(run, "command:local:Command", "api-health");
+    expect(gate.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
+    // The token is a secret in the environment, for the service's own URL, never on the command line.
+    const token = gate.rawInputs.environment.HEALTH_CHECK_TOKEN;
+    expect(token).toMatchObject({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270" });
+    expect(JSON.parse(Buffer.from(token.value.split(".")[1], "base64url").toString())).toEqual({
+      aud: svc.outputs.uri,
+      email: sa,
+    });
+    expect(gate.inputs.create).not.toContain(token.value);
+    expect(planNotes(run)).toEqual([]);
   });
 });

@@ -188,6 +188,13 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
         region: env.gcpRegion,
         zone: "",
       };
+    case "gcp:serviceaccount/getAccountIdToken:getAccountIdToken":
+      // A JWT-shaped stand-in whose payload names the audience and the account, as Google's would.
+      return {
+        id: `${i.targetServiceAccount}/${i.targetAudience}`,
+        ...i,
+        idToken: `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ aud: i.targetAudience, email: i.targetServiceAccount })).toString("base64url")}.mock-signature`,
+      };
     case "gcp:organizations/getProject:getProject":
       return {
         id: `projects/${i.projectId}`,

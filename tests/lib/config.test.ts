@@ -67,6 +67,13 @@ describe("parseStackConfig rejects", () => {
       `${F}rollback.api.digest: expected a manifest digest "sha256:<64 hex>", got "latest"`,
     ],
     [
+      "a health-check account that is not a service account email",
+      {
+        services: svc({ target: "cloudrun", context: "a", healthGateServiceAccount: "user:me@example.com" }),
+      },
+      `${F}services.api.healthGateServiceAccount: expected a service account email like health-check@my-project.iam.gserviceaccount.com, got "user:me@example.com"`,
+    ],
+    [
       "an unknown target",
       { services: svc({ target: "ecs", context: "a" }) },
       `${F}services.api.target: expected "cloudrun" or "lambda", got "ecs"`,
