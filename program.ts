@@ -330,10 +330,8 @@ export function deployStack(
 }
 
 /** Credentials for the ECR registry an image URL lives in (another account's, when promoting across accounts). */
-function sourceEcrAuth(repositoryUrl: pulumi.Input<string>): RegistryAuth {
-  const token = aws.ecr.getAuthorizationTokenOutput({
-    registryId: pulumi.output(repositoryUrl).apply((url) => url.split(".")[0]!),
-  });
+function sourceEcrAuth(repositoryUrl: string): RegistryAuth {
+  const token = aws.ecr.getAuthorizationTokenOutput({ registryId: repositoryUrl.split(".")[0]! });
   return { address: token.proxyEndpoint, username: token.userName, password: token.password };
 }
 

@@ -67,9 +67,3 @@ export function parseImageRef(ref: string): ImageRef {
   if (repository === "") throw new Error(`image reference ${JSON.stringify(ref)} names no repository`);
   return { registry, repository, tag, digest };
 }
-
-/** The repository URL (`host/path`) of a reference, without tag or digest. */
-export function repositoryUrlOf(ref: string): string {
-  const parsed = parseImageRef(ref);
-  return `${parsed.registry}/${parsed.repository}`;
-}

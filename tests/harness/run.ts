@@ -218,10 +218,8 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   process.chdir(projectDir);
   // A user error inside the stack (e.g. a promotion problem) rejects the run and, through the Stack
   // resource's own promise, once more unhandled: keep the second from killing the test process.
-  const swallowed: unknown[] = [];
   const onUnhandled = (reason: unknown) => {
     if (!UserError.is(reason)) throw reason;
-    swallowed.push(reason);
   };
   process.on("unhandledRejection", onUnhandled);
   // Without an engine the SDK prints diagnostics to the console; record them instead.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { digestRef, parseImageRef, repositoryUrlOf } from "../../lib/image-ref";
+import { digestRef, parseImageRef } from "../../lib/image-ref";
 
 const D = `sha256:${"a".repeat(64)}`;
 
@@ -43,9 +43,5 @@ describe("parseImageRef", () => {
     expect(() => parseImageRef("r.io/x@sha256:zz")).toThrow(
       'image reference "r.io/x@sha256:zz" has a malformed digest "sha256:zz"',
     );
-  });
-
-  it("gives the repository URL without tag or digest", () => {
-    expect(repositoryUrlOf(`r.io/team/x:v1@${D}`)).toBe("r.io/team/x");
   });
 });

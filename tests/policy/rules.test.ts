@@ -14,7 +14,7 @@ import {
   type PolicyInput,
   type PolicyResult,
 } from "../harness/policy";
-import { PROJECT_DIR, byName, runProgram, type ProgramRun } from "../harness/run";
+import { PROJECT_DIR, byName, runProgram, type ProgramRun, type RecordedResource } from "../harness/run";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's preview sentinel
 const D = `sha256:${"ab".repeat(32)}`;
@@ -457,6 +457,17 @@ describe("the catalog of source deploys and unsafe images", () => {
   });
 });
 
+/** A recorded resource as if it did not depend on `urn`, neither directly nor through any input. */
+function withoutDependency(r: RecordedResource, urn: string): RecordedResource {
+  return {
+    ...r,
+    dependencies: r.dependencies.filter((u) => u !== urn),
+    propertyDependencies: Object.fromEntries(
+      Object.entries(r.propertyDependencies).map(([k, urns]) => [k, urns.filter((u) => u !== urn)]),
+    ),
+  };
+}
+
 describe("the project's own stacks", () => {
   const env = { ...process.env, GITHUB_SHA: SHA };
   let staging: ProgramRun;
@@ -497,17 +508,7 @@ describe("the project's own stacks", () => {
     expect(byName(preview, "aws:lambda/function:Function", "worker").rawInputs.imageUri).toBe(UNKNOWN);
     // ... and a service whose image does not follow the verification is reported, not waved through.
     const verify = byName(preview, "command:local:Command", "api-verify");
-    const tampered = preview.resources.map((r) =>
-      r.urn === svc.urn
-        ? {
-            ...r,
-            propertyDependencies: {
-              ...r.propertyDependencies,
-              template: r.propertyDependencies.template!.filter((u) => u !== verify.urn),
-            },
-          }
-        : r,
-    );
+    const tampered = preview.resources.map((r) => (r.urn === svc.urn ? withoutDependency(r, verify.urn) : r));
     const result = await evaluateRun(
       { ...preview, resources: tampered },
       { policies, packEnforcementLevel: "mandatory" },
@@ -523,17 +524,7 @@ describe("the project's own stacks", () => {
     // An image reference that follows a verification of something no docker-build image produced.
     const built = byName(preview, "docker-build:index:Image", "api-image");
     const unbuilt = preview.resources.map((r) =>
-      r.urn === svc.urn
-        ? {
-            ...r,
-            propertyDependencies: {
-              ...r.propertyDependencies,
-              template: r.propertyDependencies.template!.filter((u) => u !== built.urn),
-            },
-          }
-        : r.urn === verify.urn
-          ? { ...r, dependencies: r.dependencies.filter((u) => u !== built.urn) }
-          : r,
+      r.urn === svc.urn || r.urn === verify.urn ? withoutDependency(r, built.urn) : r,
     );
     const second = await evaluateRun(
       { ...preview, resources: unbuilt },
