@@ -127,6 +127,8 @@ export function deployStack(
           deleteUntaggedAfterDays: ar.deleteUntaggedAfterDays,
           adoptExisting: ar.adoptExisting,
           protect: config.protectRegistries,
+          // A promoting stack reads staging's repository with its own deployer: staging grants it here.
+          readers: config.imageConsumers.gcpMembers,
         })
       : undefined;
   const gcpAuth: RegistryAuth | undefined = registry
@@ -176,6 +178,8 @@ export function deployStack(
         repositoryName: `${config.ecr.repositoryPrefix}/${svc.name}`,
         accountId: awsAccount!,
         region: config.aws!.region,
+        partition: awsPartition!,
+        pullAccounts: config.imageConsumers.awsAccounts,
         imageTagPattern: `*-${platformTagSuffix(svc.platform)}-*`,
         keepTaggedImages: config.ecr.keepTaggedImages,
         expireUntaggedAfterDays: config.ecr.expireUntaggedAfterDays,
@@ -285,6 +289,7 @@ export function deployStack(
       });
     } else {
       const fn = new LambdaFunction(svc.name, {
+        functionName: svc.functionName,
         imageUri: image.imageRef,
         partition: awsPartition,
         platform: svc.platform,

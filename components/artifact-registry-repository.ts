@@ -31,7 +31,9 @@ export interface ArtifactRegistryRepositoryArgs {
   deleteUntaggedAfterDays?: number;
   /**
    * Adopt repositories that already exist (Pulumi `import`) instead of failing with "already exists".
-   * Plain: it decides a resource option.
+   * The import takes each repository as it is (AR_ADOPTION_IGNORED lists what a hand-made one lacks;
+   * an import whose inputs differ from the existing resource fails); turn it off on the next update
+   * and this component's settings apply. Plain: it decides resource options.
    * @default false
    */
   adoptExisting?: boolean;
@@ -41,6 +43,12 @@ export interface ArtifactRegistryRepositoryArgs {
    */
   protect?: boolean;
   labels?: Record<string, string>;
+  /**
+   * IAM members that may pull from the image repository (`roles/artifactregistry.reader`), e.g. the
+   * deployer of a stack that promotes from this one. Plain: each is a child resource.
+   * @default []
+   */
+  readers?: string[];
 }
 
 /** The id Pulumi's `import` needs for an Artifact Registry repository. */
@@ -64,14 +72,21 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
   readonly host: string;
   readonly repository: gcp.artifactregistry.Repository;
   readonly cacheRepository: gcp.artifactregistry.Repository | undefined;
+  /** Reader grants on the image repository, by member. */
+  readonly readerGrants: gcp.artifactregistry.RepositoryIamMember[] = [];
+
+  private readonly name: string;
 
   constructor(name: string, args: ArtifactRegistryRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
     super(ARTIFACT_REGISTRY_REPOSITORY_TYPE, name, {}, opts);
+    this.name = name;
     const a = normalizeArtifactRegistryArgs(args);
     this.host = artifactRegistryHost(a.location);
     const keep = { protect: a.protect, retainOnDelete: a.protect };
     const importOpt = (id: string) =>
-      a.adoptExisting ? { import: artifactRegistryImportId(a.project, a.location, id) } : {};
+      a.adoptExisting
+        ? { import: artifactRegistryImportId(a.project, a.location, id), ignoreChanges: [...AR_ADOPTION_IGNORED] }
+        : {};
 
     this.repository = new gcp.artifactregistry.Repository(
       `${name}-repo`,
@@ -136,9 +151,40 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
     this.cacheRepositoryUrl = this.cacheRepository
       ? pulumi.interpolate`${this.host}/${this.cacheRepository.project}/${this.cacheRepository.repositoryId}`
       : undefined;
+    for (const member of a.readers) this.grantReader(member);
     this.registerOutputs({ repositoryUrl: this.repositoryUrl, cacheRepositoryUrl: this.cacheRepositoryUrl });
   }
+
+  /**
+   * Lets `member` pull images from the image repository. The child is named after the member, so
+   * adding or removing one reader never replaces another's grant.
+   */
+  grantReader(member: string): gcp.artifactregistry.RepositoryIamMember {
+    const grant = new gcp.artifactregistry.RepositoryIamMember(
+      `${this.name}-reader-${member.replace(/[^A-Za-z0-9-]+/g, "-")}`,
+      {
+        project: this.repository.project,
+        location: this.repository.location,
+        repository: this.repository.repositoryId,
+        role: "roles/artifactregistry.reader",
+        member,
+      },
+      { parent: this },
+    );
+    this.readerGrants.push(grant);
+    return grant;
+  }
 }
+
+/** What an import of a hand-made repository may differ in: everything `gcloud … create` leaves unset. */
+export const AR_ADOPTION_IGNORED = [
+  "description",
+  "labels",
+  "dockerConfig",
+  "cleanupPolicies",
+  "cleanupPolicyDryRun",
+  "vulnerabilityScanningConfig",
+] as const;
 
 export function normalizeArtifactRegistryArgs(args: ArtifactRegistryRepositoryArgs) {
   return {
@@ -147,6 +193,7 @@ export function normalizeArtifactRegistryArgs(args: ArtifactRegistryRepositoryAr
     deleteUntaggedAfterDays: args.deleteUntaggedAfterDays ?? 7,
     adoptExisting: args.adoptExisting ?? false,
     protect: args.protect ?? true,
+    readers: [...new Set(args.readers ?? [])].sort(),
     labels: { "managed-by": "multicloud-deploy", ...args.labels },
   };
 }

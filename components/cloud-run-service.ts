@@ -256,6 +256,7 @@ export class CloudRunService extends pulumi.ComponentResource {
               environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
               // A new revision (new image, env or secret version) runs the gate again.
               triggers: [this.latestRevision],
+              logging: command.local.Logging.Stderr,
             },
             { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
           )

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import type { CommitInfo } from "../lib/commit";
 import { digestRef, tagRef } from "../lib/image-ref";
+import { registryExport } from "../lib/image-export";
 import { ociLabels } from "../lib/image-tag";
 import { PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "./scripts";
 import type { Platform } from "../lib/platform";
@@ -36,8 +37,10 @@ export interface ImageBuild {
    */
   cacheImageManifest?: boolean;
   /**
-   * Build during `pulumi preview` too, so a broken Dockerfile fails the pull request's preview.
-   * @default true
+   * Build during `pulumi preview` too. docker-build does not push in preview but does write
+   * `cacheTo`, so an image built in previews never writes the registry cache (a pull request's preview
+   * must not be able to poison the cache the next deploy imports): it only reads it.
+   * @default false
    */
   buildOnPreview?: boolean;
   /** `org.opencontainers.image.source`. @default - no source label */
@@ -112,25 +115,32 @@ export class ContainerImage extends pulumi.ComponentResource {
           dockerfile: { location: path.posix.join(b.context, b.dockerfile) },
           // Exactly one platform: one manifest, and the platform Lambda/Cloud Run expect.
           platforms: [args.platform],
-          // Pushed by digest only; the tag is added after verification (see verify-image --tag), so a
-          // re-run at the same commit never pushes an existing tag twice (immutable registries refuse it).
+          // Pushed by digest, reproducibly (lib/image-export.ts). No `tags`: buildx would write them
+          // over the exporter's name and BuildKit refuses a tagged push by digest. The commit tag is
+          // added by the verify step, after verification.
           push: false,
-          exports: [{ registry: { names: [this.repositoryUrl], pushByDigest: true } }],
-          tags: [pulumi.interpolate`${this.repositoryUrl}:${args.tag}`],
+          exports: [{ raw: this.repositoryUrl.apply(registryExport) }],
           labels: this.tag.apply((tag) => ociLabels(args.commit, tag, b.sourceUrl)),
+          // With `rewrite-timestamp=true` on the export, this epoch also becomes every layer file's
+          // timestamp, not only the config's `created`: unchanged inputs give the same digest.
           buildArgs: { ...b.buildArgs, SOURCE_DATE_EPOCH: String(args.commit.timestamp) },
           target: b.target,
           cacheFrom: [{ registry: { ref: b.cacheRef } }],
-          cacheTo: [
-            {
-              registry: {
-                ref: b.cacheRef,
-                mode: dockerbuild.CacheMode.Max,
-                imageManifest: b.cacheImageManifest,
-                ociMediaTypes: true,
-              },
-            },
-          ],
+          // docker-build turns pushes off in preview but still writes `cacheTo` when it builds
+          // (provider/internal/image.go toBuild keeps cacheTo for dry runs). A stack whose previews
+          // build therefore never writes the cache; see normalizeImageBuild.
+          cacheTo: b.writeCache
+            ? [
+                {
+                  registry: {
+                    ref: b.cacheRef,
+                    mode: dockerbuild.CacheMode.Max,
+                    imageManifest: b.cacheImageManifest,
+                    ociMediaTypes: true,
+                  },
+                },
+              ]
+            : [],
           registries: [
             { address: args.registryAuth.address, username: args.registryAuth.username, password },
           ],
@@ -159,6 +169,7 @@ export class ContainerImage extends pulumi.ComponentResource {
             REGISTRY_PASSWORD: password,
           },
           triggers: [this.digest, this.repositoryUrl],
+          logging: command.local.Logging.Stderr,
         },
         { parent: this },
       );
@@ -174,6 +185,8 @@ export class ContainerImage extends pulumi.ComponentResource {
         // Credentials reach the verifier through its environment, as secrets; never on the command line.
         environment: { REGISTRY_USERNAME: args.registryAuth.username, REGISTRY_PASSWORD: password },
         triggers: [this.digest],
+        // Its stdout (the verified facts) stays in the Command's outputs; only errors reach the log.
+        logging: command.local.Logging.Stderr,
       },
       { parent: this, dependsOn: this.image ? [this.image] : [this.promotion!] },
     );
@@ -197,10 +210,13 @@ export class ContainerImage extends pulumi.ComponentResource {
 }
 
 export function normalizeImageBuild(b: ImageBuild) {
+  const buildOnPreview = b.buildOnPreview ?? false;
   return {
     ...b,
     buildArgs: b.buildArgs ?? {},
     cacheImageManifest: b.cacheImageManifest ?? false,
-    buildOnPreview: b.buildOnPreview ?? true,
+    buildOnPreview,
+    /** The cache is written only by `pulumi up`, which a preview-building stack cannot guarantee. */
+    writeCache: !buildOnPreview,
   };
 }

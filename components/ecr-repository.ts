@@ -11,6 +11,14 @@ export interface EcrRepositoryArgs {
   accountId: pulumi.Input<string>;
   /** Region of the functions allowed to pull. */
   region: pulumi.Input<string>;
+  /** AWS partition of the account (`aws`, `aws-cn`, `aws-us-gov`), for the ARNs in the repository policy. */
+  partition: pulumi.Input<string>;
+  /**
+   * Other AWS accounts that may pull (the stacks that promote from this one). Their principals still
+   * need `ecr:BatchGetImage` and friends in their own IAM policy (docs/iam). Plain: from config.
+   * @default [] - only this account's Lambda functions
+   */
+  pullAccounts?: string[];
   /**
    * Tag pattern of the images this repository keeps (ECR patterns AND their entries, so one pattern).
    * @default "*"
@@ -33,7 +41,10 @@ export interface EcrRepositoryArgs {
   kmsKeyArn?: pulumi.Input<string>;
   /**
    * Adopt a repository that already exists (Pulumi `import` by repository name) instead of failing
-   * with "RepositoryAlreadyExistsException". Plain: it decides a resource option.
+   * with "RepositoryAlreadyExistsException". The import takes the repository as it is (the settings a
+   * hand-made repository lacks are in ECR_ADOPTION_IGNORED, since an import whose inputs differ from
+   * the existing resource fails); turn it off on the next update and this component's settings apply.
+   * Plain: it decides resource options.
    * @default false
    */
   adoptExisting?: boolean;
@@ -75,7 +86,11 @@ export class EcrRepository extends pulumi.ComponentResource {
         forceDelete: !a.protect,
         tags: a.tags,
       },
-      { parent: this, ...keep, ...(a.adoptExisting ? { import: a.repositoryName } : {}) },
+      {
+        parent: this,
+        ...keep,
+        ...(a.adoptExisting ? { import: a.repositoryName, ignoreChanges: [...ECR_ADOPTION_IGNORED] } : {}),
+      },
     );
 
     this.lifecyclePolicy = new aws.ecr.LifecyclePolicy(
@@ -94,8 +109,10 @@ export class EcrRepository extends pulumi.ComponentResource {
       {
         repository: this.repository.name,
         policy: pulumi
-          .all([a.accountId, a.region])
-          .apply(([accountId, region]) => JSON.stringify(lambdaPullPolicy(accountId, region))),
+          .all([a.accountId, a.region, a.partition])
+          .apply(([accountId, region, partition]) =>
+            JSON.stringify(ecrRepositoryPolicy({ accountId, region, partition, pullAccounts: a.pullAccounts })),
+          ),
       },
       { parent: this },
     );
@@ -114,6 +131,7 @@ export function normalizeEcrArgs(args: EcrRepositoryArgs) {
     expireUntaggedAfterDays: args.expireUntaggedAfterDays ?? 7,
     adoptExisting: args.adoptExisting ?? false,
     protect: args.protect ?? true,
+    pullAccounts: [...new Set(args.pullAccounts ?? [])].sort(),
     tags: { "managed-by": "multicloud-deploy", ...args.tags },
   };
 }
@@ -148,8 +166,34 @@ export function ecrLifecyclePolicy(pattern: string, keep: number, untaggedDays: 
   };
 }
 
-/** Lambda pulls container images with the service principal; scope it to this account's functions. */
-export function lambdaPullPolicy(accountId: string, region: string) {
+/**
+ * What an import of a hand-made repository may differ in: settings the console does not set (tag
+ * immutability, scanning, encryption, tags) and `forceDelete`, which lives only in Pulumi's state and
+ * reads back unset on import.
+ */
+export const ECR_ADOPTION_IGNORED = [
+  "imageTagMutability",
+  "imageTagMutabilityExclusionFilters",
+  "imageScanningConfiguration",
+  "encryptionConfigurations",
+  "forceDelete",
+  "tags",
+] as const;
+
+/** The actions a principal needs to pull an image by digest (what Lambda's service principal gets too). */
+export const ECR_PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"] as const;
+
+/**
+ * The repository policy: Lambda pulls with its service principal, scoped to this account's functions;
+ * each consumer account (a stack promoting from this one) may pull too. ARNs use the account's
+ * partition, so `aws-cn` and `aws-us-gov` match.
+ */
+export function ecrRepositoryPolicy(p: {
+  accountId: string;
+  region: string;
+  partition: string;
+  pullAccounts: readonly string[];
+}) {
   return {
     Version: "2012-10-17",
     Statement: [
@@ -157,9 +201,21 @@ export function lambdaPullPolicy(accountId: string, region: string) {
         Sid: "LambdaECRImageRetrievalPolicy",
         Effect: "Allow",
         Principal: { Service: "lambda.amazonaws.com" },
-        Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-        Condition: { StringLike: { "aws:sourceArn": `arn:aws:lambda:${region}:${accountId}:function:*` } },
+        Action: [...ECR_PULL_ACTIONS],
+        Condition: {
+          StringLike: { "aws:sourceArn": `arn:${p.partition}:lambda:${p.region}:${p.accountId}:function:*` },
+        },
       },
+      ...(p.pullAccounts.length === 0
+        ? []
+        : [
+            {
+              Sid: "ConsumerAccountsPull",
+              Effect: "Allow",
+              Principal: { AWS: p.pullAccounts.map((acct) => `arn:${p.partition}:iam::${acct}:root`) },
+              Action: [...ECR_PULL_ACTIONS, "ecr:BatchCheckLayerAvailability"],
+            },
+          ]),
     ],
   };
 }

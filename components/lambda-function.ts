@@ -2,7 +2,12 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_CHECK_COMMAND } from "./scripts";
-import { lambdaLogGroupName } from "../lib/names";
+import {
+  IAM_ROLE_NAME_MAX,
+  LAMBDA_FUNCTION_NAME_MAX,
+  lambdaLogGroupName,
+  lambdaRoleName,
+} from "../lib/names";
 import { architectureForPlatform, type LambdaArchitecture, type Platform } from "../lib/platform";
 
 export const LAMBDA_FUNCTION_TYPE = "multicloud:aws:LambdaFunction";
@@ -11,8 +16,10 @@ export const LAMBDA_FUNCTION_TYPE = "multicloud:aws:LambdaFunction";
 export const BASIC_EXECUTION_POLICY = "service-role/AWSLambdaBasicExecutionRole";
 
 export interface LambdaFunctionArgs {
-  /** Function name. @default - the component name */
+  /** Function name (1-64 of `[A-Za-z0-9_-]`). @default - the component name */
   functionName?: string;
+  /** Execution role name (1-64 characters). @default - `<functionName>-role` */
+  roleName?: string;
   /** The verified `repo@sha256:…` from ContainerImage. */
   imageUri: pulumi.Input<string>;
   /**
@@ -105,6 +112,8 @@ export class LambdaFunction extends pulumi.ComponentResource {
     this.role = new aws.iam.Role(
       `${name}-role`,
       {
+        // Named, not auto-named: an autoname adds 8 characters to a name that may already be near IAM's 64.
+        name: a.roleName,
         description: `Execution role of the ${a.functionName} function (managed by multicloud-deploy)`,
         assumeRolePolicy: JSON.stringify(lambdaTrustPolicy()),
         tags: a.tags,
@@ -258,9 +267,22 @@ export class LambdaFunction extends pulumi.ComponentResource {
 }
 
 export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
+  const functionName = args.functionName ?? name;
+  const roleName = args.roleName ?? lambdaRoleName(functionName);
+  if (functionName.length > LAMBDA_FUNCTION_NAME_MAX || !/^[A-Za-z0-9_-]+$/.test(functionName)) {
+    throw new Error(
+      `LambdaFunction ${name}: function name ${JSON.stringify(functionName)} must be 1-${LAMBDA_FUNCTION_NAME_MAX} letters, digits, "-" or "_"`,
+    );
+  }
+  if (roleName.length > IAM_ROLE_NAME_MAX) {
+    throw new Error(
+      `LambdaFunction ${name}: role name ${JSON.stringify(roleName)} has ${roleName.length} characters; IAM allows ${IAM_ROLE_NAME_MAX}`,
+    );
+  }
   return {
     ...args,
-    functionName: args.functionName ?? name,
+    functionName,
+    roleName,
     env: args.env ?? {},
     secretArns: args.secretArns ?? {},
     memorySize: args.memorySize ?? 512,

@@ -29,3 +29,18 @@ export function cloudRunServiceAgent(projectNumber: string): string {
 export function lambdaLogGroupName(functionName: string): string {
   return `/aws/lambda/${functionName}`;
 }
+
+/** Lambda function names: 1-64 of `[A-Za-z0-9_-]` (Lambda API, CreateFunction FunctionName). */
+export const LAMBDA_FUNCTION_NAME_MAX = 64;
+/** IAM role names: 1-64 of `[\w+=,.@-]` (IAM API, CreateRole RoleName). */
+export const IAM_ROLE_NAME_MAX = 64;
+
+/** A function's physical name: `<project>-<stack>-<service>` unless the stack file overrides it. */
+export function lambdaFunctionName(project: string, stack: string, service: string): string {
+  return `${project}-${stack}-${service}`;
+}
+
+/** The execution role of a function: `<function name>-role`. */
+export function lambdaRoleName(functionName: string): string {
+  return `${functionName}-role`;
+}

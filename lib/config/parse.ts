@@ -8,6 +8,12 @@ import { closest } from "fastest-levenshtein";
 import { z } from "zod";
 import { ConfigError, describeValue } from "../errors";
 import type { CommitInfo } from "../commit";
+import {
+  IAM_ROLE_NAME_MAX,
+  LAMBDA_FUNCTION_NAME_MAX,
+  lambdaFunctionName,
+  lambdaRoleName,
+} from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
 import {
   CLOUD_RUN_RESERVED_ENV,
@@ -22,6 +28,7 @@ import {
   type ArtifactRegistryConfig,
   type CloudRunServiceConfig,
   type EcrConfig,
+  type ImageConsumersConfig,
   type LambdaServiceConfig,
   type ServiceConfig,
 } from "./schema";
@@ -70,6 +77,7 @@ export interface StackConfig {
     cacheRepositoryId: string;
   };
   ecr: EcrConfig;
+  imageConsumers: ImageConsumersConfig;
   /** Sorted by name, so the program registers resources in a stable order. */
   services: ServiceConfig[];
 }
@@ -189,6 +197,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
             name,
             parsed.data as z.output<typeof lambdaServiceSchema>,
             base?.logRetentionDays ?? 30,
+            ctx.stack,
             where,
             at,
           );
@@ -284,6 +293,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       cacheRepositoryId: ar.cacheRepositoryId ?? `${ar.repositoryId}-cache`,
     },
     ecr: base.ecr,
+    imageConsumers: base.imageConsumers,
     services,
   };
 }
@@ -292,9 +302,31 @@ function normalizeLambda(
   name: string,
   data: z.output<typeof lambdaServiceSchema>,
   defaultRetention: number,
+  stack: string,
   where: Path,
   at: (p: Path, message: string) => void,
 ): LambdaServiceConfig | undefined {
+  // Names derive from the stack, so staging and prod can share an account; AWS's limits are checked
+  // here, on the name that would be created.
+  const functionName = data.functionName ?? lambdaFunctionName(PROJECT, stack, name);
+  const roleName = lambdaRoleName(functionName);
+  const nameKey = data.functionName === undefined ? where : [...where, "functionName"];
+  if (functionName.length > LAMBDA_FUNCTION_NAME_MAX) {
+    at(
+      nameKey,
+      `the function name ${JSON.stringify(functionName)} has ${functionName.length} characters; Lambda allows ${LAMBDA_FUNCTION_NAME_MAX}. ` +
+        `Set a shorter functionName`,
+    );
+    return undefined;
+  }
+  if (roleName.length > IAM_ROLE_NAME_MAX) {
+    at(
+      nameKey,
+      `the execution role name ${JSON.stringify(roleName)} has ${roleName.length} characters; IAM allows ${IAM_ROLE_NAME_MAX}. ` +
+        `Set a functionName of at most ${IAM_ROLE_NAME_MAX - (roleName.length - functionName.length)} characters`,
+    );
+    return undefined;
+  }
   // One of platform/architecture is derived from the other; given both, they must agree.
   const architecture =
     data.architecture ?? (data.platform ? architectureForPlatform(data.platform) : "arm64");
@@ -310,6 +342,7 @@ function normalizeLambda(
   return {
     ...data,
     name,
+    functionName,
     platform,
     architecture,
     logRetentionDays: data.logRetentionDays ?? defaultRetention,

@@ -215,6 +215,14 @@ export const lambdaServiceSchema = z.strictObject({
   ...commonService,
   /** Image platform; the function's architecture is derived from it. Give this or `architecture`. */
   platform: platform.optional(),
+  /**
+   * Physical function name; the log group is `/aws/lambda/<name>` and the execution role `<name>-role`.
+   * Defaults to `multicloud-deploy-<stack>-<service>`, so two stacks in one account never collide.
+   */
+  functionName: z
+    .string(e('expected a Lambda function name like "acme-staging-worker"'))
+    .regex(/^[A-Za-z0-9_-]+$/, e('expected a Lambda function name: letters, digits, "-" and "_" only'))
+    .optional(),
   /** Lambda architecture; the image platform is derived from it. Give this or `platform`. */
   architecture: z
     .enum(LAMBDA_ARCHITECTURES, e('expected Lambda architecture "arm64" or "x86_64"'))
@@ -303,6 +311,35 @@ export const artifactRegistrySchema = z
     deleteUntaggedAfterDays: 7,
   });
 
+export const imageConsumersSchema = z
+  .strictObject(
+    {
+      /** AWS accounts whose principals (with their own IAM permission) may pull from this stack's ECR repositories. */
+      awsAccounts: z
+        .array(
+          z
+            .string(e('expected a 12-digit AWS account id like "222222222222"'))
+            .regex(/^\d{12}$/, e('expected a 12-digit AWS account id like "222222222222"')),
+          e('expected a list of AWS account ids like ["222222222222"]'),
+        )
+        .default([]),
+      /** IAM members granted `roles/artifactregistry.reader` on this stack's image repository. */
+      gcpMembers: z
+        .array(
+          z
+            .string(e('expected an IAM member like "serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"'))
+            .regex(
+              /^(serviceAccount|group|user|principal|principalSet):\S+$/,
+              e('expected an IAM member like "serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"'),
+            ),
+          e('expected a list of IAM members like ["serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"]'),
+        )
+        .default([]),
+    },
+    e("expected { awsAccounts?, gcpMembers? }"),
+  )
+  .default({ awsAccounts: [], gcpMembers: [] });
+
 export const ecrSchema = z
   .strictObject(
     {
@@ -353,8 +390,11 @@ export const stackConfigSchema = z.strictObject({
   sourceUrl: z.url(e("expected a URL like https://github.com/acme/app")).optional(),
   /** Allow images to be built from a work tree with uncommitted changes (their tags say `dirty`). */
   allowDirtyBuilds: flag(false),
-  /** Build images during `pulumi preview` too, so a broken Dockerfile fails the PR preview. */
-  buildOnPreview: flag(true),
+  /**
+   * Build images during `pulumi preview` too. Such a stack only reads the build cache: docker-build
+   * writes `cacheTo` even in preview, and a pull request's preview must not write what deploys import.
+   */
+  buildOnPreview: flag(false),
   /** Cloud Run `deletionProtection`. */
   deletionProtection: flag(true),
   /** `protect` and `retainOnDelete` on registries, so `pulumi destroy` cannot delete images. */
@@ -394,6 +434,11 @@ export const stackConfigSchema = z.strictObject({
   ),
   /** Default CloudWatch Logs retention for Lambda functions. */
   logRetentionDays: fromConfigString(logRetention.default(30)),
+  /**
+   * Who else may pull this stack's images: the stacks that promote from it. Rendered into the ECR
+   * repository policy (accounts) and Artifact Registry reader grants (IAM members).
+   */
+  imageConsumers: fromConfigString(imageConsumersSchema),
   artifactRegistry: fromConfigString(artifactRegistrySchema),
   ecr: fromConfigString(ecrSchema),
   services: fromConfigString(
@@ -404,8 +449,13 @@ export const stackConfigSchema = z.strictObject({
 });
 
 export type CloudRunServiceConfig = z.output<typeof cloudRunServiceSchema> & { name: string };
-export type LambdaServiceConfig = Omit<z.output<typeof lambdaServiceSchema>, "platform" | "architecture"> & {
+export type LambdaServiceConfig = Omit<
+  z.output<typeof lambdaServiceSchema>,
+  "platform" | "architecture" | "functionName"
+> & {
   name: string;
+  /** Always set after parsing: `multicloud-deploy-<stack>-<service>` unless overridden. */
+  functionName: string;
   /** Always set after parsing: derived from `architecture` when not given. */
   platform: (typeof PLATFORMS)[number];
   architecture: (typeof LAMBDA_ARCHITECTURES)[number];
@@ -413,3 +463,4 @@ export type LambdaServiceConfig = Omit<z.output<typeof lambdaServiceSchema>, "pl
 export type ServiceConfig = CloudRunServiceConfig | LambdaServiceConfig;
 export type ArtifactRegistryConfig = z.output<typeof artifactRegistrySchema>;
 export type EcrConfig = z.output<typeof ecrSchema>;
+export type ImageConsumersConfig = z.output<typeof imageConsumersSchema>;

@@ -14,7 +14,7 @@ describe("LambdaFunction", () => {
     const fn = byName(staging, "aws:lambda/function:Function", "worker");
     expect(fn.inputs.packageType).toBe("Image");
     expect(fn.inputs.imageUri).toMatch(
-      /^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/multicloud-deploy-staging\/worker@sha256:[0-9a-f]{64}$/,
+      /^111111111111\.dkr\.ecr\.us-east-1\.amazonaws\.com\/multicloud-deploy-staging\/worker@sha256:[0-9a-f]{64}$/,
     );
     for (const key of ["code", "s3Bucket", "s3Key", "filename"]) expect(fn.inputs).not.toHaveProperty(key);
     expect(fn.inputs.architectures).toEqual(["arm64"]);
@@ -61,10 +61,57 @@ describe("LambdaFunction", () => {
   it("creates its log group first, with the stack's retention and JSON logs", () => {
     const logs = byName(staging, "aws:cloudwatch/logGroup:LogGroup", "worker-logs");
     const fn = byName(staging, "aws:lambda/function:Function", "worker");
-    expect(logs.inputs).toMatchObject({ name: "/aws/lambda/worker", retentionInDays: 30 });
+    expect(logs.inputs).toMatchObject({
+      name: "/aws/lambda/multicloud-deploy-staging-worker",
+      retentionInDays: 30,
+    });
     expect(byName(prod, "aws:cloudwatch/logGroup:LogGroup", "worker-logs").inputs.retentionInDays).toBe(90);
     expect(fn.dependencies).toContain(logs.urn);
-    expect(fn.inputs.loggingConfig).toEqual({ logFormat: "JSON", logGroup: "/aws/lambda/worker" });
+    expect(fn.inputs.loggingConfig).toEqual({
+      logFormat: "JSON",
+      logGroup: "/aws/lambda/multicloud-deploy-staging-worker",
+    });
+  });
+
+  it("names the function, its log group and its role after the stack, so two stacks share an account", () => {
+    const names = (run: ProgramRun) => [
+      byName(run, "aws:lambda/function:Function", "worker").inputs.name,
+      byName(run, "aws:cloudwatch/logGroup:LogGroup", "worker-logs").inputs.name,
+      byName(run, "aws:iam/role:Role", "worker-role").inputs.name,
+    ];
+    expect(names(staging)).toEqual([
+      "multicloud-deploy-staging-worker",
+      "/aws/lambda/multicloud-deploy-staging-worker",
+      "multicloud-deploy-staging-worker-role",
+    ]);
+    expect(names(prod)).toEqual([
+      "multicloud-deploy-prod-worker",
+      "/aws/lambda/multicloud-deploy-prod-worker",
+      "multicloud-deploy-prod-worker-role",
+    ]);
+  });
+
+  it("takes a functionName override from the stack file", async () => {
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      overrides: { commitSha: SHA, services: { worker: { functionName: "acme_worker" } } },
+    });
+    expect(byName(run, "aws:lambda/function:Function", "worker").inputs.name).toBe("acme_worker");
+    expect(byName(run, "aws:iam/role:Role", "worker-role").inputs.name).toBe("acme_worker-role");
+  });
+
+  it("writes ARNs in the account's partition (aws-cn, aws-us-gov)", async () => {
+    const run = await runProgram({ stack: "staging", env, awsPartition: "aws-cn", overrides: { commitSha: SHA } });
+    const policy = JSON.parse(
+      byName(run, "aws:ecr/repositoryPolicy:RepositoryPolicy", "worker-repo-lambda-pull").inputs.policy,
+    );
+    expect(policy.Statement[0].Condition.StringLike["aws:sourceArn"]).toBe(
+      "arn:aws-cn:lambda:us-east-1:111111111111:function:*",
+    );
+    expect(
+      ofType(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn),
+    ).toEqual(["arn:aws-cn:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]);
   });
 
   it("uses AWS_IAM URL auth unless the function is public", async () => {

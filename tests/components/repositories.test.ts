@@ -39,7 +39,7 @@ describe("registries", () => {
     expect(policy.Statement[0]).toMatchObject({
       Principal: { Service: "lambda.amazonaws.com" },
       Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-      Condition: { StringLike: { "aws:sourceArn": "arn:aws:lambda:us-east-1:123456789012:function:*" } },
+      Condition: { StringLike: { "aws:sourceArn": "arn:aws:lambda:us-east-1:111111111111:function:*" } },
     });
   });
 

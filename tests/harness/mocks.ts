@@ -5,11 +5,16 @@
  * random source, so two runs with the same inputs produce the same outputs.
  */
 import { createHash } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
 import stringify from "safe-stable-stringify";
+import { parseExportEntry, type ExportEntry } from "../../lib/image-export";
 
 export interface MockEnvironment {
+  /** Each stack deploys into its own account and project (the deployer's ambient identity decides). */
   awsAccountId: string;
+  /** `aws`, `aws-cn` or `aws-us-gov`: what the caller identity's ARN says. */
+  awsPartition: string;
   awsRegion: string;
   gcpProject: string;
   gcpRegion: string;
@@ -21,6 +26,71 @@ export interface MockEnvironment {
    * left out of the state, so the SDK makes it unknown, as the real providers do.
    */
   preview?: boolean;
+  /**
+   * Resource options the mock interface does not pass to `newResource` but the engine acts on: the
+   * import id and `ignoreChanges`, by `<type>::<name>` (filled by the harness).
+   */
+  options?: Map<string, { importId?: string; ignoreChanges: string[] }>;
+}
+
+/**
+ * Repositories as a person makes them by hand (console defaults), for the import-match rule below.
+ * ECR console: MUTABLE tags, no scan on push, AES256, no tags; `forceDelete` is the provider's own
+ * state and reads back unset on import (pulumi-aws resource_aws_ecr_repository: "force_delete" is not
+ * read from the API). Artifact Registry (`gcloud artifacts repositories create --repository-format
+ * docker`): no description, labels, cleanup policies or docker config.
+ */
+const HAND_MADE: Record<string, (importId: string) => Record<string, unknown>> = {
+  "aws:ecr/repository:Repository": (id) => ({
+    name: id,
+    imageTagMutability: "MUTABLE",
+    imageScanningConfiguration: { scanOnPush: false },
+    encryptionConfigurations: [{ encryptionType: "AES256" }],
+  }),
+  "gcp:artifactregistry/repository:Repository": (id) => {
+    const [, project, , location, , repositoryId] = id.split("/");
+    return { project, location, repositoryId, format: "DOCKER" };
+  },
+};
+
+/**
+ * The engine's import rule: an `import` succeeds only if every input the program declares equals what
+ * the provider reads from the existing resource, except the paths in `ignoreChanges` (pulumi docs,
+ * "Importing resources": "inputs to import do not match the existing resource"; fixed "by changing
+ * your code to match, or adding to the ignoreChanges options").
+ */
+function checkImport(args: pulumi.runtime.MockResourceArgs, env: MockEnvironment): void {
+  const opts = env.options?.get(`${args.type}::${args.name}`);
+  if (!opts?.importId) return;
+  const existing = HAND_MADE[args.type]?.(opts.importId);
+  if (!existing) return;
+  const ignored = new Set(opts.ignoreChanges);
+  const differing = Object.entries(args.inputs as Record<string, unknown>)
+    .filter(([k, v]) => v !== undefined && !ignored.has(k) && !isDeepStrictEqual(v, existing[k]))
+    .map(([k]) => k)
+    .sort();
+  if (differing.length > 0) {
+    throw new Error(
+      `${args.type} (${args.name}): inputs to import do not match the existing resource; ` +
+        `the following properties differed: ${differing.join(", ")}`,
+    );
+  }
+}
+
+/** docker-build `exports` entries as BuildKit receives them (typed entries and `raw` strings alike). */
+function exportEntries(exports: unknown): ExportEntry[] {
+  return ((exports ?? []) as Array<Record<string, any>>).flatMap((e): ExportEntry[] => {
+    if (typeof e.raw === "string") return [parseExportEntry(e.raw)];
+    for (const kind of ["registry", "image"] as const) {
+      const x = e[kind];
+      if (!x) continue;
+      const attrs: Record<string, string> = { name: (x.names ?? []).join(",") };
+      attrs.push = String(x.push ?? kind === "registry");
+      if (x.pushByDigest !== undefined) attrs["push-by-digest"] = String(x.pushByDigest);
+      return [{ type: "image", attrs }];
+    }
+    return [];
+  });
 }
 
 const hash = (...parts: unknown[]) =>
@@ -35,6 +105,7 @@ export function newResourceState(
   args: pulumi.runtime.MockResourceArgs,
   env: MockEnvironment,
 ): { id: string | undefined; state: Record<string, unknown> } {
+  checkImport(args, env);
   const i = args.inputs as Record<string, any>;
   const project = i.project ?? env.gcpProject;
   const location = i.location ?? env.gcpRegion;
@@ -71,7 +142,9 @@ export function newResourceState(
           ...i,
           name,
           project,
-          uri: `https://${name}-${hash(project, name).slice(0, 10)}-uc.a.run.app`,
+          // The deterministic URL Cloud Run gives every service: https://<service>-<project number>.<region>.run.app
+          // (Cloud Run docs, "View the service URL"; provider field `uri`, "the main URI").
+          uri: `https://${name}-${env.gcpProjectNumber}.${location}.run.app`,
           latestReadyRevision: `projects/${project}/locations/${location}/services/${name}/revisions/${revision}`,
           latestCreatedRevision: `projects/${project}/locations/${location}/services/${name}/revisions/${revision}`,
           uid: hash(name).slice(0, 32),
@@ -83,18 +156,32 @@ export function newResourceState(
     case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
       return { id: `${args.name}/${i.role}/${i.member}`, state: { ...i, etag: `BwY${hash(i).slice(0, 9)}` } };
     case "docker-build:index:Image": {
-      // The manifest digest the registry would return: a function of everything that shapes the build.
+      const entries = exportEntries(i.exports);
+      const tags = (i.tags ?? []) as string[];
+      // buildx writes the tags over the image exporter's name (docker/buildx build/opt.go, "fill in
+      // image exporter names from tags") and BuildKit then refuses the push (moby/buildkit
+      // util/push/push.go). docker-build turns pushes off in preview, so only an update fails.
+      const byDigest = entries.some((e) => e.type === "image" && e.attrs["push-by-digest"] === "true");
+      const pushes = i.push === true || entries.some((e) => e.type === "image" && e.attrs.push === "true");
+      if (byDigest && pushes && tags.length > 0 && !env.preview) {
+        throw new Error(`failed to push: can't push tagged ref ${tags[0]} by digest`);
+      }
+      // The registry's manifest digest: a function of everything that shapes the build. Builds are
+      // reproducible (lib/image-export.ts), so the same inputs give the same digest in preview and up.
       const digest = `sha256:${hash(i.context, i.dockerfile, i.platforms, i.buildArgs, i.labels, i.target)}`;
-      const name = i.exports?.[0]?.registry?.names?.[0] ?? i.tags?.[0] ?? "";
-      if (env.preview) return { id: "", state: { ...i, contextHash: hash(i.context).slice(0, 64) } };
+      const contextHash = hash(i.context).slice(0, 64);
+      // In preview the provider builds (without pushing) when buildOnPreview is on, its default, and
+      // every input is known; it then returns the build's digest (provider/internal/image.go Create:
+      // shouldBuildOnPreview, buildable, ExporterImageDigestKey). Otherwise the digest stays unknown.
+      const known = i.context !== undefined && entries.length === ((i.exports ?? []) as unknown[]).length;
+      if (env.preview && !((i.buildOnPreview ?? true) && known)) {
+        return { id: "", state: { ...i, contextHash } };
+      }
+      // `ref` is the first tag with the digest; with no tags it stays empty (image.go Create).
+      const ref = tags[0] ? `${tags[0].replace(/:[^/:]*$/, "")}@${digest}` : "";
       return {
-        id: i.tags?.[0] ?? args.name,
-        state: {
-          ...i,
-          digest,
-          ref: name ? `${String(name).split(":")[0]}@${digest}` : "",
-          contextHash: hash(i.context).slice(0, 64),
-        },
+        id: env.preview ? "" : digest,
+        state: { ...i, digest, ref, contextHash },
       };
     }
     case "command:local:Command":
@@ -108,7 +195,7 @@ export function newResourceState(
         id: i.name,
         state: {
           ...i,
-          arn: `arn:aws:ecr:${region}:${acct}:repository/${i.name}`,
+          arn: `arn:${env.awsPartition}:ecr:${region}:${acct}:repository/${i.name}`,
           registryId: acct,
           repositoryUrl: `${acct}.dkr.ecr.${region}.amazonaws.com/${i.name}`,
         },
@@ -123,7 +210,7 @@ export function newResourceState(
         state: {
           ...i,
           name,
-          arn: `arn:aws:iam::${acct}:role/${name}`,
+          arn: `arn:${env.awsPartition}:iam::${acct}:role/${name}`,
           uniqueId: `AROA${hash(name).slice(0, 17).toUpperCase()}`,
         },
       };
@@ -135,10 +222,10 @@ export function newResourceState(
       return { id: `${i.role}:${name}`, state: { ...i, name } };
     }
     case "aws:cloudwatch/logGroup:LogGroup":
-      return { id: i.name, state: { ...i, arn: `arn:aws:logs:${region}:${acct}:log-group:${i.name}` } };
+      return { id: i.name, state: { ...i, arn: `arn:${env.awsPartition}:logs:${region}:${acct}:log-group:${i.name}` } };
     case "aws:lambda/function:Function": {
       const name = i.name ?? autoname(args.name);
-      const arn = `arn:aws:lambda:${region}:${acct}:function:${name}`;
+      const arn = `arn:${env.awsPartition}:lambda:${region}:${acct}:function:${name}`;
       return {
         id: name,
         state: {
@@ -146,7 +233,7 @@ export function newResourceState(
           name,
           arn,
           qualifiedArn: `${arn}:$LATEST`,
-          invokeArn: `arn:aws:apigateway:${region}:lambda:path/2015-03-31/functions/${arn}/invocations`,
+          invokeArn: `arn:${env.awsPartition}:apigateway:${region}:lambda:path/2015-03-31/functions/${arn}/invocations`,
           version: "$LATEST",
         },
       };
@@ -206,11 +293,11 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
       return {
         id: env.awsAccountId,
         accountId: env.awsAccountId,
-        arn: `arn:aws:sts::${env.awsAccountId}:assumed-role/deployer/session`,
+        arn: `arn:${env.awsPartition}:sts::${env.awsAccountId}:assumed-role/deployer/session`,
         userId: "AROAMOCK:session",
       };
     case "aws:index/getPartition:getPartition":
-      return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
+      return { id: env.awsPartition, partition: env.awsPartition, dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
     case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
       return {
         id: env.awsRegion,
@@ -224,7 +311,7 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
       return {
         id: i.name,
         name: i.name,
-        arn: `arn:aws:secretsmanager:${env.awsRegion}:${env.awsAccountId}:secret:${i.name}-${hash(i.name).slice(0, 6)}`,
+        arn: `arn:${env.awsPartition}:secretsmanager:${env.awsRegion}:${env.awsAccountId}:secret:${i.name}-${hash(i.name).slice(0, 6)}`,
       };
     default:
       throw new Error(`the test harness has no mock for ${args.token}; add one to tests/harness/mocks.ts`);

@@ -7,6 +7,7 @@
  * state, not through `.promise()`; with `preview: true` the mocks leave out what only an update can
  * tell, so those values are unknown as in a real `pulumi preview`.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -40,6 +41,7 @@ export interface RecordedResource {
   protect: boolean;
   retainOnDelete: boolean;
   importId?: string;
+  ignoreChanges: string[];
 }
 
 export interface ProgramRun {
@@ -67,6 +69,31 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   /** Run as `pulumi preview` does: digests and command outputs are unknown. @default false */
   preview?: boolean;
+  /**
+   * Run this instead of the project's program (same config, mocks and recording): for tests that
+   * register resources the program never would, to see what the mocked providers answer.
+   * @default - the project's program
+   */
+  program?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** The deployer's AWS account. @default - the stack's own (see STACK_IDENTITIES) */
+  awsAccountId?: string;
+  /** @default "aws" */
+  awsPartition?: string;
+}
+
+/**
+ * Each stack deploys with its own identity into its own AWS account and GCP project, as the stack
+ * files' secret ARNs and `gcp:project` say; any other stack gets a third account.
+ */
+export const STACK_IDENTITIES: Record<string, { awsAccountId: string }> = {
+  staging: { awsAccountId: "111111111111" },
+  prod: { awsAccountId: "222222222222" },
+};
+
+/** A stable, project-specific 12-digit GCP project number. */
+function projectNumber(project: string): string {
+  const n = BigInt(`0x${createHash("sha256").update(project).digest("hex").slice(0, 12)}`);
+  return (n % 900000000000n + 100000000000n).toString();
 }
 
 /** The stack file's `config:` map with Pulumi.yaml's declared defaults under it, as the CLI merges them. */
@@ -142,19 +169,26 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     config = merged;
   }
   const { values, secretKeys } = toRuntimeConfig(config);
+  const gcpProject = values["gcp:project"] ?? "mock-project";
   const env: MockEnvironment = {
-    awsAccountId: "123456789012",
+    awsAccountId:
+      options.awsAccountId ?? STACK_IDENTITIES[options.stack]?.awsAccountId ?? "333333333333",
+    awsPartition: options.awsPartition ?? "aws",
     awsRegion: values["aws:region"] ?? "us-east-1",
-    gcpProject: values["gcp:project"] ?? "mock-project",
+    gcpProject,
     gcpRegion: values["gcp:region"] ?? "us-central1",
-    gcpProjectNumber: "987654321098",
+    gcpProjectNumber: projectNumber(gcpProject),
     stackOutputs: options.stackOutputs ?? {},
     preview: options.preview ?? false,
+    options: new Map(),
   };
 
   const resources: RecordedResource[] = [];
   const invokes: string[] = [];
   const logs: ProgramRun["logs"] = [];
+  // A provider refusing a resource fails the update, as in the engine; the SDK also rejects that
+  // resource's outputs, which nobody awaits.
+  const registrationErrors: Error[] = [];
   pulumi.runtime.setAllConfig(values, secretKeys);
   await pulumi.runtime.setMocks(
     {
@@ -189,8 +223,11 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
       protect: Boolean(req.getProtect()),
       retainOnDelete: Boolean(req.getRetainondelete()),
       importId: (req.getImportid() as string) || undefined,
+      ignoreChanges: req.getIgnorechangesList() as string[],
     };
+    env.options!.set(`${meta.type}::${meta.name}`, meta);
     return register(req, (err, res) => {
+      if (err) registrationErrors.push(new Error(`${meta.type} (${meta.name}): ${err.message ?? err}`));
       if (!err && res) {
         const urn = res.getUrn() as string;
         const state = pulumi.runtime.deserializeProperties(res.getObject());
@@ -219,7 +256,9 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   // A user error inside the stack (e.g. a promotion problem) rejects the run and, through the Stack
   // resource's own promise, once more unhandled: keep the second from killing the test process.
   const onUnhandled = (reason: unknown) => {
-    if (!UserError.is(reason)) throw reason;
+    if (UserError.is(reason)) return;
+    if (registrationErrors.length > 0 && String(reason).includes("failed to register new resource")) return;
+    throw reason;
   };
   process.on("unhandledRejection", onUnhandled);
   // Without an engine the SDK prints diagnostics to the console; record them instead.
@@ -231,9 +270,14 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     // Import lazily so the program's modules see the mocks.
     // Validate first, as main() does, so a config error rejects before the stack resource exists.
     const { readStackConfig, deploy } = await import("../../program");
-    const config = readStackConfig();
-    const outputs = (await pulumi.runtime.runInPulumiStack(() => deploy(config))) ?? {};
+    let program = options.program;
+    if (!program) {
+      const config = readStackConfig();
+      program = () => deploy(config);
+    }
+    const outputs = (await pulumi.runtime.runInPulumiStack(async () => program())) ?? {};
     await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    if (registrationErrors.length > 0) throw registrationErrors[0];
     return {
       stack: options.stack,
       preview: options.preview ?? false,

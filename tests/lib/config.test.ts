@@ -190,7 +190,52 @@ describe("parseStackConfig rejects", () => {
       },
       `${F}services.api.secrets.DB_SECRET_ARN.secret: expected a Secrets Manager secret ARN`,
     ],
+    [
+      "a functionName override over Lambda's 64 characters",
+      { services: svc({ target: "lambda", context: "a", functionName: "f".repeat(65) }) },
+      `${F}services.api.functionName: the function name "${"f".repeat(65)}" has 65 characters; Lambda allows 64. Set a shorter functionName`,
+    ],
+    [
+      "a functionName whose execution role name would pass IAM's 64 characters",
+      { services: svc({ target: "lambda", context: "a", functionName: "f".repeat(60) }) },
+      `${F}services.api.functionName: the execution role name "${"f".repeat(60)}-role" has 65 characters; IAM allows 64. Set a functionName of at most 59 characters`,
+    ],
+    [
+      "a functionName with characters Lambda refuses",
+      { services: svc({ target: "lambda", context: "a", functionName: "acme.worker" }) },
+      `${F}services.api.functionName: expected a Lambda function name: letters, digits, "-" and "_" only, got "acme.worker"`,
+    ],
+    [
+      "an image consumer that is not an account id",
+      { imageConsumers: { awsAccounts: ["prod"] } },
+      `${F}imageConsumers.awsAccounts[0]: expected a 12-digit AWS account id like "222222222222", got "prod"`,
+    ],
+    [
+      "an image consumer that is not an IAM member",
+      { imageConsumers: { gcpMembers: ["deployer@acme-prod.iam.gserviceaccount.com"] } },
+      `${F}imageConsumers.gcpMembers[0]: expected an IAM member like "serviceAccount:deployer@acme-prod.iam.gserviceaccount.com", got "deployer@acme-prod.iam.gserviceaccount.com"`,
+    ],
   ];
+  it.each([
+    [
+      45,
+      (n: string) =>
+        `the function name "multicloud-deploy-prod-${n}" has 68 characters; Lambda allows 64. Set a shorter functionName`,
+    ],
+    [
+      40,
+      (n: string) =>
+        `the execution role name "multicloud-deploy-prod-${n}-role" has 68 characters; IAM allows 64. Set a functionName of at most 59 characters`,
+    ],
+  ])("names derived from the stack and a %i-character service name, when AWS would refuse them", (length, message) => {
+    const name = "w".repeat(length);
+    const problems = problemsOf({
+      ...raw(),
+      project: { services: JSON.stringify({ [name]: { target: "lambda", context: "a" } }) },
+    });
+    expect(problems).toEqual([`${F}services.${name}: ${message(name)}`]);
+  });
+
   it.each(cases)("%s", (_name, project, expected) => {
     const problems = problemsOf(raw(project));
     expect(
@@ -242,7 +287,7 @@ describe("parseStackConfig defaults", () => {
     const c = parse(raw({ requirePinnedSecretVersions: "false" }));
     expect(c.deletionProtection).toBe(true);
     expect(c.protectRegistries).toBe(true);
-    expect(c.buildOnPreview).toBe(true);
+    expect(c.buildOnPreview).toBe(false);
     expect(c.allowDirtyBuilds).toBe(false);
     expect(c.logRetentionDays).toBe(30);
     expect(c.artifactRegistry).toMatchObject({

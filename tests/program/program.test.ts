@@ -29,7 +29,7 @@ describe("promotion", () => {
     );
     expect(svc.dependencies).toContain(verify.urn);
     expect(byName(prod, "aws:lambda/function:Function", "worker").inputs.imageUri).toBe(
-      `123456789012.dkr.ecr.us-east-1.amazonaws.com/multicloud-deploy-prod/worker@${staging.outputs.images.worker.digest}`,
+      `222222222222.dkr.ecr.us-east-1.amazonaws.com/multicloud-deploy-prod/worker@${staging.outputs.images.worker.digest}`,
     );
   });
 
