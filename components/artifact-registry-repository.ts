@@ -85,7 +85,10 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
     const keep = { protect: a.protect, retainOnDelete: a.protect };
     const importOpt = (id: string) =>
       a.adoptExisting
-        ? { import: artifactRegistryImportId(a.project, a.location, id), ignoreChanges: [...AR_ADOPTION_IGNORED] }
+        ? {
+            import: artifactRegistryImportId(a.project, a.location, id),
+            ignoreChanges: [...AR_ADOPTION_IGNORED],
+          }
         : {};
 
     this.repository = new gcp.artifactregistry.Repository(

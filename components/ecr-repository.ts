@@ -111,7 +111,9 @@ export class EcrRepository extends pulumi.ComponentResource {
         policy: pulumi
           .all([a.accountId, a.region, a.partition])
           .apply(([accountId, region, partition]) =>
-            JSON.stringify(ecrRepositoryPolicy({ accountId, region, partition, pullAccounts: a.pullAccounts })),
+            JSON.stringify(
+              ecrRepositoryPolicy({ accountId, region, partition, pullAccounts: a.pullAccounts }),
+            ),
           ),
       },
       { parent: this },

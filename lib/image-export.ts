@@ -68,6 +68,28 @@ export function parseExportEntry(raw: string): ExportEntry {
   return { type, attrs };
 }
 
+/**
+ * A docker-build image's `exports` as BuildKit receives them: typed `registry`/`image` entries and
+ * `raw` strings alike (disabled entries dropped).
+ */
+export function imageExportEntries(props: { exports?: unknown }): ExportEntry[] {
+  return ((props.exports ?? []) as Array<Record<string, any>>).flatMap((e): ExportEntry[] => {
+    if (e.disabled === true) return [];
+    if (typeof e.raw === "string" && e.raw !== "") return [parseExportEntry(e.raw)];
+    for (const kind of ["registry", "image"] as const) {
+      const x = e[kind];
+      if (!x) continue;
+      const attrs: Record<string, string> = {
+        name: ((x.names ?? []) as string[]).join(","),
+        push: String(x.push ?? kind === "registry"),
+      };
+      if (x.pushByDigest !== undefined) attrs["push-by-digest"] = String(x.pushByDigest);
+      return [{ type: "image", attrs }];
+    }
+    return [];
+  });
+}
+
 /** The image names an export entry pushes (`name` may list several, comma-separated inside quotes). */
 export function exportNames(entry: ExportEntry): string[] {
   return (entry.attrs.name ?? "")

@@ -153,6 +153,69 @@ export function imageRepository(ref: string): string {
   return colon > slash ? noDigest.slice(0, colon) : noDigest;
 }
 
+export interface ExportEntry {
+  type: string;
+  attrs: Record<string, string>;
+}
+
+/**
+ * One `--output` entry as buildx reads it: CSV `key=value` fields, keys lower-cased, `type=registry`
+ * is the image exporter with `push=true` by default (docker-build provider/internal/export.go
+ * parseExports). The program's copy is lib/image-export.ts; tests/policy/parity.test.ts keeps them equal.
+ */
+export function parseExportEntry(raw: string): ExportEntry {
+  const fields: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c === '"') {
+      if (quoted && raw[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else quoted = !quoted;
+    } else if (c === "," && !quoted) {
+      fields.push(cur);
+      cur = "";
+    } else cur += c;
+  }
+  fields.push(cur);
+  const attrs: Record<string, string> = {};
+  let type = "";
+  for (const field of fields.filter((f) => f !== "")) {
+    const eq = field.indexOf("=");
+    if (eq < 0) throw new Error(`invalid export field ${JSON.stringify(field)} in ${JSON.stringify(raw)}`);
+    const key = field.slice(0, eq).trim().toLowerCase();
+    if (key === "type") type = field.slice(eq + 1);
+    else attrs[key] = field.slice(eq + 1);
+  }
+  if (type === "") throw new Error(`export ${JSON.stringify(raw)} has no type=`);
+  if (type === "registry") {
+    type = "image";
+    attrs.push ??= "true";
+  }
+  return { type, attrs };
+}
+
+/** A docker-build image's `exports` as BuildKit receives them: typed entries and `raw` strings alike. */
+export function imageExportEntries(props: Record<string, any>): ExportEntry[] {
+  return ((props.exports ?? []) as Array<Record<string, any>>).flatMap((e): ExportEntry[] => {
+    if (e.disabled === true) return [];
+    if (typeof e.raw === "string" && e.raw !== "") return [parseExportEntry(e.raw)];
+    for (const kind of ["registry", "image"] as const) {
+      const x = e[kind];
+      if (!x) continue;
+      const attrs: Record<string, string> = {
+        name: ((x.names ?? []) as string[]).join(","),
+        push: String(x.push ?? kind === "registry"),
+      };
+      if (x.pushByDigest !== undefined) attrs["push-by-digest"] = String(x.pushByDigest);
+      return [{ type: "image", attrs }];
+    }
+    return [];
+  });
+}
+
 const ARCH_FOR_PLATFORM: Record<string, string> = { "linux/amd64": "x86_64", "linux/arm64": "arm64" };
 
 interface ContainerLike {
@@ -353,34 +416,6 @@ const imageBuildNoAttestations = resourcePolicy(
   },
 );
 
-const imageBuildCommitShaTag = resourcePolicy(
-  "image-build-commit-sha-tag",
-  "Pushed images carry a tag that starts with the full 40-character commit SHA; never latest.",
-  [TYPES.image],
-  ({ name, props }, report) => {
-    const tagsRead = read(() => (props.tags ?? []) as string[]);
-    if (!tagsRead.known) return;
-    const pushes =
-      props.push === true || ((props.exports ?? []) as Array<{ registry?: unknown }>).some((e) => e.registry);
-    if (!pushes) return;
-    const tags = tagsRead.value.map((t) => {
-      const slash = t.lastIndexOf("/");
-      const colon = t.lastIndexOf(":");
-      return colon > slash ? t.slice(colon + 1) : "latest";
-    });
-    if (tags.includes("latest")) {
-      report(
-        `image build "${name}" pushes the tag latest, which moves and names no commit; tag it <40-char commit sha>-<arch>-… instead`,
-      );
-    }
-    if (!tags.some((t) => COMMIT_SHA_TAG.test(t))) {
-      report(
-        `image build "${name}" has no commit-SHA tag (tags: ${tags.join(", ") || "none"}); add a tag that starts with the full 40-character commit SHA`,
-      );
-    }
-  },
-);
-
 const registryImmutableTags = resourcePolicy(
   "registry-immutable-tags",
   "Registries refuse to move a tag: ECR IMMUTABLE (or IMMUTABLE_WITH_EXCLUSION for cache tags), Artifact Registry immutableTags (cache repositories exempt by label).",
@@ -526,6 +561,71 @@ function unknownImageProblem(resource: PolicyResource, property: string): string
   return undefined;
 }
 
+/** The `--tag` a verify-image command line gives (`--tag v` or `--tag=v`), if any. */
+export function verifiedTagOf(create: string): string | undefined {
+  const m = /(?:^|\s)--tag(?:=|\s+)(\S+)/.exec(create);
+  return m?.[1];
+}
+
+const imageBuildCommitShaTag = stackPolicy(
+  "image-build-commit-sha-tag",
+  "Pushed images get a tag that starts with the full 40-character commit SHA, never latest: a push by digest carries no tags and gets the commit tag from its verify step; a tagged push carries it itself.",
+  ({ resources }, report) => {
+    for (const r of resources.filter((x) => x.type === TYPES.image)) {
+      const entries = read(() => imageExportEntries(r.props));
+      const tagsRead = read(() => (r.props.tags ?? []) as string[]);
+      if (!entries.known || !tagsRead.known) continue;
+      const pushes =
+        r.props.push === true || entries.value.some((e) => e.type === "image" && e.attrs.push === "true");
+      if (!pushes) continue;
+      const byDigest = entries.value.some((e) => e.type === "image" && e.attrs["push-by-digest"] === "true");
+      const tagOf = (t: string) => {
+        const slash = t.lastIndexOf("/");
+        const colon = t.lastIndexOf(":");
+        return colon > slash ? t.slice(colon + 1) : "latest";
+      };
+      if (byDigest) {
+        if (tagsRead.value.length > 0) {
+          report(
+            `image build "${r.name}" pushes by digest but has tags (${tagsRead.value.join(", ")}); BuildKit refuses that ("can't push tagged ref … by digest"): remove the tags and tag the verified digest instead`,
+            r.urn,
+          );
+        }
+        // The commit tag comes from the verify step that follows this build.
+        const verifies = resources.filter(
+          (v) => isVerifyCommand(v) && v.dependencies.some((d) => d.urn === r.urn),
+        );
+        const tags = verifies.flatMap((v) => {
+          const create = read(() => v.props.create as string | undefined);
+          return create.known && typeof create.value === "string"
+            ? [verifiedTagOf(create.value)]
+            : [undefined];
+        });
+        if (verifies.length === 0 || !tags.some((t) => t === undefined || COMMIT_SHA_TAG.test(t))) {
+          report(
+            `image build "${r.name}" pushes by digest and no verify step tags it with the commit (verify-image --tag <40-char commit sha>-<arch>-…); ContainerImage does this`,
+            r.urn,
+          );
+        }
+        continue;
+      }
+      const tags = tagsRead.value.map(tagOf);
+      if (tags.includes("latest")) {
+        report(
+          `image build "${r.name}" pushes the tag latest, which moves and names no commit; tag it <40-char commit sha>-<arch>-… instead`,
+          r.urn,
+        );
+      }
+      if (!tags.some((t) => COMMIT_SHA_TAG.test(t))) {
+        report(
+          `image build "${r.name}" has no commit-SHA tag (tags: ${tags.join(", ") || "none"}); add a tag that starts with the full 40-character commit SHA`,
+          r.urn,
+        );
+      }
+    }
+  },
+);
+
 const cloudRunImagePinnedByDigest = stackPolicy(
   "cloud-run-image-pinned-by-digest",
   "Cloud Run images are pinned by digest (repo@sha256:<64 hex>), or, during preview, depend on a verified docker-build image.",
@@ -588,8 +688,8 @@ function platformsByRepository(resources: PolicyResource[]): Map<string, Set<str
       const platforms = read(() => (r.props.platforms ?? []) as string[]);
       const names = read(() => [
         ...((r.props.tags ?? []) as string[]),
-        ...((r.props.exports ?? []) as Array<{ registry?: { names?: string[] } }>).flatMap(
-          (e) => e.registry?.names ?? [],
+        ...imageExportEntries(r.props).flatMap((e) =>
+          (e.attrs.name ?? "").split(",").filter((n) => n.trim() !== ""),
         ),
       ]);
       if (platforms.known && names.known) {

@@ -8,12 +8,7 @@ import { closest } from "fastest-levenshtein";
 import { z } from "zod";
 import { ConfigError, describeValue } from "../errors";
 import type { CommitInfo } from "../commit";
-import {
-  IAM_ROLE_NAME_MAX,
-  LAMBDA_FUNCTION_NAME_MAX,
-  lambdaFunctionName,
-  lambdaRoleName,
-} from "../names";
+import { IAM_ROLE_NAME_MAX, LAMBDA_FUNCTION_NAME_MAX, lambdaFunctionName, lambdaRoleName } from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
 import {
   CLOUD_RUN_RESERVED_ENV,

@@ -327,12 +327,16 @@ export const imageConsumersSchema = z
       gcpMembers: z
         .array(
           z
-            .string(e('expected an IAM member like "serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"'))
+            .string(
+              e('expected an IAM member like "serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"'),
+            )
             .regex(
               /^(serviceAccount|group|user|principal|principalSet):\S+$/,
               e('expected an IAM member like "serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"'),
             ),
-          e('expected a list of IAM members like ["serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"]'),
+          e(
+            'expected a list of IAM members like ["serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"]',
+          ),
         )
         .default([]),
     },

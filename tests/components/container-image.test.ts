@@ -138,9 +138,13 @@ describe("the docker-build mock refuses what BuildKit refuses", () => {
   it("accepts an untagged push by digest and a tagged push without it", async () => {
     const run = await register({
       ...base,
-      exports: [{ raw: pulumi.output("type=registry,name=registry.example.com/apps/api,push-by-digest=true") }],
+      exports: [
+        { raw: pulumi.output("type=registry,name=registry.example.com/apps/api,push-by-digest=true") },
+      ],
     });
     expect(byName(run, "docker-build:index:Image", "probe").outputs.digest).toMatch(/^sha256:/);
-    await expect(register({ ...base, push: true, tags: ["registry.example.com/apps/api:v1"] })).resolves.toBeTruthy();
+    await expect(
+      register({ ...base, push: true, tags: ["registry.example.com/apps/api:v1"] }),
+    ).resolves.toBeTruthy();
   });
 });

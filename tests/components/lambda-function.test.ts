@@ -102,7 +102,12 @@ describe("LambdaFunction", () => {
   });
 
   it("writes ARNs in the account's partition (aws-cn, aws-us-gov)", async () => {
-    const run = await runProgram({ stack: "staging", env, awsPartition: "aws-cn", overrides: { commitSha: SHA } });
+    const run = await runProgram({
+      stack: "staging",
+      env,
+      awsPartition: "aws-cn",
+      overrides: { commitSha: SHA },
+    });
     const policy = JSON.parse(
       byName(run, "aws:ecr/repositoryPolicy:RepositoryPolicy", "worker-repo-lambda-pull").inputs.policy,
     );

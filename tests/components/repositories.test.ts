@@ -1,7 +1,11 @@
 /** ArtifactRegistryRepository and EcrRepository: immutable tags, cleanup, scanning, pull policy, protection, adoption. */
+import * as aws from "@pulumi/aws";
+import * as gcp from "@pulumi/gcp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { byName, runProgram, type ProgramRun } from "../harness/run";
-import { env, stacks } from "../harness/stacks";
+import { AR_ADOPTION_IGNORED } from "../../components/artifact-registry-repository";
+import { ECR_ADOPTION_IGNORED } from "../../components/ecr-repository";
+import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { SHA, env, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
 let prod: ProgramRun;
@@ -55,20 +59,108 @@ describe("registries", () => {
     expect(byName(staging, "aws:ecr/repository:Repository", "worker-repo").protect).toBe(false);
   });
 
-  it("adopts an existing repository with the import id each provider expects", async () => {
+  it("adopts a hand-made repository: the import id each provider expects, and the settings it lacks left for the next update", async () => {
+    // Under the mocks' import rule, an import whose inputs differ from the hand-made repository fails
+    // the run: this passes only because the differing settings are in ignoreChanges.
     const run = await runProgram({
       stack: "staging",
       env,
       overrides: {
+        commitSha: SHA,
         artifactRegistry: { adoptExisting: true },
         services: { worker: { adoptExistingRepository: true } },
       },
     });
-    expect(byName(run, "gcp:artifactregistry/repository:Repository", "images-repo").importId).toBe(
-      "projects/acme-apps-staging/locations/us-central1/repositories/apps",
+    const ar = byName(run, "gcp:artifactregistry/repository:Repository", "images-repo");
+    expect(ar.importId).toBe("projects/acme-apps-staging/locations/us-central1/repositories/apps");
+    expect(ar.ignoreChanges).toEqual([...AR_ADOPTION_IGNORED]);
+    const ecr = byName(run, "aws:ecr/repository:Repository", "worker-repo");
+    expect(ecr.importId).toBe("multicloud-deploy-staging/worker");
+    expect(ecr.ignoreChanges).toEqual([...ECR_ADOPTION_IGNORED]);
+    // Once adopted (adoptExisting back to false), the component's settings apply and nothing is ignored.
+    expect(byName(staging, "aws:ecr/repository:Repository", "worker-repo")).toMatchObject({
+      importId: undefined,
+      ignoreChanges: [],
+    });
+  });
+
+  describe("the mocks' import rule (the engine's: declared inputs must equal the existing resource's)", () => {
+    const importing = (ignoreChanges: string[]) =>
+      runProgram({
+        stack: "staging",
+        env,
+        program: () => {
+          new aws.ecr.Repository(
+            "adopted",
+            {
+              name: "team/worker",
+              imageTagMutability: "IMMUTABLE",
+              forceDelete: false,
+            } satisfies aws.ecr.RepositoryArgs,
+            { import: "team/worker", ignoreChanges },
+          );
+          return {};
+        },
+      });
+
+    it("fails an import that declares settings the hand-made repository does not have", async () => {
+      await expect(importing([])).rejects.toThrow(
+        "inputs to import do not match the existing resource; the following properties differed: forceDelete, imageTagMutability",
+      );
+    });
+
+    it("accepts it when those settings are ignored for the import", async () => {
+      await expect(importing(["imageTagMutability", "forceDelete"])).resolves.toBeTruthy();
+    });
+
+    it("accepts an Artifact Registry import that declares only what gcloud sets", async () => {
+      const run = await runProgram({
+        stack: "staging",
+        env,
+        program: () => {
+          new gcp.artifactregistry.Repository(
+            "adopted",
+            {
+              project: "acme-apps-staging",
+              location: "us-central1",
+              repositoryId: "apps",
+              format: "DOCKER",
+            } satisfies gcp.artifactregistry.RepositoryArgs,
+            { import: "projects/acme-apps-staging/locations/us-central1/repositories/apps" },
+          );
+          return {};
+        },
+      });
+      expect(ofType(run, "gcp:artifactregistry/repository:Repository")).toHaveLength(1);
+    });
+  });
+
+  it("lets the stacks that promote from this one pull: prod's account in the ECR policy, prod's deployer on Artifact Registry", () => {
+    const policy = JSON.parse(
+      byName(staging, "aws:ecr/repositoryPolicy:RepositoryPolicy", "worker-repo-lambda-pull").inputs.policy,
     );
-    expect(byName(run, "aws:ecr/repository:Repository", "worker-repo").importId).toBe(
-      "multicloud-deploy-staging/worker",
+    expect(policy.Statement[1]).toEqual({
+      Sid: "ConsumerAccountsPull",
+      Effect: "Allow",
+      Principal: { AWS: ["arn:aws:iam::222222222222:root"] },
+      Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+    });
+    const grants = ofType(staging, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember").filter(
+      (g) => g.name.startsWith("images-reader-"),
     );
+    expect(grants.map((g) => g.inputs)).toEqual([
+      {
+        project: "acme-apps-staging",
+        location: "us-central1",
+        repository: "apps",
+        role: "roles/artifactregistry.reader",
+        member: "serviceAccount:deployer@acme-apps-prod.iam.gserviceaccount.com",
+      },
+    ]);
+    // Prod has no consumers: Lambda alone may pull there.
+    const prodPolicy = JSON.parse(
+      byName(prod, "aws:ecr/repositoryPolicy:RepositoryPolicy", "worker-repo-lambda-pull").inputs.policy,
+    );
+    expect(prodPolicy.Statement).toHaveLength(1);
   });
 });

@@ -17,7 +17,7 @@ interface Statement {
 const policy = JSON.parse(
   fs.readFileSync(path.join(PROJECT_DIR, "docs/iam/aws-deployer-policy.json"), "utf8"),
 ) as { Statement: Statement[] };
-const ACCOUNT = "123456789012"; // the mocks' account
+const ACCOUNT = "123456789012"; // any account: the policy says ACCOUNT_ID, the needs below are built with this
 
 const glob = (pattern: string) =>
   new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`, "i");

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
 import stringify from "safe-stable-stringify";
-import { parseExportEntry, type ExportEntry } from "../../lib/image-export";
+import { imageExportEntries } from "../../lib/image-export";
 
 export interface MockEnvironment {
   /** Each stack deploys into its own account and project (the deployer's ambient identity decides). */
@@ -77,22 +77,6 @@ function checkImport(args: pulumi.runtime.MockResourceArgs, env: MockEnvironment
   }
 }
 
-/** docker-build `exports` entries as BuildKit receives them (typed entries and `raw` strings alike). */
-function exportEntries(exports: unknown): ExportEntry[] {
-  return ((exports ?? []) as Array<Record<string, any>>).flatMap((e): ExportEntry[] => {
-    if (typeof e.raw === "string") return [parseExportEntry(e.raw)];
-    for (const kind of ["registry", "image"] as const) {
-      const x = e[kind];
-      if (!x) continue;
-      const attrs: Record<string, string> = { name: (x.names ?? []).join(",") };
-      attrs.push = String(x.push ?? kind === "registry");
-      if (x.pushByDigest !== undefined) attrs["push-by-digest"] = String(x.pushByDigest);
-      return [{ type: "image", attrs }];
-    }
-    return [];
-  });
-}
-
 const hash = (...parts: unknown[]) =>
   createHash("sha256")
     .update(stringify(parts) ?? "")
@@ -156,7 +140,7 @@ export function newResourceState(
     case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
       return { id: `${args.name}/${i.role}/${i.member}`, state: { ...i, etag: `BwY${hash(i).slice(0, 9)}` } };
     case "docker-build:index:Image": {
-      const entries = exportEntries(i.exports);
+      const entries = imageExportEntries(i);
       const tags = (i.tags ?? []) as string[];
       // buildx writes the tags over the image exporter's name (docker/buildx build/opt.go, "fill in
       // image exporter names from tags") and BuildKit then refuses the push (moby/buildkit
@@ -222,7 +206,10 @@ export function newResourceState(
       return { id: `${i.role}:${name}`, state: { ...i, name } };
     }
     case "aws:cloudwatch/logGroup:LogGroup":
-      return { id: i.name, state: { ...i, arn: `arn:${env.awsPartition}:logs:${region}:${acct}:log-group:${i.name}` } };
+      return {
+        id: i.name,
+        state: { ...i, arn: `arn:${env.awsPartition}:logs:${region}:${acct}:log-group:${i.name}` },
+      };
     case "aws:lambda/function:Function": {
       const name = i.name ?? autoname(args.name);
       const arn = `arn:${env.awsPartition}:lambda:${region}:${acct}:function:${name}`;
@@ -297,7 +284,12 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
         userId: "AROAMOCK:session",
       };
     case "aws:index/getPartition:getPartition":
-      return { id: env.awsPartition, partition: env.awsPartition, dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
+      return {
+        id: env.awsPartition,
+        partition: env.awsPartition,
+        dnsSuffix: "amazonaws.com",
+        reverseDnsPrefix: "com.amazonaws",
+      };
     case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
       return {
         id: env.awsRegion,

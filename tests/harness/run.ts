@@ -93,7 +93,7 @@ export const STACK_IDENTITIES: Record<string, { awsAccountId: string }> = {
 /** A stable, project-specific 12-digit GCP project number. */
 function projectNumber(project: string): string {
   const n = BigInt(`0x${createHash("sha256").update(project).digest("hex").slice(0, 12)}`);
-  return (n % 900000000000n + 100000000000n).toString();
+  return ((n % 900000000000n) + 100000000000n).toString();
 }
 
 /** The stack file's `config:` map with Pulumi.yaml's declared defaults under it, as the CLI merges them. */
@@ -171,8 +171,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   const { values, secretKeys } = toRuntimeConfig(config);
   const gcpProject = values["gcp:project"] ?? "mock-project";
   const env: MockEnvironment = {
-    awsAccountId:
-      options.awsAccountId ?? STACK_IDENTITIES[options.stack]?.awsAccountId ?? "333333333333",
+    awsAccountId: options.awsAccountId ?? STACK_IDENTITIES[options.stack]?.awsAccountId ?? "333333333333",
     awsPartition: options.awsPartition ?? "aws",
     awsRegion: values["aws:region"] ?? "us-east-1",
     gcpProject,

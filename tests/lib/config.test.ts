@@ -227,14 +227,17 @@ describe("parseStackConfig rejects", () => {
       (n: string) =>
         `the execution role name "multicloud-deploy-prod-${n}-role" has 68 characters; IAM allows 64. Set a functionName of at most 59 characters`,
     ],
-  ])("names derived from the stack and a %i-character service name, when AWS would refuse them", (length, message) => {
-    const name = "w".repeat(length);
-    const problems = problemsOf({
-      ...raw(),
-      project: { services: JSON.stringify({ [name]: { target: "lambda", context: "a" } }) },
-    });
-    expect(problems).toEqual([`${F}services.${name}: ${message(name)}`]);
-  });
+  ])(
+    "names derived from the stack and a %i-character service name, when AWS would refuse them",
+    (length, message) => {
+      const name = "w".repeat(length);
+      const problems = problemsOf({
+        ...raw(),
+        project: { services: JSON.stringify({ [name]: { target: "lambda", context: "a" } }) },
+      });
+      expect(problems).toEqual([`${F}services.${name}: ${message(name)}`]);
+    },
+  );
 
   it.each(cases)("%s", (_name, project, expected) => {
     const problems = problemsOf(raw(project));

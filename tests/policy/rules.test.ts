@@ -57,10 +57,21 @@ const image = (props: Record<string, any> = {}, name = "worker-image") =>
   res("docker-build:index:Image", name, {
     platforms: ["linux/arm64"],
     push: false,
-    exports: [{ registry: { names: [ECR], pushByDigest: true } }],
-    tags: [`${ECR}:${SHA}-arm64-1a2b3c4d`],
+    exports: [
+      { raw: `type=registry,name=${ECR},push-by-digest=true,rewrite-timestamp=true,oci-mediatypes=true` },
+    ],
     ...props,
   });
+/** The verify step ContainerImage puts after a build: it checks the digest, then adds the commit tag. */
+const verify = (built: PolicyInput, tag = `${SHA}-arm64-1a2b3c4d`) =>
+  res(
+    "command:local:Command",
+    `${built.name.replace(/-image$/, "")}-verify`,
+    {
+      create: `node_modules/.bin/tsx scripts/verify-image.ts ${ECR}@${D} --platform linux/arm64 --tag ${tag}`,
+    },
+    { dependencies: [built.urn] },
+  );
 
 async function check(resources: PolicyInput[], config?: PackConfig): Promise<PolicyResult> {
   return evaluatePolicies(
@@ -143,9 +154,25 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
     ]);
   });
 
-  it("image-build-commit-sha-tag", async () => {
-    expect(await messages("image-build-commit-sha-tag", [image()])).toEqual([]);
-    expect(await messages("image-build-commit-sha-tag", [image({ tags: [`${ECR}:latest`] })])).toEqual([
+  it("image-build-commit-sha-tag: a push by digest is tagged with the commit by its verify step", async () => {
+    const built = image();
+    expect(await messages("image-build-commit-sha-tag", [built, verify(built)])).toEqual([]);
+    expect(await messages("image-build-commit-sha-tag", [built])).toEqual([
+      'image build "worker-image" pushes by digest and no verify step tags it with the commit (verify-image --tag <40-char commit sha>-<arch>-…); ContainerImage does this',
+    ]);
+    expect(await messages("image-build-commit-sha-tag", [built, verify(built, "latest")])).toEqual([
+      'image build "worker-image" pushes by digest and no verify step tags it with the commit (verify-image --tag <40-char commit sha>-<arch>-…); ContainerImage does this',
+    ]);
+    const tagged = image({ tags: [`${ECR}:${SHA}-arm64-1a2b3c4d`] });
+    expect(await messages("image-build-commit-sha-tag", [tagged, verify(tagged)])).toEqual([
+      `image build "worker-image" pushes by digest but has tags (${ECR}:${SHA}-arm64-1a2b3c4d); BuildKit refuses that ("can't push tagged ref … by digest"): remove the tags and tag the verified digest instead`,
+    ]);
+  });
+
+  it("image-build-commit-sha-tag: a tagged push carries the commit tag itself, never latest", async () => {
+    const tagPush = (tags: string[]) => image({ push: true, exports: [], tags });
+    expect(await messages("image-build-commit-sha-tag", [tagPush([`${ECR}:${SHA}-arm64`])])).toEqual([]);
+    expect(await messages("image-build-commit-sha-tag", [tagPush([`${ECR}:latest`])])).toEqual([
       'image build "worker-image" pushes the tag latest, which moves and names no commit; tag it <40-char commit sha>-<arch>-… instead',
       'image build "worker-image" has no commit-SHA tag (tags: latest); add a tag that starts with the full 40-character commit SHA',
     ]);
@@ -439,7 +466,16 @@ describe("the catalog of source deploys and unsafe images", () => {
       [image({ buildArgs: { BUILDKIT_MULTI_PLATFORM: "1" } })],
       "image-build-no-attestations",
     ],
-    ["latest tag pushed", [image({ tags: [`${ECR}:latest`] })], "image-build-commit-sha-tag"],
+    [
+      "latest tag pushed",
+      [image({ push: true, exports: [], tags: [`${ECR}:latest`] })],
+      "image-build-commit-sha-tag",
+    ],
+    [
+      "a push by digest with tags (BuildKit refuses it)",
+      [image({ tags: [`${ECR}:${SHA}-arm64`] })],
+      "image-build-commit-sha-tag",
+    ],
     [
       "arm64 image on an x86_64 function (seed 001)",
       [image(), lambda({ architectures: ["x86_64"] })],
@@ -532,6 +568,8 @@ describe("the project's own stacks", () => {
     );
     expect(second.mandatory.map((d) => d.message)).toEqual([
       'Cloud Run service "api" container 0: its template is unknown until the update and comes from no docker-build image; deploy a docker-build image\'s digest',
+      // Detached from its verification, the build has no commit tag either.
+      'image build "api-image" pushes by digest and no verify step tags it with the commit (verify-image --tag <40-char commit sha>-<arch>-…); ContainerImage does this',
     ]);
   });
 });

@@ -1,0 +1,69 @@
+/**
+ * The policy pack ships on its own (`pulumi policy publish`), so it keeps its own copy of what it
+ * shares with the program. These keep each copy equal to the program's, on the inputs that matter.
+ */
+import { describe, expect, it } from "vitest";
+import * as lib from "../../lib/image-export";
+import * as pack from "../../policy/rules";
+
+const RAW = [
+  lib.registryExport("us-central1-docker.pkg.dev/acme/apps/api"),
+  "type=registry,name=127.0.0.1:5000/apps/api,push-by-digest=true",
+  "type=image,name=r.example.com/a,push=true",
+  "TYPE=registry,NAME=r.example.com/a,Push=false",
+  'type=registry,"name=r.example.com/a,r.example.com/b",push-by-digest=true',
+  "type=registry,name=r.example.com/a,attest:provenance=mode=max",
+  "type=oci,dest=/tmp/out.tar",
+  "type=cacheonly",
+];
+
+describe("the pack's export parsing matches the program's", () => {
+  it.each(RAW)("%s", (raw) => {
+    expect(pack.parseExportEntry(raw)).toEqual(lib.parseExportEntry(raw));
+  });
+
+  it("reads typed and raw exports alike", () => {
+    const props = {
+      exports: [
+        { registry: { names: ["r.example.com/a"], pushByDigest: true } },
+        { image: { names: ["r.example.com/b"], push: true } },
+        { raw: RAW[0] },
+        { raw: "type=registry,name=r.example.com/c", disabled: true },
+        { cacheonly: {} },
+      ],
+    };
+    expect(pack.imageExportEntries(props)).toEqual(lib.imageExportEntries(props));
+    expect(lib.imageExportEntries(props).map((e) => e.attrs["push-by-digest"])).toEqual([
+      "true",
+      undefined,
+      "true",
+    ]);
+  });
+
+  it("refuses an entry without a type in both", () => {
+    expect(() => lib.parseExportEntry("name=r.example.com/a")).toThrow("has no type=");
+    expect(() => pack.parseExportEntry("name=r.example.com/a")).toThrow("has no type=");
+  });
+});
+
+describe("registryExport", () => {
+  it("pushes an untagged name by digest, reproducibly, with OCI media types", () => {
+    expect(lib.parseExportEntry(lib.registryExport("127.0.0.1:5000/apps/api"))).toEqual({
+      type: "image",
+      attrs: {
+        name: "127.0.0.1:5000/apps/api",
+        push: "true",
+        "push-by-digest": "true",
+        "rewrite-timestamp": "true",
+        "oci-mediatypes": "true",
+      },
+    });
+  });
+
+  it.each(["r.example.com/apps/api:v1", `r.example.com/apps/api@sha256:${"a".repeat(64)}`])(
+    "refuses %s: BuildKit cannot push a tagged or digested name by digest",
+    (ref) => {
+      expect(() => lib.registryExport(ref)).toThrow("expected an untagged repository");
+    },
+  );
+});
