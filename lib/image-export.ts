@@ -68,19 +68,27 @@ export function parseExportEntry(raw: string): ExportEntry {
   return { type, attrs };
 }
 
+/** A docker-build `exports` entry as the engine records it (plain values, the SDK's field names). */
+export interface ExportInput {
+  disabled?: boolean;
+  raw?: string;
+  registry?: { names?: string[]; push?: boolean; pushByDigest?: boolean };
+  image?: { names?: string[]; push?: boolean; pushByDigest?: boolean };
+}
+
 /**
  * A docker-build image's `exports` as BuildKit receives them: typed `registry`/`image` entries and
  * `raw` strings alike (disabled entries dropped).
  */
 export function imageExportEntries(props: { exports?: unknown }): ExportEntry[] {
-  return ((props.exports ?? []) as Array<Record<string, any>>).flatMap((e): ExportEntry[] => {
+  return ((props.exports ?? []) as ExportInput[]).flatMap((e): ExportEntry[] => {
     if (e.disabled === true) return [];
     if (typeof e.raw === "string" && e.raw !== "") return [parseExportEntry(e.raw)];
     for (const kind of ["registry", "image"] as const) {
       const x = e[kind];
       if (!x) continue;
       const attrs: Record<string, string> = {
-        name: ((x.names ?? []) as string[]).join(","),
+        name: (x.names ?? []).join(","),
         push: String(x.push ?? kind === "registry"),
       };
       if (x.pushByDigest !== undefined) attrs["push-by-digest"] = String(x.pushByDigest);

@@ -198,15 +198,22 @@ export function parseExportEntry(raw: string): ExportEntry {
 }
 
 /** A docker-build image's `exports` as BuildKit receives them: typed entries and `raw` strings alike. */
-export function imageExportEntries(props: Record<string, any>): ExportEntry[] {
-  return ((props.exports ?? []) as Array<Record<string, any>>).flatMap((e): ExportEntry[] => {
+interface ExportInput {
+  disabled?: boolean;
+  raw?: string;
+  registry?: { names?: string[]; push?: boolean; pushByDigest?: boolean };
+  image?: { names?: string[]; push?: boolean; pushByDigest?: boolean };
+}
+
+export function imageExportEntries(props: { exports?: unknown }): ExportEntry[] {
+  return ((props.exports ?? []) as ExportInput[]).flatMap((e): ExportEntry[] => {
     if (e.disabled === true) return [];
     if (typeof e.raw === "string" && e.raw !== "") return [parseExportEntry(e.raw)];
     for (const kind of ["registry", "image"] as const) {
       const x = e[kind];
       if (!x) continue;
       const attrs: Record<string, string> = {
-        name: ((x.names ?? []) as string[]).join(","),
+        name: (x.names ?? []).join(","),
         push: String(x.push ?? kind === "registry"),
       };
       if (x.pushByDigest !== undefined) attrs["push-by-digest"] = String(x.pushByDigest);
