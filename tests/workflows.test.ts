@@ -1,4 +1,5 @@
 /** The GitHub Actions workflows: actionlint-clean, least privilege, previews on PRs, serialised deploys. */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
@@ -37,6 +38,32 @@ describe("GitHub Actions workflows", () => {
     ]);
   });
 
+  it("check pull requests' Dockerfiles for each image's platform, with arm64 emulated and no credentials, push or cache export", () => {
+    const job = wf("preview.yml").jobs["build-check"];
+    expect(job.permissions).toEqual({ contents: "read" });
+    const uses = job.steps.map((s: any) => String(s.uses ?? "").split("@")[0]);
+    expect(uses.indexOf("docker/setup-qemu-action")).toBeGreaterThanOrEqual(0);
+    expect(uses.indexOf("docker/setup-qemu-action")).toBeLessThan(uses.indexOf("docker/setup-buildx-action"));
+    expect(job.steps.find((s: any) => s.uses?.startsWith("docker/setup-qemu-action")).with.platforms).toBe(
+      "arm64",
+    );
+    const build = job.steps.find((s: any) => String(s.run ?? "").includes("buildx build")).run as string;
+    expect(build).toContain("--output type=cacheonly");
+    expect(build).not.toMatch(/--push|--cache-to|type=registry/);
+    // Every image the stacks build is checked, on the platform it is built for.
+    const staging = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8"));
+    const services = staging.config["multicloud-deploy:services"];
+    expect(job.strategy.matrix.include.map((m: any) => [m.service, m.context, m.platform]).sort()).toEqual(
+      Object.entries(services)
+        .map(([name, s]: [string, any]) => [
+          name,
+          s.context,
+          s.platform ?? (s.architecture === "x86_64" ? "linux/amd64" : "linux/arm64"),
+        ])
+        .sort(),
+    );
+  });
+
   it("authenticate to Pulumi, AWS and GCP with OIDC, never with stored keys", () => {
     for (const name of Object.keys(files)) {
       const text = files[name]!;
@@ -45,6 +72,7 @@ describe("GitHub Actions workflows", () => {
       );
       for (const job of Object.values(wf(path.basename(name)).jobs) as any[]) {
         const uses = job.steps.map((s: any) => String(s.uses ?? "").split("@")[0]);
+        if (pulumiSteps(job).length === 0) continue; // a job that runs no Pulumi needs no cloud identity
         expect(uses).toEqual(
           expect.arrayContaining([
             "pulumi/auth-actions",
