@@ -24,6 +24,7 @@ import { UserError } from "./lib/errors";
 import { cacheTag, imageTag, type BuildInputs } from "./lib/image-tag";
 import { platformTagSuffix } from "./lib/platform";
 import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
+import type { RegistryLogin } from "./lib/registry/login";
 
 /** Reads `multicloud-deploy:*` and the provider keys from Pulumi's config, then validates them. */
 export function readStackConfig(): StackConfig {
@@ -136,6 +137,7 @@ export function deployStack(
         address: registry.host,
         username: "oauth2accesstoken",
         password: gcp.organizations.getClientConfigOutput().accessToken,
+        login: GCP_LOGIN,
       }
     : undefined;
   const callerIdentity = lambdas.length > 0 ? aws.getCallerIdentityOutput() : undefined;
@@ -148,11 +150,9 @@ export function deployStack(
         address: ecrToken.proxyEndpoint.apply((e) => e.replace(/^https:\/\//, "")),
         username: ecrToken.userName,
         password: ecrToken.password,
+        login: awsAccount!.apply((registryId) => ecrLogin(config.aws!.region, registryId)),
       }
     : undefined;
-
-  // Read access to the source stack's ECR registry, looked up once (one stack, one AWS account).
-  let promotedEcrAuth: RegistryAuth | undefined;
 
   const images: Record<string, pulumi.Output<ImageOutput>> = {};
   const services: Record<string, pulumi.Output<unknown>> = {};
@@ -200,14 +200,14 @@ export function deployStack(
     // depends on staging's registry, whose cleanup policies may delete old images). Verified as always.
     const rollback = config.rollback[svc.name];
     const from = rollback
-      ? { ...rollback, repositoryUrl, auth }
+      ? { ...rollback, repositoryUrl, login: auth.login }
       : promoted
         ? {
             ...promoted[svc.name]!,
-            auth:
+            login:
               svc.target === "cloudrun"
-                ? gcpAuth!
-                : (promotedEcrAuth ??= sourceEcrAuth(promoted[svc.name]!.repositoryUrl)),
+                ? GCP_LOGIN
+                : ecrLoginForRepository(promoted[svc.name]!.repositoryUrl),
           }
         : undefined;
     if (rollback) {
@@ -224,7 +224,7 @@ export function deployStack(
         tag: from.tag,
         commit: config.commit,
         registryAuth: auth,
-        promoted: { sourceRepositoryUrl: from.repositoryUrl, digest: from.digest, sourceAuth: from.auth },
+        promoted: { sourceRepositoryUrl: from.repositoryUrl, digest: from.digest, sourceLogin: from.login },
       });
     } else {
       commitSha = config.commit.sha;
@@ -334,10 +334,17 @@ export function deployStack(
   return { commitSha: config.commit.sha, images, services };
 }
 
-/** Credentials for the ECR registry an image URL lives in (another account's, when promoting across accounts). */
-function sourceEcrAuth(repositoryUrl: string): RegistryAuth {
-  const token = aws.ecr.getAuthorizationTokenOutput({ registryId: repositoryUrl.split(".")[0]! });
-  return { address: token.proxyEndpoint, username: token.userName, password: token.password };
+const GCP_LOGIN: RegistryLogin = { kind: "gcp" };
+
+function ecrLogin(region: string, registryId: string): RegistryLogin {
+  return { kind: "ecr", region, registryId };
+}
+
+/** The login for the ECR registry an image URL lives in (another account's, when promoting across accounts). */
+function ecrLoginForRepository(repositoryUrl: string): RegistryLogin {
+  const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\//.exec(repositoryUrl);
+  if (!m) throw new Error(`not an ECR repository URL: ${JSON.stringify(repositoryUrl)}`);
+  return ecrLogin(m[2]!, m[1]!);
 }
 
 /** An ARN passes through; a name is looked up (the ARN carries a random suffix only AWS knows). */

@@ -3,6 +3,7 @@ import * as dockerbuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import type { CommitInfo } from "../lib/commit";
+import { LOGIN_VAR, SOURCE_LOGIN_VAR, encodeLogin, type RegistryLogin } from "../lib/registry/login";
 import { digestRef, tagRef } from "../lib/image-ref";
 import { registryExport } from "../lib/image-export";
 import { ociLabels } from "../lib/image-tag";
@@ -14,9 +15,19 @@ export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
 export interface RegistryAuth {
   /** Registry host, e.g. `us-central1-docker.pkg.dev` or `<account>.dkr.ecr.<region>.amazonaws.com`. */
   address: pulumi.Input<string>;
+  /** For the build's push. */
   username: pulumi.Input<string>;
-  /** Wrapped in `pulumi.secret` by the component. */
+  /**
+   * For the build's push; wrapped in `pulumi.secret` by the component. A rotated token changes
+   * nothing: docker-build leaves registry passwords out of its diff (provider/internal/image.go Diff).
+   */
   password: pulumi.Input<string>;
+  /**
+   * How the verify and promote steps log in, at run time, from the deployer's ambient identity
+   * (lib/registry/login.ts). Their inputs carry this description, never a token, so a re-run at
+   * the same commit is a no-op however often tokens rotate.
+   */
+  login: pulumi.Input<RegistryLogin>;
 }
 
 /** Build settings. Plain values: they are files on this machine and flags known from config. */
@@ -55,8 +66,8 @@ export interface PromotedImage {
   /** The repository it was built in, e.g. staging's `host/project/apps/api`. */
   sourceRepositoryUrl: pulumi.Input<string>;
   digest: pulumi.Input<string>;
-  /** Read access to the source registry. Wrapped in `pulumi.secret` by the component. */
-  sourceAuth: RegistryAuth;
+  /** How the copy step logs in to the source registry (read access), at run time. */
+  sourceLogin: pulumi.Input<RegistryLogin>;
 }
 
 export interface ContainerImageArgs {
@@ -105,6 +116,7 @@ export class ContainerImage extends pulumi.ComponentResource {
     this.platform = args.platform;
     this.repositoryUrl = pulumi.output(args.repositoryUrl);
     const password = pulumi.secret(args.registryAuth.password);
+    const login = pulumi.output(args.registryAuth.login).apply(encodeLogin);
 
     if (args.build) {
       const b = normalizeImageBuild(args.build);
@@ -163,10 +175,8 @@ export class ContainerImage extends pulumi.ComponentResource {
         {
           create: pulumi.interpolate`${PROMOTE_IMAGE_COMMAND} ${source} ${this.repositoryUrl}`,
           environment: {
-            SOURCE_REGISTRY_USERNAME: p.sourceAuth.username,
-            SOURCE_REGISTRY_PASSWORD: pulumi.secret(p.sourceAuth.password),
-            REGISTRY_USERNAME: args.registryAuth.username,
-            REGISTRY_PASSWORD: password,
+            [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),
+            [LOGIN_VAR]: login,
           },
           triggers: [this.digest, this.repositoryUrl],
           logging: command.local.Logging.Stderr,
@@ -182,8 +192,8 @@ export class ContainerImage extends pulumi.ComponentResource {
       `${name}-verify`,
       {
         create: pulumi.interpolate`${VERIFY_IMAGE_COMMAND} ${pinned} --platform ${args.platform} --tag ${args.tag}`,
-        // Credentials reach the verifier through its environment, as secrets; never on the command line.
-        environment: { REGISTRY_USERNAME: args.registryAuth.username, REGISTRY_PASSWORD: password },
+        // Where the verifier gets credentials, never the credentials: it logs in at run time.
+        environment: { [LOGIN_VAR]: login },
         triggers: [this.digest],
         // Its stdout (the verified facts) stays in the Command's outputs; only errors reach the log.
         logging: command.local.Logging.Stderr,

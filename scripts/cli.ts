@@ -5,6 +5,8 @@
  */
 import { InvalidArgumentError, type Command } from "commander";
 import { UserError } from "../lib/errors";
+import type { Credentials } from "../lib/registry/client";
+import { parseLogin, resolveCredentials, type RegistryLogin, type TokenSources } from "../lib/registry/login";
 
 /** Parses argv; returns an exit code when the CLI should stop here (help: 0, usage error: 2). */
 export function parseOrExit(program: Command, argv: string[]): number | undefined {
@@ -40,3 +42,48 @@ export function run(name: string, main: () => Promise<number>): void {
     },
   );
 }
+
+/**
+ * The registry credentials and transport a step uses, from its environment: the login description
+ * `<prefix>REGISTRY_LOGIN` (see lib/registry/login.ts; tokens are obtained now, from the deployer's
+ * ambient identity), or, for a person running the CLI by hand, `<prefix>REGISTRY_USERNAME` /
+ * `<prefix>REGISTRY_PASSWORD`. `REGISTRY_PLAIN_HTTP=true|false` overrides the transport (default:
+ * plain HTTP for loopback registries only).
+ */
+export async function registryAccess(
+  env: Record<string, string | undefined>,
+  prefix: "" | "SOURCE_" = "",
+): Promise<{ credentials?: Credentials; plainHttp?: boolean }> {
+  const variable = `${prefix}REGISTRY_LOGIN`;
+  const text = env[variable];
+  const login: RegistryLogin = text
+    ? parseLogin(text, variable)
+    : env[`${prefix}REGISTRY_USERNAME`]
+      ? { kind: "env", usernameVar: `${prefix}REGISTRY_USERNAME`, passwordVar: `${prefix}REGISTRY_PASSWORD` }
+      : { kind: "none" };
+  const plain = env.REGISTRY_PLAIN_HTTP;
+  return {
+    credentials: await resolveCredentials(login, env, ambientTokenSources),
+    plainHttp: plain === undefined ? undefined : plain === "true",
+  };
+}
+
+/** Tokens from the deployer's ambient identity, through each cloud's own SDK (loaded only when used). */
+const ambientTokenSources: TokenSources = {
+  async gcpAccessToken() {
+    const { GoogleAuth } = await import("google-auth-library");
+    const auth = new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] });
+    const token = await auth.getAccessToken();
+    if (!token) throw new UserError("Application Default Credentials gave no access token", []);
+    return token;
+  },
+  async ecrAuthorizationToken(region, registryId) {
+    const { ECRClient, GetAuthorizationTokenCommand } = await import("@aws-sdk/client-ecr");
+    const out = await new ECRClient({ region }).send(
+      new GetAuthorizationTokenCommand({ registryIds: [registryId] }),
+    );
+    const token = out.authorizationData?.[0]?.authorizationToken;
+    if (!token) throw new UserError(`ECR gave no authorization token for registry ${registryId}`, []);
+    return token;
+  },
+};

@@ -4,17 +4,14 @@
  *
  *   npm run promote-image -- <source-registry>/<repo>@sha256:<digest> <destination-registry>/<repo> [--json]
  *
- * Credentials come from the environment, never the command line: SOURCE_REGISTRY_USERNAME /
- * SOURCE_REGISTRY_PASSWORD for the source, REGISTRY_USERNAME / REGISTRY_PASSWORD for the destination.
+ * Credentials come from the environment, never the command line: SOURCE_REGISTRY_LOGIN (or
+ * SOURCE_REGISTRY_USERNAME / SOURCE_REGISTRY_PASSWORD) for the source, REGISTRY_LOGIN (or
+ * REGISTRY_USERNAME / REGISTRY_PASSWORD) for the destination; see lib/registry/login.ts.
  * Exit 0: copied (or already there); exit 1: not copied (the problem is printed); exit 2: usage.
  */
 import { Command } from "commander";
-import type { Credentials } from "../lib/registry/client";
 import { copyImage } from "../lib/registry/copy";
-import { parseOrExit, run } from "./cli";
-
-const credentials = (user: string | undefined, password: string | undefined): Credentials | undefined =>
-  user && password ? { username: user, password } : undefined;
+import { parseOrExit, registryAccess, run } from "./cli";
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command()
@@ -26,12 +23,14 @@ async function main(argv: string[]): Promise<number> {
   const stop = parseOrExit(program, argv);
   if (stop !== undefined) return stop;
   const [source, destination] = program.args;
-  const env = process.env;
+  const from = await registryAccess(process.env, "SOURCE_");
+  const to = await registryAccess(process.env);
   const result = await copyImage({
     source: source!,
     destination: destination!,
-    sourceCredentials: credentials(env.SOURCE_REGISTRY_USERNAME, env.SOURCE_REGISTRY_PASSWORD),
-    destinationCredentials: credentials(env.REGISTRY_USERNAME, env.REGISTRY_PASSWORD),
+    sourceCredentials: from.credentials,
+    destinationCredentials: to.credentials,
+    plainHttp: to.plainHttp,
   });
   if (program.opts<{ json?: boolean }>().json) {
     console.log(JSON.stringify(result));

@@ -3,13 +3,14 @@
  *
  *   npm run verify-image -- <registry>/<repo>@sha256:<digest> --platform linux/arm64 [--tag <tag>] [--json]
  *
- * Credentials come from REGISTRY_USERNAME / REGISTRY_PASSWORD (never from the command line). Exit 0:
- * verified; exit 1: the image must not be deployed (the problems are printed); exit 2: usage.
+ * Credentials never come from the command line: REGISTRY_LOGIN describes where to get them at run
+ * time (lib/registry/login.ts), or REGISTRY_USERNAME / REGISTRY_PASSWORD give them. Exit 0: verified;
+ * exit 1: the image must not be deployed (the problems are printed); exit 2: usage.
  */
 import { Command, InvalidArgumentError } from "commander";
 import { isPlatform, PLATFORMS, type Platform } from "../lib/platform";
 import { verifyImage } from "../lib/registry/verify";
-import { parseOrExit, run } from "./cli";
+import { parseOrExit, registryAccess, run } from "./cli";
 
 function parsePlatform(value: string): Platform {
   if (!isPlatform(value)) throw new InvalidArgumentError(`expected one of ${PLATFORMS.join(", ")}`);
@@ -30,13 +31,11 @@ async function main(argv: string[]): Promise<number> {
   if (stop !== undefined) return stop;
   const [ref] = program.args;
   const opts = program.opts<{ platform: Platform; tag?: string; json?: boolean }>();
-  const username = process.env.REGISTRY_USERNAME;
-  const password = process.env.REGISTRY_PASSWORD;
   const result = await verifyImage({
     ref,
     platform: opts.platform,
     ensureTag: opts.tag,
-    credentials: username && password ? { username, password } : undefined,
+    ...(await registryAccess(process.env)),
   });
   if (opts.json) {
     console.log(JSON.stringify(result));

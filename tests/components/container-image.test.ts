@@ -82,17 +82,20 @@ describe("ContainerImage", () => {
     expect(byName(run, "docker-build:index:Image", "api-image").outputs.digest).toBeUndefined();
   });
 
-  it("passes registry credentials as secrets and verifies the pushed digest before tagging", () => {
+  it("verifies the pushed digest before tagging, logging in at run time: no token among its inputs", () => {
     const verify = byName(staging, "command:local:Command", "api-verify");
     const image = byName(staging, "docker-build:index:Image", "api-image");
     expect(verify.inputs.create).toBe(
       `node_modules/.bin/tsx scripts/verify-image.ts us-central1-docker.pkg.dev/acme-apps-staging/apps/api@${image.outputs.digest} --platform linux/amd64 --tag ${verifiedTag(staging, "api")}`,
     );
     expect(verify.inputs.logging).toBe("stderr");
-    const environment = JSON.stringify(verify.inputs.environment);
-    expect(environment).toContain("oauth2accesstoken");
-    expect(environment).toContain("ya29.mock-access-token");
-    expect(verify.inputs.create).not.toContain("ya29.mock-access-token");
+    expect(verify.inputs.environment).toEqual({ REGISTRY_LOGIN: '{"kind":"gcp"}' });
+    expect(JSON.stringify(verify.rawInputs)).not.toContain("ya29.mock-access-token");
+    expect(byName(staging, "command:local:Command", "worker-verify").inputs.environment).toEqual({
+      REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"111111111111"}',
+    });
+    // The build itself pushes with the token, as a secret; docker-build leaves passwords out of its diff.
+    expect(image.rawInputs.registries[0].password).toMatchObject({ value: "ya29.mock-access-token" });
     expect(dependsOn(staging, verify, image)).toBe(true);
   });
 });

@@ -33,19 +33,18 @@ describe("promotion", () => {
     );
   });
 
-  it("passes both registries' credentials to the copy as secrets, never on the command line", () => {
+  it("tells the copy where to log in to each registry (staging's account, prod's own), never a token", () => {
     const promote = byName(prod, "command:local:Command", "worker-promote");
-    expect(Object.keys(promote.rawInputs.environment).sort()).toEqual([
-      "REGISTRY_PASSWORD",
-      "REGISTRY_USERNAME",
-      "SOURCE_REGISTRY_PASSWORD",
-      "SOURCE_REGISTRY_USERNAME",
-    ]);
-    expect(promote.rawInputs.environment.SOURCE_REGISTRY_PASSWORD).toMatchObject({
-      value: "mock-ecr-password",
+    expect(promote.inputs.environment).toEqual({
+      SOURCE_REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"111111111111"}',
+      REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"222222222222"}',
     });
-    expect(promote.rawInputs.environment.REGISTRY_PASSWORD).toMatchObject({ value: "mock-ecr-password" });
-    expect(promote.inputs.create).not.toContain("mock-ecr-password");
+    const text = JSON.stringify(promote.rawInputs);
+    expect(text).not.toContain("mock-ecr-password");
+    expect(byName(prod, "command:local:Command", "api-promote").inputs.environment).toEqual({
+      SOURCE_REGISTRY_LOGIN: '{"kind":"gcp"}',
+      REGISTRY_LOGIN: '{"kind":"gcp"}',
+    });
   });
 
   it("prod has no build cache repository and exports the same digests under the same names", () => {
