@@ -9,6 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createPrivateKey, randomUUID, sign } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -22,7 +23,24 @@ export interface LocalRegistry {
   auth: "htpasswd" | "token";
   /** Tokens the token server issued (token mode). */
   tokensIssued(): number;
+  /** With `tls`: the throwaway CA that signed the registry's certificate (PEM file). */
+  caCertPath?: string;
+  /**
+   * Token mode: accept another user name and password too (a rotated credential). The old one keeps
+   * working, as a rotation's overlap does.
+   */
+  addCredential(username: string, password: string): void;
   stop(): void;
+}
+
+export interface RegistryOptions {
+  auth?: "htpasswd" | "token";
+  /**
+   * Serve HTTPS with a certificate for 127.0.0.1 signed by a throwaway CA (made with openssl), as
+   * real registries do; BuildKit and docker-build are then pointed at that CA.
+   * @default false
+   */
+  tls?: boolean;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
@@ -36,7 +54,13 @@ async function startTokenServer(
   credentials: { username: string; password: string },
   service: string,
   issuer: string,
-): Promise<{ realm: string; certPath: string; issued: () => number; close: () => void }> {
+): Promise<{
+  realm: string;
+  certPath: string;
+  issued: () => number;
+  accept: (username: string, password: string) => void;
+  close: () => void;
+}> {
   const keyPath = path.join(dir, "token.key");
   const certPath = path.join(dir, "token.crt");
   execFileSync(
@@ -61,10 +85,12 @@ async function startTokenServer(
   const key = createPrivateKey(fs.readFileSync(keyPath));
   const der = fs.readFileSync(certPath, "utf8").replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, "");
   let issued = 0;
-  const expected = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
+  const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+  const accepted = new Map([[basic(credentials.username, credentials.password), credentials.username]]);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname !== "/token" || req.headers.authorization !== expected) {
+    const subject = accepted.get(req.headers.authorization ?? "");
+    if (url.pathname !== "/token" || subject === undefined) {
       res.writeHead(401, { "content-type": "application/json" }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
       return;
     }
@@ -77,7 +103,7 @@ async function startTokenServer(
     const claims = b64url(
       JSON.stringify({
         iss: issuer,
-        sub: credentials.username,
+        sub: subject,
         aud: service,
         exp: now + 300,
         nbf: now - 10,
@@ -98,6 +124,7 @@ async function startTokenServer(
     realm: `http://127.0.0.1:${port}/token`,
     certPath,
     issued: () => issued,
+    accept: (u, p) => void accepted.set(basic(u, p), u),
     close: () => server.close(),
   };
 }
@@ -115,23 +142,96 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitForRegistry(host: string, child: ChildProcess, log: () => string): Promise<void> {
+/** A CA and a certificate for 127.0.0.1 signed by it, in `dir`. */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const f = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=multicloud-deploy test CA",
+  );
+  openssl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("registry.key"),
+    "-out",
+    f("registry.csr"),
+    "-subj",
+    "/CN=127.0.0.1",
+  );
+  fs.writeFileSync(f("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    f("registry.csr"),
+    "-CA",
+    f("ca.crt"),
+    "-CAkey",
+    f("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    f("registry.crt"),
+    "-days",
+    "2",
+    "-extfile",
+    f("ext.cnf"),
+  );
+  return { ca: f("ca.crt"), cert: f("registry.crt"), key: f("registry.key") };
+}
+
+async function waitForRegistry(
+  url: string,
+  child: ChildProcess,
+  log: () => string,
+  ca?: string,
+): Promise<void> {
   const deadline = Date.now() + 15_000;
+  const probe = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const target = new URL(url);
+      const req = (target.protocol === "https:" ? https : http).get(
+        target,
+        ca ? { ca: fs.readFileSync(ca) } : {},
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+    });
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${log()}`);
     try {
-      const res = await fetch(`http://${host}/v2/`);
-      if (res.status === 401 || res.status === 200) return;
+      const status = await probe();
+      if (status === 401 || status === 200) return;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`docker-registry did not answer on ${host} within 15 s: ${log()}`);
+  throw new Error(`docker-registry did not answer on ${url} within 15 s: ${log()}`);
 }
 
 /** Starts the registry or throws why it cannot. */
-export async function startRegistry(auth: "htpasswd" | "token" = "htpasswd"): Promise<LocalRegistry> {
+export async function startRegistry(
+  options: RegistryOptions["auth"] | RegistryOptions = "htpasswd",
+): Promise<LocalRegistry> {
+  const { auth = "htpasswd", tls = false } = typeof options === "string" ? { auth: options } : options;
   const username = "ci";
   const password = `pw-${process.pid}-${Date.now()}`;
   let child: ChildProcess | undefined;
@@ -154,6 +254,7 @@ export async function startRegistry(auth: "htpasswd" | "token" = "htpasswd"): Pr
       tokens = await startTokenServer(dir, { username, password }, "test-registry", "test-issuer");
     const port = await freePort();
     const host = `127.0.0.1:${port}`;
+    const certs = tls ? makeCertificates(dir) : undefined;
     fs.writeFileSync(
       path.join(dir, "config.yml"),
       [
@@ -167,6 +268,7 @@ export async function startRegistry(auth: "htpasswd" | "token" = "htpasswd"): Pr
         "    enabled: true",
         "http:",
         `  addr: ${host}`,
+        ...(certs ? ["  tls:", `    certificate: ${certs.cert}`, `    key: ${certs.key}`] : []),
         "auth:",
         ...(tokens
           ? [
@@ -186,9 +288,27 @@ export async function startRegistry(auth: "htpasswd" | "token" = "htpasswd"): Pr
     });
     child.stdout?.on("data", (d) => (output += d));
     child.stderr?.on("data", (d) => (output += d));
-    await waitForRegistry(host, child, () => output.slice(-2000));
+    await waitForRegistry(
+      `${certs ? "https" : "http"}://${host}/v2/`,
+      child,
+      () => output.slice(-2000),
+      certs?.ca,
+    );
     const issued = tokens?.issued ?? (() => 0);
-    return { host, username, password, auth, tokensIssued: issued, stop: cleanup };
+    const addCredential = (u: string, p: string) => {
+      if (!tokens) throw new Error("addCredential needs token auth");
+      tokens.accept(u, p);
+    };
+    return {
+      host,
+      username,
+      password,
+      auth,
+      tokensIssued: issued,
+      caCertPath: certs?.ca,
+      addCredential,
+      stop: cleanup,
+    };
   } catch (err) {
     cleanup();
     throw err;

@@ -1,0 +1,229 @@
+/**
+ * The e2e suite's world, all on this machine and all real but the cloud providers: the toolchain
+ * (e2e/toolchain.sh), BuildKit (`buildkitd`, OCI worker on Debian's runc) registered as a buildx
+ * "remote" builder, Debian's docker-registry with TLS (a throwaway CA) and token auth, a file
+ * backend, and a PULUMI_HOME whose plugins are the real docker-build provider and the command
+ * stand-in. Nothing leaves loopback: automatic plugin downloads and update checks are off.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { startRegistry, type LocalRegistry } from "../tests/setup/local-registry";
+
+export const REPO = path.resolve(__dirname, "..");
+const STACK = "e2e";
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall-clock milliseconds. */
+  ms: number;
+}
+
+export interface E2eEnvironment {
+  registry: LocalRegistry;
+  /** The Pulumi project directory the CLI runs in (a copy of e2e/project with its fixtures). */
+  workDir: string;
+  /** The environment every CLI call gets (PATH to the toolchain, PULUMI_HOME, backend, CA, credentials). */
+  env: Record<string, string>;
+  toolchain: string;
+  pulumi(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
+  buildctl(args: string[]): Promise<CliResult>;
+  /** Rotates the registry password the deployer has (the old one keeps working, as in an overlap). */
+  rotateCredentials(): void;
+  stop(): void;
+}
+
+/**
+ * Runs a command without blocking this process: the registry's token server runs in it, and a
+ * synchronous child would leave BuildKit waiting for tokens that cannot be served.
+ */
+export function sh(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<CliResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15 * 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** Builds (or finds, when warm) the toolchain; returns its cache directory. */
+export function toolchain(): string {
+  const out = execFileSync("bash", [path.join(REPO, "e2e/toolchain.sh")], {
+    cwd: REPO,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return out.trim().split("\n").pop()!;
+}
+
+async function waitFor(what: string, check: () => boolean, child: ChildProcess, log: () => string) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: ${log()}`);
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not start within 30 s: ${log()}`);
+}
+
+export async function startEnvironment(): Promise<E2eEnvironment> {
+  const tc = toolchain();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-e2e-"));
+  const dirs = Object.fromEntries(
+    ["home", "docker", "state", "buildkit", "work"].map((d) => [d, path.join(root, d)] as const),
+  );
+  Object.values(dirs).forEach((d) => fs.mkdirSync(d, { recursive: true }));
+  const children: ChildProcess[] = [];
+  let registry: LocalRegistry | undefined;
+  const stop = () => {
+    for (const c of children) c.kill("SIGTERM");
+    registry?.stop();
+    spawnSync("umount", ["-R", dirs.buildkit!], { stdio: "ignore" });
+    fs.rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    registry = await startRegistry({ auth: "token", tls: true });
+    const ca = registry.caCertPath!;
+
+    // BuildKit: rootful OCI worker; the registry is HTTPS with our CA, never plain HTTP.
+    const sock = path.join(root, "buildkitd.sock");
+    const toml = path.join(root, "buildkitd.toml");
+    fs.writeFileSync(
+      toml,
+      `[registry."${registry.host}"]\n  http = false\n  insecure = false\n  ca = ["${ca}"]\n`,
+    );
+    let bkLog = "";
+    const bk = spawn(
+      path.join(tc, "bin/buildkitd"),
+      [
+        "--config",
+        toml,
+        "--root",
+        dirs.buildkit!,
+        "--addr",
+        `unix://${sock}`,
+        "--oci-worker=true",
+        "--containerd-worker=false",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    children.push(bk);
+    bk.stdout?.on("data", (d) => (bkLog += d));
+    bk.stderr?.on("data", (d) => (bkLog += d));
+    await waitFor(
+      "buildkitd",
+      () =>
+        spawnSync(path.join(tc, "bin/buildctl"), ["--addr", `unix://${sock}`, "debug", "workers"]).status ===
+        0,
+      bk,
+      () => bkLog.slice(-3000),
+    );
+
+    // docker-build's embedded mode looks for a buildx builder; register buildkitd as a "remote" one
+    // (the buildx store format, docker/buildx store/nodegroup.go).
+    fs.mkdirSync(path.join(dirs.docker!, "buildx/instances"), { recursive: true });
+    fs.writeFileSync(
+      path.join(dirs.docker!, "buildx/instances/e2e"),
+      JSON.stringify({
+        Name: "e2e",
+        Driver: "remote",
+        Nodes: [
+          {
+            Name: "e2e0",
+            Endpoint: `unix://${sock}`,
+            Platforms: null,
+            DriverOpts: {},
+            Flags: null,
+            Files: null,
+          },
+        ],
+        Dynamic: false,
+      }),
+    );
+
+    // Plugins: the real docker-build provider; the command stand-in (see e2e/standins/command.ts).
+    const plugins = path.join(dirs.home!, "plugins");
+    fs.mkdirSync(plugins, { recursive: true });
+    for (const entry of fs.readdirSync(path.join(tc, "plugins"))) {
+      // A real directory (the CLI does not take a linked plugin directory as installed), linked binary.
+      fs.mkdirSync(path.join(plugins, entry));
+      for (const bin of fs.readdirSync(path.join(tc, "plugins", entry))) {
+        fs.symlinkSync(path.join(tc, "plugins", entry, bin), path.join(plugins, entry, bin));
+      }
+    }
+    const command = path.join(plugins, "resource-command-v1.2.1");
+    fs.mkdirSync(command, { recursive: true });
+    fs.writeFileSync(
+      path.join(command, "pulumi-resource-command"),
+      `#!/bin/sh\nexec "${REPO}/node_modules/.bin/tsx" "${REPO}/e2e/standins/command.ts" "$@"\n`,
+      { mode: 0o755 },
+    );
+
+    // The project: e2e/project's program and fixtures, with the repository's node_modules and scripts
+    // (the verify step runs `node_modules/.bin/tsx scripts/verify-image.ts` from the project directory).
+    const work = dirs.work!;
+    fs.cpSync(path.join(REPO, "e2e/project/apps"), path.join(work, "apps"), { recursive: true });
+    fs.copyFileSync(path.join(REPO, "e2e/project/Pulumi.yaml"), path.join(work, "Pulumi.yaml"));
+    fs.symlinkSync(path.join(REPO, "e2e/project/index.ts"), path.join(work, "index.ts"));
+    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"));
+    fs.symlinkSync(path.join(REPO, "scripts"), path.join(work, "scripts"));
+    fs.copyFileSync(path.join(REPO, "tsconfig.json"), path.join(work, "tsconfig.json"));
+
+    const env: Record<string, string> = {
+      PATH: `${path.join(tc, "bin")}:${process.env.PATH}`,
+      HOME: process.env.HOME ?? root,
+      PULUMI_HOME: dirs.home!,
+      PULUMI_BACKEND_URL: `file://${dirs.state}`,
+      PULUMI_CONFIG_PASSPHRASE: "e2e",
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      PULUMI_SKIP_CONFIRMATIONS: "true",
+      DOCKER_CONFIG: dirs.docker!,
+      // Go (docker-build) and Node (the verify step) trust the throwaway CA.
+      SSL_CERT_FILE: ca,
+      NODE_EXTRA_CA_CERTS: ca,
+      REGISTRY_PLAIN_HTTP: "false",
+      E2E_REGISTRY_USERNAME: registry.username,
+      E2E_REGISTRY_PASSWORD: registry.password,
+    };
+    const pulumi = (args: string[], extraEnv: Record<string, string> = {}) =>
+      sh(path.join(tc, "bin/pulumi"), [...args, "--non-interactive"], { ...env, ...extraEnv }, work);
+    const init = await pulumi(["stack", "init", STACK]);
+    if (init.code !== 0) throw new Error(`pulumi stack init failed: ${init.stderr}${init.stdout}`);
+    const reg = registry;
+    let rotations = 0;
+    return {
+      registry: reg,
+      workDir: work,
+      env,
+      toolchain: tc,
+      pulumi,
+      buildctl: (args) => sh(path.join(tc, "bin/buildctl"), ["--addr", `unix://${sock}`, ...args], env, work),
+      rotateCredentials() {
+        const password = `rotated-${++rotations}-${Date.now()}`;
+        reg.addCredential(reg.username, password);
+        env.E2E_REGISTRY_PASSWORD = password;
+      },
+      stop,
+    };
+  } catch (err) {
+    stop();
+    throw err;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The e2e suite's Pulumi program: the product's own ContainerImage component, for linux/amd64 and
+ * linux/arm64, against the local registry, run by the real engine with the real docker-build provider
+ * and BuildKit (e2e/pipeline.test.ts). Config (`e2e:*`): registry host, commit, and switches that
+ * re-create known failures on purpose.
+ */
+import * as dockerbuild from "@pulumi/docker-build";
+import * as pulumi from "@pulumi/pulumi";
+import { ContainerImage } from "../../components/container-image";
+import type { CommitInfo } from "../../lib/commit";
+import { registryExport } from "../../lib/image-export";
+import { cacheTag, imageTag } from "../../lib/image-tag";
+import type { Platform } from "../../lib/platform";
+import type { RegistryLogin } from "../../lib/registry/login";
+
+const config = new pulumi.Config("e2e");
+const registry = config.require("registry");
+const commit: CommitInfo = {
+  sha: config.require("commitSha"),
+  source: "config",
+  dirty: false,
+  timestamp: config.requireNumber("commitTimestamp"),
+};
+// The build pushes with the deployer's current credentials; the verify step logs in by itself at run
+// time (REGISTRY_LOGIN), so a rotated password changes no Command input.
+const login: RegistryLogin = {
+  kind: "env",
+  usernameVar: "E2E_REGISTRY_USERNAME",
+  passwordVar: "E2E_REGISTRY_PASSWORD",
+};
+const auth = {
+  address: registry,
+  username: process.env.E2E_REGISTRY_USERNAME ?? "",
+  password: process.env.E2E_REGISTRY_PASSWORD ?? "",
+  login,
+};
+
+const images: Record<string, pulumi.Output<unknown>> = {};
+for (const platform of ["linux/amd64", "linux/arm64"] as Platform[]) {
+  const arch = platform.split("/")[1]!;
+  const inputs = { platform, context: "apps/hello", dockerfile: "Dockerfile", buildArgs: {} };
+  const image = new ContainerImage(`hello-${arch}`, {
+    repositoryUrl: `${registry}/e2e/hello`,
+    platform,
+    tag: imageTag(commit, inputs),
+    commit,
+    registryAuth: auth,
+    build: {
+      context: inputs.context,
+      dockerfile: inputs.dockerfile,
+      cacheRef: `${registry}/e2e/cache:${cacheTag("hello", platform)}`,
+    },
+  });
+  images[arch] = pulumi.output({
+    imageRef: image.imageRef,
+    digest: image.digest,
+    tag: image.tag,
+    platform,
+    verified: image.verification.stdout,
+  });
+}
+
+// Issue 12's push defect, put back on purpose: the commit tag on a build that pushes by digest.
+if (config.getBoolean("pushDefect")) {
+  new dockerbuild.Image("defect", {
+    context: { location: "apps/hello" },
+    platforms: ["linux/amd64"],
+    push: false,
+    tags: [`${registry}/e2e/defect:${commit.sha}-amd64`],
+    exports: [{ raw: registryExport(`${registry}/e2e/defect`) }],
+    registries: [{ address: registry, username: auth.username, password: pulumi.secret(auth.password) }],
+  });
+}
+
+export const result = images;
