@@ -29,7 +29,11 @@ export interface E2eEnvironment {
   /** The environment every CLI call gets (PATH to the toolchain, PULUMI_HOME, backend, CA, credentials). */
   env: Record<string, string>;
   toolchain: string;
+  /** `--policy-pack` argument for the project's pack (policy/), as the engine's analyzer runs it. */
+  policyPack: string;
   pulumi(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
+  /** Starts the CLI in its own process group, to be killed mid-update. */
+  spawnPulumi(args: string[]): ChildProcess;
   buildctl(args: string[]): Promise<CliResult>;
   /** Rotates the registry password the deployer has (the old one keeps working, as in an overlap). */
   rotateCredentials(): void;
@@ -184,6 +188,26 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     fs.symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"));
     fs.symlinkSync(path.join(REPO, "scripts"), path.join(work, "scripts"));
     fs.copyFileSync(path.join(REPO, "tsconfig.json"), path.join(work, "tsconfig.json"));
+    fs.writeFileSync(
+      path.join(work, "package.json"),
+      JSON.stringify({ name: "e2e-images", private: true, main: "index.ts" }),
+    );
+
+    // The policy pack, launched the way the engine launches a binary analyzer plugin: an executable
+    // with the pack's PulumiPolicy.yaml beside it, given the engine's address; it runs the pack with
+    // the SDK's own run-policy-pack, from the pack's own node_modules. (A current language host would
+    // launch it with RunPlugin; the one this proxy lets us build predates that.)
+    const policyPack = path.join(root, "policy-pack", "multicloud-deploy");
+    fs.mkdirSync(path.dirname(policyPack));
+    fs.copyFileSync(
+      path.join(REPO, "policy/PulumiPolicy.yaml"),
+      path.join(root, "policy-pack/PulumiPolicy.yaml"),
+    );
+    fs.writeFileSync(
+      policyPack,
+      `#!/bin/sh\ncd "${REPO}/policy" && exec node node_modules/@pulumi/pulumi/cmd/run-policy-pack "$1" .\n`,
+      { mode: 0o755 },
+    );
 
     const env: Record<string, string> = {
       PATH: `${path.join(tc, "bin")}:${process.env.PATH}`,
@@ -213,7 +237,15 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
       workDir: work,
       env,
       toolchain: tc,
+      policyPack,
       pulumi,
+      spawnPulumi: (args) =>
+        spawn(path.join(tc, "bin/pulumi"), [...args, "--non-interactive"], {
+          cwd: work,
+          env,
+          detached: true,
+          stdio: "ignore",
+        }),
       buildctl: (args) => sh(path.join(tc, "bin/buildctl"), ["--addr", `unix://${sock}`, ...args], env, work),
       rotateCredentials() {
         const password = `rotated-${++rotations}-${Date.now()}`;

@@ -3,6 +3,7 @@
  * BuildKit and a TLS, token-auth registry on loopback (e2e/env.ts). Each scenario is one `it`, in
  * order: they share one stack, as a team's successive deploys do. Timings go to bench/e2e.json.
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -174,6 +175,34 @@ describe("the image pipeline on the real engine", () => {
     expect((await verifyImage(first.arm64.imageRef, "linux/arm64")).code).toBe(0);
   });
 
+  it("the policy pack, run by the engine's analyzer, passes the stack and blocks the seeds' build", async () => {
+    const pack = [
+      "--policy-pack",
+      e.policyPack,
+      "--policy-pack-config",
+      path.join(REPO, "policy/config.staging.json"),
+    ];
+    const clean = ok(await e.pulumi(["preview", ...pack]), "pulumi preview with the policy pack");
+    timings.previewWithPolicyPackMs = clean.ms;
+    expect(clean.stdout).toMatch(/Policies:\s+✅ multicloud-deploy@v0\.1\.0/);
+    expect(clean.stdout).not.toMatch(/mandatory/);
+
+    ok(await e.pulumi(["config", "set", "--type", "bool", "e2e:policyViolation", "true"]), "config set");
+    const blocked = await e.pulumi(["preview", ...pack]);
+    ok(await e.pulumi(["config", "rm", "e2e:policyViolation"]), "config rm");
+    const text = blocked.stdout + blocked.stderr;
+    fs.writeFileSync(path.join(REPO, "bench/e2e-policy-preview.txt"), `${clean.stdout}\n---\n${text}`);
+    expect(blocked.code, text).not.toBe(0);
+    expect(text).toMatch(/❌ multicloud-deploy@v0\.1\.0/);
+    expect(text).toMatch(
+      /\[mandatory\]\s+image-build-single-platform\s+\(docker-build:index:Image: seed-build\)/,
+    );
+    expect(text).toMatch(
+      /\[mandatory\]\s+image-build-no-attestations\s+\(docker-build:index:Image: seed-build\)/,
+    );
+    expect(text).toContain('image build "seed-build" has exec: true');
+  });
+
   it("a new commit rebuilds with a warm cache and verifies the new digest", async () => {
     fs.appendFileSync(path.join(e.workDir, "apps/hello/hello.txt"), "a change\n");
     currentSha = SHA.replace(/^3f/, "4e");
@@ -185,6 +214,47 @@ describe("the image pipeline on the real engine", () => {
       expect(next[arch].digest).not.toBe(first[arch].digest);
       expect(next[arch].verified).toContain(`verified ${next[arch].imageRef}`);
     }
+  });
+
+  it("an update killed mid-push, re-run, succeeds: every tag once, at its digest; nothing lost; destroy keeps the images", async () => {
+    // A large layer, so the push is still running when the update is killed.
+    const big = path.join(e.workDir, "apps/hello/big.bin");
+    fs.writeFileSync(big, randomBytes(192 << 20));
+    const before = await outputs();
+    currentSha = SHA.replace(/^3f/, "5d");
+    ok(await e.pulumi(["config", "set", "e2e:commitSha", currentSha]), "config set");
+    const uploads = path.join(e.registry.dataDir, "docker/registry/v2/repositories/e2e/hello/_uploads");
+    const child = e.spawnPulumi(["up", "--yes", "--skip-preview"]);
+    const deadline = Date.now() + 120_000;
+    while (!(fs.existsSync(uploads) && fs.readdirSync(uploads).length > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(fs.existsSync(uploads), "no upload began within 2 minutes").toBe(true);
+    process.kill(-child.pid!, "SIGKILL");
+    await new Promise((r) => child.on("exit", r));
+    // What a user does after a killed update: release the stack's lock, then run it again.
+    ok(await e.pulumi(["cancel", "--yes"]), "pulumi cancel");
+
+    const rerun = ok(await e.pulumi(["up", "--yes", "--skip-preview"]), "pulumi up after the kill");
+    timings.rerunAfterKillMs = rerun.ms;
+    const after = await outputs();
+    for (const arch of Object.keys(PLATFORMS) as Arch[]) {
+      expect(after[arch].tag).toMatch(new RegExp(`^${currentSha}-${arch}-`));
+      const v = await verifyImage(after[arch].imageRef, PLATFORMS[arch], ["--tag", after[arch].tag]);
+      expect(JSON.parse(v.out).tag.state, v.out).toBe("existing");
+      // The earlier commit's image and tag are untouched.
+      const old = await verifyImage(before[arch].imageRef, PLATFORMS[arch], ["--tag", before[arch].tag]);
+      expect(JSON.parse(old.out).tag.state, old.out).toBe("existing");
+    }
+
+    // `pulumi destroy` removes the stack's resources but no image: every build is retainOnDelete.
+    ok(await e.pulumi(["destroy", "--yes", "--skip-preview"]), "pulumi destroy");
+    for (const o of [first, before, after]) {
+      for (const arch of Object.keys(PLATFORMS) as Arch[]) {
+        expect((await verifyImage(o[arch].imageRef, PLATFORMS[arch])).code).toBe(0);
+      }
+    }
+    fs.rmSync(big);
   });
 
   it("with issue 12's push defect put back (a tag on a push by digest), pulumi up fails with BuildKit's own message", async () => {

@@ -72,4 +72,16 @@ if (config.getBoolean("pushDefect")) {
   });
 }
 
+// What the policy pack must block, put in on purpose: the seeds' multi-platform build through the
+// docker CLI (exec: true turns BuildKit's provenance back on).
+if (config.getBoolean("policyViolation")) {
+  new dockerbuild.Image("seed-build", {
+    context: { location: "apps/hello" },
+    platforms: ["linux/amd64", "linux/arm64"],
+    exec: true,
+    push: false,
+    exports: [{ raw: registryExport(`${registry}/e2e/seed`) }],
+  });
+}
+
 export const result = images;

@@ -23,6 +23,8 @@ export interface LocalRegistry {
   auth: "htpasswd" | "token";
   /** Tokens the token server issued (token mode). */
   tokensIssued(): number;
+  /** The registry's storage (distribution's filesystem driver layout), to watch uploads happen. */
+  dataDir: string;
   /** With `tls`: the throwaway CA that signed the registry's certificate (PEM file). */
   caCertPath?: string;
   /**
@@ -306,6 +308,7 @@ export async function startRegistry(
       auth,
       tokensIssued: issued,
       caCertPath: certs?.ca,
+      dataDir: path.join(dir, "data"),
       addCredential,
       stop: cleanup,
     };
