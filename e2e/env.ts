@@ -31,7 +31,13 @@ export interface E2eEnvironment {
   toolchain: string;
   /** `--policy-pack` argument for the project's pack (policy/), as the engine's analyzer runs it. */
   policyPack: string;
-  pulumi(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
+  pulumi(args: string[], extraEnv?: Record<string, string>, cwd?: string): Promise<CliResult>;
+  /**
+   * The project's own program (Pulumi.yaml at the repository root) in a directory of its own: its
+   * sources linked, its stack files copied (the CLI writes an encryption salt into them), and prod's
+   * `promoteFrom` pointed at the file backend's name for the staging stack.
+   */
+  programDir: string;
   /** Starts the CLI in its own process group, to be killed mid-update. */
   spawnPulumi(args: string[]): ChildProcess;
   buildctl(args: string[]): Promise<CliResult>;
@@ -171,6 +177,19 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
         fs.symlinkSync(path.join(tc, "plugins", entry, bin), path.join(plugins, entry, bin));
       }
     }
+    // gcp and aws: stand-ins answering as the unit tests' mocks do (e2e/standins/cloud.ts).
+    for (const [pkg, version] of [
+      ["gcp", "9.37.0"],
+      ["aws", "7.48.0"],
+    ]) {
+      const dir = path.join(plugins, `resource-${pkg}-v${version}`);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(
+        path.join(dir, `pulumi-resource-${pkg}`),
+        `#!/bin/sh\nexec "${REPO}/node_modules/.bin/tsx" "${REPO}/e2e/standins/cloud.ts" ${pkg} "$@"\n`,
+        { mode: 0o755 },
+      );
+    }
     const command = path.join(plugins, "resource-command-v1.2.1");
     fs.mkdirSync(command, { recursive: true });
     fs.writeFileSync(
@@ -191,6 +210,35 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     fs.writeFileSync(
       path.join(work, "package.json"),
       JSON.stringify({ name: "e2e-images", private: true, main: "index.ts" }),
+    );
+
+    const programDir = path.join(root, "program");
+    fs.mkdirSync(programDir);
+    for (const entry of [
+      "index.ts",
+      "program.ts",
+      "components",
+      "lib",
+      "apps",
+      "scripts",
+      "node_modules",
+      "tsconfig.json",
+      "package.json",
+    ]) {
+      fs.symlinkSync(path.join(REPO, entry), path.join(programDir, entry));
+    }
+    for (const file of ["Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"]) {
+      fs.copyFileSync(path.join(REPO, file), path.join(programDir, file));
+    }
+    const prodFile = path.join(programDir, "Pulumi.prod.yaml");
+    fs.writeFileSync(
+      prodFile,
+      fs
+        .readFileSync(prodFile, "utf8")
+        .replace(
+          "promoteFrom: acme/multicloud-deploy/staging",
+          "promoteFrom: organization/multicloud-deploy/staging",
+        ),
     );
 
     // The policy pack, launched the way the engine launches a binary analyzer plugin: an executable
@@ -226,8 +274,8 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
       E2E_REGISTRY_USERNAME: registry.username,
       E2E_REGISTRY_PASSWORD: registry.password,
     };
-    const pulumi = (args: string[], extraEnv: Record<string, string> = {}) =>
-      sh(path.join(tc, "bin/pulumi"), [...args, "--non-interactive"], { ...env, ...extraEnv }, work);
+    const pulumi = (args: string[], extraEnv: Record<string, string> = {}, cwd = work) =>
+      sh(path.join(tc, "bin/pulumi"), [...args, "--non-interactive"], { ...env, ...extraEnv }, cwd);
     const init = await pulumi(["stack", "init", STACK]);
     if (init.code !== 0) throw new Error(`pulumi stack init failed: ${init.stderr}${init.stdout}`);
     const reg = registry;
@@ -238,6 +286,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
       env,
       toolchain: tc,
       policyPack,
+      programDir,
       pulumi,
       spawnPulumi: (args) =>
         spawn(path.join(tc, "bin/pulumi"), [...args, "--non-interactive"], {

@@ -414,9 +414,12 @@ const imageBuildNoAttestations = resourcePolicy(
       );
     }
     for (const e of (props.exports ?? []) as Array<{ raw?: string }>) {
-      if (typeof e.raw === "string" && /attest|provenance|sbom/i.test(e.raw)) {
+      // A raw export built from an output (the repository URL) is unknown in a preview of a new stack;
+      // the checks above still run, and this one runs again on the update, when the text is known.
+      const raw = read(() => e.raw);
+      if (raw.known && typeof raw.value === "string" && /attest|provenance|sbom/i.test(raw.value)) {
         report(
-          `image build "${name}" has the export "${e.raw}", which adds attestations (an index); remove them`,
+          `image build "${name}" has the export "${raw.value}", which adds attestations (an index); remove them`,
         );
       }
     }

@@ -154,6 +154,19 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
     ]);
   });
 
+  it("image-build-no-attestations still checks what is known when a raw export is unknown (found on the real engine)", async () => {
+    // The whole result, not only this rule's messages: the SDK turns a throwing read into an advisory
+    // "can't run policy … during preview" that would hide the exec check.
+    const result = await check([image({ exec: true, exports: [{ raw: UNKNOWN }] })]);
+    expect(result.diagnostics.map((d) => [d.policyName, d.enforcementLevel, d.message])).toEqual([
+      [
+        "image-build-no-attestations",
+        "mandatory",
+        'image build "worker-image" has exec: true, which runs the docker CLI and turns BuildKit\'s default provenance attestation back on (an index, not a manifest); remove exec',
+      ],
+    ]);
+  });
+
   it("image-build-commit-sha-tag: a push by digest is tagged with the commit by its verify step", async () => {
     const built = image();
     expect(await messages("image-build-commit-sha-tag", [built, verify(built)])).toEqual([]);

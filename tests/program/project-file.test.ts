@@ -1,0 +1,36 @@
+/**
+ * Pulumi.yaml's `config` block as the CLI reads it. Found by the e2e suite on the real engine: a key
+ * declared without a default is required ("Stack 'staging' is missing configuration values
+ * 'commitSha', 'promoteFrom' and 'sourceUrl'"), which the mocks never enforce.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+import { describe, expect, it } from "vitest";
+import { stackConfigSchema } from "../../lib/config/schema";
+import { PROJECT_DIR } from "../harness/run";
+
+const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as {
+  config: Record<string, { type: string; default?: unknown }>;
+};
+
+describe("Pulumi.yaml config declarations", () => {
+  it("declare only keys with a default, so no optional key becomes required", () => {
+    const without = Object.entries(project.config)
+      .filter(([, decl]) => !("default" in decl))
+      .map(([key]) => key);
+    expect(without).toEqual([]);
+  });
+
+  it("give the schema's own defaults, so the CLI and the program agree", () => {
+    const defaults = stackConfigSchema.parse({ services: { api: {} } }) as Record<string, unknown>;
+    for (const [key, decl] of Object.entries(project.config)) {
+      expect(decl.default, key).toEqual(defaults[key]);
+    }
+  });
+
+  it("declare only keys the schema knows", () => {
+    const known = Object.keys(stackConfigSchema.shape);
+    for (const key of Object.keys(project.config)) expect(known, key).toContain(key);
+  });
+});
