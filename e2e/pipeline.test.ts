@@ -201,6 +201,9 @@ describe("the image pipeline on the real engine", () => {
       /\[mandatory\]\s+image-build-no-attestations\s+\(docker-build:index:Image: seed-build\)/,
     );
     expect(text).toContain('image build "seed-build" has exec: true');
+    expect(text).toMatch(
+      /\[mandatory\]\s+cloud-run-image-pinned-by-digest\s+\(gcp:cloudrunv2:Service: tagged\)/,
+    );
   });
 
   it("a new commit rebuilds with a warm cache and verifies the new digest", async () => {

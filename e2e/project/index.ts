@@ -5,6 +5,7 @@
  * re-create known failures on purpose.
  */
 import * as dockerbuild from "@pulumi/docker-build";
+import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { ContainerImage } from "../../components/container-image";
 import type { CommitInfo } from "../../lib/commit";
@@ -73,8 +74,17 @@ if (config.getBoolean("pushDefect")) {
 }
 
 // What the policy pack must block, put in on purpose: the seeds' multi-platform build through the
-// docker CLI (exec: true turns BuildKit's provenance back on).
+// docker CLI (exec: true turns BuildKit's provenance back on), and a service that runs a tag instead
+// of a digest (the gcp plugin is the suite's stand-in; the engine only previews it).
 if (config.getBoolean("policyViolation")) {
+  new gcp.cloudrunv2.Service("tagged", {
+    project: "acme-e2e",
+    location: "us-central1",
+    template: {
+      serviceAccount: "tagged-run@acme-e2e.iam.gserviceaccount.com",
+      containers: [{ image: `us-central1-docker.pkg.dev/acme-e2e/apps/hello:${commit.sha}-amd64` }],
+    },
+  });
   new dockerbuild.Image("seed-build", {
     context: { location: "apps/hello" },
     platforms: ["linux/amd64", "linux/arm64"],
