@@ -169,6 +169,9 @@ export function newResourceState(
       };
     }
     case "command:local:Command":
+      // pulumi-command v1.2.1 local/commandController.go Create: "If in preview, don't run the
+      // command" (stdout/stderr stay unknown); the id is NewUniqueHex(name); stdout loses its trailing
+      // newline (local/commandOutputs.go run).
       if (env.preview) return { id: "", state: { ...i } };
       return {
         id: autoname(args.name),
