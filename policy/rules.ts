@@ -225,15 +225,20 @@ export function imageExportEntries(props: { exports?: unknown }): ExportEntry[] 
 
 const ARCH_FOR_PLATFORM: Record<string, string> = { "linux/amd64": "x86_64", "linux/arm64": "arm64" };
 
+/**
+ * A container as the engine sends it, under the providers' schema names (@pulumi/gcp 9.37
+ * `cloudrunv2.ServiceTemplateContainer` / `cloudrun.ServiceTemplateSpecContainer`): `envs`, with
+ * `valueSource.secretKeyRef` (v2) or `valueFrom.secretKeyRef` (v1). Not `env`: that name is never sent.
+ */
 interface ContainerLike {
   image?: string;
   sourceCode?: unknown;
   baseImageUri?: string;
-  env?: Array<{
+  envs?: Array<{
     name?: string;
     value?: string;
     valueSource?: { secretKeyRef?: unknown };
-    valueFrom?: unknown;
+    valueFrom?: { secretKeyRef?: unknown };
   }>;
 }
 
@@ -362,7 +367,8 @@ const lambdaImagePackageOnly = resourcePolicy(
   "Lambda functions ship container images (packageType Image), never zip archives.",
   [TYPES.lambda],
   ({ name, props }, report) => {
-    const zipFields = ["code", "s3Bucket", "s3Key", "s3ObjectVersion", "filename"].filter(
+    // The zip inputs of @pulumi/aws 7.48 lambda.FunctionArgs (a local file is given as `code`, an archive).
+    const zipFields = ["code", "s3Bucket", "s3Key", "s3ObjectVersion"].filter(
       (k) => props[k] !== undefined && props[k] !== null,
     );
     if (props.packageType !== "Image") {
@@ -499,9 +505,9 @@ const noPlaintextSecretsInEnv = resourcePolicy(
       return;
     }
     containersOf(args.type, args.props).forEach((c) => {
-      for (const env of c.env ?? []) {
+      for (const env of c.envs ?? []) {
         if (!env.name || !looksSecret(env.name)) continue;
-        if (!env.valueSource?.secretKeyRef) {
+        if (!env.valueSource?.secretKeyRef && !env.valueFrom?.secretKeyRef) {
           report(
             `${what(args.type, args.name)} env ${env.name} looks like a secret but is a plain value; ` +
               "use valueSource.secretKeyRef { secret, version } from Secret Manager",

@@ -5,6 +5,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type * as aws from "@pulumi/aws";
+import type * as dockerbuild from "@pulumi/docker-build";
+import type * as gcp from "@pulumi/gcp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DEFAULTS, policies } from "../../policy/rules";
 import {
@@ -33,7 +36,9 @@ function res(
   return { type, name, urn: `urn:pulumi:test::p::${type}::${name}-${n++}`, props, ...extra };
 }
 
-const runService = (props: Record<string, any> = {}, name = "api") =>
+// Fixtures are typed with the providers' own *Args: a property the engine never sends (`env` where the
+// schema says `envs`) is a compile error here, not a green test of a rule that never fires.
+const runService = (props: Partial<gcp.cloudrunv2.ServiceArgs> = {}, name = "api") =>
   res("gcp:cloudrunv2/service:Service", name, {
     location: "us-central1",
     name,
@@ -44,7 +49,7 @@ const runService = (props: Record<string, any> = {}, name = "api") =>
     },
     ...props,
   });
-const lambda = (props: Record<string, any> = {}, name = "worker") =>
+const lambda = (props: Partial<aws.lambda.FunctionArgs> = {}, name = "worker") =>
   res("aws:lambda/function:Function", name, {
     name,
     packageType: "Image",
@@ -53,7 +58,7 @@ const lambda = (props: Record<string, any> = {}, name = "worker") =>
     tags: { exposure: "private" },
     ...props,
   });
-const image = (props: Record<string, any> = {}, name = "worker-image") =>
+const image = (props: Partial<dockerbuild.ImageArgs> = {}, name = "worker-image") =>
   res("docker-build:index:Image", name, {
     platforms: ["linux/arm64"],
     push: false,
@@ -254,11 +259,11 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
   });
 
   it("no-plaintext-secrets-in-env", async () => {
-    const env = (e: unknown[]) =>
+    const env = (envs: gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[]) =>
       runService({
         template: {
           serviceAccount: "a@b.iam.gserviceaccount.com",
-          containers: [{ image: `${AR}@${D}`, env: e }],
+          containers: [{ image: `${AR}@${D}`, envs }],
         },
       });
     expect(
@@ -452,8 +457,8 @@ describe("the catalog of source deploys and unsafe images", () => {
       "lambda-image-pinned-by-digest",
     ],
     [
-      "Lambda zip from a local file",
-      [lambda({ packageType: "Zip", imageUri: undefined, filename: "dist/worker.zip" })],
+      "Lambda zip from an S3 object (the typed fixture refuses `filename`: the SDK has no such input)",
+      [lambda({ packageType: "Zip", imageUri: undefined, s3Bucket: "artifacts", s3Key: "worker.zip" })],
       "lambda-image-package-only",
     ],
     [
