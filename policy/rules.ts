@@ -121,8 +121,16 @@ export const DIGEST_REF = /@sha256:[a-f0-9]{64}$/;
 export const ECR_DIGEST_REF =
   /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9._/-]+@sha256:[a-f0-9]{64}$/;
 const COMMIT_SHA_TAG = /^[0-9a-f]{40}(?:$|-)/;
-const SECRETS_MANAGER_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+/;
-const DEFAULT_COMPUTE_SA = /^\d+-compute@developer\.gserviceaccount\.com$/;
+/** Tags the pipeline gives images (lib/image-tag.ts), to test tag filters against. */
+const COMMIT_TAG_EXAMPLES = [
+  "3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40-arm64-7e1f0a2b",
+  "3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40-amd64-7e1f0a2b",
+  "3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40-dirty-1a2b3c4d-arm64-7e1f0a2b",
+];
+const SECRETS_MANAGER_ARN =
+  /^arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+/** Google's default accounts: Compute Engine's and App Engine's, both Editor on the project. */
+const DEFAULT_COMPUTE_SA = /^(\d+-compute@developer|[a-z][a-z0-9-]{4,28}[a-z0-9]@appspot)\.gserviceaccount\.com$/;
 const PUBLIC_MEMBERS = new Set(["allUsers", "allAuthenticatedUsers"]);
 
 /** Reads a value that may be unknown during preview: the SDK's proxy throws `UnknownValueError`. */
@@ -133,6 +141,68 @@ export function read<T>(get: () => T): { known: true; value: T } | { known: fals
     if (err instanceof Error && err.constructor.name === "UnknownValueError") return { known: false };
     throw err;
   }
+}
+
+/**
+ * Go's strconv.ParseBool, which BuildKit uses for BUILDKIT_MULTI_PLATFORM: `1 t T TRUE true True` are
+ * true, `0 f F FALSE false False` false, anything else is not a boolean (undefined).
+ */
+export function goBool(value: string): boolean | undefined {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return false;
+  return undefined;
+}
+
+/** The platforms a docker-build image builds: buildx splits every entry on commas. */
+export function buildPlatforms(entries: readonly string[]): string[] {
+  return entries
+    .flatMap((e) => e.split(","))
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
+}
+
+/** The value of `--name value` or `--name=value` in a command line, wherever it stands. */
+export function flagValue(commandLine: string, flag: string): string | undefined {
+  const m = new RegExp(`(?:^|\\s)--${flag}(?:=|\\s+)(\\S+)`).exec(commandLine);
+  return m?.[1];
+}
+
+/** The image reference a `verify-image` command line checks: its first argument that is not a flag. */
+export function verifiedRefOf(commandLine: string): string | undefined {
+  const words = commandLine.split(/\s+/);
+  const at = words.findIndex((w) => /(^|\/)verify-image(\.ts)?$/.test(w));
+  if (at < 0) return undefined;
+  for (let i = at + 1; i < words.length; i++) {
+    const w = words[i]!;
+    if (w.startsWith("--")) {
+      if (!w.includes("=") && ["--platform", "--tag"].includes(w)) i++;
+      continue;
+    }
+    return w;
+  }
+  return undefined;
+}
+
+/**
+ * Credentials a plain value gives away whatever its name: a URL with `user:password@`, a PEM private
+ * key or certificate block, or a token with a well-known issuer prefix. Only the kind is returned:
+ * no message may repeat any part of a value.
+ */
+export function credentialKind(value: string): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i.test(value)) return "a URL with a user name and password";
+  if (/-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----/.test(value)) return "a PEM block";
+  const prefixes: Array<[RegExp, string]> = [
+    [/^(AKIA|ASIA)[0-9A-Z]{16}$/, "an AWS access key id"],
+    [/^gh[pousr]_[A-Za-z0-9]{20,}$/, "a GitHub token"],
+    [/^github_pat_[A-Za-z0-9_]{20,}$/, "a GitHub token"],
+    [/^glpat-[A-Za-z0-9_-]{20,}$/, "a GitLab token"],
+    [/^xox[abpors]-[A-Za-z0-9-]{10,}$/, "a Slack token"],
+    [/^(sk|rk)_live_[A-Za-z0-9]{10,}$/, "a Stripe live key"],
+    [/^AIza[0-9A-Za-z_-]{35}$/, "a Google API key"],
+    [/^ya29\.[0-9A-Za-z_-]{20,}$/, "a Google OAuth access token"],
+    [/^eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}$/, "a JSON Web Token"],
+  ];
+  return prefixes.find(([re]) => re.test(value))?.[1];
 }
 
 const globToRegExp = (glob: string) =>
@@ -393,7 +463,7 @@ const imageBuildSinglePlatform = resourcePolicy(
   ({ name, props }, report) => {
     const platforms = read(() => props.platforms as string[] | undefined);
     if (!platforms.known) return;
-    const list = platforms.value ?? [];
+    const list = buildPlatforms(platforms.value ?? []);
     if (list.length !== 1) {
       report(
         `image build "${name}" has ${list.length === 0 ? "no platforms (the builder's own platform is used)" : `${list.length} platforms (${list.join(", ")}), which makes a manifest list`}; ` +
@@ -413,10 +483,12 @@ const imageBuildNoAttestations = resourcePolicy(
         `image build "${name}" has exec: true, which runs the docker CLI and turns BuildKit's default provenance attestation back on (an index, not a manifest); remove exec`,
       );
     }
-    const multi = props.buildArgs?.BUILDKIT_MULTI_PLATFORM;
-    if (multi !== undefined && multi !== "0" && multi !== "false" && multi !== "") {
+    const multi = read(() => props.buildArgs?.BUILDKIT_MULTI_PLATFORM as string | undefined);
+    if (multi.known && typeof multi.value === "string" && goBool(multi.value) !== false) {
       report(
-        `image build "${name}" sets build arg BUILDKIT_MULTI_PLATFORM=${multi}, which forces a manifest list; remove it`,
+        goBool(multi.value)
+          ? `image build "${name}" sets build arg BUILDKIT_MULTI_PLATFORM=${multi.value}, which forces a manifest list; remove it`
+          : `image build "${name}" sets build arg BUILDKIT_MULTI_PLATFORM=${JSON.stringify(multi.value)}, which is not a boolean BuildKit reads; remove it`,
       );
     }
     for (const e of (props.exports ?? []) as Array<{ raw?: string }>) {
@@ -446,9 +518,11 @@ const registryImmutableTags = resourcePolicy(
         );
       }
       for (const f of (props.imageTagMutabilityExclusionFilters ?? []) as Array<{ filter?: string }>) {
-        if (mutability === "IMMUTABLE_WITH_EXCLUSION" && /^\**$/.test(f.filter ?? "")) {
+        // A filter that lets any commit tag move is as bad as "*": test it on the tags builds get.
+        const matches = COMMIT_TAG_EXAMPLES.some((t) => globToRegExp(f.filter ?? "").test(t));
+        if (mutability === "IMMUTABLE_WITH_EXCLUSION" && matches) {
           report(
-            `ECR repository "${name}" exempts every tag from immutability (filter "${f.filter}"); exempt only the cache prefix, e.g. "buildcache-*"`,
+            `ECR repository "${name}" lets commit tags move: the exclusion filter "${f.filter}" matches tags like ${COMMIT_TAG_EXAMPLES[0]}; exempt only the cache prefix, e.g. "buildcache-*"`,
           );
         }
       }
@@ -489,10 +563,23 @@ const noPlaintextSecretsInEnv = resourcePolicy(
     const { namePatterns, allowNames } = config("no-plaintext-secrets-in-env", args);
     const looksSecret = (n: string) =>
       !allowNames.includes(n) && namePatterns.some((p) => n.toUpperCase().includes(p.toUpperCase()));
+    // Whatever its name, a plain value that is itself a credential is flagged (never quoted).
+    const leaks = (subject: string, key: string, value: unknown) => {
+      const kind = typeof value === "string" ? credentialKind(value) : undefined;
+      if (kind && !allowNames.includes(key)) {
+        report(
+          `${subject} env ${key} holds ${kind} in plain text; store it in ${args.type === TYPES.lambda ? "Secrets Manager and pass the ARN" : "Secret Manager and use valueSource.secretKeyRef"}`,
+        );
+        return true;
+      }
+      return false;
+    };
     if (args.type === TYPES.lambda) {
       const vars = read(() => (args.props.environment?.variables ?? {}) as Record<string, unknown>);
       if (!vars.known) return;
       for (const key of Object.keys(vars.value)) {
+        const plain = read(() => vars.value[key]);
+        if (plain.known && leaks(`Lambda function "${args.name}"`, key, plain.value)) continue;
         if (!looksSecret(key)) continue;
         const value = read(() => vars.value[key]);
         if (value.known && !(typeof value.value === "string" && SECRETS_MANAGER_ARN.test(value.value))) {
@@ -506,7 +593,10 @@ const noPlaintextSecretsInEnv = resourcePolicy(
     }
     containersOf(args.type, args.props).forEach((c) => {
       for (const env of c.envs ?? []) {
-        if (!env.name || !looksSecret(env.name)) continue;
+        if (!env.name) continue;
+        const plain = read(() => env.value);
+        if (plain.known && leaks(what(args.type, args.name), env.name, plain.value)) continue;
+        if (!looksSecret(env.name)) continue;
         if (!env.valueSource?.secretKeyRef && !env.valueFrom?.secretKeyRef) {
           report(
             `${what(args.type, args.name)} env ${env.name} looks like a secret but is a plain value; ` +
@@ -533,7 +623,7 @@ const cloudRunDedicatedServiceAccount = resourcePolicy(
       );
     } else if (DEFAULT_COMPUTE_SA.test(sa.value)) {
       report(
-        `${what(type, name)} runs as the default compute account ${sa.value}; create a dedicated service account with only the roles it needs`,
+        `${what(type, name)} runs as a default account (${sa.value}, Editor on the project); create a dedicated service account with only the roles it needs`,
       );
     }
   },
@@ -579,8 +669,7 @@ function unknownImageProblem(resource: PolicyResource, property: string): string
 
 /** The `--tag` a verify-image command line gives (`--tag v` or `--tag=v`), if any. */
 export function verifiedTagOf(create: string): string | undefined {
-  const m = /(?:^|\s)--tag(?:=|\s+)(\S+)/.exec(create);
-  return m?.[1];
+  return flagValue(create, "tag");
 }
 
 const imageBuildCommitShaTag = stackPolicy(
@@ -714,8 +803,9 @@ function platformsByRepository(resources: PolicyResource[]): Map<string, Set<str
     } else if (isVerifyCommand(r)) {
       const create = read(() => r.props.create as string);
       if (!create.known) continue;
-      const m = /verify-image(?:\.ts)?\s+(\S+)\s+--platform\s+(\S+)/.exec(create.value);
-      if (m) add(imageRepository(m[1]!), m[2]!);
+      const ref = verifiedRefOf(create.value);
+      const platform = flagValue(create.value, "platform");
+      if (ref && platform) add(imageRepository(ref), platform);
     }
   }
   return out;

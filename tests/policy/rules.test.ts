@@ -235,7 +235,7 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
         }),
       ]),
     ).toEqual([
-      'ECR repository "repo" exempts every tag from immutability (filter "*"); exempt only the cache prefix, e.g. "buildcache-*"',
+      'ECR repository "repo" lets commit tags move: the exclusion filter "*" matches tags like 3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40-arm64-7e1f0a2b; exempt only the cache prefix, e.g. "buildcache-*"',
     ]);
   });
 
@@ -302,7 +302,7 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
       template: { serviceAccount: "123456789-compute@developer.gserviceaccount.com", containers: [] },
     });
     expect(await messages("cloud-run-dedicated-service-account", [svc])).toEqual([
-      'Cloud Run service "api" runs as the default compute account 123456789-compute@developer.gserviceaccount.com; create a dedicated service account with only the roles it needs',
+      'Cloud Run service "api" runs as a default account (123456789-compute@developer.gserviceaccount.com, Editor on the project); create a dedicated service account with only the roles it needs',
     ]);
   });
 

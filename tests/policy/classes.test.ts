@@ -1,0 +1,269 @@
+/**
+ * Issue 14's red-team classes, each with attacks and their legitimate look-alikes. Fixtures are typed
+ * with the providers' own *Args, so they carry only properties the engine can send.
+ */
+import type * as aws from "@pulumi/aws";
+import type * as dockerbuild from "@pulumi/docker-build";
+import type * as gcp from "@pulumi/gcp";
+import { describe, expect, it } from "vitest";
+import {
+  buildPlatforms,
+  credentialKind,
+  flagValue,
+  goBool,
+  policies,
+  verifiedRefOf,
+} from "../../policy/rules";
+import { evaluatePolicies, type PolicyInput } from "../harness/policy";
+
+const D = `sha256:${"ab".repeat(32)}`;
+const SHA = "0123456789abcdef0123456789abcdef01234567";
+const AR = "us-central1-docker.pkg.dev/acme/apps/api";
+const ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/worker";
+let n = 0;
+const res = (type: string, name: string, props: object, extra: Partial<PolicyInput> = {}): PolicyInput => ({
+  type,
+  name,
+  urn: `urn:pulumi:test::p::${type}::${name}-${n++}`,
+  props: props as Record<string, unknown>,
+  ...extra,
+});
+const image = (props: Partial<dockerbuild.ImageArgs>) =>
+  res("docker-build:index:Image", "img", {
+    platforms: ["linux/arm64"],
+    push: false,
+    exports: [{ raw: `type=registry,name=${ECR},push-by-digest=true` }],
+    ...props,
+  } satisfies dockerbuild.ImageArgs);
+const verify = (built: PolicyInput, create: string) =>
+  res("command:local:Command", "img-verify", { create }, { dependencies: [built.urn] });
+const run = (
+  containers: gcp.types.input.cloudrunv2.ServiceTemplateContainer[],
+  serviceAccount = "api-run@acme.iam.gserviceaccount.com",
+) =>
+  res("gcp:cloudrunv2/service:Service", "api", {
+    location: "us-central1",
+    name: "api",
+    labels: { exposure: "private" },
+    template: { serviceAccount, containers },
+  } satisfies gcp.cloudrunv2.ServiceArgs);
+const fn = (variables: Record<string, string>) =>
+  res("aws:lambda/function:Function", "worker", {
+    name: "worker",
+    packageType: "Image",
+    imageUri: `${ECR}@${D}`,
+    architectures: ["arm64"],
+    role: "arn:aws:iam::123456789012:role/worker",
+    environment: { variables },
+    tags: { exposure: "private" },
+  } satisfies aws.lambda.FunctionArgs);
+const ecr = (filters: string[]) =>
+  res("aws:ecr/repository:Repository", "repo", {
+    name: "team/worker",
+    imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+    imageTagMutabilityExclusionFilters: filters.map((filter) => ({ filter, filterType: "WILDCARD" })),
+    imageScanningConfiguration: { scanOnPush: true },
+  } satisfies aws.ecr.RepositoryArgs);
+
+async function fired(resources: PolicyInput[], rule: string): Promise<string[]> {
+  const result = await evaluatePolicies(
+    { inputs: resources, state: resources },
+    { policies, packEnforcementLevel: "mandatory" },
+  );
+  return result.diagnostics.filter((d) => d.policyName === rule).map((d) => d.message);
+}
+
+describe("class 3: values are read the way the real tools read them", () => {
+  it.each([
+    ["TRUE", true],
+    ["t", true],
+    ["1", true],
+    ["FALSE", false],
+    ["f", false],
+    ["0", false],
+    ["yes", undefined],
+    ["", undefined],
+  ] as const)("BUILDKIT_MULTI_PLATFORM=%j is Go's ParseBool %s", (value, expected) => {
+    expect(goBool(value)).toBe(expected);
+  });
+
+  it.each(["TRUE", "t", "1", "on"])(
+    "blocks BUILDKIT_MULTI_PLATFORM=%s (true, or nothing BuildKit accepts)",
+    async (value) => {
+      expect(
+        await fired(
+          [image({ buildArgs: { BUILDKIT_MULTI_PLATFORM: value } })],
+          "image-build-no-attestations",
+        ),
+      ).toHaveLength(1);
+    },
+  );
+
+  it.each(["FALSE", "f", "0"])(
+    "lets BUILDKIT_MULTI_PLATFORM=%s through: it turns multi-platform off",
+    async (value) => {
+      expect(
+        await fired(
+          [image({ buildArgs: { BUILDKIT_MULTI_PLATFORM: value } })],
+          "image-build-no-attestations",
+        ),
+      ).toEqual([]);
+    },
+  );
+
+  it("counts platforms as buildx does, splitting entries on commas", async () => {
+    expect(buildPlatforms(["linux/amd64,linux/arm64"])).toEqual(["linux/amd64", "linux/arm64"]);
+    expect(
+      await fired(
+        [image({ platforms: ["linux/amd64,linux/arm64" as dockerbuild.Platform] })],
+        "image-build-single-platform",
+      ),
+    ).toEqual([
+      'image build "img" has 2 platforms (linux/amd64, linux/arm64), which makes a manifest list; set platforms to exactly one, e.g. ["linux/arm64"]',
+    ]);
+    expect(
+      await fired(
+        [image({ platforms: [" linux/arm64 " as dockerbuild.Platform] })],
+        "image-build-single-platform",
+      ),
+    ).toEqual([]);
+  });
+
+  it("reads verify-image flags as --flag value and --flag=value, in any order", () => {
+    const forms = [
+      `tsx scripts/verify-image.ts ${ECR}@${D} --platform linux/arm64 --tag ${SHA}-arm64-1`,
+      `tsx scripts/verify-image.ts --tag=${SHA}-arm64-1 --platform=linux/arm64 ${ECR}@${D}`,
+      `tsx scripts/verify-image.ts --platform linux/arm64 ${ECR}@${D} --tag ${SHA}-arm64-1`,
+    ];
+    for (const f of forms) {
+      expect([verifiedRefOf(f), flagValue(f, "platform"), flagValue(f, "tag")], f).toEqual([
+        `${ECR}@${D}`,
+        "linux/arm64",
+        `${SHA}-arm64-1`,
+      ]);
+    }
+  });
+
+  it("follows a reordered verify step for the Lambda architecture check, and for the commit tag", async () => {
+    const built = image({});
+    const reordered = verify(
+      built,
+      `tsx scripts/verify-image.ts --platform=linux/amd64 --tag=${SHA}-amd64-1 ${ECR}@${D}`,
+    );
+    // The verify step says amd64 for the arm64 function's repository: the reordered flags are read.
+    const arch = await fired([built, reordered, fn({})], "lambda-architecture-matches-image");
+    expect(arch).toHaveLength(1);
+    expect(arch[0]).toContain("is built for linux/amd64");
+    expect(await fired([built, reordered], "image-build-commit-sha-tag")).toEqual([]);
+  });
+
+  it.each(["*", "*-*", "*arm64*", "3f*", "*-dirty-*"])(
+    "blocks an ECR exclusion filter %j that lets commit tags move",
+    async (filter) => {
+      expect(await fired([ecr([filter])], "registry-immutable-tags")).toHaveLength(1);
+    },
+  );
+
+  it.each(["buildcache-*", "cache-*", "buildcache-worker-arm64"])(
+    "lets the cache filter %j through",
+    async (filter) => {
+      expect(await fired([ecr([filter])], "registry-immutable-tags")).toEqual([]);
+    },
+  );
+
+  it("takes a push from exports image.push and raw type=registry too, for the commit tag", async () => {
+    const viaImage = image({ exports: [{ image: { names: [ECR], push: true, pushByDigest: true } }] });
+    const viaRaw = image({ exports: [{ raw: `type=registry,name=${ECR},push-by-digest=true` }] });
+    const cacheOnly = image({ exports: [{ cacheonly: {} }] });
+    expect(await fired([viaImage], "image-build-commit-sha-tag")).toHaveLength(1);
+    expect(await fired([viaRaw], "image-build-commit-sha-tag")).toHaveLength(1);
+    expect(await fired([cacheOnly], "image-build-commit-sha-tag")).toEqual([]);
+  });
+
+  it("treats the App Engine default account as a default account", async () => {
+    expect(
+      await fired(
+        [run([{ image: `${AR}@${D}` }], "acme-prod@appspot.gserviceaccount.com")],
+        "cloud-run-dedicated-service-account",
+      ),
+    ).toHaveLength(1);
+    expect(
+      await fired(
+        [run([{ image: `${AR}@${D}` }], "api-run@acme-prod.iam.gserviceaccount.com")],
+        "cloud-run-dedicated-service-account",
+      ),
+    ).toEqual([]);
+  });
+
+  it.each([
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf\nPASSWORD=hunter2",
+    "xarn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+    "arn:aws:secretsmanager:us-east-1:1234:secret:db",
+  ])("anchors the Secrets Manager ARN check: %j is not one", async (value) => {
+    expect(await fired([fn({ DB_SECRET_ARN: value })], "no-plaintext-secrets-in-env")).toHaveLength(1);
+  });
+
+  it.each([
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+    "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:db-AbCdEf",
+    "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:db-AbCdEf",
+  ])("accepts a real Secrets Manager ARN %j", async (value) => {
+    expect(await fired([fn({ DB_SECRET_ARN: value })], "no-plaintext-secrets-in-env")).toEqual([]);
+  });
+});
+
+describe("class 7: secret values, not just secret names", () => {
+  const values: Array<[string, string]> = [
+    ["postgres://app:s3cr3t-pw@db.internal:5432/app", "a URL with a user name and password"],
+    ["-----BEGIN RSA PRIVATE KEY-----\nMIIEow...\n-----END RSA PRIVATE KEY-----", "a PEM block"],
+    ["AKIAIOSFODNN7EXAMPLE", "an AWS access key id"],
+    [`ghp_${"a1B2".repeat(9)}`, "a GitHub token"],
+    [`xoxb-${"1234567890".repeat(2)}-abc`, "a Slack token"],
+    [`sk_live_${"x".repeat(24)}`, "a Stripe live key"],
+  ];
+
+  it.each(values)("flags %j under an innocent name, without quoting it", async (value, kind) => {
+    expect(credentialKind(value)).toBe(kind);
+    for (const r of [
+      run([{ image: `${AR}@${D}`, envs: [{ name: "DATABASE", value }] }]),
+      fn({ DATABASE: value }),
+    ]) {
+      const messages = await fired([r], "no-plaintext-secrets-in-env");
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toContain(`env DATABASE holds ${kind} in plain text`);
+      // No part of the value is echoed.
+      expect(messages[0]).not.toContain(value.slice(0, 6));
+    }
+  });
+
+  it.each([
+    ["https://api.example.com/v1", "a URL without credentials"],
+    ["postgres://db.internal:5432/app", "a connection string without a password"],
+    ["AKIA-not-a-key", "a look-alike prefix"],
+    ["ghp_", "a bare prefix"],
+    ["info", "a log level"],
+  ])("lets %j (%s) through", async (value) => {
+    expect(credentialKind(value)).toBeUndefined();
+    expect(await fired([fn({ DATABASE_URL_HOST: value })], "no-plaintext-secrets-in-env")).toEqual([]);
+  });
+
+  it("keeps the allow-list for a name that must stay plain", async () => {
+    const r = fn({ PUBLIC_KEY_ID: "k-1" });
+    const result = await evaluatePolicies(
+      { inputs: [r], state: [r] },
+      {
+        policies,
+        packEnforcementLevel: "mandatory",
+        config: { "no-plaintext-secrets-in-env": { allowNames: ["PUBLIC_KEY_ID"] } },
+      },
+    );
+    expect(result.diagnostics).toEqual([]);
+    expect(await fired([r], "no-plaintext-secrets-in-env")).toHaveLength(1);
+  });
+
+  it("never quotes a value in a name-based finding either", async () => {
+    const messages = await fired([fn({ DB_PASSWORD: "hunter2-very-secret" })], "no-plaintext-secrets-in-env");
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).not.toContain("hunter");
+  });
+});
