@@ -130,7 +130,8 @@ const COMMIT_TAG_EXAMPLES = [
 const SECRETS_MANAGER_ARN =
   /^arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 /** Google's default accounts: Compute Engine's and App Engine's, both Editor on the project. */
-const DEFAULT_COMPUTE_SA = /^(\d+-compute@developer|[a-z][a-z0-9-]{4,28}[a-z0-9]@appspot)\.gserviceaccount\.com$/;
+const DEFAULT_COMPUTE_SA =
+  /^(\d+-compute@developer|[a-z][a-z0-9-]{4,28}[a-z0-9]@appspot)\.gserviceaccount\.com$/;
 const PUBLIC_MEMBERS = new Set(["allUsers", "allAuthenticatedUsers"]);
 
 /** Reads a value that may be unknown during preview: the SDK's proxy throws `UnknownValueError`. */
