@@ -33,6 +33,9 @@ export const TYPES = {
   runServiceIamMember: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
   runServiceIamBinding: "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
   runV1IamMember: "gcp:cloudrun/iamMember:IamMember",
+  runV1IamBinding: "gcp:cloudrun/iamBinding:IamBinding",
+  runV1IamPolicy: "gcp:cloudrun/iamPolicy:IamPolicy",
+  runServiceIamPolicy: "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
   arRepository: "gcp:artifactregistry/repository:Repository",
   lambda: "aws:lambda/function:Function",
   lambdaUrl: "aws:lambda/functionUrl:FunctionUrl",
@@ -876,25 +879,66 @@ const publicExposureRequiresOptIn = stackPolicy(
         : (r.props.labels?.[exposureLabel] ??
           r.props.metadata?.labels?.[exposureLabel] ??
           r.props.tags?.[exposureLabel]);
+    // A service is known by its full identity, not its name alone: two services called "api" in two
+    // regions or projects are two services. An unset project is the provider's default on both sides.
+    const identity = (r: PolicyResource) => {
+      const id = read(() => ({
+        name: String(r.props.name ?? r.props.service ?? r.props.metadata?.name ?? "")
+          .split("/")
+          .pop(),
+        location: r.props.location as string | undefined,
+        project: (r.props.project ?? r.props.metadata?.namespace) as string | undefined,
+      }));
+      return id.known ? id.value : undefined;
+    };
+    const same = (a: ReturnType<typeof identity>, b: ReturnType<typeof identity>) =>
+      a !== undefined &&
+      b !== undefined &&
+      a.name === b.name &&
+      a.location === b.location &&
+      (a.project === undefined || b.project === undefined || a.project === b.project);
+    /** The public members an IAM resource grants run.invoker (or any role, for a member/binding resource). */
+    const publicMembers = (r: PolicyResource): string[] | undefined => {
+      const members = read(() => {
+        if (r.type === TYPES.runServiceIamPolicy || r.type === TYPES.runV1IamPolicy) {
+          const policy = JSON.parse(String(r.props.policyData ?? "{}")) as {
+            bindings?: Array<{ role?: string; members?: string[] }>;
+          };
+          return (policy.bindings ?? [])
+            .filter((b) => b.role === "roles/run.invoker")
+            .flatMap((b) => b.members ?? []);
+        }
+        return (r.props.members ?? [r.props.member]) as string[];
+      });
+      return members.known ? members.value.filter((m) => PUBLIC_MEMBERS.has(m)) : undefined;
+    };
+    const iamTypes: string[] = [
+      TYPES.runServiceIamMember,
+      TYPES.runServiceIamBinding,
+      TYPES.runServiceIamPolicy,
+      TYPES.runV1IamMember,
+      TYPES.runV1IamBinding,
+      TYPES.runV1IamPolicy,
+    ];
     for (const r of args.resources) {
-      if (
-        r.type === TYPES.runServiceIamMember ||
-        r.type === TYPES.runServiceIamBinding ||
-        r.type === TYPES.runV1IamMember
-      ) {
-        const members = read(() => (r.props.members ?? [r.props.member]) as string[]);
-        if (!members.known) continue;
-        const open = members.value.filter((m) => PUBLIC_MEMBERS.has(m));
-        if (open.length === 0) continue;
-        const target = read(() => (r.props.name ?? r.props.service) as string);
-        const svc = target.known
-          ? services.find(
-              (s) => read(() => s.props.name).known && s.props.name === target.value.split("/").pop(),
-            )
+      // A v2 service with invoker IAM checks disabled is public with no grant at all.
+      if (r.type === TYPES.runService && r.props.invokerIamDisabled === true && labelOf(r) !== "public") {
+        report(
+          `Cloud Run service "${r.name}" has invokerIamDisabled: true, so anyone can invoke it, but is not labelled ${exposureLabel}: public; ` +
+            `remove invokerIamDisabled, or declare the service public (exposure: public)`,
+          r.urn,
+        );
+      }
+      if (iamTypes.includes(r.type)) {
+        const open = publicMembers(r);
+        if (open === undefined || open.length === 0) continue;
+        const target = identity(r);
+        const svc = target
+          ? services.find((s) => same(identity(s), target))
           : r.dependencies.find((d) => d.type === TYPES.runService || d.type === TYPES.runV1Service);
         if (labelOf(svc) !== "public") {
           report(
-            `"${r.name}" grants ${open.join(", ")} invoke on Cloud Run service ${svc ? `"${svc.name}"` : "(unknown)"}, which is not labelled ${exposureLabel}: public; ` +
+            `"${r.name}" grants ${open.join(", ")} invoke on Cloud Run service ${svc ? `"${svc.name}"` : target ? `${target.project ?? ""}/${target.location}/${target.name}` : "(unknown)"}, which is not labelled ${exposureLabel}: public; ` +
               `declare the service public (exposure: public) or grant named members only`,
             r.urn,
           );

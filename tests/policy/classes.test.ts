@@ -267,3 +267,113 @@ describe("class 7: secret values, not just secret names", () => {
     expect(messages[0]).not.toContain("hunter");
   });
 });
+
+describe("class 6 (and the IAM shapes of class 2): public exposure by the service's identity", () => {
+  const service = (name: string, location: string, exposure: string, project = "acme") =>
+    res("gcp:cloudrunv2/service:Service", `${name}-${location}`, {
+      project,
+      location,
+      name,
+      labels: { exposure },
+      template: {
+        serviceAccount: "api-run@acme.iam.gserviceaccount.com",
+        containers: [{ image: `${AR}@${D}` }],
+      },
+    } satisfies gcp.cloudrunv2.ServiceArgs);
+  const member = (name: string, location: string, project = "acme") =>
+    res("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", `grant-${location}`, {
+      project,
+      location,
+      name,
+      role: "roles/run.invoker",
+      member: "allUsers",
+    } satisfies gcp.cloudrunv2.ServiceIamMemberArgs);
+  const RULE = "public-exposure-requires-opt-in";
+
+  it("blocks allUsers on the private service of two that share a name in two regions", async () => {
+    const resources = [
+      service("api", "us-central1", "public"),
+      service("api", "europe-west1", "private"),
+      member("api", "europe-west1"),
+    ];
+    expect(await fired(resources, RULE)).toEqual([
+      '"grant-europe-west1" grants allUsers invoke on Cloud Run service "api-europe-west1", which is not labelled exposure: public; declare the service public (exposure: public) or grant named members only',
+    ]);
+  });
+
+  it("lets allUsers through on the public one of the two", async () => {
+    const resources = [
+      service("api", "us-central1", "public"),
+      service("api", "europe-west1", "private"),
+      member("api", "us-central1"),
+    ];
+    expect(await fired(resources, RULE)).toEqual([]);
+  });
+
+  it("tells projects apart too, and reads a full resource path as the name", async () => {
+    const resources = [
+      service("api", "us-central1", "public", "acme-a"),
+      service("api", "us-central1", "private", "acme-b"),
+      member("projects/acme-b/locations/us-central1/services/api", "us-central1", "acme-b"),
+    ];
+    expect(await fired(resources, RULE)).toHaveLength(1);
+  });
+
+  it("blocks invokerIamDisabled (public with no grant at all) unless labelled public", async () => {
+    const open = (exposure: string) =>
+      res("gcp:cloudrunv2/service:Service", "api", {
+        location: "us-central1",
+        name: "api",
+        invokerIamDisabled: true,
+        labels: { exposure },
+        template: {
+          serviceAccount: "api-run@acme.iam.gserviceaccount.com",
+          containers: [{ image: `${AR}@${D}` }],
+        },
+      } satisfies gcp.cloudrunv2.ServiceArgs);
+    expect(await fired([open("private")], RULE)).toHaveLength(1);
+    expect(await fired([open("public")], RULE)).toEqual([]);
+  });
+
+  it("reads public members from policies and bindings, v2 and v1", async () => {
+    const policyData = JSON.stringify({
+      bindings: [{ role: "roles/run.invoker", members: ["allAuthenticatedUsers"] }],
+    });
+    const grants = [
+      res("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy", "p2", {
+        location: "us-central1",
+        name: "api",
+        policyData,
+      } satisfies gcp.cloudrunv2.ServiceIamPolicyArgs),
+      res("gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding", "b2", {
+        location: "us-central1",
+        name: "api",
+        role: "roles/run.invoker",
+        members: ["allUsers"],
+      } satisfies gcp.cloudrunv2.ServiceIamBindingArgs),
+      res("gcp:cloudrun/iamPolicy:IamPolicy", "p1", {
+        location: "us-central1",
+        service: "api",
+        policyData,
+      } satisfies gcp.cloudrun.IamPolicyArgs),
+      res("gcp:cloudrun/iamBinding:IamBinding", "b1", {
+        location: "us-central1",
+        service: "api",
+        role: "roles/run.invoker",
+        members: ["allUsers"],
+      } satisfies gcp.cloudrun.IamBindingArgs),
+    ];
+    const privateSvc = service("api", "us-central1", "private");
+    expect(await fired([privateSvc, ...grants], RULE)).toHaveLength(4);
+    expect(await fired([service("api", "us-central1", "public"), ...grants], RULE)).toEqual([]);
+    // A policy that grants a named member only is fine.
+    const named = res("gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy", "p", {
+      location: "us-central1",
+      name: "api",
+      policyData: JSON.stringify({
+        bindings: [{ role: "roles/run.invoker", members: ["user:ops@acme.com"] }],
+      }),
+    } satisfies gcp.cloudrunv2.ServiceIamPolicyArgs);
+    expect(await fired([privateSvc, named], RULE)).toEqual([]);
+  });
+});
