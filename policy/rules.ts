@@ -137,13 +137,34 @@ const DEFAULT_COMPUTE_SA =
   /^(\d+-compute@developer|[a-z][a-z0-9-]{4,28}[a-z0-9]@appspot)\.gserviceaccount\.com$/;
 const PUBLIC_MEMBERS = new Set(["allUsers", "allAuthenticatedUsers"]);
 
+const isUnknownError = (err: unknown) => err instanceof Error && err.constructor.name === "UnknownValueError";
+
 /** Reads a value that may be unknown during preview: the SDK's proxy throws `UnknownValueError`. */
 export function read<T>(get: () => T): { known: true; value: T } | { known: false } {
   try {
     return { known: true, value: get() };
   } catch (err) {
-    if (err instanceof Error && err.constructor.name === "UnknownValueError") return { known: false };
+    if (isUnknownError(err)) return { known: false };
     throw err;
+  }
+}
+
+/**
+ * Runs a stack rule's check on each resource on its own: an unknown value in one resource defers that
+ * resource's check to the update (where the value is known and the pack runs again) instead of ending
+ * the rule, which the SDK would turn into one advisory that silences it for every resource.
+ */
+function eachResource(
+  resources: PolicyResource[],
+  pick: (r: PolicyResource) => boolean,
+  check: (r: PolicyResource) => void,
+): void {
+  for (const r of resources.filter(pick)) {
+    try {
+      check(r);
+    } catch (err) {
+      if (!isUnknownError(err)) throw err;
+    }
   }
 }
 
@@ -680,58 +701,64 @@ const imageBuildCommitShaTag = stackPolicy(
   "image-build-commit-sha-tag",
   "Pushed images get a tag that starts with the full 40-character commit SHA, never latest: a push by digest carries no tags and gets the commit tag from its verify step; a tagged push carries it itself.",
   ({ resources }, report) => {
-    for (const r of resources.filter((x) => x.type === TYPES.image)) {
-      const entries = read(() => imageExportEntries(r.props));
-      const tagsRead = read(() => (r.props.tags ?? []) as string[]);
-      if (!entries.known || !tagsRead.known) continue;
-      const pushes =
-        r.props.push === true || entries.value.some((e) => e.type === "image" && e.attrs.push === "true");
-      if (!pushes) continue;
-      const byDigest = entries.value.some((e) => e.type === "image" && e.attrs["push-by-digest"] === "true");
-      const tagOf = (t: string) => {
-        const slash = t.lastIndexOf("/");
-        const colon = t.lastIndexOf(":");
-        return colon > slash ? t.slice(colon + 1) : "latest";
-      };
-      if (byDigest) {
-        if (tagsRead.value.length > 0) {
+    eachResource(
+      resources,
+      (x) => x.type === TYPES.image,
+      (r) => {
+        const entries = read(() => imageExportEntries(r.props));
+        const tagsRead = read(() => (r.props.tags ?? []) as string[]);
+        if (!entries.known || !tagsRead.known) return;
+        const pushes =
+          r.props.push === true || entries.value.some((e) => e.type === "image" && e.attrs.push === "true");
+        if (!pushes) return;
+        const byDigest = entries.value.some(
+          (e) => e.type === "image" && e.attrs["push-by-digest"] === "true",
+        );
+        const tagOf = (t: string) => {
+          const slash = t.lastIndexOf("/");
+          const colon = t.lastIndexOf(":");
+          return colon > slash ? t.slice(colon + 1) : "latest";
+        };
+        if (byDigest) {
+          if (tagsRead.value.length > 0) {
+            report(
+              `image build "${r.name}" pushes by digest but has tags (${tagsRead.value.join(", ")}); BuildKit refuses that ("can't push tagged ref … by digest"): remove the tags and tag the verified digest instead`,
+              r.urn,
+            );
+          }
+          // The commit tag comes from the verify step that follows this build.
+          const verifies = resources.filter(
+            (v) => isVerifyCommand(v) && v.dependencies.some((d) => d.urn === r.urn),
+          );
+          const tags = verifies.flatMap((v) => {
+            const create = read(() => v.props.create as string | undefined);
+            return create.known && typeof create.value === "string"
+              ? [verifiedTagOf(create.value)]
+              : [undefined];
+          });
+          if (verifies.length === 0 || !tags.some((t) => t === undefined || COMMIT_SHA_TAG.test(t))) {
+            report(
+              `image build "${r.name}" pushes by digest and no verify step tags it with the commit (verify-image --tag <40-char commit sha>-<arch>-…); ContainerImage does this`,
+              r.urn,
+            );
+          }
+          return;
+        }
+        const tags = tagsRead.value.map(tagOf);
+        if (tags.includes("latest")) {
           report(
-            `image build "${r.name}" pushes by digest but has tags (${tagsRead.value.join(", ")}); BuildKit refuses that ("can't push tagged ref … by digest"): remove the tags and tag the verified digest instead`,
+            `image build "${r.name}" pushes the tag latest, which moves and names no commit; tag it <40-char commit sha>-<arch>-… instead`,
             r.urn,
           );
         }
-        // The commit tag comes from the verify step that follows this build.
-        const verifies = resources.filter(
-          (v) => isVerifyCommand(v) && v.dependencies.some((d) => d.urn === r.urn),
-        );
-        const tags = verifies.flatMap((v) => {
-          const create = read(() => v.props.create as string | undefined);
-          return create.known && typeof create.value === "string"
-            ? [verifiedTagOf(create.value)]
-            : [undefined];
-        });
-        if (verifies.length === 0 || !tags.some((t) => t === undefined || COMMIT_SHA_TAG.test(t))) {
+        if (!tags.some((t) => COMMIT_SHA_TAG.test(t))) {
           report(
-            `image build "${r.name}" pushes by digest and no verify step tags it with the commit (verify-image --tag <40-char commit sha>-<arch>-…); ContainerImage does this`,
+            `image build "${r.name}" has no commit-SHA tag (tags: ${tags.join(", ") || "none"}); add a tag that starts with the full 40-character commit SHA`,
             r.urn,
           );
         }
-        continue;
-      }
-      const tags = tagsRead.value.map(tagOf);
-      if (tags.includes("latest")) {
-        report(
-          `image build "${r.name}" pushes the tag latest, which moves and names no commit; tag it <40-char commit sha>-<arch>-… instead`,
-          r.urn,
-        );
-      }
-      if (!tags.some((t) => COMMIT_SHA_TAG.test(t))) {
-        report(
-          `image build "${r.name}" has no commit-SHA tag (tags: ${tags.join(", ") || "none"}); add a tag that starts with the full 40-character commit SHA`,
-          r.urn,
-        );
-      }
-    }
+      },
+    );
   },
 );
 
@@ -739,26 +766,35 @@ const cloudRunImagePinnedByDigest = stackPolicy(
   "cloud-run-image-pinned-by-digest",
   "Cloud Run images are pinned by digest (repo@sha256:<64 hex>), or, during preview, depend on a verified docker-build image.",
   (args, report) => {
-    for (const r of args.resources.filter((x) => isCloudRun(x.type))) {
-      const containers = read(() => containersOf(r.type, r.props));
-      if (!containers.known) continue;
-      containers.value.forEach((c, i) => {
-        const image = read(() => c.image);
-        const subject = `${what(r.type, r.name)} container ${i}`;
-        if (!image.known) {
+    eachResource(
+      args.resources,
+      (x) => isCloudRun(x.type),
+      (r) => {
+        const containers = read(() => containersOf(r.type, r.props));
+        if (!containers.known) {
+          // The whole container list is unknown: the proof is still owed, through the template's dependencies.
           const problem = unknownImageProblem(r, "template");
-          if (problem) report(`${subject}: ${problem}`, r.urn);
+          if (problem) report(`${what(r.type, r.name)}: ${problem}`, r.urn);
           return;
         }
-        if (typeof image.value !== "string" || !DIGEST_REF.test(image.value)) {
-          report(
-            `${subject} runs ${JSON.stringify(image.value)}, a tag that can move (or be rebuilt for another platform); ` +
-              "deploy the verified digest instead: <repo>@sha256:<64 hex> (ContainerImage.imageRef)",
-            r.urn,
-          );
-        }
-      });
-    }
+        containers.value.forEach((c, i) => {
+          const image = read(() => c.image);
+          const subject = `${what(r.type, r.name)} container ${i}`;
+          if (!image.known) {
+            const problem = unknownImageProblem(r, "template");
+            if (problem) report(`${subject}: ${problem}`, r.urn);
+            return;
+          }
+          if (typeof image.value !== "string" || !DIGEST_REF.test(image.value)) {
+            report(
+              `${subject} runs ${JSON.stringify(image.value)}, a tag that can move (or be rebuilt for another platform); ` +
+                "deploy the verified digest instead: <repo>@sha256:<64 hex> (ContainerImage.imageRef)",
+              r.urn,
+            );
+          }
+        });
+      },
+    );
   },
 );
 
@@ -766,22 +802,26 @@ const lambdaImagePinnedByDigest = stackPolicy(
   "lambda-image-pinned-by-digest",
   "Lambda imageUri is an ECR image pinned by digest (<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:…), or, during preview, depends on a verified docker-build image.",
   (args, report) => {
-    for (const r of args.resources.filter((x) => x.type === TYPES.lambda)) {
-      if (r.props.packageType !== "Image") continue; // lambda-image-package-only reports it
-      const uri = read(() => r.props.imageUri as string | undefined);
-      if (!uri.known) {
-        const problem = unknownImageProblem(r, "imageUri");
-        if (problem) report(`Lambda function "${r.name}": ${problem}`, r.urn);
-        continue;
-      }
-      if (typeof uri.value !== "string" || !ECR_DIGEST_REF.test(uri.value)) {
-        report(
-          `Lambda function "${r.name}" has imageUri ${JSON.stringify(uri.value)}; use an ECR image by digest: ` +
-            "<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<64 hex> (ContainerImage.imageRef)",
-          r.urn,
-        );
-      }
-    }
+    eachResource(
+      args.resources,
+      (x) => x.type === TYPES.lambda,
+      (r) => {
+        if (r.props.packageType !== "Image") return; // lambda-image-package-only reports it
+        const uri = read(() => r.props.imageUri as string | undefined);
+        if (!uri.known) {
+          const problem = unknownImageProblem(r, "imageUri");
+          if (problem) report(`Lambda function "${r.name}": ${problem}`, r.urn);
+          return;
+        }
+        if (typeof uri.value !== "string" || !ECR_DIGEST_REF.test(uri.value)) {
+          report(
+            `Lambda function "${r.name}" has imageUri ${JSON.stringify(uri.value)}; use an ECR image by digest: ` +
+              "<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<64 hex> (ContainerImage.imageRef)",
+            r.urn,
+          );
+        }
+      },
+    );
   },
 );
 
@@ -820,47 +860,51 @@ const lambdaArchitectureMatchesImage = stackPolicy(
   "Each Lambda's architecture equals the platform its image was built and verified for.",
   (args, report) => {
     const platforms = platformsByRepository(args.resources);
-    for (const r of args.resources.filter((x) => x.type === TYPES.lambda)) {
-      const uri = read(() => r.props.imageUri as string | undefined);
-      const archs = read(() => (r.props.architectures ?? ["x86_64"]) as string[]);
-      if (!archs.known) continue;
-      const arch = archs.value[0] ?? "x86_64";
-      let repo: string | undefined;
-      if (uri.known && uri.value) repo = imageRepository(uri.value);
-      else {
-        // Unknown at preview: follow the imageUri's dependency on its verification.
-        const verify = (r.propertyDependencies.imageUri ?? []).find(isVerifyCommand);
-        const image =
-          verify &&
-          [...(r.propertyDependencies.imageUri ?? []), ...verify.dependencies].find(
-            (d) => d.type === TYPES.image,
-          );
-        const p = image && read(() => (image.props.platforms ?? []) as string[]);
-        if (p && p.known) {
-          for (const platform of p.value) {
-            if (ARCH_FOR_PLATFORM[platform] !== arch) {
-              report(
-                `Lambda function "${r.name}" is ${arch} but its image "${image!.name}" is built for ${platform}; derive architectures from the image platform`,
-                r.urn,
-              );
+    eachResource(
+      args.resources,
+      (x) => x.type === TYPES.lambda,
+      (r) => {
+        const uri = read(() => r.props.imageUri as string | undefined);
+        const archs = read(() => (r.props.architectures ?? ["x86_64"]) as string[]);
+        if (!archs.known) return;
+        const arch = archs.value[0] ?? "x86_64";
+        let repo: string | undefined;
+        if (uri.known && uri.value) repo = imageRepository(uri.value);
+        else {
+          // Unknown at preview: follow the imageUri's dependency on its verification.
+          const verify = (r.propertyDependencies.imageUri ?? []).find(isVerifyCommand);
+          const image =
+            verify &&
+            [...(r.propertyDependencies.imageUri ?? []), ...verify.dependencies].find(
+              (d) => d.type === TYPES.image,
+            );
+          const p = image && read(() => (image.props.platforms ?? []) as string[]);
+          if (p && p.known) {
+            for (const platform of p.value) {
+              if (ARCH_FOR_PLATFORM[platform] !== arch) {
+                report(
+                  `Lambda function "${r.name}" is ${arch} but its image "${image!.name}" is built for ${platform}; derive architectures from the image platform`,
+                  r.urn,
+                );
+              }
             }
           }
+          return;
         }
-        continue;
-      }
-      const built = platforms.get(repo);
-      if (!built) continue; // an image from outside this stack: nothing to compare with
-      for (const platform of built) {
-        if (ARCH_FOR_PLATFORM[platform] !== arch) {
-          report(
-            `Lambda function "${r.name}" is ${arch} but its image ${repo} is built for ${platform} ` +
-              `(Lambda fails with "image manifest, config or layer media type … not supported"); ` +
-              `derive architectures from the image platform (${platform} → ${ARCH_FOR_PLATFORM[platform] ?? "unsupported"})`,
-            r.urn,
-          );
+        const built = platforms.get(repo);
+        if (!built) return; // an image from outside this stack: nothing to compare with
+        for (const platform of built) {
+          if (ARCH_FOR_PLATFORM[platform] !== arch) {
+            report(
+              `Lambda function "${r.name}" is ${arch} but its image ${repo} is built for ${platform} ` +
+                `(Lambda fails with "image manifest, config or layer media type … not supported"); ` +
+                `derive architectures from the image platform (${platform} → ${ARCH_FOR_PLATFORM[platform] ?? "unsupported"})`,
+              r.urn,
+            );
+          }
         }
-      }
-    }
+      },
+    );
   },
 );
 
@@ -920,46 +964,50 @@ const publicExposureRequiresOptIn = stackPolicy(
       TYPES.runV1IamBinding,
       TYPES.runV1IamPolicy,
     ];
-    for (const r of args.resources) {
-      // A v2 service with invoker IAM checks disabled is public with no grant at all.
-      if (r.type === TYPES.runService && r.props.invokerIamDisabled === true && labelOf(r) !== "public") {
-        report(
-          `Cloud Run service "${r.name}" has invokerIamDisabled: true, so anyone can invoke it, but is not labelled ${exposureLabel}: public; ` +
-            `remove invokerIamDisabled, or declare the service public (exposure: public)`,
-          r.urn,
-        );
-      }
-      if (iamTypes.includes(r.type)) {
-        const open = publicMembers(r);
-        if (open === undefined || open.length === 0) continue;
-        const target = identity(r);
-        const svc = target
-          ? services.find((s) => same(identity(s), target))
-          : r.dependencies.find((d) => d.type === TYPES.runService || d.type === TYPES.runV1Service);
-        if (labelOf(svc) !== "public") {
+    eachResource(
+      args.resources,
+      () => true,
+      (r) => {
+        // A v2 service with invoker IAM checks disabled is public with no grant at all.
+        if (r.type === TYPES.runService && r.props.invokerIamDisabled === true && labelOf(r) !== "public") {
           report(
-            `"${r.name}" grants ${open.join(", ")} invoke on Cloud Run service ${svc ? `"${svc.name}"` : target ? `${target.project ?? ""}/${target.location}/${target.name}` : "(unknown)"}, which is not labelled ${exposureLabel}: public; ` +
-              `declare the service public (exposure: public) or grant named members only`,
+            `Cloud Run service "${r.name}" has invokerIamDisabled: true, so anyone can invoke it, but is not labelled ${exposureLabel}: public; ` +
+              `remove invokerIamDisabled, or declare the service public (exposure: public)`,
             r.urn,
           );
         }
-      }
-      if (r.type === TYPES.lambdaUrl && r.props.authorizationType === "NONE") {
-        const target = read(() => r.props.functionName as string);
-        const fn = target.known
-          ? functions.find(
-              (f) => read(() => f.props.name).known && [f.props.name, f.props.arn].includes(target.value),
-            )
-          : r.dependencies.find((d) => d.type === TYPES.lambda);
-        if (labelOf(fn) !== "public") {
-          report(
-            `function URL "${r.name}" has authorizationType NONE on Lambda function ${fn ? `"${fn.name}"` : "(unknown)"}, which is not tagged ${exposureLabel}: public; ` +
-              `use AWS_IAM, or declare the function public (exposure: public)`,
-            r.urn,
-          );
+        if (iamTypes.includes(r.type)) {
+          const open = publicMembers(r);
+          if (open === undefined || open.length === 0) return;
+          const target = identity(r);
+          const svc = target
+            ? services.find((s) => same(identity(s), target))
+            : r.dependencies.find((d) => d.type === TYPES.runService || d.type === TYPES.runV1Service);
+          if (labelOf(svc) !== "public") {
+            report(
+              `"${r.name}" grants ${open.join(", ")} invoke on Cloud Run service ${svc ? `"${svc.name}"` : target ? `${target.project ?? ""}/${target.location}/${target.name}` : "(unknown)"}, which is not labelled ${exposureLabel}: public; ` +
+                `declare the service public (exposure: public) or grant named members only`,
+              r.urn,
+            );
+          }
         }
-      }
-    }
+        if (r.type === TYPES.lambdaUrl && r.props.authorizationType === "NONE") {
+          const target = read(() => r.props.functionName as string);
+          const fn = target.known
+            ? functions.find(
+                (f) => read(() => f.props.name).known && [f.props.name, f.props.arn].includes(target.value),
+              )
+            : r.dependencies.find((d) => d.type === TYPES.lambda);
+          if (labelOf(fn) !== "public") {
+            report(
+              `function URL "${r.name}" has authorizationType NONE on Lambda function ${fn ? `"${fn.name}"` : "(unknown)"}, which is not tagged ${exposureLabel}: public; ` +
+                `use AWS_IAM, or declare the function public (exposure: public)`,
+              r.urn,
+            );
+          }
+        }
+      },
+    );
   },
   { enforcementLevel: "advisory" },
 );

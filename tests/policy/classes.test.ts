@@ -377,3 +377,77 @@ describe("class 6 (and the IAM shapes of class 2): public exposure by the servic
     expect(await fired([privateSvc, named], RULE)).toEqual([]);
   });
 });
+
+describe("class 5: an unknown value defers one resource's check, never the rule", () => {
+  const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's preview sentinel
+  const built = () => image({});
+  const verifyOf = (b: PolicyInput) =>
+    verify(b, `tsx scripts/verify-image.ts ${ECR}@${D} --platform linux/arm64 --tag ${SHA}-arm64-1`);
+
+  it("an unknown container list still owes the proof: through the template's dependencies", async () => {
+    const b = built();
+    const v = verifyOf(b);
+    const svc = (deps: string[]) =>
+      res(
+        "gcp:cloudrunv2/service:Service",
+        "api",
+        {
+          location: "us-central1",
+          name: "api",
+          labels: { exposure: "private" },
+          template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers: UNKNOWN },
+        },
+        { propertyDependencies: { template: deps } },
+      );
+    expect(await fired([b, v, svc([v.urn])], "cloud-run-image-pinned-by-digest")).toEqual([]);
+    const unproven = await fired([b, v, svc([])], "cloud-run-image-pinned-by-digest");
+    expect(unproven).toHaveLength(1);
+    expect(unproven[0]).toContain("does not depend on a verify-image Command");
+  });
+
+  it("a Lambda function with an unknown packageType does not stop the digest check of the next one", async () => {
+    const unknownType = res("aws:lambda/function:Function", "first", {
+      name: "first",
+      packageType: UNKNOWN,
+      imageUri: `${ECR}@${D}`,
+      tags: { exposure: "private" },
+    });
+    const tagged = fn({});
+    tagged.props = { ...tagged.props, imageUri: `${ECR}:v1` };
+    const result = await evaluatePolicies(
+      { inputs: [unknownType, tagged], state: [unknownType, tagged] },
+      { policies, packEnforcementLevel: "mandatory" },
+    );
+    const pinned = result.diagnostics.filter((d) => d.policyName === "lambda-image-pinned-by-digest");
+    expect(pinned.map((d) => [d.enforcementLevel, d.message.split(";")[0]])).toEqual([
+      ["mandatory", `Lambda function "worker" has imageUri "${ECR}:v1"`],
+    ]);
+  });
+
+  it("a function URL with an unknown auth type does not hide a public grant on a private service", async () => {
+    const svc = res("gcp:cloudrunv2/service:Service", "api", {
+      location: "us-central1",
+      name: "api",
+      labels: { exposure: "private" },
+      template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers: [{ image: `${AR}@${D}` }] },
+    });
+    const unknownGrant = res("aws:lambda/functionUrl:FunctionUrl", "unknown", {
+      functionName: "worker",
+      authorizationType: UNKNOWN,
+    });
+    const publicGrant = res("gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "open", {
+      location: "us-central1",
+      name: "api",
+      role: "roles/run.invoker",
+      member: "allUsers",
+    });
+    const result = await evaluatePolicies(
+      { inputs: [svc, unknownGrant, publicGrant], state: [svc, unknownGrant, publicGrant] },
+      { policies, packEnforcementLevel: "mandatory" },
+    );
+    const exposure = result.diagnostics.filter((d) => d.policyName === "public-exposure-requires-opt-in");
+    expect(exposure.map((d) => d.message)).toEqual([
+      '"open" grants allUsers invoke on Cloud Run service "api", which is not labelled exposure: public; declare the service public (exposure: public) or grant named members only',
+    ]);
+  });
+});
