@@ -29,6 +29,8 @@ import type {
 export const TYPES = {
   runService: "gcp:cloudrunv2/service:Service",
   runJob: "gcp:cloudrunv2/job:Job",
+  runWorkerPool: "gcp:cloudrunv2/workerPool:WorkerPool",
+  function2: "gcp:cloudfunctionsv2/function:Function",
   runV1Service: "gcp:cloudrun/service:Service",
   runServiceIamMember: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
   runServiceIamBinding: "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
@@ -38,6 +40,11 @@ export const TYPES = {
   runServiceIamPolicy: "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy",
   arRepository: "gcp:artifactregistry/repository:Repository",
   lambda: "aws:lambda/function:Function",
+  nativeLambda: "aws-native:lambda:Function",
+  ecrCreationTemplate: "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",
+  imageIndex: "docker-build:index:Index",
+  classicImage: "docker:index/image:Image",
+  classicRegistryImage: "docker:index/registryImage:RegistryImage",
   lambdaUrl: "aws:lambda/functionUrl:FunctionUrl",
   ecrRepository: "aws:ecr/repository:Repository",
   image: "docker-build:index:Image",
@@ -341,15 +348,18 @@ interface ContainerLike {
 function containersOf(type: string, props: ResourceValidationArgs["props"]): ContainerLike[] {
   if (type === TYPES.runService) return props.template?.containers ?? [];
   if (type === TYPES.runJob) return props.template?.template?.containers ?? [];
+  if (type === TYPES.runWorkerPool) return props.template?.containers ?? [];
   if (type === TYPES.runV1Service) return props.template?.spec?.containers ?? [];
   return [];
 }
 
-const isCloudRun = (type: string) =>
-  type === TYPES.runService || type === TYPES.runJob || type === TYPES.runV1Service;
+const CLOUD_RUN_TYPES: string[] = [TYPES.runService, TYPES.runJob, TYPES.runWorkerPool, TYPES.runV1Service];
+const isCloudRun = (type: string) => CLOUD_RUN_TYPES.includes(type);
 
 const what = (type: string, name: string) => {
   if (type === TYPES.runJob) return `Cloud Run job "${name}"`;
+  if (type === TYPES.runWorkerPool) return `Cloud Run worker pool "${name}"`;
+  if (type === TYPES.function2) return `Cloud Function "${name}"`;
   if (type === TYPES.lambda) return `Lambda function "${name}"`;
   if (type === TYPES.image) return `image build "${name}"`;
   return `Cloud Run service "${name}"`;
@@ -385,10 +395,17 @@ function resourcePolicy(
 
 const cloudRunNoSourceDeploy = resourcePolicy(
   "cloud-run-no-source-deploy",
-  "Cloud Run runs only images built and verified outside it: no buildConfig, sourceCode, baseImageUri, source-build annotations or cloud-run-source-deploy images.",
-  [TYPES.runService, TYPES.runJob, TYPES.runV1Service],
+  "Cloud Run (services, jobs, worker pools, v1 services) and Cloud Functions run only images built and verified outside them: no buildConfig, sourceCode, baseImageUri, source-build or base-image annotations, cloud-run-source-deploy images.",
+  [...CLOUD_RUN_TYPES, TYPES.function2],
   ({ type, name, props }, report) => {
     const subject = what(type, name);
+    if (type === TYPES.function2) {
+      // Cloud Functions v2 always builds from source with Cloud Build (buildConfig.source).
+      report(
+        `${subject} is built from source by Cloud Build (buildConfig); ${BUILD_IT} and run it on Cloud Run`,
+      );
+      return;
+    }
     if (props.buildConfig !== undefined && props.buildConfig !== null) {
       report(
         `${subject} has buildConfig: a source deploy (Cloud Build makes an image nobody verified); ${BUILD_IT}`,
@@ -422,7 +439,12 @@ const cloudRunNoSourceDeploy = resourcePolicy(
     ];
     for (const annotations of annotationSets) {
       for (const key of Object.keys(annotations ?? {})) {
-        if (key.startsWith("run.googleapis.com/build-") || key === "run.googleapis.com/source-location") {
+        // Source builds, and automatic base-image updates (which rebuild the image outside the pipeline).
+        if (
+          key.startsWith("run.googleapis.com/build-") ||
+          key === "run.googleapis.com/source-location" ||
+          key === "run.googleapis.com/base-images"
+        ) {
           report(`${subject} has the source-build annotation ${key}: a source deploy; ${BUILD_IT}`);
         }
       }
@@ -433,7 +455,7 @@ const cloudRunNoSourceDeploy = resourcePolicy(
 const cloudRunImageFromArtifactRegistry = resourcePolicy(
   "cloud-run-image-from-artifact-registry",
   "Cloud Run images come from Artifact Registry (<region>-docker.pkg.dev), not gcr.io, Docker Hub or unqualified names.",
-  [TYPES.runService, TYPES.runJob, TYPES.runV1Service],
+  CLOUD_RUN_TYPES,
   (args, report) => {
     const { allowedHosts } = config("cloud-run-image-from-artifact-registry", args);
     const patterns = allowedHosts.map(globToRegExp);
@@ -459,13 +481,19 @@ const cloudRunImageFromArtifactRegistry = resourcePolicy(
 
 const lambdaImagePackageOnly = resourcePolicy(
   "lambda-image-package-only",
-  "Lambda functions ship container images (packageType Image), never zip archives.",
-  [TYPES.lambda],
-  ({ name, props }, report) => {
-    // The zip inputs of @pulumi/aws 7.48 lambda.FunctionArgs (a local file is given as `code`, an archive).
-    const zipFields = ["code", "s3Bucket", "s3Key", "s3ObjectVersion"].filter(
-      (k) => props[k] !== undefined && props[k] !== null,
-    );
+  "Lambda functions (aws and aws-native) ship container images (packageType Image), never zip archives.",
+  [TYPES.lambda, TYPES.nativeLambda],
+  ({ type, name, props }, report) => {
+    // The zip inputs of @pulumi/aws 7.48 lambda.FunctionArgs (a local file is given as `code`, an
+    // archive), and of aws-native's `code` object (zipFile, s3Bucket, s3Key, s3ObjectVersion).
+    const zipFields =
+      type === TYPES.nativeLambda
+        ? ["zipFile", "s3Bucket", "s3Key", "s3ObjectVersion"]
+            .filter((k) => props.code?.[k] !== undefined && props.code?.[k] !== null)
+            .map((k) => `code.${k}`)
+        : ["code", "s3Bucket", "s3Key", "s3ObjectVersion"].filter(
+            (k) => props[k] !== undefined && props[k] !== null,
+          );
     if (props.packageType !== "Image") {
       report(
         `Lambda function "${name}" has packageType ${JSON.stringify(props.packageType ?? "Zip")}: a zip deploy; ` +
@@ -483,9 +511,15 @@ const lambdaImagePackageOnly = resourcePolicy(
 
 const imageBuildSinglePlatform = resourcePolicy(
   "image-build-single-platform",
-  "Each docker-build image is built for exactly one explicit platform, so the registry gets a single manifest.",
-  [TYPES.image],
-  ({ name, props }, report) => {
+  "Each image is built by docker-build for exactly one explicit platform, so the registry gets a single manifest: no docker-build Index (a manifest list).",
+  [TYPES.image, TYPES.imageIndex],
+  ({ type, name, props }, report) => {
+    if (type === TYPES.imageIndex) {
+      report(
+        `docker-build Index "${name}" pushes a manifest list (one tag, several images); Lambda refuses it and the verifier rejects it: deploy one single-platform image by digest`,
+      );
+      return;
+    }
     const platforms = read(() => props.platforms as string[] | undefined);
     if (!platforms.known) return;
     const list = buildPlatforms(platforms.value ?? []);
@@ -500,9 +534,15 @@ const imageBuildSinglePlatform = resourcePolicy(
 
 const imageBuildNoAttestations = resourcePolicy(
   "image-build-no-attestations",
-  "docker-build runs in embedded mode (exec false, provenance off) and nothing forces a manifest list.",
-  [TYPES.image],
-  ({ name, props }, report) => {
+  "docker-build runs in embedded mode (exec false, provenance off) and nothing forces a manifest list; not the classic @pulumi/docker Image or RegistryImage.",
+  [TYPES.image, TYPES.classicImage, TYPES.classicRegistryImage],
+  ({ type, name, props }, report) => {
+    if (type !== TYPES.image) {
+      report(
+        `${type === TYPES.classicImage ? "docker Image" : "docker RegistryImage"} "${name}" (classic @pulumi/docker) builds or pushes through the docker engine, whose buildx adds provenance attestations by default (an index) and pushes by tag; use @pulumi/docker-build's Image (ContainerImage)`,
+      );
+      return;
+    }
     if (props.exec === true) {
       report(
         `image build "${name}" has exec: true, which runs the docker CLI and turns BuildKit's default provenance attestation back on (an index, not a manifest); remove exec`,
@@ -532,14 +572,14 @@ const imageBuildNoAttestations = resourcePolicy(
 const registryImmutableTags = resourcePolicy(
   "registry-immutable-tags",
   "Registries refuse to move a tag: ECR IMMUTABLE (or IMMUTABLE_WITH_EXCLUSION for cache tags), Artifact Registry immutableTags (cache repositories exempt by label).",
-  [TYPES.ecrRepository, TYPES.arRepository],
+  [TYPES.ecrRepository, TYPES.arRepository, TYPES.ecrCreationTemplate],
   (args, report) => {
     const { type, name, props } = args;
-    if (type === TYPES.ecrRepository) {
+    if (type === TYPES.ecrRepository || type === TYPES.ecrCreationTemplate) {
       const mutability = props.imageTagMutability ?? "MUTABLE";
       if (mutability !== "IMMUTABLE" && mutability !== "IMMUTABLE_WITH_EXCLUSION") {
         report(
-          `ECR repository "${name}" has imageTagMutability ${mutability}; set IMMUTABLE (or IMMUTABLE_WITH_EXCLUSION for the build-cache tag prefix only)`,
+          `${type === TYPES.ecrCreationTemplate ? `ECR repository creation template "${name}" (repositories created on push)` : `ECR repository "${name}"`} has imageTagMutability ${mutability}; set IMMUTABLE (or IMMUTABLE_WITH_EXCLUSION for the build-cache tag prefix only)`,
         );
       }
       for (const f of (props.imageTagMutabilityExclusionFilters ?? []) as Array<{ filter?: string }>) {
@@ -583,7 +623,7 @@ const ecrScanOnPush = resourcePolicy(
 const noPlaintextSecretsInEnv = resourcePolicy(
   "no-plaintext-secrets-in-env",
   "Env vars named like secrets come from Secret Manager (secretKeyRef) on Cloud Run and hold a Secrets Manager ARN on Lambda.",
-  [TYPES.runService, TYPES.runJob, TYPES.lambda],
+  [...CLOUD_RUN_TYPES, TYPES.lambda],
   (args, report) => {
     const { namePatterns, allowNames } = config("no-plaintext-secrets-in-env", args);
     const looksSecret = (n: string) =>
@@ -635,11 +675,15 @@ const noPlaintextSecretsInEnv = resourcePolicy(
 
 const cloudRunDedicatedServiceAccount = resourcePolicy(
   "cloud-run-dedicated-service-account",
-  "Cloud Run runs as a dedicated service account, never the default compute account.",
-  [TYPES.runService, TYPES.runJob],
+  "Cloud Run runs as a dedicated service account, never a default one (Compute Engine's or App Engine's).",
+  CLOUD_RUN_TYPES,
   ({ type, name, props }, report) => {
     const sa = read(() =>
-      type === TYPES.runJob ? props.template?.template?.serviceAccount : props.template?.serviceAccount,
+      type === TYPES.runJob
+        ? props.template?.template?.serviceAccount
+        : type === TYPES.runV1Service
+          ? props.template?.spec?.serviceAccountName
+          : props.template?.serviceAccount,
     );
     if (!sa.known) return; // a service account created in the same update: dedicated by construction
     if (!sa.value) {
@@ -804,12 +848,14 @@ const lambdaImagePinnedByDigest = stackPolicy(
   (args, report) => {
     eachResource(
       args.resources,
-      (x) => x.type === TYPES.lambda,
+      (x) => x.type === TYPES.lambda || x.type === TYPES.nativeLambda,
       (r) => {
         if (r.props.packageType !== "Image") return; // lambda-image-package-only reports it
-        const uri = read(() => r.props.imageUri as string | undefined);
+        // aws-native nests the image under `code` (code.imageUri).
+        const native = r.type === TYPES.nativeLambda;
+        const uri = read(() => (native ? r.props.code?.imageUri : r.props.imageUri) as string | undefined);
         if (!uri.known) {
-          const problem = unknownImageProblem(r, "imageUri");
+          const problem = unknownImageProblem(r, native ? "code" : "imageUri");
           if (problem) report(`Lambda function "${r.name}": ${problem}`, r.urn);
           return;
         }

@@ -3,6 +3,8 @@
  * with the providers' own *Args, so they carry only properties the engine can send.
  */
 import type * as aws from "@pulumi/aws";
+import type * as awsNative from "@pulumi/aws-native";
+import type * as docker from "@pulumi/docker";
 import type * as dockerbuild from "@pulumi/docker-build";
 import type * as gcp from "@pulumi/gcp";
 import { describe, expect, it } from "vitest";
@@ -449,5 +451,175 @@ describe("class 5: an unknown value defers one resource's check, never the rule"
     expect(exposure.map((d) => d.message)).toEqual([
       '"open" grants allUsers invoke on Cloud Run service "api", which is not labelled exposure: public; declare the service public (exposure: public) or grant named members only',
     ]);
+  });
+});
+
+describe("class 2: other resource types reach the same outcome", () => {
+  it("blocks a v1 Cloud Run service with a source build, automatic base-image updates, a default account or a plain secret", async () => {
+    const v1 = (
+      annotations: Record<string, string>,
+      spec: Partial<gcp.types.input.cloudrun.ServiceTemplateSpec>,
+    ) =>
+      res("gcp:cloudrun/service:Service", "legacy", {
+        location: "us-central1",
+        name: "legacy",
+        metadata: { labels: { exposure: "private" } },
+        template: {
+          metadata: { annotations },
+          spec: {
+            containers: [{ image: `${AR}@${D}` }],
+            serviceAccountName: "legacy-run@acme.iam.gserviceaccount.com",
+            ...spec,
+          },
+        },
+      } satisfies gcp.cloudrun.ServiceArgs);
+    expect(
+      await fired(
+        [v1({ "run.googleapis.com/source-location": "gs://b/src.zip" }, {})],
+        "cloud-run-no-source-deploy",
+      ),
+    ).toHaveLength(1);
+    expect(
+      await fired(
+        [
+          v1(
+            {
+              "run.googleapis.com/base-images":
+                '{"":"us-docker.pkg.dev/serverless-runtimes/google-22/runtimes/nodejs22"}',
+            },
+            {},
+          ),
+        ],
+        "cloud-run-no-source-deploy",
+      ),
+    ).toHaveLength(1);
+    expect(
+      await fired(
+        [v1({}, { serviceAccountName: "123456789012-compute@developer.gserviceaccount.com" })],
+        "cloud-run-dedicated-service-account",
+      ),
+    ).toHaveLength(1);
+    expect(
+      await fired(
+        [v1({}, { containers: [{ image: `${AR}@${D}`, envs: [{ name: "API_KEY", value: "k" }] }] })],
+        "no-plaintext-secrets-in-env",
+      ),
+    ).toHaveLength(1);
+    // The legitimate v1 service: digest image, dedicated account, secret from Secret Manager.
+    const ok = v1(
+      { "autoscaling.knative.dev/maxScale": "3" },
+      {
+        containers: [
+          {
+            image: `${AR}@${D}`,
+            envs: [{ name: "API_KEY", valueFrom: { secretKeyRef: { name: "api-key", key: "3" } } }],
+          },
+        ],
+      },
+    );
+    for (const rule of [
+      "cloud-run-no-source-deploy",
+      "cloud-run-dedicated-service-account",
+      "no-plaintext-secrets-in-env",
+    ]) {
+      expect(await fired([ok], rule), rule).toEqual([]);
+    }
+  });
+
+  it("checks Cloud Run jobs and worker pools like services", async () => {
+    const job = res("gcp:cloudrunv2/job:Job", "batch", {
+      location: "us-central1",
+      template: { template: { containers: [{ image: "docker.io/library/busybox:latest" }] } },
+    } satisfies gcp.cloudrunv2.JobArgs);
+    const pool = res("gcp:cloudrunv2/workerPool:WorkerPool", "pool", {
+      location: "us-central1",
+      template: { containers: [{ image: `${AR}@${D}`, envs: [{ name: "DB_PASSWORD", value: "x" }] }] },
+    } satisfies gcp.cloudrunv2.WorkerPoolArgs);
+    expect(await fired([job], "cloud-run-image-from-artifact-registry")).toHaveLength(1);
+    expect(await fired([job], "cloud-run-dedicated-service-account")).toHaveLength(1);
+    expect(await fired([pool], "no-plaintext-secrets-in-env")).toHaveLength(1);
+    expect(await fired([pool], "cloud-run-dedicated-service-account")).toHaveLength(1);
+  });
+
+  it("blocks Cloud Functions v2 (always a source build)", async () => {
+    const fn2 = res("gcp:cloudfunctionsv2/function:Function", "hook", {
+      location: "us-central1",
+      buildConfig: {
+        runtime: "nodejs22",
+        entryPoint: "handler",
+        source: { storageSource: { bucket: "b", object: "src.zip" } },
+      },
+    } satisfies gcp.cloudfunctionsv2.FunctionArgs);
+    expect(await fired([fn2], "cloud-run-no-source-deploy")).toEqual([
+      `Cloud Function "hook" is built from source by Cloud Build (buildConfig); build the image with @pulumi/docker-build (one platform), verify it and deploy \`repo@sha256:<digest>\` and run it on Cloud Run`,
+    ]);
+  });
+
+  it("checks aws-native Lambda functions: zip code blocked, an image by digest passes, a tag does not", async () => {
+    const native = (props: Partial<awsNative.lambda.FunctionArgs>) =>
+      res("aws-native:lambda:Function", "native", {
+        role: "arn:aws:iam::123456789012:role/worker",
+        code: {},
+        ...props,
+      } satisfies awsNative.lambda.FunctionArgs);
+    expect(
+      await fired(
+        [native({ packageType: "Zip", code: { s3Bucket: "b", s3Key: "w.zip" } })],
+        "lambda-image-package-only",
+      ),
+    ).toHaveLength(2);
+    expect(
+      await fired(
+        [native({ packageType: "Image", code: { imageUri: `${ECR}@${D}` } })],
+        "lambda-image-package-only",
+      ),
+    ).toEqual([]);
+    expect(
+      await fired(
+        [native({ packageType: "Image", code: { imageUri: `${ECR}@${D}` } })],
+        "lambda-image-pinned-by-digest",
+      ),
+    ).toEqual([]);
+    expect(
+      await fired(
+        [native({ packageType: "Image", code: { imageUri: `${ECR}:v1` } })],
+        "lambda-image-pinned-by-digest",
+      ),
+    ).toHaveLength(1);
+  });
+
+  it("blocks the classic @pulumi/docker Image and RegistryImage, and a docker-build Index", async () => {
+    const classic = res("docker:index/image:Image", "old", {
+      imageName: `${ECR}:v1`,
+      build: { context: "apps/api", platform: "linux/amd64" },
+    } satisfies docker.ImageArgs);
+    const registryImage = res("docker:index/registryImage:RegistryImage", "push", {
+      name: `${ECR}:v1`,
+    } satisfies docker.RegistryImageArgs);
+    const index = res("docker-build:index:Index", "list", {
+      tag: `${ECR}:v1`,
+      sources: [`${ECR}@${D}`, `${ECR}@sha256:${"cd".repeat(32)}`],
+    } satisfies dockerbuild.IndexArgs);
+    expect(await fired([classic], "image-build-no-attestations")).toHaveLength(1);
+    expect(await fired([registryImage], "image-build-no-attestations")).toHaveLength(1);
+    expect(await fired([index], "image-build-single-platform")).toHaveLength(1);
+  });
+
+  it("checks ECR repository creation templates (repositories created on push) for tag immutability", async () => {
+    const template = (imageTagMutability: string, filters: string[] = []) =>
+      res("aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate", "on-push", {
+        prefix: "apps",
+        appliedFors: ["CREATE_ON_PUSH"],
+        imageTagMutability,
+        imageTagMutabilityExclusionFilters: filters.map((filter) => ({ filter, filterType: "WILDCARD" })),
+      } satisfies aws.ecr.RepositoryCreationTemplateArgs);
+    expect(await fired([template("MUTABLE")], "registry-immutable-tags")).toHaveLength(1);
+    expect(
+      await fired([template("IMMUTABLE_WITH_EXCLUSION", ["*-*"])], "registry-immutable-tags"),
+    ).toHaveLength(1);
+    expect(await fired([template("IMMUTABLE")], "registry-immutable-tags")).toEqual([]);
+    expect(
+      await fired([template("IMMUTABLE_WITH_EXCLUSION", ["buildcache-*"])], "registry-immutable-tags"),
+    ).toEqual([]);
   });
 });
