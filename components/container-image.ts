@@ -7,7 +7,8 @@ import { LOGIN_VAR, SOURCE_LOGIN_VAR, encodeLogin, type RegistryLogin } from "..
 import { digestRef, tagRef } from "../lib/image-ref";
 import { registryExport } from "../lib/image-export";
 import { ociLabels } from "../lib/image-tag";
-import { PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "./scripts";
+import { PROMOTE_IMAGE_COMMAND } from "./scripts";
+import { STEP_MARKER, STEPS, verifyCommandLine } from "../lib/verify-step";
 import type { Platform } from "../lib/platform";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
@@ -175,6 +176,7 @@ export class ContainerImage extends pulumi.ComponentResource {
         {
           create: pulumi.interpolate`${PROMOTE_IMAGE_COMMAND} ${source} ${this.repositoryUrl}`,
           environment: {
+            [STEP_MARKER]: STEPS.promote,
             [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),
             [LOGIN_VAR]: login,
           },
@@ -191,9 +193,12 @@ export class ContainerImage extends pulumi.ComponentResource {
     this.verification = new command.local.Command(
       `${name}-verify`,
       {
-        create: pulumi.interpolate`${VERIFY_IMAGE_COMMAND} ${pinned} --platform ${args.platform} --tag ${args.tag}`,
-        // Where the verifier gets credentials, never the credentials: it logs in at run time.
-        environment: { [LOGIN_VAR]: login },
+        create: pulumi
+          .all([pinned, this.tag])
+          .apply(([ref, tag]) => verifyCommandLine({ ref, platform: args.platform, tag })),
+        // The step's marker (lib/verify-step.ts), and where the verifier gets credentials, never the
+        // credentials: it logs in at run time.
+        environment: { [STEP_MARKER]: STEPS.verify, [LOGIN_VAR]: login },
         triggers: [this.digest],
         // Its stdout (the verified facts) stays in the Command's outputs; only errors reach the log.
         logging: command.local.Logging.Stderr,

@@ -193,28 +193,6 @@ export function buildPlatforms(entries: readonly string[]): string[] {
     .filter((p) => p !== "");
 }
 
-/** The value of `--name value` or `--name=value` in a command line, wherever it stands. */
-export function flagValue(commandLine: string, flag: string): string | undefined {
-  const m = new RegExp(`(?:^|\\s)--${flag}(?:=|\\s+)(\\S+)`).exec(commandLine);
-  return m?.[1];
-}
-
-/** The image reference a `verify-image` command line checks: its first argument that is not a flag. */
-export function verifiedRefOf(commandLine: string): string | undefined {
-  const words = commandLine.split(/\s+/);
-  const at = words.findIndex((w) => /(^|\/)verify-image(\.ts)?$/.test(w));
-  if (at < 0) return undefined;
-  for (let i = at + 1; i < words.length; i++) {
-    const w = words[i]!;
-    if (w.startsWith("--")) {
-      if (!w.includes("=") && ["--platform", "--tag"].includes(w)) i++;
-      continue;
-    }
-    return w;
-  }
-  return undefined;
-}
-
 /**
  * Credentials a plain value gives away whatever its name: a URL with `user:password@`, a PEM private
  * key or certificate block, or a token with a well-known issuer prefix. Only the kind is returned:
@@ -711,13 +689,45 @@ function stackPolicy(
   return { name, description, enforcementLevel: "mandatory", ...extra, validateStack };
 }
 
-const isVerifyCommand = (r: PolicyResource) => {
+/** The pack's copy of the program's step contract (lib/verify-step.ts; parity test in tests/policy). */
+export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
+export const STEPS = { verify: "verify-image", promote: "promote-image" } as const;
+
+/** A Command that carries the step marker: its text or name proves nothing. */
+const isStep = (step: string) => (r: PolicyResource) => {
   if (r.type !== TYPES.command) return false;
-  const create = read(() => r.props.create as string | undefined);
-  return create.known
-    ? typeof create.value === "string" && create.value.includes("verify-image")
-    : r.name.endsWith("-verify");
+  const marker = read(() => r.props.environment?.[STEP_MARKER] as string | undefined);
+  return marker.known && marker.value === step;
 };
+const isVerifyCommand = isStep(STEPS.verify);
+const isPromoteStep = isStep(STEPS.promote);
+
+/** The pack's copy of lib/verify-step.ts `parseVerifyCommandLine`. */
+export function parseVerifyCommandLine(
+  text: string,
+): { ref: string; platform: string; tag?: string } | undefined {
+  const words = text.trim().split(/\s+/);
+  const at = words.findIndex((w) => /(^|\/)verify-image(\.ts)?$/.test(w));
+  if (at < 0) return undefined;
+  const flags: Record<string, string> = {};
+  const positional: string[] = [];
+  for (let i = at + 1; i < words.length; i++) {
+    const w = words[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(w);
+    if (!m) positional.push(w);
+    else if (m[2] !== undefined) flags[m[1]!] = m[2];
+    else if (m[1] === "json") flags.json = "true";
+    else flags[m[1]!] = words[++i] ?? "";
+  }
+  if (positional.length !== 1 || !flags.platform) return undefined;
+  return { ref: positional[0]!, platform: flags.platform, ...(flags.tag ? { tag: flags.tag } : {}) };
+}
+
+/** What a verify step checked, when its command line is known. */
+function verifiedBy(r: PolicyResource) {
+  const create = read(() => r.props.create as string | undefined);
+  return create.known && typeof create.value === "string" ? parseVerifyCommandLine(create.value) : undefined;
+}
 
 /**
  * For an image reference unknown at preview: the problem with its provenance, or undefined when the
@@ -725,20 +735,32 @@ const isVerifyCommand = (r: PolicyResource) => {
  */
 function unknownImageProblem(resource: PolicyResource, property: string): string | undefined {
   const deps = resource.propertyDependencies[property] ?? [];
-  const verify = deps.find(isVerifyCommand);
-  if (!verify) {
+  const verifies = deps.filter(isVerifyCommand);
+  if (verifies.length === 0) {
     return `its ${property} is unknown until the update and does not depend on a verify-image Command; make the image reference depend on the verification (ContainerImage.imageRef does)`;
   }
-  const built = [...deps, ...verify.dependencies].some((d) => d.type === TYPES.image);
-  if (!built) {
-    return `its ${property} is unknown until the update and comes from no docker-build image; deploy a docker-build image's digest`;
+  // The binding: the reference comes from a build (or a promotion copy) that the verify step itself
+  // follows, so the step verified this very image, not some other build next to it.
+  const sources = deps.filter((d) => d.type === TYPES.image || isPromoteStep(d));
+  const bound = verifies.some((v) => sources.some((src) => v.dependencies.some((d) => d.urn === src.urn)));
+  if (!bound) {
+    return `its ${property} is unknown until the update and comes from no docker-build image (or promotion copy) that its verify step follows; deploy a docker-build image's digest through ContainerImage.imageRef`;
   }
   return undefined;
 }
 
+/** For a known image reference that depends on verify steps: one of them must have checked exactly it. */
+function knownImageProblem(resource: PolicyResource, property: string, image: string): string | undefined {
+  const verifies = (resource.propertyDependencies[property] ?? []).filter(isVerifyCommand);
+  if (verifies.length === 0) return undefined; // no claim of verification to check
+  const checked = verifies.map(verifiedBy);
+  if (checked.some((c) => c === undefined || c.ref === image)) return undefined;
+  return `its ${property} ${image} depends on verify steps that checked ${checked.map((c) => c!.ref).join(", ")}, not this image; deploy the reference the verify step checked (ContainerImage.imageRef)`;
+}
+
 /** The `--tag` a verify-image command line gives (`--tag v` or `--tag=v`), if any. */
 export function verifiedTagOf(create: string): string | undefined {
-  return flagValue(create, "tag");
+  return parseVerifyCommandLine(create)?.tag;
 }
 
 const imageBuildCommitShaTag = stackPolicy(
@@ -835,7 +857,10 @@ const cloudRunImagePinnedByDigest = stackPolicy(
                 "deploy the verified digest instead: <repo>@sha256:<64 hex> (ContainerImage.imageRef)",
               r.urn,
             );
+            return;
           }
+          const problem = knownImageProblem(r, "template", image.value);
+          if (problem) report(`${subject}: ${problem}`, r.urn);
         });
       },
     );
@@ -865,7 +890,10 @@ const lambdaImagePinnedByDigest = stackPolicy(
               "<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<64 hex> (ContainerImage.imageRef)",
             r.urn,
           );
+          return;
         }
+        const problem = knownImageProblem(r, native ? "code" : "imageUri", uri.value);
+        if (problem) report(`Lambda function "${r.name}": ${problem}`, r.urn);
       },
     );
   },
@@ -893,9 +921,8 @@ function platformsByRepository(resources: PolicyResource[]): Map<string, Set<str
     } else if (isVerifyCommand(r)) {
       const create = read(() => r.props.create as string);
       if (!create.known) continue;
-      const ref = verifiedRefOf(create.value);
-      const platform = flagValue(create.value, "platform");
-      if (ref && platform) add(imageRepository(ref), platform);
+      const step = parseVerifyCommandLine(create.value);
+      if (step) add(imageRepository(step.ref), step.platform);
     }
   }
   return out;

@@ -89,9 +89,13 @@ describe("ContainerImage", () => {
       `node_modules/.bin/tsx scripts/verify-image.ts us-central1-docker.pkg.dev/acme-apps-staging/apps/api@${image.outputs.digest} --platform linux/amd64 --tag ${verifiedTag(staging, "api")}`,
     );
     expect(verify.inputs.logging).toBe("stderr");
-    expect(verify.inputs.environment).toEqual({ REGISTRY_LOGIN: '{"kind":"gcp"}' });
+    expect(verify.inputs.environment).toEqual({
+      MULTICLOUD_DEPLOY_STEP: "verify-image",
+      REGISTRY_LOGIN: '{"kind":"gcp"}',
+    });
     expect(JSON.stringify(verify.rawInputs)).not.toContain("ya29.mock-access-token");
     expect(byName(staging, "command:local:Command", "worker-verify").inputs.environment).toEqual({
+      MULTICLOUD_DEPLOY_STEP: "verify-image",
       REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"111111111111"}',
     });
     // The build itself pushes with the token, as a secret; docker-build leaves passwords out of its diff.

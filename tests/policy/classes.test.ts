@@ -4,18 +4,12 @@
  */
 import type * as aws from "@pulumi/aws";
 import type * as awsNative from "@pulumi/aws-native";
+import type * as command from "@pulumi/command";
 import type * as docker from "@pulumi/docker";
 import type * as dockerbuild from "@pulumi/docker-build";
 import type * as gcp from "@pulumi/gcp";
 import { describe, expect, it } from "vitest";
-import {
-  buildPlatforms,
-  credentialKind,
-  flagValue,
-  goBool,
-  policies,
-  verifiedRefOf,
-} from "../../policy/rules";
+import { buildPlatforms, credentialKind, goBool, policies, parseVerifyCommandLine } from "../../policy/rules";
 import { evaluatePolicies, type PolicyInput } from "../harness/policy";
 
 const D = `sha256:${"ab".repeat(32)}`;
@@ -38,7 +32,12 @@ const image = (props: Partial<dockerbuild.ImageArgs>) =>
     ...props,
   } satisfies dockerbuild.ImageArgs);
 const verify = (built: PolicyInput, create: string) =>
-  res("command:local:Command", "img-verify", { create }, { dependencies: [built.urn] });
+  res(
+    "command:local:Command",
+    "img-verify",
+    { create, environment: { MULTICLOUD_DEPLOY_STEP: "verify-image" } } satisfies command.local.CommandArgs,
+    { dependencies: [built.urn] },
+  );
 const run = (
   containers: gcp.types.input.cloudrunv2.ServiceTemplateContainer[],
   serviceAccount = "api-run@acme.iam.gserviceaccount.com",
@@ -138,11 +137,11 @@ describe("class 3: values are read the way the real tools read them", () => {
       `tsx scripts/verify-image.ts --platform linux/arm64 ${ECR}@${D} --tag ${SHA}-arm64-1`,
     ];
     for (const f of forms) {
-      expect([verifiedRefOf(f), flagValue(f, "platform"), flagValue(f, "tag")], f).toEqual([
-        `${ECR}@${D}`,
-        "linux/arm64",
-        `${SHA}-arm64-1`,
-      ]);
+      expect(parseVerifyCommandLine(f), f).toEqual({
+        ref: `${ECR}@${D}`,
+        platform: "linux/arm64",
+        tag: `${SHA}-arm64-1`,
+      });
     }
   });
 
@@ -401,7 +400,7 @@ describe("class 5: an unknown value defers one resource's check, never the rule"
         },
         { propertyDependencies: { template: deps } },
       );
-    expect(await fired([b, v, svc([v.urn])], "cloud-run-image-pinned-by-digest")).toEqual([]);
+    expect(await fired([b, v, svc([b.urn, v.urn])], "cloud-run-image-pinned-by-digest")).toEqual([]);
     const unproven = await fired([b, v, svc([])], "cloud-run-image-pinned-by-digest");
     expect(unproven).toHaveLength(1);
     expect(unproven[0]).toContain("does not depend on a verify-image Command");
@@ -621,5 +620,81 @@ describe("class 2: other resource types reach the same outcome", () => {
     expect(
       await fired([template("IMMUTABLE_WITH_EXCLUSION", ["buildcache-*"])], "registry-immutable-tags"),
     ).toEqual([]);
+  });
+});
+
+describe("class 4: a verification is the verification of this image", () => {
+  const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+  const RULE = "cloud-run-image-pinned-by-digest";
+  const previewService = (template: string[]) =>
+    res(
+      "gcp:cloudrunv2/service:Service",
+      "api",
+      {
+        location: "us-central1",
+        name: "api",
+        labels: { exposure: "private" },
+        template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers: [{ image: UNKNOWN }] },
+      },
+      { propertyDependencies: { template } },
+    );
+
+  it("accepts the ContainerImage wiring: the reference follows a build that its marked verify step follows", async () => {
+    const b = image({});
+    const v = verify(
+      b,
+      `tsx scripts/verify-image.ts ${ECR}@${D} --platform linux/arm64 --tag ${SHA}-arm64-1`,
+    );
+    expect(await fired([b, v, previewService([b.urn, v.urn])], RULE)).toEqual([]);
+  });
+
+  it("refuses a Command that only looks like a verify step (text and name, no marker)", async () => {
+    const b = image({});
+    const lookalike = res(
+      "command:local:Command",
+      "api-verify",
+      { create: `echo verify-image ${ECR}@${D} --platform linux/arm64` } satisfies command.local.CommandArgs,
+      { dependencies: [b.urn] },
+    );
+    const messages = await fired([b, lookalike, previewService([b.urn, lookalike.urn])], RULE);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("does not depend on a verify-image Command");
+  });
+
+  it("refuses a real verify step of another build next to the one the service runs", async () => {
+    const deployed = image({});
+    const other = image({});
+    const v = verify(
+      other,
+      `tsx scripts/verify-image.ts ${ECR}@${D} --platform linux/arm64 --tag ${SHA}-arm64-1`,
+    );
+    const messages = await fired([deployed, other, v, previewService([deployed.urn, v.urn])], RULE);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("that its verify step follows");
+  });
+
+  it("refuses a known digest whose verify step checked another digest", async () => {
+    const b = image({});
+    const v = verify(b, `tsx scripts/verify-image.ts ${AR}@sha256:${"ef".repeat(32)} --platform linux/amd64`);
+    const svc = res(
+      "gcp:cloudrunv2/service:Service",
+      "api",
+      {
+        location: "us-central1",
+        name: "api",
+        labels: { exposure: "private" },
+        template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers: [{ image: `${AR}@${D}` }] },
+      } satisfies gcp.cloudrunv2.ServiceArgs,
+      { propertyDependencies: { template: [b.urn, v.urn] } },
+    );
+    const messages = await fired([b, v, svc], RULE);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain(
+      `depends on verify steps that checked ${AR}@sha256:${"ef".repeat(32)}, not this image`,
+    );
+    // The same service with the step that checked its own digest is clean.
+    const good = verify(b, `tsx scripts/verify-image.ts ${AR}@${D} --platform linux/amd64`);
+    const svcGood = { ...svc, propertyDependencies: { template: [b.urn, good.urn] } };
+    expect(await fired([b, good, svcGood], RULE)).toEqual([]);
   });
 });

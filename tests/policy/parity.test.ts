@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import * as lib from "../../lib/image-export";
+import * as step from "../../lib/verify-step";
 import * as pack from "../../policy/rules";
 
 const RAW = [
@@ -66,4 +67,34 @@ describe("registryExport", () => {
       expect(() => lib.registryExport(ref)).toThrow("expected an untagged repository");
     },
   );
+});
+
+describe("the pack's step contract matches the program's (lib/verify-step.ts)", () => {
+  it("marks steps with the same variable and values", () => {
+    expect(pack.STEP_MARKER).toBe(step.STEP_MARKER);
+    expect(pack.STEPS).toEqual(step.STEPS);
+  });
+
+  const REF = `us-central1-docker.pkg.dev/acme/apps/api@sha256:${"a".repeat(64)}`;
+  it.each([
+    step.verifyCommandLine({ ref: REF, platform: "linux/amd64", tag: "t-1" }),
+    step.verifyCommandLine({ ref: REF, platform: "linux/arm64" }),
+    `node_modules/.bin/tsx scripts/verify-image.ts --tag=t-1 --platform=linux/amd64 ${REF}`,
+    `tsx scripts/verify-image.ts --platform linux/amd64 --json ${REF} --tag t-1`,
+    `tsx scripts/verify-image.ts ${REF}`,
+    `echo verify-image ${REF} --platform linux/amd64`,
+    "tsx scripts/promote-image.ts a b",
+  ])("parses %s the same way", (line) => {
+    expect(pack.parseVerifyCommandLine(line)).toEqual(step.parseVerifyCommandLine(line));
+  });
+
+  it("reads back what the program writes", () => {
+    expect(
+      step.parseVerifyCommandLine(step.verifyCommandLine({ ref: REF, platform: "linux/arm64", tag: "t" })),
+    ).toEqual({
+      ref: REF,
+      platform: "linux/arm64",
+      tag: "t",
+    });
+  });
 });

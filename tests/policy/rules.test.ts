@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as aws from "@pulumi/aws";
+import type * as command from "@pulumi/command";
 import type * as dockerbuild from "@pulumi/docker-build";
 import type * as gcp from "@pulumi/gcp";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -74,7 +75,8 @@ const verify = (built: PolicyInput, tag = `${SHA}-arm64-1a2b3c4d`) =>
     `${built.name.replace(/-image$/, "")}-verify`,
     {
       create: `node_modules/.bin/tsx scripts/verify-image.ts ${ECR}@${D} --platform linux/arm64 --tag ${tag}`,
-    },
+      environment: { MULTICLOUD_DEPLOY_STEP: "verify-image" },
+    } satisfies command.local.CommandArgs,
     { dependencies: [built.urn] },
   );
 
@@ -585,7 +587,7 @@ describe("the project's own stacks", () => {
       { policies, packEnforcementLevel: "mandatory" },
     );
     expect(second.mandatory.map((d) => d.message)).toEqual([
-      'Cloud Run service "api" container 0: its template is unknown until the update and comes from no docker-build image; deploy a docker-build image\'s digest',
+      'Cloud Run service "api" container 0: its template is unknown until the update and comes from no docker-build image (or promotion copy) that its verify step follows; deploy a docker-build image\'s digest through ContainerImage.imageRef',
       // Detached from its verification, the build has no commit tag either.
       'image build "api-image" pushes by digest and no verify step tags it with the commit (verify-image --tag <40-char commit sha>-<arch>-…); ContainerImage does this',
     ]);

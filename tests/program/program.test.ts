@@ -36,12 +36,14 @@ describe("promotion", () => {
   it("tells the copy where to log in to each registry (staging's account, prod's own), never a token", () => {
     const promote = byName(prod, "command:local:Command", "worker-promote");
     expect(promote.inputs.environment).toEqual({
+      MULTICLOUD_DEPLOY_STEP: "promote-image",
       SOURCE_REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"111111111111"}',
       REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"222222222222"}',
     });
     const text = JSON.stringify(promote.rawInputs);
     expect(text).not.toContain("mock-ecr-password");
     expect(byName(prod, "command:local:Command", "api-promote").inputs.environment).toEqual({
+      MULTICLOUD_DEPLOY_STEP: "promote-image",
       SOURCE_REGISTRY_LOGIN: '{"kind":"gcp"}',
       REGISTRY_LOGIN: '{"kind":"gcp"}',
     });

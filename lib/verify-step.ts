@@ -1,0 +1,52 @@
+/**
+ * The contract between ContainerImage and the policy pack: how a verify step (and a promotion copy)
+ * is marked, and how the verify command line is written and read back. One definition; the pack,
+ * which ships on its own, keeps a copy that tests/policy/parity.test.ts holds equal to this one.
+ *
+ * - Every step carries `MULTICLOUD_DEPLOY_STEP` in its `environment`: `verify-image` or
+ *   `promote-image`. A Command's text or name proves nothing; this marker plus the dependency graph
+ *   does: the pack accepts an image reference as verified only when it depends on a marked verify
+ *   step which itself follows the very build (or promotion copy) the reference also comes from.
+ * - The command line is `<verify-image> <repo>@sha256:<digest> --platform <os/arch> --tag <tag>`;
+ *   the parser takes the flags as `--flag value` or `--flag=value`, in any order.
+ */
+import { VERIFY_IMAGE_COMMAND } from "../components/scripts";
+
+export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
+export const STEPS = { verify: "verify-image", promote: "promote-image" } as const;
+
+export interface VerifyStep {
+  /** `repo@sha256:…` */
+  ref: string;
+  platform: string;
+  tag?: string;
+}
+
+export function verifyCommandLine(step: VerifyStep): string {
+  return [
+    VERIFY_IMAGE_COMMAND,
+    step.ref,
+    "--platform",
+    step.platform,
+    ...(step.tag ? ["--tag", step.tag] : []),
+  ].join(" ");
+}
+
+/** Reads a verify-image command line back; undefined when it is not one. */
+export function parseVerifyCommandLine(text: string): VerifyStep | undefined {
+  const words = text.trim().split(/\s+/);
+  const at = words.findIndex((w) => /(^|\/)verify-image(\.ts)?$/.test(w));
+  if (at < 0) return undefined;
+  const flags: Record<string, string> = {};
+  const positional: string[] = [];
+  for (let i = at + 1; i < words.length; i++) {
+    const w = words[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(w);
+    if (!m) positional.push(w);
+    else if (m[2] !== undefined) flags[m[1]!] = m[2];
+    else if (m[1] === "json") flags.json = "true";
+    else flags[m[1]!] = words[++i] ?? "";
+  }
+  if (positional.length !== 1 || !flags.platform) return undefined;
+  return { ref: positional[0]!, platform: flags.platform, ...(flags.tag ? { tag: flags.tag } : {}) };
+}
