@@ -128,8 +128,9 @@ function config<K extends keyof PackConfig>(
 // ---------------------------------------------------------------------------------------------
 
 export const DIGEST_REF = /@sha256:[a-f0-9]{64}$/;
+/** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>[:<tag>]@sha256:<64 hex>`, anchored. */
 export const ECR_DIGEST_REF =
-  /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9._/-]+@sha256:[a-f0-9]{64}$/;
+  /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[a-f0-9]{64}$/;
 const COMMIT_SHA_TAG = /^[0-9a-f]{40}(?:$|-)/;
 /** Tags the pipeline gives images (lib/image-tag.ts), to test tag filters against. */
 const COMMIT_TAG_EXAMPLES = [

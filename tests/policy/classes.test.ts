@@ -698,3 +698,47 @@ describe("class 4: a verification is the verification of this image", () => {
     expect(await fired([b, good, svcGood], RULE)).toEqual([]);
   });
 });
+
+describe("what already worked keeps working: legitimate configurations stay clean", () => {
+  const service = (image: string) =>
+    res("gcp:cloudrunv2/service:Service", "api", {
+      location: "us-central1",
+      name: "api",
+      labels: { exposure: "private" },
+      template: { serviceAccount: "api-run@acme.iam.gserviceaccount.com", containers: [{ image }] },
+    } satisfies gcp.cloudrunv2.ServiceArgs);
+  const clean = async (resources: PolicyInput[], config?: Record<string, unknown>) => {
+    const result = await evaluatePolicies(
+      { inputs: resources, state: resources },
+      { policies, packEnforcementLevel: "mandatory", config: config as never },
+    );
+    return result.diagnostics.map((d) => `${d.policyName}: ${d.message}`);
+  };
+
+  it.each([
+    `us-central1-docker.pkg.dev/acme/apps/api@${D}`,
+    `us-docker.pkg.dev/acme/apps/api@${D}`,
+    `europe-docker.pkg.dev/acme/apps/api@${D}`,
+    `us-central1-docker.pkg.dev/acme/apps/api:${SHA}-amd64-1@${D}`,
+  ])("a Cloud Run image %s (regional, multi-region, tag@digest)", async (image) => {
+    expect(await clean([service(image)])).toEqual([]);
+  });
+
+  it("a digest-pinned public image allowed by config", async () => {
+    const config = {
+      "cloud-run-image-from-artifact-registry": { allowedHosts: ["*-docker.pkg.dev", "docker.io"] },
+    };
+    expect(await clean([service(`docker.io/library/nginx@${D}`)], config)).toEqual([]);
+    expect(await clean([service(`docker.io/library/nginx@${D}`)])).toHaveLength(1);
+  });
+
+  it.each([
+    `${ECR}@${D}`,
+    `123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/team/worker@${D}`,
+    `${ECR}:${SHA}-arm64-1@${D}`,
+  ])("a Lambda image %s (ECR, ECR in aws-cn, tag@digest)", async (imageUri) => {
+    const f = fn({});
+    f.props = { ...f.props, imageUri };
+    expect(await clean([f])).toEqual([]);
+  });
+});

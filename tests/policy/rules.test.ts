@@ -210,9 +210,16 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
 
   it("registry-immutable-tags", async () => {
     const ecr = (props: Record<string, any>) =>
-      res("aws:ecr/repository:Repository", "repo", { name: "team/worker", ...props });
+      res("aws:ecr/repository:Repository", "repo", {
+        name: "team/worker",
+        ...props,
+      } satisfies aws.ecr.RepositoryArgs);
     const ar = (props: Record<string, any>) =>
-      res("gcp:artifactregistry/repository:Repository", "images", { format: "DOCKER", ...props });
+      res("gcp:artifactregistry/repository:Repository", "images", {
+        format: "DOCKER",
+        repositoryId: "apps",
+        ...props,
+      } satisfies gcp.artifactregistry.RepositoryArgs);
     expect(
       await messages("registry-immutable-tags", [
         ecr({
@@ -246,7 +253,7 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
       res("aws:ecr/repository:Repository", "repo", {
         imageTagMutability: "IMMUTABLE",
         imageScanningConfiguration: { scanOnPush },
-      });
+      } satisfies aws.ecr.RepositoryArgs);
     expect(await messages("ecr-scan-on-push", [repo(true)])).toEqual([]);
     const result = await check([repo(false)]);
     expect(result.diagnostics).toEqual([
@@ -314,11 +321,11 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
       location: "us-central1",
       role: "roles/run.invoker",
       member: "allUsers",
-    });
+    } satisfies gcp.cloudrunv2.ServiceIamMemberArgs);
     const url = res("aws:lambda/functionUrl:FunctionUrl", "worker-url", {
       functionName: "worker",
       authorizationType: "NONE",
-    });
+    } satisfies aws.lambda.FunctionUrlArgs);
     expect(
       await messages("public-exposure-requires-opt-in", [
         runService({ labels: { exposure: "public" } }),
@@ -381,17 +388,17 @@ describe("the catalog of source deploys and unsafe images", () => {
       "cloud-run-no-source-deploy",
     ],
     [
-      "Cloud Run job buildConfig",
+      "Cloud Run job running a source-deploy image (the typed fixture refuses a job buildConfig or baseImageUri: the SDK has neither)",
       [
         res("gcp:cloudrunv2/job:Job", "batch", {
-          buildConfig: {},
+          location: "us-central1",
           template: {
             template: {
               serviceAccount: "a@b.iam.gserviceaccount.com",
-              containers: [{ image: `${AR}@${D}` }],
+              containers: [{ image: `us-central1-docker.pkg.dev/acme/cloud-run-source-deploy/batch@${D}` }],
             },
           },
-        }),
+        } satisfies gcp.cloudrunv2.JobArgs),
       ],
       "cloud-run-no-source-deploy",
     ],
@@ -399,9 +406,10 @@ describe("the catalog of source deploys and unsafe images", () => {
       "Cloud Run v1 source-build annotation",
       [
         res("gcp:cloudrun/service:Service", "legacy", {
+          location: "us-central1",
           metadata: { annotations: { "run.googleapis.com/build-source-location": "gs://b/src.zip" } },
           template: { spec: { serviceAccountName: "a@b", containers: [{ image: `${AR}@${D}` }] } },
-        }),
+        } satisfies gcp.cloudrun.ServiceArgs),
       ],
       "cloud-run-no-source-deploy",
     ],
