@@ -66,6 +66,22 @@ const ecr = (filters: string[]) =>
     imageScanningConfiguration: { scanOnPush: true },
   } satisfies aws.ecr.RepositoryArgs);
 
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's preview sentinel
+
+/** A Cloud Run service as a preview sees it: `containers` unknown, or one container whose image is. */
+const previewService = (template: string[], containers: unknown = [{ image: UNKNOWN }]) =>
+  res(
+    "gcp:cloudrunv2/service:Service",
+    "api",
+    {
+      location: "us-central1",
+      name: "api",
+      labels: { exposure: "private" },
+      template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers },
+    },
+    { propertyDependencies: { template } },
+  );
+
 async function fired(resources: PolicyInput[], rule: string): Promise<string[]> {
   const result = await evaluatePolicies(
     { inputs: resources, state: resources },
@@ -380,7 +396,6 @@ describe("class 6 (and the IAM shapes of class 2): public exposure by the servic
 });
 
 describe("class 5: an unknown value defers one resource's check, never the rule", () => {
-  const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's preview sentinel
   const built = () => image({});
   const verifyOf = (b: PolicyInput) =>
     verify(b, `tsx scripts/verify-image.ts ${ECR}@${D} --platform linux/arm64 --tag ${SHA}-arm64-1`);
@@ -388,18 +403,7 @@ describe("class 5: an unknown value defers one resource's check, never the rule"
   it("an unknown container list still owes the proof: through the template's dependencies", async () => {
     const b = built();
     const v = verifyOf(b);
-    const svc = (deps: string[]) =>
-      res(
-        "gcp:cloudrunv2/service:Service",
-        "api",
-        {
-          location: "us-central1",
-          name: "api",
-          labels: { exposure: "private" },
-          template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers: UNKNOWN },
-        },
-        { propertyDependencies: { template: deps } },
-      );
+    const svc = (deps: string[]) => previewService(deps, UNKNOWN);
     expect(await fired([b, v, svc([b.urn, v.urn])], "cloud-run-image-pinned-by-digest")).toEqual([]);
     const unproven = await fired([b, v, svc([])], "cloud-run-image-pinned-by-digest");
     expect(unproven).toHaveLength(1);
@@ -624,20 +628,7 @@ describe("class 2: other resource types reach the same outcome", () => {
 });
 
 describe("class 4: a verification is the verification of this image", () => {
-  const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
   const RULE = "cloud-run-image-pinned-by-digest";
-  const previewService = (template: string[]) =>
-    res(
-      "gcp:cloudrunv2/service:Service",
-      "api",
-      {
-        location: "us-central1",
-        name: "api",
-        labels: { exposure: "private" },
-        template: { serviceAccount: "a@b.iam.gserviceaccount.com", containers: [{ image: UNKNOWN }] },
-      },
-      { propertyDependencies: { template } },
-    );
 
   it("accepts the ContainerImage wiring: the reference follows a build that its marked verify step follows", async () => {
     const b = image({});

@@ -65,25 +65,7 @@ async function startTokenServer(
 }> {
   const keyPath = path.join(dir, "token.key");
   const certPath = path.join(dir, "token.crt");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      keyPath,
-      "-out",
-      certPath,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test-token-issuer",
-    ],
-    { stdio: "ignore" },
-  );
+  selfSigned(keyPath, certPath, "/CN=test-token-issuer");
   const key = createPrivateKey(fs.readFileSync(keyPath));
   const der = fs.readFileSync(certPath, "utf8").replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, "");
   let issued = 0;
@@ -144,10 +126,10 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A CA and a certificate for 127.0.0.1 signed by it, in `dir`. */
-function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
-  const f = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+
+/** A throwaway self-signed certificate and its key. */
+function selfSigned(keyPath: string, certPath: string, subject: string): void {
   openssl(
     "req",
     "-x509",
@@ -155,14 +137,20 @@ function makeCertificates(dir: string): { ca: string; cert: string; key: string 
     "rsa:2048",
     "-nodes",
     "-keyout",
-    f("ca.key"),
+    keyPath,
     "-out",
-    f("ca.crt"),
+    certPath,
     "-days",
     "2",
     "-subj",
-    "/CN=multicloud-deploy test CA",
+    subject,
   );
+}
+
+/** A CA and a certificate for 127.0.0.1 signed by it, in `dir`. */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const f = (name: string) => path.join(dir, name);
+  selfSigned(f("ca.key"), f("ca.crt"), "/CN=multicloud-deploy test CA");
   openssl(
     "req",
     "-newkey",
