@@ -35,9 +35,9 @@ export interface MockEnvironment {
 
 /**
  * Repositories as a person makes them by hand (console defaults), for the import-match rule below.
- * ECR console: MUTABLE tags, no scan on push, AES256, no tags; `forceDelete` is the provider's own
- * state and reads back unset on import (pulumi-aws resource_aws_ecr_repository: "force_delete" is not
- * read from the API). Artifact Registry (`gcloud artifacts repositories create --repository-format
+ * ECR console: MUTABLE tags, no scan on push, AES256, no tags; `forceDelete` has no counterpart in
+ * the ECR API (DescribeRepositories returns no such field), so it lives only in the provider's state
+ * and an import reads it back unset. Artifact Registry (`gcloud artifacts repositories create --repository-format
  * docker`): no description, labels, cleanup policies or docker config.
  */
 const HAND_MADE: Record<string, (importId: string) => Record<string, unknown>> = {
