@@ -293,7 +293,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
           cwd: work,
           env,
           detached: true,
-          stdio: "ignore",
+          stdio: ["ignore", "pipe", "pipe"],
         }),
       buildctl: (args) => sh(path.join(tc, "bin/buildctl"), ["--addr", `unix://${sock}`, ...args], env, work),
       rotateCredentials() {

@@ -226,19 +226,27 @@ describe("the image pipeline on the real engine", () => {
   it("an update killed mid-push, re-run, succeeds: every tag once, at its digest; nothing lost; destroy keeps the images", async () => {
     // A large layer, so the push is still running when the update is killed.
     const big = path.join(e.workDir, "apps/hello/big.bin");
-    fs.writeFileSync(big, randomBytes(192 << 20));
+    fs.writeFileSync(big, randomBytes(384 << 20));
     const before = await outputs();
     currentSha = SHA.replace(/^3f/, "5d");
     ok(await e.pulumi(["config", "set", "e2e:commitSha", currentSha]), "config set");
     const uploads = path.join(e.registry.dataDir, "docker/registry/v2/repositories/e2e/hello/_uploads");
     const child = e.spawnPulumi(["up", "--yes", "--skip-preview"]);
-    const deadline = Date.now() + 120_000;
-    while (!(fs.existsSync(uploads) && fs.readdirSync(uploads).length > 0) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
+    let output = "";
+    child.stdout?.on("data", (d) => (output += d));
+    child.stderr?.on("data", (d) => (output += d));
+    let exited = false;
+    child.on("exit", () => (exited = true));
+    // Kill it while BuildKit is uploading a blob (distribution keeps an _uploads entry meanwhile).
+    const uploading = () => fs.existsSync(uploads) && fs.readdirSync(uploads).length > 0;
+    const deadline = Date.now() + 180_000;
+    while (!uploading() && !exited && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
     }
-    expect(fs.existsSync(uploads), "no upload began within 2 minutes").toBe(true);
+    expect(exited, `the update ended before any upload was seen:\n${output.slice(-3000)}`).toBe(false);
+    expect(uploading(), "no upload began within 3 minutes").toBe(true);
     process.kill(-child.pid!, "SIGKILL");
-    await new Promise((r) => child.on("exit", r));
+    await new Promise((r) => (exited ? r(undefined) : child.on("exit", r)));
     // What a user does after a killed update: release the stack's lock, then run it again.
     ok(await e.pulumi(["cancel", "--yes"]), "pulumi cancel");
 
