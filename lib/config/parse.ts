@@ -151,6 +151,15 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   const top = stackConfigSchema.safeParse(raw.project, { reportInput: true });
   if (!top.success) problems.push(...describeIssues(top.error.issues, stackConfigSchema, [], ctx.file));
   const base = top.success ? top.data : undefined;
+  // When another key is wrong, a check still uses this stack's own value of the key it depends on
+  // (parsed on its own), never a default the stack did not choose; an invalid value skips the check.
+  const own = <K extends keyof typeof stackConfigSchema.shape>(key: K) => {
+    if (base) return base[key];
+    const r = stackConfigSchema.shape[key].safeParse(raw.project[key]);
+    return r.success ? (r.data as z.output<(typeof stackConfigSchema.shape)[K]>) : undefined;
+  };
+  const requirePinned = own("requirePinnedSecretVersions");
+  const defaultRetention = own("logRetentionDays");
 
   // Services are parsed one by one so each gets the schema of its own target.
   // Even when another top-level key is wrong, check the services too: report everything at once.
@@ -191,13 +200,14 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
         : normalizeLambda(
             name,
             parsed.data as z.output<typeof lambdaServiceSchema>,
-            base?.logRetentionDays ?? 30,
+            // 30 only stands in when the stack's own value is invalid, which is reported anyway.
+            defaultRetention ?? 30,
             ctx.stack,
             where,
             at,
           );
     if (service) {
-      checkService(service, where, at, base?.requirePinnedSecretVersions ?? true);
+      checkService(service, where, at, requirePinned);
       services.push(service);
     }
   }
@@ -348,7 +358,7 @@ function checkService(
   s: ServiceConfig,
   where: Path,
   at: (p: Path, message: string) => void,
-  requirePinned: boolean,
+  requirePinned: boolean | undefined,
 ): void {
   const reserved = new Set<string>([
     ...PROGRAM_ENV,
@@ -364,7 +374,8 @@ function checkService(
     } else if (SECRET_LOOKING_ENV.test(k)) {
       at(
         [...where, "env", k],
-        `${k} looks like a secret but is a plain value (${describeValue(v.length > 3 ? `${v.slice(0, 3)}…` : v)}); ` +
+        // No part of the value is repeated: it may be the secret itself.
+        `${k} looks like a secret but is a plain value (${v.length} characters, not shown); ` +
           `move it to ${s.target === "cloudrun" ? "secrets (a Secret Manager reference)" : "secrets (a Secrets Manager ARN or name)"}`,
       );
     }

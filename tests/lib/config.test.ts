@@ -132,7 +132,7 @@ describe("parseStackConfig rejects", () => {
     [
       "a secret-looking plain env var",
       { services: svc({ target: "cloudrun", context: "a", env: { API_TOKEN: "abcdef" } }) },
-      `${F}services.api.env.API_TOKEN: API_TOKEN looks like a secret but is a plain value ("abc…"); move it to secrets (a Secret Manager reference)`,
+      `${F}services.api.env.API_TOKEN: API_TOKEN looks like a secret but is a plain value (6 characters, not shown); move it to secrets (a Secret Manager reference)`,
     ],
     [
       "an env var the program sets itself",
@@ -238,6 +238,47 @@ describe("parseStackConfig rejects", () => {
       expect(problems).toEqual([`${F}services.${name}: ${message(name)}`]);
     },
   );
+
+  it("never repeats any part of a secret-looking value", () => {
+    const problems = problemsOf(
+      raw({ services: svc({ target: "cloudrun", context: "a", env: { API_TOKEN: "sk-live-9f8e7d" } }) }),
+    );
+    expect(problems.join("\n")).not.toMatch(/sk-|9f8e/);
+  });
+
+  it("does not invent a pinning error from another key's mistake: the stack's own requirePinnedSecretVersions applies", () => {
+    const problems = problemsOf(
+      raw({
+        logRetentionDays: "45",
+        requirePinnedSecretVersions: "false",
+        services: svc({
+          target: "cloudrun",
+          context: "a",
+          secrets: { API_KEY: { secret: "api-key", version: "latest" } },
+        }),
+      }),
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^Pulumi\.prod\.yaml: multicloud-deploy:logRetentionDays: /);
+  });
+
+  it("still reports the pinning error when the stack asks for pins, next to another key's mistake", () => {
+    const problems = problemsOf(
+      raw({
+        logRetentionDays: "45",
+        services: svc({
+          target: "cloudrun",
+          context: "a",
+          secrets: { API_KEY: { secret: "api-key", version: "latest" } },
+        }),
+      }),
+    );
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^Pulumi\.prod\.yaml: multicloud-deploy:logRetentionDays: /);
+    expect(problems[1]).toMatch(
+      /multicloud-deploy:services\.api\.secrets\.API_KEY\.version: this stack must pin/,
+    );
+  });
 
   it.each(cases)("%s", (_name, project, expected) => {
     const problems = problemsOf(raw(project));
