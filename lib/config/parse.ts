@@ -28,6 +28,8 @@ import {
   type ServiceConfig,
 } from "./schema";
 
+const CLOUD_RUN_SERVICE_NAME_MAX = 49;
+
 /** Configuration as Pulumi hands it to the program. */
 export interface RawStackConfig {
   /** `multicloud-deploy:*` values keyed without the namespace; strings, objects as JSON text or values. */
@@ -192,6 +194,14 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     const parsed = schema.safeParse(value, { reportInput: true });
     if (!parsed.success) {
       problems.push(...describeIssues(parsed.error.issues, schema, where, ctx.file));
+      continue;
+    }
+    // Cloud Run service names are at most 49 characters (Cloud Run docs, "Service names").
+    if (parsed.data.target === "cloudrun" && name.length > CLOUD_RUN_SERVICE_NAME_MAX) {
+      at(
+        where,
+        `Cloud Run service names are at most ${CLOUD_RUN_SERVICE_NAME_MAX} characters; ${JSON.stringify(name)} has ${name.length}. Rename the service`,
+      );
       continue;
     }
     const service =

@@ -67,6 +67,10 @@ const exposure = z
   .enum(["public", "private"], e('expected "public" (anyone on the internet may call it) or "private"'))
   .default("private");
 
+/** `env:` or `secrets:` left empty in YAML is null: it means an empty map. */
+const emptyIsNone = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === null ? undefined : v), schema);
+
 const platform = z.enum(PLATFORMS, e(`expected one of ${PLATFORMS.map((p) => `"${p}"`).join(", ")}`));
 
 /** Settings every service has, whichever cloud it runs on. */
@@ -83,7 +87,7 @@ const commonService = {
   /** Multi-stage build target. */
   buildTarget: z.string(e("expected the name of a build stage")).min(1).optional(),
   exposure,
-  env: envMap.default({}),
+  env: emptyIsNone(envMap.default({})),
   /** Verify the deployed service answers before the update counts as done. */
   healthGate: z.boolean(e("expected true or false")).default(true),
 };
@@ -123,12 +127,14 @@ export const cloudRunServiceSchema = z.strictObject({
   platform: z
     .literal("linux/amd64", e('expected "linux/amd64": Cloud Run runs x86_64 images only'))
     .default("linux/amd64"),
-  secrets: z
-    .record(
-      z.string().regex(ENV_NAME, e("expected an environment variable name like API_KEY")),
-      cloudRunSecret,
-    )
-    .default({}),
+  secrets: emptyIsNone(
+    z
+      .record(
+        z.string().regex(ENV_NAME, e("expected an environment variable name like API_KEY")),
+        cloudRunSecret,
+      )
+      .default({}),
+  ),
   /**
    * A service account the deployer may mint identity tokens for
    * (`roles/iam.serviceAccountOpenIdTokenCreator`): it is made an invoker, and the health gate of a
@@ -228,12 +234,14 @@ export const lambdaServiceSchema = z.strictObject({
     .enum(LAMBDA_ARCHITECTURES, e('expected Lambda architecture "arm64" or "x86_64"'))
     .optional(),
   /** Env var name → Secrets Manager secret; the function receives the ARN, never the value. */
-  secrets: z
-    .record(
-      z.string().regex(ENV_NAME, e("expected an environment variable name like DB_SECRET_ARN")),
-      lambdaSecret,
-    )
-    .default({}),
+  secrets: emptyIsNone(
+    z
+      .record(
+        z.string().regex(ENV_NAME, e("expected an environment variable name like DB_SECRET_ARN")),
+        lambdaSecret,
+      )
+      .default({}),
+  ),
   /** A customer-managed KMS key the secrets are encrypted with (adds kms:Decrypt on that key only). */
   secretsKmsKeyArn: z
     .string(e("expected a KMS key ARN"))
@@ -292,10 +300,13 @@ export const artifactRegistrySchema = z
         .string(e("expected a GCP project id"))
         .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, e("expected a GCP project id"))
         .optional(),
-      /** Region of the repositories; defaults to `gcp:region`. */
+      /** Region of the repositories, or a multi-region (`us`, `europe`, `asia`); defaults to `gcp:region`. */
       location: z
-        .string(e('expected a region like "us-central1"'))
-        .regex(/^[a-z]+-[a-z]+\d+$/, e('expected a region like "us-central1"'))
+        .string(e('expected a region like "us-central1" or a multi-region "us", "europe" or "asia"'))
+        .regex(
+          /^(?:[a-z]+-[a-z]+\d+|us|europe|asia)$/,
+          e('expected a region like "us-central1" or a multi-region "us", "europe" or "asia"'),
+        )
         .optional(),
       /** Take over repositories that already exist instead of failing with "already exists". */
       adoptExisting: z.boolean(e("expected true or false")).default(false),

@@ -375,3 +375,55 @@ describe("parseStackConfig defaults", () => {
     expect(fromPlatform.services[0]).toMatchObject({ platform: "linux/arm64", architecture: "arm64" });
   });
 });
+
+describe("parseStackConfig accepts what the clouds accept", () => {
+  const parseOk = (project: Record<string, unknown>) =>
+    parseStackConfig(raw(project), {
+      stack: "prod",
+      file: "Pulumi.prod.yaml",
+      projectDir: "/project",
+      resolveCommit: () => clean,
+      exists: () => true,
+    });
+
+  it.each(["us", "europe", "asia", "us-central1", "europe-west4"])(
+    "an Artifact Registry location %s (regions and multi-regions)",
+    (location) => {
+      expect(parseOk({ artifactRegistry: JSON.stringify({ location }) }).artifactRegistry.location).toBe(
+        location,
+      );
+    },
+  );
+
+  it("refuses an Artifact Registry location that is neither", () => {
+    expect(problemsOf(raw({ artifactRegistry: JSON.stringify({ location: "mars" }) }))).toEqual([
+      `${F}artifactRegistry.location: expected a region like "us-central1" or a multi-region "us", "europe" or "asia", got "mars"`,
+    ]);
+  });
+
+  it("takes an empty env: or secrets: as empty", () => {
+    const c = parseOk({
+      services: JSON.stringify({
+        api: { target: "cloudrun", context: "a", env: null, secrets: null },
+        worker: { target: "lambda", context: "w", env: null, secrets: null },
+      }),
+    });
+    expect(c.services.map((s) => [s.env, s.secrets])).toEqual([
+      [{}, {}],
+      [{}, {}],
+    ]);
+  });
+
+  it("refuses a Cloud Run service name Cloud Run would refuse (over 49 characters), naming it", () => {
+    const name = `a${"p".repeat(49)}`;
+    expect(
+      problemsOf(raw({ services: JSON.stringify({ [name]: { target: "cloudrun", context: "a" } }) })),
+    ).toEqual([
+      `${F}services.${name}: Cloud Run service names are at most 49 characters; "${name}" has 50. Rename the service`,
+    ]);
+    expect(
+      parseOk({ services: JSON.stringify({ [name.slice(0, 49)]: { target: "cloudrun", context: "a" } }) })
+        .services,
+    ).toHaveLength(1);
+  });
+});
