@@ -2,7 +2,7 @@
  * The whole program (the repository's own Pulumi.yaml, Pulumi.staging.yaml and Pulumi.prod.yaml) on
  * the real engine: `pulumi preview` as a pull request's comment shows it, with the policy pack run by
  * the engine's analyzer over every resource. The gcp and aws plugins are stand-ins answering as the
- * unit tests' mocks do (e2e/standins/cloud.ts); docker-build and the engine are real. Previews only:
+ * unit tests' mocks do (tests/e2e/standins/cloud.ts); docker-build and the engine are real. Previews only:
  * an update would push to Artifact Registry and ECR hosts that are not on this machine.
  */
 import * as fs from "node:fs";

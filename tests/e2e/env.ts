@@ -1,6 +1,6 @@
 /**
  * The e2e suite's world, all on this machine and all real but the cloud providers: the toolchain
- * (e2e/toolchain.sh), BuildKit (`buildkitd`, OCI worker on Debian's runc) registered as a buildx
+ * (tests/e2e/toolchain.sh), BuildKit (`buildkitd`, OCI worker on Debian's runc) registered as a buildx
  * "remote" builder, Debian's docker-registry with TLS (a throwaway CA) and token auth, a file
  * backend, and a PULUMI_HOME whose plugins are the real docker-build provider and the command
  * stand-in. Nothing leaves loopback: automatic plugin downloads and update checks are off.
@@ -9,9 +9,9 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startRegistry, type LocalRegistry } from "../tests/setup/local-registry";
+import { startRegistry, type LocalRegistry } from "../setup/local-registry";
 
-export const REPO = path.resolve(__dirname, "..");
+export const REPO = path.resolve(__dirname, "../..");
 const STACK = "e2e";
 
 export interface CliResult {
@@ -24,7 +24,7 @@ export interface CliResult {
 
 export interface E2eEnvironment {
   registry: LocalRegistry;
-  /** The Pulumi project directory the CLI runs in (a copy of e2e/project with its fixtures). */
+  /** The Pulumi project directory the CLI runs in (a copy of tests/e2e/project with its fixtures). */
   workDir: string;
   /** The environment every CLI call gets (PATH to the toolchain, PULUMI_HOME, backend, CA, credentials). */
   env: Record<string, string>;
@@ -74,7 +74,7 @@ export function sh(
 
 /** Builds (or finds, when warm) the toolchain; returns its cache directory. */
 export function toolchain(): string {
-  const out = execFileSync("bash", [path.join(REPO, "e2e/toolchain.sh")], {
+  const out = execFileSync("bash", [path.join(REPO, "tests/e2e/toolchain.sh")], {
     cwd: REPO,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
@@ -167,7 +167,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
       }),
     );
 
-    // Plugins: the real docker-build provider; the command stand-in (see e2e/standins/command.ts).
+    // Plugins: the real docker-build provider; the command stand-in (see tests/e2e/standins/command.ts).
     const plugins = path.join(dirs.home!, "plugins");
     fs.mkdirSync(plugins, { recursive: true });
     for (const entry of fs.readdirSync(path.join(tc, "plugins"))) {
@@ -177,7 +177,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
         fs.symlinkSync(path.join(tc, "plugins", entry, bin), path.join(plugins, entry, bin));
       }
     }
-    // gcp and aws: stand-ins answering as the unit tests' mocks do (e2e/standins/cloud.ts).
+    // gcp and aws: stand-ins answering as the unit tests' mocks do (tests/e2e/standins/cloud.ts).
     for (const [pkg, version] of [
       ["gcp", "9.37.0"],
       ["aws", "7.48.0"],
@@ -186,7 +186,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(
         path.join(dir, `pulumi-resource-${pkg}`),
-        `#!/bin/sh\nexec "${REPO}/node_modules/.bin/tsx" "${REPO}/e2e/standins/cloud.ts" ${pkg} "$@"\n`,
+        `#!/bin/sh\nexec "${REPO}/node_modules/.bin/tsx" "${REPO}/tests/e2e/standins/cloud.ts" ${pkg} "$@"\n`,
         { mode: 0o755 },
       );
     }
@@ -194,16 +194,16 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     fs.mkdirSync(command, { recursive: true });
     fs.writeFileSync(
       path.join(command, "pulumi-resource-command"),
-      `#!/bin/sh\nexec "${REPO}/node_modules/.bin/tsx" "${REPO}/e2e/standins/command.ts" "$@"\n`,
+      `#!/bin/sh\nexec "${REPO}/node_modules/.bin/tsx" "${REPO}/tests/e2e/standins/command.ts" "$@"\n`,
       { mode: 0o755 },
     );
 
-    // The project: e2e/project's program and fixtures, with the repository's node_modules and scripts
+    // The project: tests/e2e/project's program and fixtures, with the repository's node_modules and scripts
     // (the verify step runs `node_modules/.bin/tsx scripts/verify-image.ts` from the project directory).
     const work = dirs.work!;
-    fs.cpSync(path.join(REPO, "e2e/project/apps"), path.join(work, "apps"), { recursive: true });
-    fs.copyFileSync(path.join(REPO, "e2e/project/Pulumi.yaml"), path.join(work, "Pulumi.yaml"));
-    fs.symlinkSync(path.join(REPO, "e2e/project/index.ts"), path.join(work, "index.ts"));
+    fs.cpSync(path.join(REPO, "tests/e2e/project/apps"), path.join(work, "apps"), { recursive: true });
+    fs.copyFileSync(path.join(REPO, "tests/e2e/project/Pulumi.yaml"), path.join(work, "Pulumi.yaml"));
+    fs.symlinkSync(path.join(REPO, "tests/e2e/project/index.ts"), path.join(work, "index.ts"));
     fs.symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"));
     fs.symlinkSync(path.join(REPO, "scripts"), path.join(work, "scripts"));
     fs.copyFileSync(path.join(REPO, "tsconfig.json"), path.join(work, "tsconfig.json"));

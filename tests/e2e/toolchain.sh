@@ -3,14 +3,14 @@
 # the Pulumi CLI and its Node.js language host, the docker-build provider plugin, and BuildKit
 # (buildkitd + buildctl). Idempotent: each piece is keyed by its version and skipped when present.
 #
-#   bash e2e/toolchain.sh            # prints the cache directory's manifest when done
+#   bash tests/e2e/toolchain.sh            # prints the cache directory's manifest when done
 #
 # Versions come from package-lock.json (@pulumi/pulumi, @pulumi/docker-build) and BUILDKIT_VERSION
 # below (docker-build 0.0.22 embeds the BuildKit v0.31.0 client). Where the Go module proxy refuses a
 # module version ("403 … not available"), the script says so and uses the documented substitute
 # (see README, "Run it for real, locally"); it never downloads a prebuilt binary.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 CACHE=${MULTICLOUD_TOOLCHAIN:-${XDG_CACHE_HOME:-$HOME/.cache}/multicloud-deploy/toolchain}
 BUILDKIT_VERSION=v0.31.0
@@ -152,7 +152,7 @@ fi
 note buildkitd "$BUILDKIT_VERSION"
 
 # The command provider (github.com/pulumi/pulumi-command/provider) is not served by this proxy at any
-# version: the e2e suite runs `command:local:Command` on its stand-in (e2e/standins).
-note pulumi-resource-command "stand-in (e2e/standins): the proxy serves no github.com/pulumi/pulumi-command/provider"
+# version: the e2e suite runs `command:local:Command` on its stand-in (tests/e2e/standins).
+note pulumi-resource-command "stand-in (tests/e2e/standins): the proxy serves no github.com/pulumi/pulumi-command/provider"
 mv "$CACHE/manifest.tsv.new" "$CACHE/manifest.tsv"
 echo "$CACHE"

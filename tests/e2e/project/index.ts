@@ -1,18 +1,18 @@
 /**
  * The e2e suite's Pulumi program: the product's own ContainerImage component, for linux/amd64 and
  * linux/arm64, against the local registry, run by the real engine with the real docker-build provider
- * and BuildKit (e2e/pipeline.test.ts). Config (`e2e:*`): registry host, commit, and switches that
+ * and BuildKit (tests/e2e/pipeline.test.ts). Config (`e2e:*`): registry host, commit, and switches that
  * re-create known failures on purpose.
  */
 import * as dockerbuild from "@pulumi/docker-build";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { ContainerImage } from "../../components/container-image";
-import type { CommitInfo } from "../../lib/commit";
-import { registryExport } from "../../lib/image-export";
-import { cacheTag, imageTag } from "../../lib/image-tag";
-import type { Platform } from "../../lib/platform";
-import type { RegistryLogin } from "../../lib/registry/login";
+import { ContainerImage } from "../../../components/container-image";
+import type { CommitInfo } from "../../../lib/commit";
+import { registryExport } from "../../../lib/image-export";
+import { cacheTag, imageTag } from "../../../lib/image-tag";
+import type { Platform } from "../../../lib/platform";
+import type { RegistryLogin } from "../../../lib/registry/login";
 
 const config = new pulumi.Config("e2e");
 const registry = config.require("registry");

@@ -1,6 +1,6 @@
 /**
  * The image pipeline on the real engine: the Pulumi CLI and language host, the docker-build provider,
- * BuildKit and a TLS, token-auth registry on loopback (e2e/env.ts). Each scenario is one `it`, in
+ * BuildKit and a TLS, token-auth registry on loopback (tests/e2e/env.ts). Each scenario is one `it`, in
  * order: they share one stack, as a team's successive deploys do. Timings go to bench/results.json (`e2e`).
  */
 import { randomBytes } from "node:crypto";

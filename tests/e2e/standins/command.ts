@@ -13,7 +13,7 @@
  *   call a provider that does not support previews, and the real one skips running in a dry run).
  * - `logging` chooses what reaches the engine's log: stdout, stderr, both (default) or none.
  *
- * Installed as a plugin only into the e2e suite's PULUMI_HOME (e2e/setup.ts); never used by `pulumi up`
+ * Installed as a plugin only into the e2e suite's PULUMI_HOME (tests/e2e/env.ts); never used by `pulumi up`
  * anywhere else.
  */
 import { spawn } from "node:child_process";

@@ -4,7 +4,7 @@
  * function as the unit tests' mocks (tests/harness/mocks.ts `newResourceState`, `callResult`), so the
  * two can never disagree; the mocks cite the provider behaviour each answer comes from.
  *
- *   tsx e2e/standins/cloud.ts <gcp|aws> <engine address>
+ *   tsx tests/e2e/standins/cloud.ts <gcp|aws> <engine address>
  *
  * The deployment they pretend to run in (account, project, regions) comes from
  * E2E_STANDIN_ENVIRONMENT (JSON, a MockEnvironment), which the suite sets per stack: each stack has
@@ -12,7 +12,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import * as provider from "@pulumi/pulumi/provider";
-import { callResult, newResourceState, type MockEnvironment } from "../../tests/harness/mocks";
+import { callResult, newResourceState, type MockEnvironment } from "../../harness/mocks";
 
 const VERSIONS: Record<string, string> = { gcp: "9.37.0", aws: "7.48.0" };
 const [pkg, ...args] = process.argv.slice(2);
