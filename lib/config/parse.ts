@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { closest } from "fastest-levenshtein";
 import { z } from "zod";
 import { ConfigError, describeValue } from "../errors";
+import { cloudRunResourceProblem } from "../cloud-run-limits";
 import type { CommitInfo } from "../commit";
 import { IAM_ROLE_NAME_MAX, LAMBDA_FUNCTION_NAME_MAX, lambdaFunctionName, lambdaRoleName } from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
@@ -253,6 +254,27 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     problems.push(
       `${ctx.file}: aws:region: required by the Lambda functions; set it with \`pulumi config set aws:region us-east-1\``,
     );
+  // What the clouds would refuse, checked here (Google's project-id rules; region name shapes).
+  const providerChecks: Array<[string, string | undefined, RegExp, string]> = [
+    [
+      "gcp:project",
+      gcpProject,
+      /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/,
+      "expected a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen",
+    ],
+    ["gcp:region", gcpRegion, /^[a-z]+-[a-z]+\d+$/, 'expected a Google Cloud region like "us-central1"'],
+    [
+      "aws:region",
+      awsRegion,
+      /^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$/,
+      'expected an AWS region like "us-east-1"',
+    ],
+  ];
+  for (const [key, value, pattern, expected] of providerChecks) {
+    if (value !== undefined && !pattern.test(value)) {
+      problems.push(`${ctx.file}: ${key}: ${expected}, got ${describeValue(value)}`);
+    }
+  }
 
   // What is built must exist, and must be what the commit says unless dirty builds are allowed.
   const builds = base !== undefined && base.promoteFrom === undefined;
@@ -395,6 +417,8 @@ function checkService(
     if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
   }
   if (s.target === "cloudrun") {
+    const resources = cloudRunResourceProblem(s.cpu, s.memory);
+    if (resources) at([...where, "memory"], resources);
     if (s.minInstances > s.maxInstances) {
       at(
         [...where, "minInstances"],

@@ -427,3 +427,84 @@ describe("parseStackConfig accepts what the clouds accept", () => {
     ).toHaveLength(1);
   });
 });
+
+describe("Cloud Run CPU and memory, as Cloud Run documents them", () => {
+  const svcWith = (cpu: string, memory: string) =>
+    raw({ services: svc({ target: "cloudrun", context: "a", cpu, memory }) });
+
+  it.each([
+    [
+      "4",
+      "512Mi",
+      'Cloud Run gives 4 CPU between 2Gi and 16Gi of memory, got "512Mi"; set memory between 2Gi and 16Gi, or cpu to "1" or "2"',
+    ],
+    [
+      "1",
+      "8Gi",
+      'Cloud Run gives 1 CPU between 128Mi and 4Gi of memory, got "8Gi"; set memory between 128Mi and 4Gi, or cpu to "2" or "4" or "6" or "8"',
+    ],
+    [
+      "8",
+      "64Gi",
+      'Cloud Run gives 8 CPU between 4Gi and 32Gi of memory, got "64Gi"; set memory between 4Gi and 32Gi (Cloud Run allows 128Mi to 32Gi)',
+    ],
+    [
+      "1",
+      "64Mi",
+      'Cloud Run gives 1 CPU between 128Mi and 4Gi of memory, got "64Mi"; set memory between 128Mi and 4Gi (Cloud Run allows 128Mi to 32Gi)',
+    ],
+  ])("refuses %s CPU with %s", (cpu, memory, message) => {
+    expect(problemsOf(svcWith(cpu, memory))).toEqual([`${F}services.api.memory: ${message}`]);
+  });
+
+  it.each([
+    ["1", "512Mi"],
+    ["1", "4Gi"],
+    ["2", "8Gi"],
+    ["4", "2Gi"],
+    ["8", "32Gi"],
+  ])("accepts %s CPU with %s", (cpu, memory) => {
+    expect(() => parse(svcWith(cpu, memory))).not.toThrow();
+  });
+});
+
+describe("provider settings the clouds would refuse", () => {
+  const withProviders = (providers: Record<string, string>) => ({
+    ...raw(),
+    providers: {
+      "gcp:project": "acme-staging",
+      "gcp:region": "us-central1",
+      "aws:region": "us-east-1",
+      ...providers,
+    },
+  });
+
+  it.each([
+    [
+      { "gcp:project": "Acme_Staging" },
+      'Pulumi.prod.yaml: gcp:project: expected a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, got "Acme_Staging"',
+    ],
+    [
+      { "gcp:project": "acme" },
+      'Pulumi.prod.yaml: gcp:project: expected a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, got "acme"',
+    ],
+    [
+      { "gcp:region": "us-central" },
+      'Pulumi.prod.yaml: gcp:region: expected a Google Cloud region like "us-central1", got "us-central"',
+    ],
+    [
+      { "aws:region": "us-east" },
+      'Pulumi.prod.yaml: aws:region: expected an AWS region like "us-east-1", got "us-east"',
+    ],
+  ])("refuses %j", (providers, message) => {
+    expect(problemsOf(withProviders(providers))).toEqual([message]);
+  });
+
+  it.each<Record<string, string>>([
+    { "aws:region": "us-gov-west-1" },
+    { "aws:region": "cn-north-1" },
+    { "gcp:project": "acme-apps-prod-2026" },
+  ])("accepts %j", (providers) => {
+    expect(() => parse(withProviders(providers))).not.toThrow();
+  });
+});
