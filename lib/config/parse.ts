@@ -413,6 +413,16 @@ function checkService(
     }
     if (k in s.secrets) at([...where, "env", k], `${k} is declared in both env and secrets; keep one`);
   }
+  // Build args are written into the image's history (docker history shows them): never a secret.
+  for (const k of Object.keys(s.buildArgs)) {
+    if (SECRET_LOOKING_ENV.test(k)) {
+      at(
+        [...where, "buildArgs", k],
+        `${k} looks like a secret, and build args are stored in the image's history for anyone who can pull it; ` +
+          "remove it (a secret the build needs must not end up in the image)",
+      );
+    }
+  }
   for (const k of Object.keys(s.secrets)) {
     if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
   }

@@ -135,6 +135,11 @@ describe("parseStackConfig rejects", () => {
       `${F}services.api.env.API_TOKEN: API_TOKEN looks like a secret but is a plain value (6 characters, not shown); move it to secrets (a Secret Manager reference)`,
     ],
     [
+      "a build arg that looks like a secret (build args are stored in the image history)",
+      { services: svc({ target: "cloudrun", context: "a", buildArgs: { NPM_TOKEN: "t" } }) },
+      `${F}services.api.buildArgs.NPM_TOKEN: NPM_TOKEN looks like a secret, and build args are stored in the image's history for anyone who can pull it; remove it (a secret the build needs must not end up in the image)`,
+    ],
+    [
       "an env var the program sets itself",
       { services: svc({ target: "cloudrun", context: "a", env: { APP_VERSION: "1" } }) },
       `${F}services.api.env.APP_VERSION: APP_VERSION is set by this program; remove it from env`,
