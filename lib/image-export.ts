@@ -18,7 +18,7 @@
  */
 import { parseImageRef } from "./image-ref";
 
-export const REGISTRY_EXPORT_ATTRS = {
+const REGISTRY_EXPORT_ATTRS = {
   "push-by-digest": "true",
   "rewrite-timestamp": "true",
   "oci-mediatypes": "true",
@@ -96,14 +96,6 @@ export function imageExportEntries(props: { exports?: unknown }): ExportEntry[] 
     }
     return [];
   });
-}
-
-/** The image names an export entry pushes (`name` may list several, comma-separated inside quotes). */
-export function exportNames(entry: ExportEntry): string[] {
-  return (entry.attrs.name ?? "")
-    .split(",")
-    .map((n) => n.trim())
-    .filter((n) => n !== "");
 }
 
 function splitCsv(line: string): string[] {

@@ -278,7 +278,7 @@ export function parseExportEntry(raw: string): ExportEntry {
   return { type, attrs };
 }
 
-/** A docker-build image's `exports` as BuildKit receives them: typed entries and `raw` strings alike. */
+/** A docker-build `exports` entry as the engine records it (plain values, the SDK's field names). */
 interface ExportInput {
   disabled?: boolean;
   raw?: string;
@@ -286,6 +286,7 @@ interface ExportInput {
   image?: { names?: string[]; push?: boolean; pushByDigest?: boolean };
 }
 
+/** A docker-build image's `exports` as BuildKit receives them: typed entries and `raw` strings alike. */
 export function imageExportEntries(props: { exports?: unknown }): ExportEntry[] {
   return ((props.exports ?? []) as ExportInput[]).flatMap((e): ExportEntry[] => {
     if (e.disabled === true) return [];
@@ -759,11 +760,6 @@ function knownImageProblem(resource: PolicyResource, property: string, image: st
   return `its ${property} ${image} depends on verify steps that checked ${checked.map((c) => c!.ref).join(", ")}, not this image; deploy the reference the verify step checked (ContainerImage.imageRef)`;
 }
 
-/** The `--tag` a verify-image command line gives (`--tag v` or `--tag=v`), if any. */
-export function verifiedTagOf(create: string): string | undefined {
-  return parseVerifyCommandLine(create)?.tag;
-}
-
 const imageBuildCommitShaTag = stackPolicy(
   "image-build-commit-sha-tag",
   "Pushed images get a tag that starts with the full 40-character commit SHA, never latest: a push by digest carries no tags and gets the commit tag from its verify step; a tagged push carries it itself.",
@@ -800,7 +796,7 @@ const imageBuildCommitShaTag = stackPolicy(
           const tags = verifies.flatMap((v) => {
             const create = read(() => v.props.create as string | undefined);
             return create.known && typeof create.value === "string"
-              ? [verifiedTagOf(create.value)]
+              ? [parseVerifyCommandLine(create.value)?.tag]
               : [undefined];
           });
           if (verifies.length === 0 || !tags.some((t) => t === undefined || COMMIT_SHA_TAG.test(t))) {
