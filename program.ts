@@ -17,7 +17,7 @@ import {
   LambdaFunction,
   type RegistryAuth,
 } from "./components";
-import { resolveCommit, resolveSourceUrl, runGit } from "./lib/commit";
+import { resolveCommit, resolveSourceUrl, runGit, type GitRunner } from "./lib/commit";
 import { parseStackConfig, type StackConfig } from "./lib/config/parse";
 import { PROJECT } from "./lib/config/schema";
 import { UserError } from "./lib/errors";
@@ -26,8 +26,15 @@ import { platformTagSuffix } from "./lib/platform";
 import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
 import type { RegistryLogin } from "./lib/registry/login";
 
+/** What the program reads from the machine it runs on. */
+export interface ProgramHost {
+  env: Record<string, string | undefined>;
+  /** Runs git in the project directory (commit, dirtiness, source URL). */
+  git: GitRunner;
+}
+
 /** Reads `multicloud-deploy:*` and the provider keys from Pulumi's config, then validates them. */
-export function readStackConfig(): StackConfig {
+export function readStackConfig(host: ProgramHost = { env: process.env, git: runGit }): StackConfig {
   const all = pulumi.runtime.allConfig();
   const project: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(all)) {
@@ -47,11 +54,11 @@ export function readStackConfig(): StackConfig {
       stack,
       file: `Pulumi.${stack}.yaml`,
       projectDir: process.cwd(),
-      resolveCommit: (configSha) => resolveCommit({ configSha, env: process.env, git: runGit }),
+      resolveCommit: (configSha) => resolveCommit({ configSha, env: host.env, git: host.git }),
       exists: (p) => fs.existsSync(p),
     },
   );
-  return { ...config, sourceUrl: resolveSourceUrl(config.sourceUrl, process.env, runGit) };
+  return { ...config, sourceUrl: resolveSourceUrl(config.sourceUrl, host.env, host.git) };
 }
 
 export async function main(): Promise<Record<string, unknown>> {
@@ -66,6 +73,7 @@ export async function main(): Promise<Record<string, unknown>> {
 
 /** Reads what must be known first (the promoted images), then registers everything. */
 export async function deploy(config: StackConfig): Promise<Record<string, unknown>> {
+  for (const note of config.commit.notes) pulumi.log.warn(note);
   return deployStack(config, await readPromotedImages(config));
 }
 
@@ -81,16 +89,23 @@ export async function readPromotedImages(
   // Rolled-back services deploy an earlier image of this stack: nothing to read for them.
   const services = config.services.filter((s) => config.rollback[s.name] === undefined);
   const ref = new pulumi.StackReference("promote-from", { name: config.promoteFrom });
-  const images = await ref.getOutputDetails("images");
+  const where = `${config.file}: ${PROJECT}:promoteFrom`;
+  let images: pulumi.StackReferenceOutputDetails;
+  try {
+    images = await ref.getOutputDetails("images");
+  } catch (err) {
+    // The engine's own message (e.g. the stack does not exist), with the key that names it.
+    throw new UserError(`${where}: cannot read stack ${config.promoteFrom}`, [
+      `${err instanceof Error ? err.message : String(err)}; check the name (<org>/<project>/<stack>), that the stack exists and that this deployer may read it`,
+    ]);
+  }
   // A preview (e.g. of a pull request) may run at another commit than the source stack: it shows the
   // promotion with a warning. An update refuses it (see parsePromotedImages).
   const preview = pulumi.runtime.isDryRun();
-  const promoted = parsePromotedImages(
-    images.value ?? images.secretValue,
-    config.promoteFrom,
-    services,
-    preview ? undefined : config.commit.sha,
-  );
+  const promoted = parsePromotedImages(images.value ?? images.secretValue, config.promoteFrom, services, {
+    commit: preview ? undefined : config.commit.sha,
+    file: config.file,
+  });
   for (const [service, image] of Object.entries(promoted)) {
     if (preview && image.commitSha !== config.commit.sha) {
       pulumi.log.warn(

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { cloudRunServiceAgent, runtimeServiceAccountId } from "../lib/names";
+import { cloudRunSecretAccessName, cloudRunServiceAgent, runtimeServiceAccountId } from "../lib/names";
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
 
@@ -133,7 +133,7 @@ export class CloudRunService extends pulumi.ComponentResource {
     this.secretGrants = Object.entries(a.secrets).map(
       ([envName, ref]) =>
         new gcp.secretmanager.SecretIamMember(
-          `${name}-secret-${envName.toLowerCase()}`,
+          cloudRunSecretAccessName(name, envName),
           { project: a.project, secretId: ref.secret, role: "roles/secretmanager.secretAccessor", member },
           { parent: this },
         ),

@@ -14,6 +14,8 @@ export interface CommitInfo {
   dirtyHash?: string;
   /** Commit time in seconds since the epoch; the builds' `SOURCE_DATE_EPOCH`. 0 when git cannot tell. */
   timestamp: number;
+  /** What a reviewer should know about where the commit came from (e.g. a `GITHUB_SHA` that was ignored). */
+  notes: string[];
 }
 
 export const COMMIT_SHA_PATTERN = /^[0-9a-f]{40}$/;
@@ -37,46 +39,69 @@ export interface ResolveCommitInput {
 }
 
 /**
- * Resolves the commit SHA for image tags, in this order: stack config `multicloud-deploy:commitSha`,
- * `GITHUB_SHA` (GitHub Actions), then `git rev-parse HEAD`. Pulumi Deployments sets no commit variable
- * (it sets `PULUMI_CI_SYSTEM` and the deployment id); it clones the repository at the pushed commit,
- * so the git fallback applies there. Dirtiness is always read from the work tree, because the work
- * tree is what gets built. Returns a problem message instead of throwing, so config validation can
- * report it with the others.
+ * Resolves the commit SHA for image tags. Images are built from the files on disk, so when a git work
+ * tree is present its checked-out commit (`git rev-parse HEAD`) is the commit: stack config
+ * `multicloud-deploy:commitSha` must then name that same commit, and `GITHUB_SHA` (which on a
+ * `pull_request` run names the merge commit, whatever the workflow checked out) is ignored with a
+ * note. Without a work tree (a source archive), `multicloud-deploy:commitSha`, then `GITHUB_SHA`.
+ * Pulumi Deployments sets no commit variable; it clones the repository at the pushed commit, so HEAD
+ * applies there. Dirtiness is always read from the work tree. Returns a problem message instead of
+ * throwing, so config validation can report it with the others.
  */
 export function resolveCommit(input: ResolveCommitInput): CommitInfo | { problem: string } {
-  const fromEnv = input.env.GITHUB_SHA?.trim().toLowerCase();
-  let sha: string | undefined;
+  const fromEnv = input.env.GITHUB_SHA?.trim().toLowerCase() || undefined;
+  const fromConfig = input.configSha?.trim().toLowerCase();
+  const head = input.git(["rev-parse", "HEAD"]);
+  const notes: string[] = [];
+  let sha: string;
   let source: CommitSource;
-  if (input.configSha !== undefined) {
-    sha = input.configSha.trim().toLowerCase();
+  if (fromConfig !== undefined) {
+    if (!COMMIT_SHA_PATTERN.test(fromConfig)) {
+      return {
+        problem: `multicloud-deploy:commitSha: expected a full 40-character lowercase hex commit SHA, got ${JSON.stringify(fromConfig)}`,
+      };
+    }
+    if (head !== undefined && head !== fromConfig) {
+      return {
+        problem:
+          `multicloud-deploy:commitSha: is ${fromConfig} but the checked-out commit is ${head} (git rev-parse HEAD); ` +
+          "the images are built from the checked-out files, so they would be tagged as a commit they were not built from. " +
+          `Remove commitSha (the checked-out commit is used), or check out ${fromConfig}`,
+      };
+    }
+    sha = fromConfig;
     source = "config";
-  } else if (fromEnv) {
+    if (fromEnv !== undefined && fromEnv !== sha)
+      notes.push(`GITHUB_SHA (${fromEnv}) is set but ignored: multicloud-deploy:commitSha (${sha}) is used`);
+  } else if (head !== undefined) {
+    sha = head;
+    source = "git";
+    if (fromEnv !== undefined && fromEnv !== sha) {
+      notes.push(
+        `GITHUB_SHA (${fromEnv}) is set but ignored: the checked-out commit ${sha} is what is built and tagged`,
+      );
+    }
+  } else if (fromEnv !== undefined) {
+    if (!COMMIT_SHA_PATTERN.test(fromEnv)) {
+      return {
+        problem: `GITHUB_SHA: expected a full 40-character lowercase hex commit SHA, got ${JSON.stringify(fromEnv)}`,
+      };
+    }
     sha = fromEnv;
     source = "GITHUB_SHA";
   } else {
-    sha = input.git(["rev-parse", "HEAD"]);
-    source = "git";
-    if (sha === undefined) {
-      return {
-        problem:
-          "cannot tell which commit to tag images with: no multicloud-deploy:commitSha in stack config, no GITHUB_SHA, " +
-          "and `git rev-parse HEAD` failed; run from a git checkout with at least one commit, or set " +
-          "`pulumi config set multicloud-deploy:commitSha <40-char sha>`",
-      };
-    }
-  }
-  if (!COMMIT_SHA_PATTERN.test(sha)) {
-    const where = source === "config" ? "multicloud-deploy:commitSha" : source;
     return {
-      problem: `${where}: expected a full 40-character lowercase hex commit SHA, got ${JSON.stringify(sha)}`,
+      problem:
+        "cannot tell which commit to tag images with: this is not a git work tree (`git rev-parse HEAD` failed), " +
+        "GITHUB_SHA is not set and multicloud-deploy:commitSha is not in the stack config; run from a git checkout " +
+        "with at least one commit, or set `pulumi config set multicloud-deploy:commitSha <40-char sha>`",
     };
   }
   const status = input.git(["status", "--porcelain", "--untracked-files=normal"]);
   const dirty = status !== undefined && status !== "";
   const timestampText = input.git(["log", "-1", "--format=%ct", sha]);
   const timestamp = timestampText && /^\d+$/.test(timestampText) ? Number(timestampText) : 0;
-  const info: CommitInfo = { sha, source, dirty, timestamp };
+  const info: CommitInfo = { sha, source, dirty, timestamp, notes };
   if (dirty) {
     // The diff against HEAD plus the list of untracked files: the same edits give the same hash,
     // different edits give different tags, so immutable registries never see a clashing push.

@@ -15,6 +15,14 @@ export function runtimeServiceAccountId(service: string): string {
   return `${service.slice(0, 30 - 1 - 6 - 4).replace(/-+$/, "")}-${hash}-run`;
 }
 
+/**
+ * The Pulumi name of a Cloud Run service's accessor grant for the secret in env var `envName`. It is
+ * lower-cased, so `API_KEY` and `api_key` would collide: config validation refuses that.
+ */
+export function cloudRunSecretAccessName(service: string, envName: string): string {
+  return `${service}-secret-${envName.toLowerCase()}`;
+}
+
 /** Artifact Registry host for a region: `us-central1-docker.pkg.dev`. */
 export function artifactRegistryHost(location: string): string {
   return `${location}-docker.pkg.dev`;

@@ -25,9 +25,10 @@ export type ImageOutput = z.infer<typeof imageOutputSchema>;
 const exportedImageSchema = imageOutputSchema.extend({ verified: z.literal(true) });
 
 export class PromotionError extends UserError {
-  constructor(stack: string, problems: readonly string[]) {
+  /** @param file the stack file whose `promoteFrom` names `stack`, for the message */
+  constructor(stack: string, problems: readonly string[], file?: string) {
     super(
-      `cannot promote from ${stack}: ${problems.length} problem${problems.length === 1 ? "" : "s"} (nothing was deployed)`,
+      `${file ? `${file}: multicloud-deploy:promoteFrom: ` : ""}cannot promote from ${stack}: ${problems.length} problem${problems.length === 1 ? "" : "s"} (nothing was deployed)`,
       problems,
     );
     this.name = "PromotionError";
@@ -42,19 +43,28 @@ export function parsePromotedImages(
   images: unknown,
   stack: string,
   services: ReadonlyArray<{ name: string; platform: Platform }>,
-  /**
-   * The commit this update deploys. Promotion takes only what the source stack runs now, so a release
-   * of commit X cannot silently ship the images of a later commit Y that staging moved on to.
-   */
-  commit?: string,
+  options: {
+    /**
+     * The commit this update deploys. Promotion takes only what the source stack runs now, so a release
+     * of commit X cannot silently ship the images of a later commit Y that staging moved on to.
+     */
+    commit?: string;
+    /** The stack file that names the source stack, for messages. */
+    file?: string;
+  } = {},
 ): Record<string, ImageOutput> {
+  const { commit, file } = options;
   const problems: string[] = [];
   const out: Record<string, ImageOutput> = {};
   if (images === undefined || images === null || typeof images !== "object" || Array.isArray(images)) {
-    throw new PromotionError(stack, [
-      `stack ${stack} has no output "images" (got ${images === undefined ? "nothing" : typeof images}): run \`pulumi up\` on ${stack} first; ` +
-        "a stack deployed by an older version of this program must be updated once before it can be promoted from",
-    ]);
+    throw new PromotionError(
+      stack,
+      [
+        `stack ${stack} has no output "images" (got ${images === undefined ? "nothing" : typeof images}): run \`pulumi up\` on ${stack} first; ` +
+          "a stack deployed by an older version of this program must be updated once before it can be promoted from",
+      ],
+      file,
+    );
   }
   for (const svc of services) {
     const where = `stack ${stack} output images.${svc.name}`;
@@ -95,6 +105,6 @@ export function parsePromotedImages(
     const { verified: _verified, ...image } = parsed.data;
     out[svc.name] = image;
   }
-  if (problems.length > 0) throw new PromotionError(stack, problems);
+  if (problems.length > 0) throw new PromotionError(stack, problems, file);
   return out;
 }

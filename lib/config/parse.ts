@@ -4,12 +4,18 @@
  * expected and what was received. Runs before any resource is registered.
  */
 import * as path from "node:path";
-import { closest } from "fastest-levenshtein";
+import { closest, distance } from "fastest-levenshtein";
 import { z } from "zod";
 import { ConfigError, describeValue } from "../errors";
 import { cloudRunResourceProblem } from "../cloud-run-limits";
 import type { CommitInfo } from "../commit";
-import { IAM_ROLE_NAME_MAX, LAMBDA_FUNCTION_NAME_MAX, lambdaFunctionName, lambdaRoleName } from "../names";
+import {
+  IAM_ROLE_NAME_MAX,
+  cloudRunSecretAccessName,
+  LAMBDA_FUNCTION_NAME_MAX,
+  lambdaFunctionName,
+  lambdaRoleName,
+} from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
 import {
   CLOUD_RUN_RESERVED_ENV,
@@ -138,6 +144,14 @@ function describeIssues(
       }
       continue;
     }
+    if (issue.code === "invalid_key") {
+      // A map key that is not a valid name: say which key and what a valid one looks like.
+      const why = issue.issues[0]?.message ?? issue.message;
+      out.push(
+        `${file}: ${PROJECT}:${keyPath(where)}: ${JSON.stringify(String(issue.input))} is not a valid name: ${why}`,
+      );
+      continue;
+    }
     const received = "input" in issue ? `, got ${describeValue(issue.input)}` : "";
     out.push(`${file}: ${PROJECT}:${keyPath(where)}: ${issue.message}${received}`);
   }
@@ -163,6 +177,9 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   };
   const requirePinned = own("requirePinnedSecretVersions");
   const defaultRetention = own("logRetentionDays");
+  const plainEnvNames = new Set(own("plainEnvNames") ?? []);
+  const promoteFrom = own("promoteFrom");
+  const rollback = own("rollback") ?? {};
 
   // Services are parsed one by one so each gets the schema of its own target.
   // Even when another top-level key is wrong, check the services too: report everything at once.
@@ -189,7 +206,17 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     const schema =
       target === "cloudrun" ? cloudRunServiceSchema : target === "lambda" ? lambdaServiceSchema : undefined;
     if (!schema) {
-      at([...where, "target"], `expected "cloudrun" or "lambda", got ${describeValue(target)}`);
+      // A misspelt `target` key reads as a missing target: name the key that is there instead.
+      const typo =
+        target === undefined
+          ? Object.keys(value).find((k) => k !== "target" && distance(k, "target") <= 2)
+          : undefined;
+      at(
+        [...where, typo ?? "target"],
+        typo !== undefined
+          ? `unknown key; did you mean "target"? (target is "cloudrun" or "lambda")`
+          : `expected "cloudrun" or "lambda", got ${describeValue(target)}`,
+      );
       continue;
     }
     const parsed = schema.safeParse(value, { reportInput: true });
@@ -218,13 +245,13 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
             at,
           );
     if (service) {
-      checkService(service, where, at, requirePinned);
+      checkService(service, where, at, requirePinned, plainEnvNames);
       services.push(service);
     }
   }
 
   // A rollback names services that exist.
-  for (const name of Object.keys(base?.rollback ?? {})) {
+  for (const name of Object.keys(rollback)) {
     if (!services.some((s) => s.name === name) && !(name in rawServices)) {
       const known = Object.keys(rawServices);
       at(
@@ -276,10 +303,21 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     }
   }
 
+  // A stack cannot promote from itself: it would deploy what it already runs, and never build.
+  const source = promoteFrom?.split("/");
+  if (source && source[1] === PROJECT && source[2] === ctx.stack) {
+    at(
+      ["promoteFrom"],
+      `a stack cannot promote from itself (${promoteFrom} is this stack); name the stack whose images this one deploys, e.g. acme/${PROJECT}/staging, or remove promoteFrom to build here`,
+    );
+  }
+
   // What is built must exist, and must be what the commit says unless dirty builds are allowed.
-  const builds = base !== undefined && base.promoteFrom === undefined;
+  // A stack builds unless it promotes (an invalid promoteFrom was reported: nothing to check then);
+  // rolled-back services deploy an earlier image and build nothing.
+  const builds = raw.project.promoteFrom === undefined;
   if (builds) {
-    for (const s of services) {
+    for (const s of services.filter((x) => rollback[x.name] === undefined)) {
       const contextDir = path.resolve(ctx.projectDir, s.context);
       if (!ctx.exists(contextDir)) {
         at(
@@ -297,7 +335,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   const commit = ctx.resolveCommit(base?.commitSha);
   if ("problem" in commit) {
     problems.push(`${ctx.file}: ${commit.problem}`);
-  } else if (builds && commit.dirty && !base.allowDirtyBuilds) {
+  } else if (builds && commit.dirty && own("allowDirtyBuilds") === false) {
     problems.push(
       `${ctx.file}: ${PROJECT}:allowDirtyBuilds: the work tree has uncommitted changes and this stack forbids dirty builds; ` +
         "commit or stash them (images are tagged by commit, so what is deployed must be what was committed)",
@@ -391,7 +429,9 @@ function checkService(
   where: Path,
   at: (p: Path, message: string) => void,
   requirePinned: boolean | undefined,
+  plainEnvNames: ReadonlySet<string>,
 ): void {
+  const looksSecret = (k: string) => SECRET_LOOKING_ENV.test(k) && !plainEnvNames.has(k);
   const reserved = new Set<string>([
     ...PROGRAM_ENV,
     ...(s.target === "cloudrun" ? CLOUD_RUN_RESERVED_ENV : LAMBDA_RESERVED_ENV),
@@ -403,7 +443,7 @@ function checkService(
         [...where, "env", k],
         `${k} is set by ${PROGRAM_ENV.includes(k as never) ? "this program" : s.target === "cloudrun" ? "Cloud Run" : "Lambda"}; remove it from env`,
       );
-    } else if (SECRET_LOOKING_ENV.test(k)) {
+    } else if (looksSecret(k)) {
       at(
         [...where, "env", k],
         // No part of the value is repeated: it may be the secret itself.
@@ -415,7 +455,7 @@ function checkService(
   }
   // Build args are written into the image's history (docker history shows them): never a secret.
   for (const k of Object.keys(s.buildArgs)) {
-    if (SECRET_LOOKING_ENV.test(k)) {
+    if (looksSecret(k)) {
       at(
         [...where, "buildArgs", k],
         `${k} looks like a secret, and build args are stored in the image's history for anyone who can pull it; ` +
@@ -423,8 +463,21 @@ function checkService(
       );
     }
   }
+  const byResourceName = new Map<string, string>();
   for (const k of Object.keys(s.secrets)) {
     if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
+    // Cloud Run grants access per secret, in a resource named after the lower-cased variable.
+    if (s.target === "cloudrun") {
+      const resource = cloudRunSecretAccessName(s.name, k);
+      const other = byResourceName.get(resource);
+      if (other !== undefined) {
+        at(
+          [...where, "secrets", k],
+          `${k} and ${other} both become the resource name "${resource}" (names are lower-cased), which Pulumi cannot register twice; rename one of them`,
+        );
+      }
+      byResourceName.set(resource, k);
+    }
   }
   if (s.target === "cloudrun") {
     const resources = cloudRunResourceProblem(s.cpu, s.memory);

@@ -44,7 +44,14 @@ export const LAMBDA_RESERVED_ENV = [
 export const SECRET_LOOKING_ENV = /KEY|SECRET|TOKEN|PASSWORD/i;
 
 const envMap = z.record(
-  z.string().regex(ENV_NAME, e("expected an environment variable name like API_URL")),
+  z
+    .string()
+    .regex(
+      ENV_NAME,
+      e(
+        'expected an environment variable name like API_URL (letters, digits and "_", not starting with a digit)',
+      ),
+    ),
   z.string(e("expected a string value (quote numbers and booleans in YAML)")),
   e("expected a map of environment variable names to string values"),
 );
@@ -130,7 +137,14 @@ export const cloudRunServiceSchema = z.strictObject({
   secrets: emptyIsNone(
     z
       .record(
-        z.string().regex(ENV_NAME, e("expected an environment variable name like API_KEY")),
+        z
+          .string()
+          .regex(
+            ENV_NAME,
+            e(
+              'expected an environment variable name like API_KEY (letters, digits and "_", not starting with a digit)',
+            ),
+          ),
         cloudRunSecret,
       )
       .default({}),
@@ -237,7 +251,14 @@ export const lambdaServiceSchema = z.strictObject({
   secrets: emptyIsNone(
     z
       .record(
-        z.string().regex(ENV_NAME, e("expected an environment variable name like DB_SECRET_ARN")),
+        z
+          .string()
+          .regex(
+            ENV_NAME,
+            e(
+              'expected an environment variable name like DB_SECRET_ARN (letters, digits and "_", not starting with a digit)',
+            ),
+          ),
         lambdaSecret,
       )
       .default({}),
@@ -382,15 +403,21 @@ export const ecrSchema = z
 // The whole stack
 // ---------------------------------------------------------------------------------------------
 
-/** Top-level config values arrive from Pulumi as strings; these turn them into what the schema wants. */
+/**
+ * Top-level config values arrive from Pulumi as strings; these turn them into what the schema wants.
+ * A key left empty in YAML (`multicloud-deploy:rollback:`) is null: it means the key's default.
+ */
 const fromConfigString = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => {
-    if (typeof v !== "string") return v;
-    try {
-      return JSON.parse(v);
-    } catch {
-      return v;
+    let value = v;
+    if (typeof v === "string") {
+      try {
+        value = JSON.parse(v);
+      } catch {
+        value = v;
+      }
     }
+    return value === null ? undefined : value;
   }, schema);
 
 const flag = (fallback: boolean) =>
@@ -446,6 +473,19 @@ export const stackConfigSchema = z.strictObject({
         e("expected a map of service name to { digest, tag, commitSha }"),
       )
       .default({}),
+  ),
+  /**
+   * Env var and build arg names that look like secrets (they contain KEY, SECRET, TOKEN or PASSWORD)
+   * but hold plain values, e.g. `PUBLIC_KEY_URL`. Exact names. The policy pack's
+   * `no-plaintext-secrets-in-env.allowNames` must list them too; the offline plan runs the pack.
+   */
+  plainEnvNames: fromConfigString(
+    z
+      .array(
+        z.string().regex(ENV_NAME, e("expected an environment variable name like PUBLIC_KEY_URL")),
+        e('expected a list of names like ["PUBLIC_KEY_URL"]'),
+      )
+      .default([]),
   ),
   /** Default CloudWatch Logs retention for Lambda functions. */
   logRetentionDays: fromConfigString(logRetention.default(30)),

@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { planNotes } from "../../scripts/plan-report";
 import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
-import { SHA, env, stacks } from "../harness/stacks";
+import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
 let prod: ProgramRun;
@@ -59,7 +59,7 @@ describe("CloudRunService", () => {
     ).toEqual(["allUsers"]);
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: {
         services: {
           api: { exposure: "private", invokers: ["serviceAccount:caller@acme.iam.gserviceaccount.com"] },
@@ -94,7 +94,7 @@ describe("CloudRunService", () => {
   it("skips the health gate of a private service without an identity, and says so in the plan", async () => {
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: { services: { api: { exposure: "private" } } },
     });
     expect(run.resources.find((r) => r.name === "api-health")).toBeUndefined();
@@ -113,7 +113,7 @@ describe("CloudRunService", () => {
     const sa = "health-check@acme-apps-staging.iam.gserviceaccount.com";
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: { services: { api: { exposure: "private", healthGateServiceAccount: sa } } },
     });
     const svc = byName(run, "gcp:cloudrunv2/service:Service", "api");

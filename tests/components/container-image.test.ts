@@ -3,7 +3,7 @@ import * as dockerbuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { byName, dependsOn, runProgram, type ProgramRun } from "../harness/run";
-import { SHA, env, stacks } from "../harness/stacks";
+import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
 beforeAll(async () => {
@@ -63,7 +63,7 @@ describe("ContainerImage", () => {
   it("never writes the cache from a stack whose previews build: a pull request must not poison it", async () => {
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       preview: true,
       overrides: { commitSha: SHA, buildOnPreview: true },
     });
@@ -78,7 +78,7 @@ describe("ContainerImage", () => {
   });
 
   it("leaves the digest unknown in a preview that does not build", async () => {
-    const run = await runProgram({ stack: "staging", env, preview: true, overrides: { commitSha: SHA } });
+    const run = await runProgram({ stack: "staging", commit: SHA, preview: true, overrides: { commitSha: SHA } });
     expect(byName(run, "docker-build:index:Image", "api-image").outputs.digest).toBeUndefined();
   });
 
@@ -109,7 +109,7 @@ describe("the docker-build mock refuses what BuildKit refuses", () => {
   const register = (args: dockerbuild.ImageArgs) =>
     runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: { commitSha: SHA },
       program: () => {
         new dockerbuild.Image("probe", args);

@@ -1,7 +1,7 @@
 /** LambdaFunction: image package by digest, derived architecture, least-privilege role, logs, URL, smoke test. */
 import { beforeAll, describe, expect, it } from "vitest";
 import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
-import { SHA, env, stacks } from "../harness/stacks";
+import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
 let prod: ProgramRun;
@@ -24,7 +24,7 @@ describe("LambdaFunction", () => {
   it("derives x86_64 from a linux/amd64 image", async () => {
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: { services: { worker: { architecture: undefined, platform: "linux/amd64" } } },
     });
     expect(byName(run, "aws:lambda/function:Function", "worker").inputs.architectures).toEqual(["x86_64"]);
@@ -94,7 +94,7 @@ describe("LambdaFunction", () => {
   it("takes a functionName override from the stack file", async () => {
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: { commitSha: SHA, services: { worker: { functionName: "acme_worker" } } },
     });
     expect(byName(run, "aws:lambda/function:Function", "worker").inputs.name).toBe("acme_worker");
@@ -104,7 +104,7 @@ describe("LambdaFunction", () => {
   it("writes ARNs in the account's partition (aws-cn, aws-us-gov)", async () => {
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       awsPartition: "aws-cn",
       overrides: { commitSha: SHA },
     });
@@ -125,7 +125,7 @@ describe("LambdaFunction", () => {
     );
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: { services: { worker: { exposure: "public" } } },
     });
     expect(byName(run, "aws:lambda/functionUrl:FunctionUrl", "worker-url").inputs.authorizationType).toBe(
@@ -144,7 +144,7 @@ describe("LambdaFunction", () => {
 
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: { services: { worker: { exposure: "public" } } },
     });
     const gate = byName(run, "command:local:Command", "worker-url-health");

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { AR_ADOPTION_IGNORED } from "../../components/artifact-registry-repository";
 import { ECR_ADOPTION_IGNORED } from "../../components/ecr-repository";
 import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
-import { SHA, env, stacks } from "../harness/stacks";
+import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
 let prod: ProgramRun;
@@ -64,7 +64,7 @@ describe("registries", () => {
     // the run: this passes only because the differing settings are in ignoreChanges.
     const run = await runProgram({
       stack: "staging",
-      env,
+      commit: SHA,
       overrides: {
         commitSha: SHA,
         artifactRegistry: { adoptExisting: true },
@@ -88,7 +88,7 @@ describe("registries", () => {
     const importing = (ignoreChanges: string[]) =>
       runProgram({
         stack: "staging",
-        env,
+        commit: SHA,
         program: () => {
           new aws.ecr.Repository(
             "adopted",
@@ -116,7 +116,7 @@ describe("registries", () => {
     it("accepts an Artifact Registry import that declares only what gcloud sets", async () => {
       const run = await runProgram({
         stack: "staging",
-        env,
+        commit: SHA,
         program: () => {
           new gcp.artifactregistry.Repository(
             "adopted",

@@ -74,11 +74,11 @@ const NEEDS: Record<string, (inputs: any, run: ProgramRun) => Array<[string, str
 
 let runs: ProgramRun[];
 beforeAll(async () => {
-  const env = { ...process.env, GITHUB_SHA: "0".repeat(40) };
+  const commit = "0".repeat(40);
   runs = [
-    await runProgram({ stack: "staging", env }),
+    await runProgram({ stack: "staging", commit }),
     // The public variant adds the URL permissions.
-    await runProgram({ stack: "staging", env, overrides: { services: { worker: { exposure: "public" } } } }),
+    await runProgram({ stack: "staging", commit, overrides: { services: { worker: { exposure: "public" } } } }),
   ];
 }, 60_000);
 

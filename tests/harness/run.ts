@@ -14,6 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as settings from "@pulumi/pulumi/runtime/settings";
 import YAML from "yaml";
 import { PROJECT } from "../../lib/config/schema";
+import { runGit, type GitRunner } from "../../lib/commit";
 import { UserError } from "../../lib/errors";
 import { callResult, newResourceState, type MockEnvironment } from "./mocks";
 
@@ -67,6 +68,11 @@ export interface RunOptions {
   stackOutputs?: Record<string, Record<string, unknown>>;
   /** Environment seen by the program (commit detection). @default process.env without GITHUB_SHA */
   env?: Record<string, string | undefined>;
+  /**
+   * Run as if this commit were checked out in a clean work tree (what `git` tells the program).
+   * @default - the repository's real work tree
+   */
+  commit?: string;
   /** Run as `pulumi preview` does: digests and command outputs are unknown. @default false */
   preview?: boolean;
   /**
@@ -148,6 +154,16 @@ function toRuntimeConfig(config: Record<string, unknown>): {
     }
   }
   return { values, secretKeys };
+}
+
+/** A clean work tree at `sha`, committed at a fixed time, with no remote. */
+function checkedOut(sha: string): GitRunner {
+  return (args) => {
+    if (args[0] === "rev-parse" && args[1] === "HEAD") return sha;
+    if (args[0] === "status") return "";
+    if (args[0] === "log") return "1700000000";
+    return undefined;
+  };
 }
 
 let runQueue: Promise<unknown> = Promise.resolve();
@@ -271,7 +287,10 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     const { readStackConfig, deploy } = await import("../../program");
     let program = options.program;
     if (!program) {
-      const config = readStackConfig();
+      const config = readStackConfig({
+        env: process.env,
+        git: options.commit === undefined ? runGit : checkedOut(options.commit),
+      });
       program = () => deploy(config);
     }
     const outputs = (await pulumi.runtime.runInPulumiStack(async () => program())) ?? {};

@@ -5,17 +5,16 @@
 import { runProgram, type ProgramRun } from "../harness/run";
 
 export const SHA = "0123456789abcdef0123456789abcdef01234567";
-export const env = { ...process.env, GITHUB_SHA: SHA };
 
 let runs: Promise<{ staging: ProgramRun; prod: ProgramRun }> | undefined;
 
 /** Staging at SHA, and prod promoting from it. */
 export function stacks(): Promise<{ staging: ProgramRun; prod: ProgramRun }> {
   runs ??= (async () => {
-    const staging = await runProgram({ stack: "staging", env, overrides: { commitSha: SHA } });
+    const staging = await runProgram({ stack: "staging", commit: SHA, overrides: { commitSha: SHA } });
     const prod = await runProgram({
       stack: "prod",
-      env,
+      commit: SHA,
       stackOutputs: { "acme/multicloud-deploy/staging": staging.outputs },
     });
     return { staging, prod };

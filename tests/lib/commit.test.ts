@@ -18,28 +18,55 @@ function git(answers: Record<string, string | undefined>): GitRunner & { calls: 
 const clean = { "rev-parse HEAD": HEAD, status: "", log: "1700000000" };
 
 describe("resolveCommit", () => {
-  it("prefers stack config, then GITHUB_SHA, then git", () => {
-    expect(resolveCommit({ configSha: OTHER, env: { GITHUB_SHA: HEAD }, git: git(clean) })).toMatchObject({
-      sha: OTHER,
-      source: "config",
-    });
-    expect(resolveCommit({ env: { GITHUB_SHA: OTHER.toUpperCase() }, git: git(clean) })).toMatchObject({
-      sha: OTHER,
-      source: "GITHUB_SHA",
-    });
-    expect(resolveCommit({ env: {}, git: git(clean) })).toEqual({
-      sha: HEAD,
-      source: "git",
-      dirty: false,
-      timestamp: 1_700_000_000,
+  const noWorkTree = { status: undefined };
+
+  it.each([
+    ["config at HEAD", { configSha: HEAD, env: {}, git: clean }, { sha: HEAD, source: "config", notes: [] }],
+    ["HEAD", { env: {}, git: clean }, { sha: HEAD, source: "git", notes: [] }],
+    [
+      "HEAD over GITHUB_SHA, saying so",
+      { env: { GITHUB_SHA: OTHER }, git: clean },
+      {
+        sha: HEAD,
+        source: "git",
+        notes: [
+          `GITHUB_SHA (${OTHER}) is set but ignored: the checked-out commit ${HEAD} is what is built and tagged`,
+        ],
+      },
+    ],
+    [
+      "config without a work tree, saying GITHUB_SHA is ignored",
+      { configSha: OTHER, env: { GITHUB_SHA: HEAD }, git: noWorkTree },
+      {
+        sha: OTHER,
+        source: "config",
+        notes: [`GITHUB_SHA (${HEAD}) is set but ignored: multicloud-deploy:commitSha (${OTHER}) is used`],
+      },
+    ],
+    [
+      "GITHUB_SHA without a work tree (upper case accepted)",
+      { env: { GITHUB_SHA: OTHER.toUpperCase() }, git: noWorkTree },
+      { sha: OTHER, source: "GITHUB_SHA", notes: [] },
+    ],
+  ] as const)("takes %s", (_, input, expected) => {
+    expect(resolveCommit({ ...input, git: git(input.git) })).toMatchObject(expected);
+  });
+
+  it("refuses a commitSha that is not the checked-out commit: the images would carry another commit's tag", () => {
+    expect(resolveCommit({ configSha: OTHER, env: {}, git: git(clean) })).toEqual({
+      problem:
+        `multicloud-deploy:commitSha: is ${OTHER} but the checked-out commit is ${HEAD} (git rev-parse HEAD); ` +
+        "the images are built from the checked-out files, so they would be tagged as a commit they were not built from. " +
+        `Remove commitSha (the checked-out commit is used), or check out ${OTHER}`,
     });
   });
 
   it("explains what to do when no commit can be found", () => {
     expect(resolveCommit({ env: {}, git: git({}) })).toEqual({
-      problem: expect.stringMatching(
-        /^cannot tell which commit to tag images with: .*pulumi config set multicloud-deploy:commitSha/,
-      ),
+      problem:
+        "cannot tell which commit to tag images with: this is not a git work tree (`git rev-parse HEAD` failed), " +
+        "GITHUB_SHA is not set and multicloud-deploy:commitSha is not in the stack config; run from a git checkout " +
+        "with at least one commit, or set `pulumi config set multicloud-deploy:commitSha <40-char sha>`",
     });
   });
 

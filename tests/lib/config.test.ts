@@ -5,7 +5,7 @@ import { ConfigError } from "../../lib/errors";
 import { parseStackConfig, type RawStackConfig } from "../../lib/config/parse";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
-const clean: CommitInfo = { sha: SHA, source: "git", dirty: false, timestamp: 1700000000 };
+const clean: CommitInfo = { sha: SHA, source: "git", dirty: false, timestamp: 1700000000, notes: [] };
 
 function raw(project: Record<string, unknown> = {}): RawStackConfig {
   return {
@@ -328,6 +328,128 @@ describe("parseStackConfig rejects", () => {
         exists: () => false,
       }),
     ).toThrow(`${F}services.api.context: build context "apps/api" does not exist under /project`);
+  });
+});
+
+describe("one error never hides another (issue 15, class 1)", () => {
+  const missingContext = `${F}services.api.context: build context "apps/api" does not exist under /project; fix the path or add the directory`;
+  const noContext = (r: RawStackConfig) => {
+    try {
+      parseStackConfig(r, {
+        stack: "prod",
+        file: "Pulumi.prod.yaml",
+        projectDir: "/project",
+        resolveCommit: () => clean,
+        exists: (p) => !p.endsWith("/apps/api"),
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    throw new Error("expected a ConfigError");
+  };
+
+  it.each<[string, Record<string, unknown>, string]>([
+    [
+      "a bad logRetentionDays",
+      { logRetentionDays: "45" },
+      `${F}logRetentionDays: expected a CloudWatch Logs retention in days, one of 1, 3, 5`,
+    ],
+    [
+      "an artifactRegistry typo",
+      { artifactRegistry: { repositryId: "apps" } },
+      `${F}artifactRegistry.repositryId: unknown key; did you mean "repositoryId"?`,
+    ],
+    ["a bad rollback", { rollback: "[1]" }, `${F}rollback: expected a map of service name to`],
+    [
+      "an unknown service in rollback",
+      { rollback: { apj: { digest: `sha256:${"a".repeat(64)}`, tag: "t", commitSha: "b".repeat(40) } } },
+      `${F}rollback.apj: no service named "apj"; did you mean "api"?`,
+    ],
+  ])("%s is reported together with a missing build context", (_, project, first) => {
+    const problems = noContext(raw(project));
+    expect(problems).toHaveLength(2);
+    expect(
+      problems.some((p) => p.startsWith(first)),
+      problems.join("\n"),
+    ).toBe(true);
+    expect(problems).toContain(missingContext);
+  });
+
+  it("takes rollback: null (the key left empty) as no rollback", () => {
+    expect(parse(raw({ rollback: "null" })).rollback).toEqual({});
+  });
+
+  it("does not look for the build context of a rolled-back service (it builds nothing)", () => {
+    const rollback = { api: { digest: `sha256:${"a".repeat(64)}`, tag: "t", commitSha: "b".repeat(40) } };
+    expect(noContext(raw({ rollback, logRetentionDays: "45" }))).toHaveLength(1);
+  });
+
+  it("checks build contexts even when promoteFrom is invalid? no: a promoting stack builds nothing", () => {
+    expect(noContext(raw({ promoteFrom: "staging" }))).toEqual([
+      `${F}promoteFrom: expected a fully qualified stack name like acme/multicloud-deploy/staging, got "staging"`,
+    ]);
+  });
+});
+
+describe("names Pulumi or the clouds would refuse (issue 15, classes 2, 3 and 7)", () => {
+  it.each<[string, Record<string, unknown>, string[]]>([
+    [
+      "two secrets whose resource names collide once lower-cased",
+      {
+        services: svc({
+          target: "cloudrun",
+          context: "a",
+          secrets: { API_KEY: { secret: "a", version: "1" }, api_key: { secret: "b", version: "1" } },
+        }),
+      },
+      [
+        `${F}services.api.secrets.api_key: api_key and API_KEY both become the resource name "api-secret-api_key" (names are lower-cased), which Pulumi cannot register twice; rename one of them`,
+      ],
+    ],
+    [
+      "a misspelt target key",
+      { services: svc({ targt: "cloudrun", context: "a" }) },
+      [`${F}services.api.targt: unknown key; did you mean "target"? (target is "cloudrun" or "lambda")`],
+    ],
+    [
+      "an env var name with a dash, named",
+      { services: svc({ target: "cloudrun", context: "a", env: { "LOG-LEVEL": "debug" } }) },
+      [
+        `${F}services.api.env.LOG-LEVEL: "LOG-LEVEL" is not a valid name: expected an environment variable name like API_URL (letters, digits and "_", not starting with a digit)`,
+      ],
+    ],
+    [
+      "a secret env var name starting with a digit, named",
+      { services: svc({ target: "cloudrun", context: "a", secrets: { "1KEY": { secret: "a" } } }) },
+      [
+        `${F}services.api.secrets.1KEY: "1KEY" is not a valid name: expected an environment variable name like API_KEY (letters, digits and "_", not starting with a digit)`,
+      ],
+    ],
+    [
+      "a stack promoting from itself",
+      { promoteFrom: "acme/multicloud-deploy/prod" },
+      [
+        `${F}promoteFrom: a stack cannot promote from itself (acme/multicloud-deploy/prod is this stack); name the stack whose images this one deploys, e.g. acme/multicloud-deploy/staging, or remove promoteFrom to build here`,
+      ],
+    ],
+  ])("%s", (_, project, expected) => {
+    expect(problemsOf(raw(project))).toEqual(expected);
+  });
+
+  it("lets the stack's plainEnvNames allow-list through the secret-looking name check, exactly", () => {
+    const api = {
+      target: "cloudrun",
+      context: "a",
+      env: { PUBLIC_KEY_URL: "https://k" },
+      buildArgs: { CACHE_KEY: "1" },
+    };
+    expect(problemsOf(raw({ services: svc(api) })).map((p) => p.split(": ")[1])).toEqual([
+      "multicloud-deploy:services.api.env.PUBLIC_KEY_URL",
+      "multicloud-deploy:services.api.buildArgs.CACHE_KEY",
+    ]);
+    const parsed = parse(raw({ services: svc(api), plainEnvNames: '["PUBLIC_KEY_URL","CACHE_KEY"]' }));
+    expect(parsed.services[0]!.env).toEqual({ PUBLIC_KEY_URL: "https://k" });
   });
 });
 

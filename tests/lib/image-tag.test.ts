@@ -3,7 +3,7 @@ import type { CommitInfo } from "../../lib/commit";
 import { buildInputsHash, cacheTag, imageTag, ociLabels, type BuildInputs } from "../../lib/image-tag";
 
 const SHA = "3f2a000000000000000000000000000000009c1d";
-const commit: CommitInfo = { sha: SHA, source: "config", dirty: false, timestamp: 1_700_000_000 };
+const commit: CommitInfo = { sha: SHA, source: "config", dirty: false, timestamp: 1_700_000_000, notes: [] };
 const inputs: BuildInputs = {
   platform: "linux/arm64",
   context: "apps/worker",

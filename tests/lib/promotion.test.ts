@@ -60,11 +60,11 @@ describe("parsePromotedImages", () => {
 
   it("refuses to ship images of another commit than the one being deployed", () => {
     const other = "c".repeat(40);
-    expect(() => parsePromotedImages({ api: good }, STACK, api, other)).toThrow(
+    expect(() => parsePromotedImages({ api: good }, STACK, api, { commit: other })).toThrow(
       `stack ${STACK} output images.api.commitSha is ${good.commitSha} but this update deploys commit ${other}: ` +
         `promote the commit ${STACK} runs (git push origin ${good.commitSha}:refs/heads/release), or deploy ${other} to ${STACK} first`,
     );
-    expect(Object.keys(parsePromotedImages({ api: good }, STACK, api, good.commitSha))).toEqual(["api"]);
+    expect(Object.keys(parsePromotedImages({ api: good }, STACK, api, { commit: good.commitSha }))).toEqual(["api"]);
   });
 
   it("reports every service's problems at once", () => {

@@ -533,16 +533,15 @@ function withoutDependency(r: RecordedResource, urn: string): RecordedResource {
 }
 
 describe("the project's own stacks", () => {
-  const env = { ...process.env, GITHUB_SHA: SHA };
   let staging: ProgramRun;
   let preview: ProgramRun;
   let prod: ProgramRun;
   beforeAll(async () => {
-    staging = await runProgram({ stack: "staging", env });
-    preview = await runProgram({ stack: "staging", env, preview: true });
+    staging = await runProgram({ stack: "staging", commit: SHA });
+    preview = await runProgram({ stack: "staging", commit: SHA, preview: true });
     prod = await runProgram({
       stack: "prod",
-      env,
+      commit: SHA,
       stackOutputs: { "acme/multicloud-deploy/staging": staging.outputs },
     });
   }, 60_000);

@@ -1,7 +1,7 @@
 /** The program as a whole: promotion from staging, rollback, and config errors that stop it before anything is registered. */
 import { beforeAll, describe, expect, it } from "vitest";
 import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
-import { SHA, env, stacks } from "../harness/stacks";
+import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
 let prod: ProgramRun;
@@ -62,11 +62,10 @@ describe("promotion", () => {
   it("refuses to promote images of another commit on update, and only warns in a preview", async () => {
     const other = "f".repeat(40);
     const stackOutputs = { "acme/multicloud-deploy/staging": staging.outputs };
-    const otherEnv = { ...env, GITHUB_SHA: other };
-    await expect(runProgram({ stack: "prod", env: otherEnv, stackOutputs })).rejects.toThrow(
+    await expect(runProgram({ stack: "prod", commit: other, stackOutputs })).rejects.toThrow(
       `stack acme/multicloud-deploy/staging output images.api.commitSha is ${SHA} but this update deploys commit ${other}`,
     );
-    const preview = await runProgram({ stack: "prod", env: otherEnv, stackOutputs, preview: true });
+    const preview = await runProgram({ stack: "prod", commit: other, stackOutputs, preview: true });
     expect(byName(preview, "gcp:cloudrunv2/service:Service", "api")).toBeDefined();
     expect(preview.logs).toContainEqual({
       severity: "warning",
@@ -84,7 +83,7 @@ describe("promotion", () => {
     };
     const run = await runProgram({
       stack: "prod",
-      env,
+      commit: SHA,
       overrides: { rollback: { api: earlier } },
       // Staging no longer needs to export api at all.
       stackOutputs: {
@@ -112,13 +111,22 @@ describe("promotion", () => {
     const images = { api: { ...staging.outputs.images.api, digest: "latest" } };
     const run = runProgram({
       stack: "prod",
-      env,
+      commit: SHA,
       stackOutputs: { "acme/multicloud-deploy/staging": { ...staging.outputs, images } },
     });
     await expect(run).rejects.toThrow(
-      "cannot promote from acme/multicloud-deploy/staging: 2 problems (nothing was deployed)\n" +
+      "Pulumi.prod.yaml: multicloud-deploy:promoteFrom: cannot promote from acme/multicloud-deploy/staging: 2 problems (nothing was deployed)\n" +
         '  - stack acme/multicloud-deploy/staging output images.api.digest: expected a manifest digest "sha256:<64 hex>"\n' +
         "  - stack acme/multicloud-deploy/staging output images.worker is missing: deploy worker to acme/multicloud-deploy/staging first, or remove it from this stack",
+    );
+  });
+
+  it("names the stack file and key when the source stack has no images output", async () => {
+    await expect(
+      runProgram({ stack: "prod", commit: SHA, stackOutputs: { "acme/multicloud-deploy/staging": {} } }),
+    ).rejects.toThrow(
+      "Pulumi.prod.yaml: multicloud-deploy:promoteFrom: cannot promote from acme/multicloud-deploy/staging: 1 problem (nothing was deployed)\n" +
+        '  - stack acme/multicloud-deploy/staging has no output "images" (got nothing): run `pulumi up` on acme/multicloud-deploy/staging first;',
     );
   });
 });
@@ -126,7 +134,7 @@ describe("promotion", () => {
 describe("config errors", () => {
   it("stop the program before any resource is registered, naming file and key", async () => {
     await expect(
-      runProgram({ stack: "staging", env, overrides: { services: { api: { memory: "lots" } } } }),
+      runProgram({ stack: "staging", commit: SHA, overrides: { services: { api: { memory: "lots" } } } }),
     ).rejects.toThrow(
       'Pulumi.staging.yaml: multicloud-deploy:services.api.memory: expected Cloud Run memory like "512Mi", got "lots"',
     );

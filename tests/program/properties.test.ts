@@ -7,17 +7,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { criticalPath, inputDifferences, syntheticConfig } from "../harness/analysis";
 import { runProgram, type ProgramRun, type RecordedResource } from "../harness/run";
 
-const env = { ...process.env, GITHUB_SHA: "0123456789abcdef0123456789abcdef01234567" };
+const commit = "0123456789abcdef0123456789abcdef01234567";
 let small: ProgramRun;
 let large: ProgramRun;
 beforeAll(async () => {
-  small = await runProgram({ stack: "staging", env, config: syntheticConfig(2) });
-  large = await runProgram({ stack: "staging", env, config: syntheticConfig(24) });
+  small = await runProgram({ stack: "staging", commit, config: syntheticConfig(2) });
+  large = await runProgram({ stack: "staging", commit, config: syntheticConfig(24) });
 }, 60_000);
 
 describe("an unchanged commit", () => {
   it("registers every resource with byte-identical inputs on a second run", async () => {
-    const again = await runProgram({ stack: "staging", env, config: syntheticConfig(24) });
+    const again = await runProgram({ stack: "staging", commit, config: syntheticConfig(24) });
     expect(inputDifferences(large, again)).toEqual([]);
     expect(again.resources.length).toBe(large.resources.length);
   });
@@ -25,7 +25,7 @@ describe("an unchanged commit", () => {
   it("is told apart from a changed one (the comparison can fail)", async () => {
     const other = await runProgram({
       stack: "staging",
-      env: { ...env, GITHUB_SHA: "f".repeat(40) },
+      commit: "f".repeat(40),
       config: syntheticConfig(2),
     });
     expect(inputDifferences(small, other).length).toBeGreaterThan(0);

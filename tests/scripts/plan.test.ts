@@ -6,13 +6,12 @@ import { checkPolicies } from "../../scripts/plan-report";
 import { PROJECT_DIR, runProgram } from "../harness/run";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
-const env = { ...process.env, GITHUB_SHA: SHA };
 
 describe("the offline plan runs the policy pack", () => {
   it("fails on a mandatory violation and names the policy, the resource and the fix", async () => {
     // The program cannot be configured into a violation (config validation stops it first), so
     // stand in for someone's edit: the worker's architecture no longer follows its image.
-    const planned = await runProgram({ stack: "staging", env });
+    const planned = await runProgram({ stack: "staging", commit: SHA });
     const run = {
       ...planned,
       resources: planned.resources.map((r) =>
@@ -40,7 +39,7 @@ describe("the offline plan runs the policy pack", () => {
     const { stdout } = await promisify(execFile)(
       path.join(PROJECT_DIR, "node_modules/.bin/tsx"),
       ["scripts/plan.ts", "--stack", "staging", "--json"],
-      { cwd: PROJECT_DIR, env: { ...env, NO_COLOR: "1" } },
+      { cwd: PROJECT_DIR, env: { ...process.env, GITHUB_SHA: undefined, NO_COLOR: "1" } },
     );
     const plan = JSON.parse(stdout);
     expect(plan.policy).toEqual({ configFile: "policy/config.staging.json", diagnostics: [] });

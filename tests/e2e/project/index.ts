@@ -21,6 +21,7 @@ const commit: CommitInfo = {
   source: "config",
   dirty: false,
   timestamp: config.requireNumber("commitTimestamp"),
+  notes: [],
 };
 // The build pushes with the deployer's current credentials; the verify step logs in by itself at run
 // time (REGISTRY_LOGIN), so a rotated password changes no Command input.
