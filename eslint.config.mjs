@@ -7,8 +7,8 @@ export default tseslint.config(
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    // The harness and the plan read recorded provider inputs, which are untyped by nature.
-    files: ["tests/**/*.ts", "scripts/plan.ts"],
+    // The offline plan and the tests read recorded provider inputs, which are untyped by nature.
+    files: ["tests/**/*.ts", "plan/**/*.ts", "scripts/plan.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {

@@ -14,11 +14,11 @@ import { policies, PACK_ENFORCEMENT } from "../policy/rules";
 import { RegistryClient } from "../lib/registry/client";
 import { MANIFEST_ACCEPT, classifyManifest } from "../lib/registry/manifest-check";
 import { verifyImage } from "../lib/registry/verify";
-import { criticalPath, inputDifferences, syntheticConfig } from "../tests/harness/analysis";
-import { evaluateRun } from "../tests/harness/policy";
-import { runProgram, type ProgramRun } from "../tests/harness/run";
-import { pushImage } from "../tests/setup/fixtures";
-import { startRegistry } from "../tests/setup/local-registry";
+import { criticalPath, inputDifferences, syntheticConfig } from "./analysis";
+import { evaluateRun } from "../plan/policy";
+import { runProgram, type ProgramRun } from "../plan/run";
+import { pushImage } from "../tools/image-fixtures";
+import { startRegistry } from "../tools/local-registry";
 import { parseOrExit, positiveInt, run } from "../scripts/cli";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";

@@ -10,9 +10,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, Option } from "commander";
-import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "../tests/harness/run";
+import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "../plan/run";
 import { parseOrExit, run } from "./cli";
-import { checkPolicies, counts, planNotes, tree } from "./plan-report";
+import { checkPolicies, counts, planNotes, tree } from "../plan/report";
 import { PROJECT } from "../lib/config/schema";
 
 async function plan(stack: string): Promise<ProgramRun> {

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
 import { lintWorkflows, readWorkflows } from "../scripts/lint-workflows";
-import { PROJECT_DIR } from "./harness/run";
+import { PROJECT_DIR } from "../plan/run";
 
 const files = readWorkflows(path.join(PROJECT_DIR, ".github/workflows"));
 const wf = (name: string) => YAML.parse(files[`.github/workflows/${name}`]!) as any;

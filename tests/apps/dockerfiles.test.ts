@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { PROJECT_DIR, loadStackConfig } from "../harness/run";
+import { PROJECT_DIR, loadStackConfig } from "../../plan/run";
 
 interface Stage {
   from: string;

@@ -1,7 +1,7 @@
 /** CloudRunService: digest-pinned service, identity, secrets, probes, invokers, health gate. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { planNotes } from "../../scripts/plan-report";
-import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { planNotes } from "../../plan/report";
+import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;

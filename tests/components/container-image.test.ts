@@ -2,7 +2,7 @@
 import * as dockerbuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { byName, dependsOn, runProgram, type ProgramRun } from "../harness/run";
+import { byName, dependsOn, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
@@ -78,7 +78,12 @@ describe("ContainerImage", () => {
   });
 
   it("leaves the digest unknown in a preview that does not build", async () => {
-    const run = await runProgram({ stack: "staging", commit: SHA, preview: true, overrides: { commitSha: SHA } });
+    const run = await runProgram({
+      stack: "staging",
+      commit: SHA,
+      preview: true,
+      overrides: { commitSha: SHA },
+    });
     expect(byName(run, "docker-build:index:Image", "api-image").outputs.digest).toBeUndefined();
   });
 

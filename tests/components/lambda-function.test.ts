@@ -1,6 +1,6 @@
 /** LambdaFunction: image package by digest, derived architecture, least-privilege role, logs, URL, smoke test. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;

@@ -4,7 +4,7 @@ import * as gcp from "@pulumi/gcp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AR_ADOPTION_IGNORED } from "../../components/artifact-registry-repository";
 import { ECR_ADOPTION_IGNORED } from "../../components/ecr-repository";
-import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;

@@ -9,7 +9,7 @@ import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
 import YAML from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DEPLOY_PATHS, settingsConfigSchema } from "../../deployments/settings";
-import { PROJECT_DIR } from "../harness/run";
+import { PROJECT_DIR } from "../../plan/run";
 
 const PROJECT = "multicloud-deploy-deployments";
 const stackFile = YAML.parse(

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_DIR, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { PROJECT_DIR, ofType, runProgram, type ProgramRun } from "../../plan/run";
 
 interface Statement {
   Sid: string;
@@ -78,7 +78,11 @@ beforeAll(async () => {
   runs = [
     await runProgram({ stack: "staging", commit }),
     // The public variant adds the URL permissions.
-    await runProgram({ stack: "staging", commit, overrides: { services: { worker: { exposure: "public" } } } }),
+    await runProgram({
+      stack: "staging",
+      commit,
+      overrides: { services: { worker: { exposure: "public" } } },
+    }),
   ];
 }, 60_000);
 

@@ -9,7 +9,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startRegistry, type LocalRegistry } from "../setup/local-registry";
+import { startRegistry, type LocalRegistry } from "../../tools/local-registry";
 
 export const REPO = path.resolve(__dirname, "../..");
 const STACK = "e2e";

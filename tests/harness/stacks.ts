@@ -2,7 +2,7 @@
  * The program's staging and prod stacks under the mocks, run once per test file: what the component
  * and program tests assert on.
  */
-import { runProgram, type ProgramRun } from "../harness/run";
+import { runProgram, type ProgramRun } from "../../plan/run";
 
 export const SHA = "0123456789abcdef0123456789abcdef01234567";
 

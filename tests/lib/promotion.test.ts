@@ -64,7 +64,9 @@ describe("parsePromotedImages", () => {
       `stack ${STACK} output images.api.commitSha is ${good.commitSha} but this update deploys commit ${other}: ` +
         `promote the commit ${STACK} runs (git push origin ${good.commitSha}:refs/heads/release), or deploy ${other} to ${STACK} first`,
     );
-    expect(Object.keys(parsePromotedImages({ api: good }, STACK, api, { commit: good.commitSha }))).toEqual(["api"]);
+    expect(Object.keys(parsePromotedImages({ api: good }, STACK, api, { commit: good.commitSha }))).toEqual([
+      "api",
+    ]);
   });
 
   it("reports every service's problems at once", () => {

@@ -10,7 +10,7 @@ import type * as dockerbuild from "@pulumi/docker-build";
 import type * as gcp from "@pulumi/gcp";
 import { describe, expect, it } from "vitest";
 import { buildPlatforms, credentialKind, goBool, policies, parseVerifyCommandLine } from "../../policy/rules";
-import { evaluatePolicies, type PolicyInput } from "../harness/policy";
+import { evaluatePolicies, type PolicyInput } from "../../plan/policy";
 
 const D = `sha256:${"ab".repeat(32)}`;
 const SHA = "0123456789abcdef0123456789abcdef01234567";

@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { policies } from "../../policy/rules";
-import { evaluateRun, type PackConfig } from "../harness/policy";
-import { PROJECT_DIR, byName, type ProgramRun } from "../harness/run";
+import { evaluateRun, type PackConfig } from "../../plan/policy";
+import { PROJECT_DIR, byName, type ProgramRun } from "../../plan/run";
 import { stacks } from "../harness/stacks";
 
 type Stack = "staging" | "prod";

@@ -1,7 +1,7 @@
 /**
  * The policy pack, called directly (policy/index.ts, which starts the analyzer server, is never
  * imported). Resources are given to the rules the way @pulumi/policy 1.21 gives them: serialized
- * properties through the SDK's deserializer and unknown-checking proxy (tests/harness/policy.ts).
+ * properties through the SDK's deserializer and unknown-checking proxy (plan/policy.ts).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -17,8 +17,8 @@ import {
   type PackConfig,
   type PolicyInput,
   type PolicyResult,
-} from "../harness/policy";
-import { PROJECT_DIR, byName, runProgram, type ProgramRun, type RecordedResource } from "../harness/run";
+} from "../../plan/policy";
+import { PROJECT_DIR, byName, runProgram, type ProgramRun, type RecordedResource } from "../../plan/run";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's preview sentinel
 const D = `sha256:${"ab".repeat(32)}`;

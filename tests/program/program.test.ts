@@ -1,6 +1,6 @@
 /** The program as a whole: promotion from staging, rollback, and config errors that stop it before anything is registered. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { byName, ofType, runProgram, type ProgramRun } from "../harness/run";
+import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;

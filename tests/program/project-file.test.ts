@@ -8,7 +8,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
 import { stackConfigSchema } from "../../lib/config/schema";
-import { PROJECT_DIR } from "../harness/run";
+import { PROJECT_DIR } from "../../plan/run";
 
 const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as {
   config: Record<string, { type: string; default?: unknown }>;

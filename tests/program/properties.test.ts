@@ -4,8 +4,8 @@
  * and provider lookups happen once per stack, not once per service.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { criticalPath, inputDifferences, syntheticConfig } from "../harness/analysis";
-import { runProgram, type ProgramRun, type RecordedResource } from "../harness/run";
+import { criticalPath, inputDifferences, syntheticConfig } from "../../bench/analysis";
+import { runProgram, type ProgramRun, type RecordedResource } from "../../plan/run";
 
 const commit = "0123456789abcdef0123456789abcdef01234567";
 let small: ProgramRun;

@@ -5,8 +5,8 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { PROJECT_DIR } from "../harness/run";
-import { pushImage, type RegistryTarget, requireRegistry } from "../setup/fixtures";
+import { PROJECT_DIR } from "../../plan/run";
+import { pushImage, type RegistryTarget, requireRegistry } from "../../tools/image-fixtures";
 
 let t: RegistryTarget;
 beforeAll(() => {

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { copyImage } from "../../lib/registry/copy";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
-import { pushImage, pushIndex, type RegistryTarget, requireRegistry } from "../setup/fixtures";
+import { pushImage, pushIndex, type RegistryTarget, requireRegistry } from "../../tools/image-fixtures";
 
 let t: RegistryTarget;
 beforeAll(() => {

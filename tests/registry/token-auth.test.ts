@@ -9,7 +9,7 @@ import { RegistryClient } from "../../lib/registry/client";
 import { copyImage } from "../../lib/registry/copy";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
-import { requireRegistry } from "../setup/fixtures";
+import { requireRegistry } from "../../tools/image-fixtures";
 
 let host: string;
 let creds: { username: string; password: string };

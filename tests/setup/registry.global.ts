@@ -1,9 +1,9 @@
 /**
- * vitest global setup: starts the real registry for the registry tests (tests/setup/local-registry.ts).
+ * vitest global setup: starts the real registry for the registry tests (tools/local-registry.ts).
  * If it cannot start, those tests fail with the reason (they never skip); the other tests still run.
  */
 import type { TestProject } from "vitest/node";
-import { startRegistry } from "./local-registry";
+import { startRegistry } from "../../tools/local-registry";
 
 export interface RegistryInfo {
   /** `127.0.0.1:<port>` */

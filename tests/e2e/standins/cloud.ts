@@ -1,7 +1,7 @@
 /**
  * Stand-ins for the `gcp` (9.37.0) and `aws` (7.48.0) provider plugins, for the e2e suite only: those
  * providers compile patched upstream sources and cannot be built here. They answer with the same
- * function as the unit tests' mocks (tests/harness/mocks.ts `newResourceState`, `callResult`), so the
+ * function as the offline plan's stand-ins (plan/standins.ts `newResourceState`, `callResult`), so the
  * two can never disagree; the mocks cite the provider behaviour each answer comes from.
  *
  *   tsx tests/e2e/standins/cloud.ts <gcp|aws> <engine address>
@@ -12,7 +12,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import * as provider from "@pulumi/pulumi/provider";
-import { callResult, newResourceState, type MockEnvironment } from "../../harness/mocks";
+import { callResult, newResourceState, type MockEnvironment } from "../../../plan/standins";
 
 const VERSIONS: Record<string, string> = { gcp: "9.37.0", aws: "7.48.0" };
 const [pkg, ...args] = process.argv.slice(2);

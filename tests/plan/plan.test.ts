@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { checkPolicies } from "../../scripts/plan-report";
-import { PROJECT_DIR, runProgram } from "../harness/run";
+import { checkPolicies } from "../../plan/report";
+import { PROJECT_DIR, runProgram } from "../../plan/run";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 

@@ -3,8 +3,8 @@
  * of N services, the deploy's critical path, and byte-for-byte input fingerprints.
  */
 import stringify from "safe-stable-stringify";
-import { PROJECT } from "../../lib/config/schema";
-import { loadStackConfig, type ProgramRun, type RecordedResource } from "./run";
+import { PROJECT } from "../lib/config/schema";
+import { loadStackConfig, type ProgramRun, type RecordedResource } from "../plan/run";
 
 /**
  * The staging stack with `n` services instead of its own: half Cloud Run (odd), half Lambda (even),

@@ -11,14 +11,14 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import * as settings from "@pulumi/pulumi/runtime/settings";
 import YAML from "yaml";
-import { PROJECT } from "../../lib/config/schema";
-import { runGit, type GitRunner } from "../../lib/commit";
-import { UserError } from "../../lib/errors";
-import { callResult, newResourceState, type MockEnvironment } from "./mocks";
+import { PROJECT } from "../lib/config/schema";
+import { runGit, type GitRunner } from "../lib/commit";
+import { UserError } from "../lib/errors";
+import { captureLogs, interceptRegistrations, waitForRPCs } from "./sdk-internals";
+import { callResult, newResourceState, type MockEnvironment } from "./standins";
 
-export const PROJECT_DIR = path.resolve(__dirname, "../..");
+export const PROJECT_DIR = path.resolve(__dirname, "..");
 
 export interface RecordedResource {
   urn: string;
@@ -219,45 +219,14 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   );
 
   // Record what the mock interface does not pass on: parent, dependencies and resource options.
-  const monitor = pulumi.runtime.getMonitor() as unknown as {
-    registerResource(req: any, cb: (err: any, res: any) => void): Promise<void>;
-  };
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, cb) => {
-    const propertyDependencies: Record<string, string[]> = {};
-    req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
-      propertyDependencies[key] = deps.getUrnsList();
-    });
-    const meta = {
-      type: req.getType() as string,
-      name: req.getName() as string,
-      custom: Boolean(req.getCustom()),
-      parent: (req.getParent() as string) || undefined,
-      dependencies: req.getDependenciesList() as string[],
-      propertyDependencies,
-      protect: Boolean(req.getProtect()),
-      retainOnDelete: Boolean(req.getRetainondelete()),
-      importId: (req.getImportid() as string) || undefined,
-      ignoreChanges: req.getIgnorechangesList() as string[],
-    };
-    env.options!.set(`${meta.type}::${meta.name}`, meta);
-    return register(req, (err, res) => {
-      if (err) registrationErrors.push(new Error(`${meta.type} (${meta.name}): ${err.message ?? err}`));
-      if (!err && res) {
-        const urn = res.getUrn() as string;
-        const state = pulumi.runtime.deserializeProperties(res.getObject());
-        resources.push({
-          ...meta,
-          urn,
-          inputs: pulumi.runtime.deserializeProperties(req.getObject()),
-          outputs: state,
-          rawInputs: req.getObject().toJavaScript(),
-          rawOutputs: res.getObject()?.toJavaScript() ?? {},
-        });
-      }
-      cb(err, res);
-    });
-  };
+  interceptRegistrations(
+    (req) => env.options!.set(`${req.type}::${req.name}`, req),
+    (req, res, err) => {
+      if (err)
+        registrationErrors.push(new Error(`${req.type} (${req.name}): ${(err as Error).message ?? err}`));
+      if (res) resources.push({ ...req, ...res });
+    },
+  );
 
   const previousEnv = { ...process.env };
   const programEnv = options.env ?? { ...process.env, GITHUB_SHA: undefined };
@@ -277,14 +246,11 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   };
   process.on("unhandledRejection", onUnhandled);
   // Without an engine the SDK prints diagnostics to the console; record them instead.
-  const log = pulumi.log as unknown as Record<"info" | "warn", (msg: string) => Promise<void>>;
-  const original = { info: log.info, warn: log.warn };
-  log.info = async (message: string) => void logs.push({ severity: "info", message });
-  log.warn = async (message: string) => void logs.push({ severity: "warning", message });
+  const restoreLogs = captureLogs((severity, message) => logs.push({ severity, message }));
   try {
     // Import lazily so the program's modules see the mocks.
     // Validate first, as main() does, so a config error rejects before the stack resource exists.
-    const { readStackConfig, deploy } = await import("../../program");
+    const { readStackConfig, deploy } = await import("../program");
     let program = options.program;
     if (!program) {
       const config = readStackConfig({
@@ -294,7 +260,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
       program = () => deploy(config);
     }
     const outputs = (await pulumi.runtime.runInPulumiStack(async () => program())) ?? {};
-    await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    await waitForRPCs();
     if (registrationErrors.length > 0) throw registrationErrors[0];
     return {
       stack: options.stack,
@@ -307,7 +273,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
   } finally {
     await new Promise((resolve) => setImmediate(resolve));
     process.off("unhandledRejection", onUnhandled);
-    Object.assign(log, original);
+    restoreLogs();
     process.chdir(cwd);
     for (const k of Object.keys(process.env)) if (!(k in previousEnv)) delete process.env[k];
     Object.assign(process.env, previousEnv);

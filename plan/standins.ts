@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
 import stringify from "safe-stable-stringify";
-import { imageExportEntries } from "../../lib/image-export";
+import { imageExportEntries } from "../lib/image-export";
 
 export interface MockEnvironment {
   /** Each stack deploys into its own account and project (the deployer's ambient identity decides). */
@@ -309,6 +309,6 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
         arn: `arn:${env.awsPartition}:secretsmanager:${env.awsRegion}:${env.awsAccountId}:secret:${i.name}-${hash(i.name).slice(0, 6)}`,
       };
     default:
-      throw new Error(`the test harness has no mock for ${args.token}; add one to tests/harness/mocks.ts`);
+      throw new Error(`the offline plan has no stand-in for ${args.token}; add one to plan/standins.ts`);
   }
 }

@@ -8,8 +8,6 @@
  *
  * Used by the policy tests, the offline plan and the benchmarks.
  */
-import { createRequire } from "node:module";
-import * as path from "node:path";
 import type {
   EnforcementLevel,
   Policies,
@@ -20,16 +18,9 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { PROJECT_DIR, type ProgramRun } from "./run";
+import { policySdk } from "./sdk-internals";
 
-// The SDK's internals the analyzer server uses; they ship in the package without typings.
-const requireSdk = createRequire(path.join(PROJECT_DIR, "package.json"));
-const { deserializeProperties } = requireSdk("@pulumi/policy/deserialize") as {
-  deserializeProperties(struct: { toJavaScript(): unknown }, proxySecrets: boolean): Record<string, any>;
-};
-const { unknownCheckingProxy, UnknownValueError } = requireSdk("@pulumi/policy/proxy") as {
-  unknownCheckingProxy<T extends object>(o: T): T;
-  UnknownValueError: new (...args: any[]) => Error;
-};
+const { deserializeProperties, unknownCheckingProxy, UnknownValueError } = policySdk(PROJECT_DIR);
 
 /** A resource as the engine hands it to a policy pack: serialized properties and its graph edges. */
 export interface PolicyInput {

@@ -2,8 +2,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PACK_ENFORCEMENT, PACK_NAME, policies } from "../policy/rules";
-import { evaluateRun, type PackConfig, type PolicyResult } from "../tests/harness/policy";
-import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "../tests/harness/run";
+import { evaluateRun, type PackConfig, type PolicyResult } from "./policy";
+import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "./run";
 
 /** The few inputs a reviewer needs per resource type: images, platforms, identities, exposure. */
 function summarize(r: RecordedResource): string {

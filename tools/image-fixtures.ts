@@ -3,7 +3,7 @@
  * upload and manifest PUT), so each test can put exactly the broken image it needs in place.
  */
 import { createHash } from "node:crypto";
-import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
+import { MEDIA_TYPES } from "../lib/registry/manifest-check";
 
 export interface RegistryTarget {
   host: string;
