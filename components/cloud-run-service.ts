@@ -274,6 +274,8 @@ export class CloudRunService extends pulumi.ComponentResource {
       serviceAccountEmail: this.serviceAccountEmail,
       imageRef: this.imageRef,
       latestRevision: this.latestRevision,
+      // A structured fact for the offline plan (which says when a service has no gate).
+      healthGate: this.healthGate !== undefined,
     });
   }
 }

@@ -7,8 +7,7 @@ import { LOGIN_VAR, SOURCE_LOGIN_VAR, encodeLogin, type RegistryLogin } from "..
 import { digestRef, tagRef } from "../lib/image-ref";
 import { registryExport } from "../lib/image-export";
 import { ociLabels } from "../lib/image-tag";
-import { PROMOTE_IMAGE_COMMAND } from "./scripts";
-import { STEP_MARKER, STEPS, verifyCommandLine } from "../lib/verify-step";
+import { STEP_MARKER, STEPS, promoteCommandLine, verifyCommandLine } from "../lib/verify-step";
 import type { Platform } from "../lib/platform";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
@@ -174,7 +173,9 @@ export class ContainerImage extends pulumi.ComponentResource {
       this.promotion = new command.local.Command(
         `${name}-promote`,
         {
-          create: pulumi.interpolate`${PROMOTE_IMAGE_COMMAND} ${source} ${this.repositoryUrl}`,
+          create: pulumi
+            .all([source, this.repositoryUrl])
+            .apply(([from, to]) => promoteCommandLine({ source: from, destination: to })),
           environment: {
             [STEP_MARKER]: STEPS.promote,
             [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),

@@ -262,6 +262,8 @@ export class LambdaFunction extends pulumi.ComponentResource {
       imageUri: this.imageUri,
       architecture: this.architecture,
       url: this.url,
+      // A structured fact for the offline plan (which says when a function has no gate).
+      healthGate: this.healthGate !== undefined,
     });
   }
 }

@@ -10,7 +10,7 @@
  * - The command line is `<verify-image> <repo>@sha256:<digest> --platform <os/arch> --tag <tag>`;
  *   the parser takes the flags as `--flag value` or `--flag=value`, in any order.
  */
-import { VERIFY_IMAGE_COMMAND } from "../components/scripts";
+import { PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "../components/scripts";
 
 export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
 export const STEPS = { verify: "verify-image", promote: "promote-image" } as const;
@@ -49,4 +49,24 @@ export function parseVerifyCommandLine(text: string): VerifyStep | undefined {
   }
   if (positional.length !== 1 || !flags.platform) return undefined;
   return { ref: positional[0]!, platform: flags.platform, ...(flags.tag ? { tag: flags.tag } : {}) };
+}
+
+/** A promotion copy: `<promote-image> <source repo>@sha256:<digest> <destination repo>`. */
+export interface PromoteStep {
+  /** `repo@sha256:…` to copy from. */
+  source: string;
+  /** Repository to copy into (the same repository for a rollback, which only proves the image is there). */
+  destination: string;
+}
+
+export function promoteCommandLine(step: PromoteStep): string {
+  return [PROMOTE_IMAGE_COMMAND, step.source, step.destination].join(" ");
+}
+
+/** Reads a promote-image command line back; undefined when it is not one. */
+export function parsePromoteCommandLine(text: string): PromoteStep | undefined {
+  const words = text.trim().split(/\s+/);
+  const at = words.findIndex((w) => /(^|\/)promote-image(\.ts)?$/.test(w));
+  const args = at < 0 ? [] : words.slice(at + 1).filter((w) => !w.startsWith("--"));
+  return args.length === 2 ? { source: args[0]!, destination: args[1]! } : undefined;
 }

@@ -8,14 +8,14 @@
  * tell, so those values are unknown as in a real `pulumi preview`.
  */
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import YAML from "yaml";
+import type { StackConfig } from "../lib/config/parse";
 import { PROJECT } from "../lib/config/schema";
 import { runGit, type GitRunner } from "../lib/commit";
 import { UserError } from "../lib/errors";
-import { captureLogs, interceptRegistrations, waitForRPCs } from "./sdk-internals";
+import { loadStackConfig as loadStackFile } from "./stack-files";
+import { captureLogs, interceptComponentOutputs, interceptRegistrations, waitForRPCs } from "./sdk-internals";
 import { callResult, newResourceState, type MockEnvironment } from "./standins";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -47,6 +47,8 @@ export interface RecordedResource {
 
 export interface ProgramRun {
   stack: string;
+  /** The validated stack config the program ran with (unset when a test ran its own program). */
+  config?: StackConfig;
   preview: boolean;
   /** Every provider function the program invoked, by token, in call order. */
   invokes: string[];
@@ -102,22 +104,9 @@ function projectNumber(project: string): string {
   return ((n % 900000000000n) + 100000000000n).toString();
 }
 
-/** The stack file's `config:` map with Pulumi.yaml's declared defaults under it, as the CLI merges them. */
+/** The stack file's config over Pulumi.yaml's defaults (see ./stack-files). */
 export function loadStackConfig(stack: string, projectDir = PROJECT_DIR): Record<string, unknown> {
-  const projectFile = YAML.parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
-    config?: Record<string, { default?: unknown }>;
-  };
-  const stackPath = path.join(projectDir, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(stackPath))
-    throw new Error(`no stack file ${path.basename(stackPath)} in ${projectDir}`);
-  const stackFile = (YAML.parse(fs.readFileSync(stackPath, "utf8")) ?? {}) as {
-    config?: Record<string, unknown>;
-  };
-  const merged: Record<string, unknown> = {};
-  for (const [key, decl] of Object.entries(projectFile.config ?? {})) {
-    if (decl && typeof decl === "object" && "default" in decl) merged[`${PROJECT}:${key}`] = decl.default;
-  }
-  return { ...merged, ...(stackFile.config ?? {}) };
+  return loadStackFile(stack, projectDir);
 }
 
 function deepMerge(base: unknown, over: unknown): unknown {
@@ -227,6 +216,8 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
       if (res) resources.push({ ...req, ...res });
     },
   );
+  const componentOutputs = new Map<string, Record<string, any>>();
+  interceptComponentOutputs((urn, outputs) => componentOutputs.set(urn, outputs));
 
   const previousEnv = { ...process.env };
   const programEnv = options.env ?? { ...process.env, GITHUB_SHA: undefined };
@@ -252,18 +243,25 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     // Validate first, as main() does, so a config error rejects before the stack resource exists.
     const { readStackConfig, deploy } = await import("../program");
     let program = options.program;
+    let config: StackConfig | undefined;
     if (!program) {
-      const config = readStackConfig({
+      const parsed = readStackConfig({
         env: process.env,
         git: options.commit === undefined ? runGit : checkedOut(options.commit),
       });
-      program = () => deploy(config);
+      config = parsed;
+      program = () => deploy(parsed);
     }
     const outputs = (await pulumi.runtime.runInPulumiStack(async () => program())) ?? {};
     await waitForRPCs();
     if (registrationErrors.length > 0) throw registrationErrors[0];
+    for (const r of resources) {
+      const facts = componentOutputs.get(r.urn);
+      if (!r.custom && facts) r.outputs = facts;
+    }
     return {
       stack: options.stack,
+      config,
       preview: options.preview ?? false,
       invokes,
       logs,

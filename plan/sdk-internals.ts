@@ -59,6 +59,7 @@ interface ProtoResponse {
 
 type Monitor = {
   registerResource(req: ProtoRequest, cb: (err: any, res: ProtoResponse | undefined) => void): unknown;
+  registerResourceOutputs(req: { getUrn(): string; getOutputs(): any }, cb: (err: any) => void): unknown;
 };
 
 /**
@@ -110,6 +111,26 @@ export function interceptRegistrations(
       );
       cb(err, res);
     });
+  };
+}
+
+/**
+ * Calls `onOutputs` with what each component passes to `registerOutputs` (its structured facts, e.g.
+ * whether a service has a health gate), which the mock interface does not record.
+ */
+export function interceptComponentOutputs(
+  onOutputs: (urn: string, outputs: Record<string, any>) => void,
+): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
+  if (typeof monitor?.registerResourceOutputs !== "function") {
+    throw new Error(
+      "@pulumi/pulumi: runtime.getMonitor() has no registerResourceOutputs; see plan/sdk-internals.ts",
+    );
+  }
+  const register = monitor.registerResourceOutputs.bind(monitor);
+  monitor.registerResourceOutputs = (req, cb) => {
+    onOutputs(req.getUrn(), req.getOutputs() ? pulumi.runtime.deserializeProperties(req.getOutputs()) : {});
+    return register(req, cb);
   };
 }
 

@@ -332,7 +332,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       }
     }
   }
-  const commit = ctx.resolveCommit(base?.commitSha);
+  const commit = ctx.resolveCommit(own("commitSha"));
   if ("problem" in commit) {
     problems.push(`${ctx.file}: ${commit.problem}`);
   } else if (builds && commit.dirty && own("allowDirtyBuilds") === false) {

@@ -4,6 +4,8 @@ import { planNotes } from "../../plan/report";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
+const gateNotes = (run: ProgramRun) => planNotes(run).filter((n) => n.includes("health gate"));
+
 let staging: ProgramRun;
 let prod: ProgramRun;
 beforeAll(async () => {
@@ -103,10 +105,10 @@ describe("CloudRunService", () => {
       message:
         "health gate skipped: api is private and has no healthGateServiceAccount to call it with; set one, or check /health with `gcloud run services proxy`",
     });
-    expect(planNotes(run)).toEqual([
-      "Cloud Run service api: no health gate (private without healthGateServiceAccount, or healthGate: false); Cloud Run's startup probe still guards each revision",
+    expect(gateNotes(run)).toEqual([
+      "api: no health gate (private without healthGateServiceAccount, or healthGate: false); Cloud Run's startup probe still guards each revision",
     ]);
-    expect(planNotes(staging)).toEqual([]);
+    expect(gateNotes(staging)).toEqual([]);
   });
 
   it("gates a private service with the identity token of its health-check account, made an invoker first", async () => {
@@ -130,6 +132,6 @@ describe("CloudRunService", () => {
       email: sa,
     });
     expect(gate.inputs.create).not.toContain(token.value);
-    expect(planNotes(run)).toEqual([]);
+    expect(gateNotes(run)).toEqual([]);
   });
 });

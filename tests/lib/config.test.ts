@@ -376,6 +376,22 @@ describe("one error never hides another (issue 15, class 1)", () => {
     expect(problems).toContain(missingContext);
   });
 
+  it("resolves the commit from the stack's own commitSha when another key is wrong (no invented commit error)", () => {
+    const seen: Array<string | undefined> = [];
+    try {
+      parseStackConfig(raw({ commitSha: SHA, logRetentionDays: "45" }), {
+        stack: "prod",
+        file: "Pulumi.prod.yaml",
+        projectDir: "/project",
+        resolveCommit: (sha) => (seen.push(sha), clean),
+        exists: () => true,
+      });
+    } catch {
+      // the retention error
+    }
+    expect(seen).toEqual([SHA]);
+  });
+
   it("takes rollback: null (the key left empty) as no rollback", () => {
     expect(parse(raw({ rollback: "null" })).rollback).toEqual({});
   });

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { PROJECT_DIR } from "../../plan/run";
 import {
   captureLogs,
+  interceptComponentOutputs,
   interceptRegistrations,
   policySdk,
   waitForRPCs,
@@ -31,19 +32,23 @@ describe("the SDK internals the offline plan uses still exist and behave", () =>
       () => undefined,
       (req, res) => seen.push([req, res]),
     );
+    const facts: Array<[string, Record<string, unknown>]> = [];
+    interceptComponentOutputs((urn, outputs) => facts.push([urn, outputs]));
+    class Thing extends pulumi.CustomResource {
+      constructor(name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions) {
+        super("test:index:Thing", name, props, opts);
+      }
+    }
     class Parent extends pulumi.ComponentResource {
       constructor() {
         super("test:index:Parent", "p");
-        new pulumi.CustomResource(
-          "test:index:Thing",
-          "t",
-          { size: 3 },
-          { parent: this, protect: true, ignoreChanges: ["size"] },
-        );
+        new Thing("t", { size: 3 }, { parent: this, protect: true, ignoreChanges: ["size"] });
+        this.registerOutputs({ healthGate: false });
       }
     }
     new Parent();
     await waitForRPCs();
+    expect(facts).toEqual([[expect.stringMatching(/test:index:Parent::p$/), { healthGate: false }]]);
     const thing = seen.find(([req]) => req.name === "t");
     expect(thing).toBeDefined();
     const [req, res] = thing!;

@@ -1,0 +1,195 @@
+/**
+ * The offline plan's command line (`scripts/plan.ts` runs it): runs the real program with mocked
+ * providers (no cloud account, no Pulumi CLI) with a stack's configuration and prints what `pulumi up`
+ * would do.
+ *
+ *   npm run plan [-- --stack prod] [--json | --markdown] [--state <pulumi stack export file>] [--dir <project>]
+ *
+ * Exit 0: planned. Exit 1: the stack's config (or a file given) is invalid; every problem is printed
+ * (with --json, as a JSON error object on stdout). Exit 2: usage. Exit 3: the policy pack (policy/)
+ * reports a mandatory violation, as `pulumi preview --policy-pack` would.
+ */
+import * as fs from "node:fs";
+import { Command, Option } from "commander";
+import { closest } from "fastest-levenshtein";
+import { PROJECT } from "../lib/config/schema";
+import { UserError } from "../lib/errors";
+import { parseOrExit } from "../scripts/cli";
+import { checkPolicies, counts, planNotes, tree } from "./report";
+import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "./run";
+import { diffAgainstState, parseStackExport, type ResourceChange } from "./state-diff";
+import { listStacks } from "./stack-files";
+
+/**
+ * A promoting stack reads its source stack's `images` output: the offline plan plans that stack first,
+ * from its own file in this project. Anything else is an error naming the file and key.
+ */
+async function sourceOutputs(stack: string, dir: string): Promise<Record<string, Record<string, unknown>>> {
+  const promoteFrom = loadStackConfig(stack, dir)[`${PROJECT}:promoteFrom`];
+  if (typeof promoteFrom !== "string") return {};
+  const parts = promoteFrom.split("/");
+  // A malformed name or a self-promotion is reported by config validation, with the other problems.
+  if (parts.length !== 3 || parts[2] === stack) return {};
+  const [, project, source] = parts as [string, string, string];
+  const where = `Pulumi.${stack}.yaml: ${PROJECT}:promoteFrom`;
+  if (project !== PROJECT) {
+    throw new UserError(`${where}: ${promoteFrom} is a stack of project "${project}", not ${PROJECT}`, [
+      `the offline plan reads only this project's stack files, so it cannot know that stack's images; run \`pulumi preview --stack ${stack}\` to plan against it`,
+    ]);
+  }
+  const stacks = listStacks(dir).filter((s) => s !== stack);
+  if (!stacks.includes(source)) {
+    const hint = stacks.length > 0 ? `did you mean "${closest(source, stacks)}"? ` : "";
+    throw new UserError(`${where}: the stack "${source}" does not exist here`, [
+      `no Pulumi.${source}.yaml; ${hint}Stacks with a file: ${stacks.join(", ") || "none"}. Fix the name in promoteFrom`,
+    ]);
+  }
+  let planned: ProgramRun;
+  try {
+    planned = await runProgram({ stack: source, projectDir: dir, env: process.env });
+  } catch (err) {
+    throw new UserError(`${where}: the source stack "${source}" does not plan, so its images are unknown`, [
+      err instanceof Error ? err.message : String(err),
+    ]);
+  }
+  if (planned.outputs.images === undefined) {
+    throw new UserError(`${where}: the stack "${source}" has no images output`, [
+      `it exports ${Object.keys(planned.outputs).join(", ") || "nothing"}; promote from a stack that builds images`,
+    ]);
+  }
+  return { [promoteFrom]: planned.outputs };
+}
+
+interface Options {
+  stack: string;
+  dir: string;
+  json?: boolean;
+  markdown?: boolean;
+  state?: string;
+}
+
+/** Where the plan writes: stdout lines and stderr lines. */
+export interface PlanOutput {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** Runs the offline plan for `argv` (as process.argv) and returns the exit code. */
+export async function planMain(
+  argv: string[],
+  io: PlanOutput = { out: (l) => console.log(l), err: (l) => console.error(l) },
+): Promise<number> {
+  const console = { log: io.out, error: io.err };
+  const program = new Command()
+    .name("plan")
+    .description("Offline plan: what `pulumi up` would do for a stack, computed with mocked providers.")
+    .option("-s, --stack <name>", "stack whose Pulumi.<stack>.yaml to plan", "staging")
+    .addOption(new Option("--json", "machine-readable output").conflicts("markdown"))
+    .option("--markdown", "a summary fit for a pull-request comment")
+    .option("--state <file>", "`pulumi stack export` of the last deployment, to show what changes")
+    .option("--dir <path>", "project directory holding Pulumi.yaml and the stack files", PROJECT_DIR);
+  const stop = parseOrExit(program, argv);
+  if (stop !== undefined) return stop;
+  const o = program.opts<Options>();
+  let planned: ProgramRun;
+  let changes: ResourceChange[] | undefined;
+  try {
+    if (o.state !== undefined && !fs.existsSync(o.state)) {
+      throw new UserError(`--state ${o.state}: no such file`, [
+        "pass the output of `pulumi stack export --stack <stack> --file <file>`",
+      ]);
+    }
+    const state =
+      o.state === undefined ? undefined : parseStackExport(o.state, fs.readFileSync(o.state, "utf8"));
+    planned = await runProgram({
+      stack: o.stack,
+      projectDir: o.dir,
+      env: process.env,
+      stackOutputs: await sourceOutputs(o.stack, o.dir),
+    });
+    changes = state && diffAgainstState(planned.resources, state);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (o.json) {
+      const problems = UserError.is(err) ? err.problems : [];
+      const header = UserError.is(err) ? message.split("\n")[0] : message;
+      console.log(
+        JSON.stringify({ kind: "offline-plan-error", stack: o.stack, error: header, problems }, null, 2),
+      );
+    } else {
+      console.error(message);
+    }
+    return 1;
+  }
+  const policy = await checkPolicies(planned);
+  const report = {
+    kind: "offline-plan",
+    stack: o.stack,
+    commit: planned.config?.commit.sha,
+    resources: planned.resources
+      .filter((r) => r.type !== "pulumi:pulumi:Stack")
+      .map((r) => ({
+        type: r.type,
+        name: r.name,
+        parent: r.parent,
+        component: !r.custom,
+        inputs: r.inputs,
+        protect: r.protect,
+        retainOnDelete: r.retainOnDelete,
+        importId: r.importId,
+      })),
+    counts: counts(planned),
+    components: planned.resources.filter((r) => !r.custom && r.type !== "pulumi:pulumi:Stack").length,
+    changes: changes ?? null,
+    outputs: planned.outputs,
+    warnings: planned.logs.filter((l) => l.severity === "warning").map((l) => l.message),
+    notes: planNotes(planned),
+    policy: { configFile: policy.configFile, diagnostics: policy.result.diagnostics },
+  };
+  const exitCode = policy.failed ? 3 : 0;
+  const cloudResources = Object.values(report.counts).reduce((a, b) => a + b, 0);
+  const tally = changes
+    ? (["create", "update", "replace", "delete", "same"] as const)
+        .map(
+          (c) =>
+            `${changes!.filter((x) => x.change === c).length} to ${c === "same" ? "leave unchanged" : c}`,
+        )
+        .join(", ")
+    : `${cloudResources} cloud resources to create, as if nothing existed (without --state the plan cannot know what exists; pass a \`pulumi stack export\`)`;
+  if (o.json) {
+    console.log(JSON.stringify(report, null, 2));
+    return exitCode;
+  }
+  if (o.markdown) {
+    console.log(`### Offline plan for \`${o.stack}\` (mocked providers; not \`pulumi preview\`)\n`);
+    console.log("| service | image | platform | tag |\n| --- | --- | --- | --- |");
+    for (const [name, img] of Object.entries((planned.outputs.images ?? {}) as Record<string, any>)) {
+      console.log(
+        `| ${name} | \`${img.repositoryUrl}@${String(img.digest).slice(0, 19)}…\` | ${img.platform} | \`${img.tag}\` |`,
+      );
+    }
+    console.log(`\n${tally}; ${report.components} components.`);
+    console.log(
+      `\n${Object.entries(report.counts)
+        .map(([t, n]) => `${n}× \`${t}\``)
+        .join(", ")}`,
+    );
+    for (const w of report.warnings) console.log(`\n> [!WARNING]\n> ${w}`);
+    if (report.notes.length > 0) console.log(`\n**Notes**\n${report.notes.map((n) => `- ${n}`).join("\n")}`);
+    console.log(`\n${policy.lines.map((l, i) => (i === 0 ? `**${l}**` : `- ${l.trim()}`)).join("\n")}`);
+    return exitCode;
+  }
+  console.log(`OFFLINE PLAN for stack "${o.stack}": the program ran against mocked providers.`);
+  console.log("This is not `pulumi preview`: no cloud was contacted, digests and URLs are stand-ins.\n");
+  for (const line of tree(planned, changes)) console.log(line);
+  console.log(`\n${tally}; ${report.components} components (which create nothing themselves).`);
+  for (const [type, n] of Object.entries(report.counts)) console.log(`  ${String(n).padStart(3)}  ${type}`);
+  for (const w of report.warnings) console.log(`\nwarning: ${w}`);
+  if (report.notes.length > 0) {
+    console.log("\nNotes:");
+    for (const n of report.notes) console.log(`  - ${n}`);
+  }
+  console.log("");
+  for (const line of policy.lines) console.log(line);
+  return exitCode;
+}

@@ -1,0 +1,133 @@
+/**
+ * The offline plan against the last deployment: `pulumi stack export` of the stack, compared by URN
+ * with what the program registers now. A URN only in the plan is a create, only in the export a
+ * delete (a renamed resource shows both), in both an update when an input the program sets differs.
+ */
+import stringify from "safe-stable-stringify";
+import { UserError } from "../lib/errors";
+import type { RecordedResource } from "./run";
+
+export type Change = "create" | "update" | "replace" | "delete" | "same";
+
+export interface ResourceChange {
+  change: Change;
+  urn: string;
+  type: string;
+  name: string;
+  /** Inputs that differ (update, replace), top-level names. */
+  changed: string[];
+}
+
+/**
+ * Inputs whose change replaces the resource: the providers mark them ForceNew (e.g.
+ * terraform-provider-aws internal/service/lambda/function.go: `function_name` and `package_type` are
+ * `ForceNew: true`; Pulumi calls `function_name` `name`). Only these are known here: any other change
+ * shows as an update, which the provider may still turn into a replacement.
+ */
+const REPLACED_BY: Record<string, readonly string[]> = {
+  "aws:lambda/function:Function": ["name", "packageType"],
+  "aws:iam/role:Role": ["name"],
+  "aws:ecr/repository:Repository": ["name"],
+  "aws:cloudwatch/logGroup:LogGroup": ["name"],
+  "gcp:cloudrunv2/service:Service": ["name", "location", "project"],
+  "gcp:artifactregistry/repository:Repository": ["repositoryId", "location", "project", "format"],
+  "gcp:serviceaccount/account:Account": ["accountId", "project"],
+  "gcp:secretmanager/secretIamMember:SecretIamMember": ["secretId", "role", "member", "project"],
+  "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": ["name", "location", "role", "member", "project"],
+  "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": [
+    "repository",
+    "location",
+    "role",
+    "member",
+    "project",
+  ],
+};
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const DIGEST = /sha256:[a-f0-9]{64}/g;
+
+/**
+ * Makes a value comparable across the plan and an export: secrets become one marker (their values
+ * are not in an export without --show-secrets), and image digests one placeholder (the plan's are
+ * stand-ins: only BuildKit knows the real ones).
+ */
+function comparable(value: unknown): unknown {
+  if (typeof value === "string") return value.replace(DIGEST, "sha256:<digest>");
+  if (Array.isArray(value)) return value.map(comparable);
+  if (value && typeof value === "object") {
+    if (SECRET_SIG in value) return "[secret]";
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => k !== "__defaults")
+        .map(([k, v]) => [k, comparable(v)]),
+    );
+  }
+  return value;
+}
+
+interface ExportedResource {
+  urn: string;
+  type: string;
+  custom?: boolean;
+  inputs?: Record<string, unknown>;
+}
+
+/** Reads `pulumi stack export` output; a clear error names the file when it is not one. */
+export function parseStackExport(file: string, text: string): ExportedResource[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${file}: not JSON (${(err as Error).message})`, [
+      "pass the output of `pulumi stack export --stack <stack> --file <file>`",
+    ]);
+  }
+  const resources = (parsed as { deployment?: { resources?: unknown } })?.deployment?.resources;
+  if (resources === undefined) {
+    // A stack that was never deployed exports a deployment without resources.
+    if ((parsed as { deployment?: unknown })?.deployment !== undefined) return [];
+    throw new UserError(`${file}: not a stack export (no "deployment")`, [
+      "pass the output of `pulumi stack export --stack <stack> --file <file>`",
+    ]);
+  }
+  if (!Array.isArray(resources)) throw new UserError(`${file}: deployment.resources is not a list`, []);
+  return resources as ExportedResource[];
+}
+
+const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+
+/** Compares the planned resources with an export's, by URN. Providers and the stack are left out. */
+export function diffAgainstState(
+  planned: readonly RecordedResource[],
+  state: readonly ExportedResource[],
+): ResourceChange[] {
+  const relevant = (type: string) => type !== "pulumi:pulumi:Stack" && !type.startsWith("pulumi:providers:");
+  const before = new Map(state.filter((r) => relevant(r.type)).map((r) => [r.urn, r]));
+  const out: ResourceChange[] = [];
+  for (const r of planned.filter((x) => relevant(x.type))) {
+    const old = before.get(r.urn);
+    before.delete(r.urn);
+    if (!old) {
+      out.push({ change: "create", urn: r.urn, type: r.type, name: r.name, changed: [] });
+      continue;
+    }
+    const changed = r.custom
+      ? Object.keys(r.rawInputs)
+          .filter((k) => k !== "__defaults")
+          .filter((k) => stringify(comparable(r.rawInputs[k])) !== stringify(comparable(old.inputs?.[k])))
+          .sort()
+      : [];
+    const replaced = changed.some((k) => REPLACED_BY[r.type]?.includes(k));
+    out.push({
+      change: changed.length === 0 ? "same" : replaced ? "replace" : "update",
+      urn: r.urn,
+      type: r.type,
+      name: r.name,
+      changed,
+    });
+  }
+  for (const old of before.values()) {
+    out.push({ change: "delete", urn: old.urn, type: old.type, name: nameOf(old.urn), changed: [] });
+  }
+  return out;
+}
