@@ -1,29 +1,31 @@
 /**
  * npm run bench: how the program's cost grows with the number of services, how long its critical path
  * is, whether an unchanged commit changes any input, what verification costs against a full pull, and
- * what the policy pack costs. Prints a table and writes bench/results.json. Every claim is a ratio
+ * what the policy pack costs, and how much memory a promotion copy needs as layers grow. Prints a table and writes bench/results.json. Every claim is a ratio
  * measured in this one run: these machines are noisy, absolute times are only context.
  *
  *   npm run bench [-- --repeat 5] [--sizes 1,10,50,100]
  */
-import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { Command } from "commander";
 import { policies, PACK_ENFORCEMENT } from "../policy/rules";
 import { RegistryClient } from "../lib/registry/client";
-import { MANIFEST_ACCEPT, classifyManifest } from "../lib/registry/manifest-check";
+import { MANIFEST_ACCEPT, MEDIA_TYPES, classifyManifest } from "../lib/registry/manifest-check";
 import { verifyImage } from "../lib/registry/verify";
 import { criticalPath, inputDifferences, syntheticConfig } from "./analysis";
 import { evaluateRun } from "../plan/policy";
 import { runProgram, type ProgramRun } from "../plan/run";
-import { pushImage } from "../tools/image-fixtures";
-import { startRegistry } from "../tools/local-registry";
+import { pushBlob, pushImage, pushManifest } from "../tools/image-fixtures";
+import { startRegistry, type LocalRegistry } from "../tools/local-registry";
 import { parseOrExit, positiveInt, run } from "../scripts/cli";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
-const env = { ...process.env, GITHUB_SHA: SHA };
 const MiB = 1024 * 1024;
+const execFileAsync = promisify(execFile);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
@@ -54,7 +56,7 @@ async function scaling(sizes: number[], repeat: number) {
     const times: number[] = [];
     let run!: ProgramRun;
     for (let i = 0; i < repeat; i++) {
-      const t = await timed(() => runProgram({ stack: "staging", env, config: syntheticConfig(n) }));
+      const t = await timed(() => runProgram({ stack: "staging", commit: SHA, config: syntheticConfig(n) }));
       times.push(t.ms);
       run = t.value;
     }
@@ -75,8 +77,8 @@ async function scaling(sizes: number[], repeat: number) {
 
 async function noOp() {
   const pairs: Array<[string, () => Promise<ProgramRun>]> = [
-    ["staging", () => runProgram({ stack: "staging", env })],
-    ["synthetic-50", () => runProgram({ stack: "staging", env, config: syntheticConfig(50) })],
+    ["staging", () => runProgram({ stack: "staging", commit: SHA })],
+    ["synthetic-50", () => runProgram({ stack: "staging", commit: SHA, config: syntheticConfig(50) })],
   ];
   const out: Array<{ stack: string; resources: number; differences: number }> = [];
   for (const [name, run] of pairs) {
@@ -84,13 +86,101 @@ async function noOp() {
     const b = await run();
     out.push({ stack: name, resources: a.resources.length, differences: inputDifferences(a, b).length });
   }
-  const staging = await runProgram({ stack: "staging", env });
+  const staging = await runProgram({ stack: "staging", commit: SHA });
   const prodRun = () =>
-    runProgram({ stack: "prod", env, stackOutputs: { "acme/multicloud-deploy/staging": staging.outputs } });
+    runProgram({
+      stack: "prod",
+      commit: SHA,
+      stackOutputs: { "acme/multicloud-deploy/staging": staging.outputs },
+    });
   const p1 = await prodRun();
   const p2 = await prodRun();
   out.push({ stack: "prod", resources: p1.resources.length, differences: inputDifferences(p1, p2).length });
   return out;
+}
+
+/** Pushes an image whose one layer has `bytes` bytes, streamed (never whole in memory). */
+async function pushLargeImage(registry: LocalRegistry, repo: string, bytes: number): Promise<string> {
+  const client = new RegistryClient(registry.host, {
+    credentials: { username: registry.username, password: registry.password },
+  });
+  const upload = await client.startUpload(repo);
+  const hash = createHash("sha256");
+  const chunk = randomBytes(8 * MiB);
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
+    // Each chunk differs (its offset is written into it), so no two parts of the layer are equal.
+    part.writeUInt32BE(sent / chunk.length, 0);
+    hash.update(part);
+    await upload.append(part);
+  }
+  const layer = { digest: `sha256:${hash.digest("hex")}`, size: bytes };
+  await upload.finish(layer.digest);
+  const t = { host: registry.host, username: registry.username, password: registry.password };
+  const config = await pushBlob(
+    t,
+    repo,
+    Buffer.from(
+      JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: [layer.digest] },
+        config: {},
+      }),
+    ),
+  );
+  return pushManifest(
+    t,
+    repo,
+    "large",
+    {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.ociManifest,
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
+    },
+    MEDIA_TYPES.ociManifest,
+  );
+}
+
+/**
+ * Peak memory of a promotion copy (its own process, mount off) for layers of each size: the copy
+ * streams in chunks, so the figure should not grow with the layer.
+ */
+async function promotionMemory(sizesMiB: number[]) {
+  const registry = await startRegistry();
+  try {
+    const rows: Array<{ layerMiB: number; peakRssMiB: number; ms: number; MiBps: number }> = [];
+    for (const mib of sizesMiB) {
+      const digest = await pushLargeImage(registry, `bench/large-${mib}`, mib * MiB);
+      const { stdout } = await execFileAsync(
+        path.join(__dirname, "../node_modules/.bin/tsx"),
+        [
+          path.join(__dirname, "promote-memory.ts"),
+          `${registry.host}/bench/large-${mib}@${digest}`,
+          `${registry.host}/bench/copied-${mib}`,
+        ],
+        {
+          env: { ...process.env, REGISTRY_USERNAME: registry.username, REGISTRY_PASSWORD: registry.password },
+          maxBuffer: MiB,
+        },
+      );
+      const r = JSON.parse(stdout) as { peakRssMiB: number; ms: number; uploadedBytes: number };
+      if (r.uploadedBytes < mib * MiB)
+        throw new Error(`the copy of ${mib} MiB uploaded ${r.uploadedBytes} bytes`);
+      rows.push({ layerMiB: mib, peakRssMiB: r.peakRssMiB, ms: r.ms, MiBps: round(mib / (r.ms / 1000), 1) });
+    }
+    const first = rows[0]!;
+    const last = rows.at(-1)!;
+    return {
+      rows,
+      rssRatio: { of: [last.layerMiB, first.layerMiB], value: round(last.peakRssMiB / first.peakRssMiB) },
+      layerRatio: last.layerMiB / first.layerMiB,
+      targetPeakRssMiB: 150,
+    };
+  } finally {
+    registry.stop();
+  }
 }
 
 async function verificationCost(imageMiB: number) {
@@ -168,12 +258,18 @@ async function main(argv: string[]): Promise<number> {
     .name("bench")
     .option("--repeat <n>", "runs per measurement (the median is reported)", positiveInt, 3)
     .option("--sizes <list>", "service counts", (v) => v.split(",").map(positiveInt), [1, 10, 50, 100])
-    .option("--image-mib <n>", "size of the image for the verification benchmark", positiveInt, 64);
+    .option("--image-mib <n>", "size of the image for the verification benchmark", positiveInt, 64)
+    .option(
+      "--promote-mib <list>",
+      "layer sizes for the promotion memory benchmark",
+      (v) => v.split(",").map(positiveInt),
+      [64, 1024],
+    );
   const stop = parseOrExit(program, argv);
   if (stop !== undefined) return stop;
-  const o = program.opts<{ repeat: number; sizes: number[]; imageMib: number }>();
+  const o = program.opts<{ repeat: number; sizes: number[]; imageMib: number; promoteMib: number[] }>();
 
-  await runProgram({ stack: "staging", env }); // warm-up: module loading is not the program's cost
+  await runProgram({ stack: "staging", commit: SHA }); // warm-up: module loading is not the program's cost
   const scale = await scaling(o.sizes, o.repeat);
   const at = (n: number) => scale.rows.find((r) => r.services === n);
   const small = at(10) ?? scale.rows[0]!;
@@ -181,6 +277,7 @@ async function main(argv: string[]): Promise<number> {
   const noop = await noOp();
   const verification = await verificationCost(o.imageMib);
   const policy = await policyCost(scale.runs.get(large.services)!, large.ms, o.repeat);
+  const promotion = await promotionMemory(o.promoteMib);
 
   const results = {
     date: new Date().toISOString(),
@@ -196,6 +293,7 @@ async function main(argv: string[]): Promise<number> {
     noOp: noop,
     verification,
     policy,
+    promotion,
   };
   // The e2e suite records its real-engine timings under `e2e` in the same file; keep them.
   const file = path.join(__dirname, "results.json");
@@ -253,6 +351,17 @@ async function main(argv: string[]): Promise<number> {
   console.log(
     `\nPolicy pack over ${policy.resources} resources: ${policy.ms} ms, ${policy.usPerResource} µs/resource, ` +
       `${policy.ratioToProgram}x the program's own time; ${policy.mandatoryViolations} mandatory violations`,
+  );
+  console.log("\nPromotion copy: peak memory by layer size (own process, real registry, mount off)");
+  console.log(
+    table(
+      ["layer MiB", "peak RSS MiB", "ms", "MiB/s"],
+      promotion.rows.map((r) => [r.layerMiB, r.peakRssMiB, r.ms, r.MiBps]),
+    ),
+  );
+  console.log(
+    `peak RSS ratio ${promotion.rssRatio.value} for ${promotion.layerRatio}x the layer (target ≈ 1: memory independent of layer size); ` +
+      `largest ${Math.max(...promotion.rows.map((r) => r.peakRssMiB))} MiB (target < ${promotion.targetPeakRssMiB} MiB)`,
   );
   console.log(`\nwrote bench/results.json`);
   return 0;

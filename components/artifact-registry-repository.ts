@@ -57,8 +57,9 @@ export function artifactRegistryImportId(project: string, location: string, repo
 }
 
 /**
- * A Docker repository in Artifact Registry with immutable tags, cleanup policies and vulnerability
- * scanning, plus a second, mutable repository for the BuildKit registry cache.
+ * A Docker repository in Artifact Registry with immutable tags and cleanup policies (vulnerability
+ * scanning follows the project's setting: `INHERITED`), plus a second, mutable repository for the
+ * BuildKit registry cache.
  *
  * Why two: BuildKit rewrites its cache tag on every build, and Artifact Registry's immutable tags have
  * no per-tag exception. Keeping the cache apart keeps every image tag immutable while the cache can

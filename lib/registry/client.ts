@@ -1,6 +1,7 @@
 /**
  * A small client for the OCI distribution API: just the calls verification and promotion need
- * (manifest GET/HEAD/PUT, blob GET/HEAD, cross-repository mount and monolithic upload), the registry
+ * (manifest GET/HEAD/PUT, blob GET/HEAD and streamed GET, cross-repository mount, monolithic and
+ * chunked upload), the registry
  * token dance and basic auth, bounded retries of transient failures, and a count of requests and
  * bytes so the cost of verification can be measured.
  *
@@ -8,6 +9,8 @@
  * index to one platform's manifest on its own, which hides exactly the failure we must detect (an
  * attestation index where a single manifest was expected).
  */
+import * as http from "node:http";
+import * as https from "node:https";
 import { UserError } from "../errors";
 
 export interface Credentials {
@@ -21,11 +24,18 @@ export interface ClientOptions {
   attempts?: number;
   /** First retry delay; doubles each retry. @default 250 */
   retryDelayMs?: number;
-  /** Per-request timeout. @default 30000 */
+  /**
+   * Per-request timeout; a request that carries or streams a blob gets one more second per
+   * {@link MIN_THROUGHPUT_BYTES_PER_S} bytes of it, so a large layer has time and a stalled one fails.
+   * @default 30000
+   */
   timeoutMs?: number;
   /** Use plain HTTP. @default true for loopback registries (127.0.0.0/8, localhost, [::1]), else false */
   plainHttp?: boolean;
 }
+
+/** The slowest transfer a blob request is given time for: 1 MiB/s. */
+export const MIN_THROUGHPUT_BYTES_PER_S = 1024 * 1024;
 
 export interface TransferStats {
   /** HTTP requests sent, token requests included. */
@@ -36,6 +46,14 @@ export interface TransferStats {
   challenges: number;
   /** Response body bytes received. */
   bytes: number;
+}
+
+/** A chunked upload in progress (distribution spec: POST, PATCH per chunk, PUT with the digest). */
+export interface BlobUpload {
+  /** Sends the next chunk (`Content-Range: <start>-<end>`). */
+  append(chunk: Buffer): Promise<void>;
+  /** Completes the upload as `digest`; the registry checks the digest against what it received. */
+  finish(digest: string): Promise<void>;
 }
 
 export class RegistryError extends UserError {
@@ -79,6 +97,12 @@ export interface FetchedManifest {
   contentType?: string;
   /** The registry's `Docker-Content-Digest` header, when sent. */
   digest?: string;
+}
+
+/** Per-request overrides of the client's timeout and attempts. */
+interface RequestLimits {
+  timeoutMs?: number;
+  attempts?: number;
 }
 
 export class RegistryClient {
@@ -155,6 +179,89 @@ export class RegistryClient {
     return { status: res.status, body: res.body, contentType: res.headers.get("content-type") ?? undefined };
   }
 
+  /**
+   * Opens a blob for reading as a stream, following the registry's redirect to its storage; nothing
+   * is buffered beyond what the caller has not read yet. `size` (from the descriptor) sets the timeout.
+   */
+  async openBlob(repository: string, digest: string, size: number): Promise<ReadableStream<Uint8Array>> {
+    const scope = `repository:${repository}:pull`;
+    const url = `${this.base}/v2/${repository}/blobs/${digest}`;
+    const open = (authorization: string | undefined) => {
+      this.stats.requests++;
+      return fetch(url, {
+        headers: authorization ? { authorization } : {},
+        redirect: "follow",
+        signal: AbortSignal.timeout(this.timeoutFor(size)),
+      });
+    };
+    let res = await open(this.auth.get(scope));
+    if (res.status === 401) {
+      await res.body?.cancel();
+      this.stats.challenges++;
+      const authorization = await this.authorize(
+        parseChallenge(res.headers.get("www-authenticate") ?? ""),
+        scope,
+      );
+      if (authorization) {
+        this.auth.set(scope, authorization);
+        res = await open(authorization);
+      }
+    }
+    if (res.status !== 200 || !res.body) {
+      throw this.fail(res.status, `GET blob ${repository}@${digest}`, Buffer.from(await res.arrayBuffer()));
+    }
+    return res.body;
+  }
+
+  /** Starts a chunked upload into `repository`. */
+  async startUpload(repository: string): Promise<BlobUpload> {
+    const scope = `repository:${repository}:pull,push`;
+    const start = await this.request("POST", `/v2/${repository}/blobs/uploads/`, scope, {});
+    let location = start.headers.get("location");
+    if (start.status !== 202 || !location)
+      throw this.fail(start.status, `start of an upload to ${repository}`, start.body);
+    let offset = 0;
+    const next = (answer: { headers: Headers }) => {
+      const moved = answer.headers.get("location");
+      if (moved) location = moved;
+    };
+    return {
+      append: async (chunk) => {
+        const res = await this.request(
+          "PATCH",
+          new URL(location!, this.base).toString(),
+          scope,
+          {
+            "content-type": "application/octet-stream",
+            "content-range": `${offset}-${offset + chunk.length - 1}`,
+          },
+          chunk,
+          // A chunk is not sent twice: the registry may have taken part of it (416 on a retry).
+          { timeoutMs: this.timeoutFor(chunk.length), attempts: 1 },
+        );
+        if (res.status !== 202)
+          throw this.fail(
+            res.status,
+            `chunk ${offset}-${offset + chunk.length - 1} to ${repository}`,
+            res.body,
+          );
+        offset += chunk.length;
+        next(res);
+      },
+      finish: async (digest) => {
+        const url = new URL(location!, this.base);
+        url.searchParams.set("digest", digest);
+        const put = await this.request("PUT", url.toString(), scope, {}, Buffer.alloc(0), { attempts: 1 });
+        if (put.status !== 201) throw this.fail(put.status, `upload of ${digest} to ${repository}`, put.body);
+      },
+    };
+  }
+
+  /** The timeout for a request carrying `bytes` of blob. */
+  private timeoutFor(bytes: number): number {
+    return this.timeoutMs + Math.ceil((bytes / MIN_THROUGHPUT_BYTES_PER_S) * 1000);
+  }
+
   /** Whether the repository has the blob. */
   async hasBlob(repository: string, digest: string): Promise<boolean> {
     const res = await this.request(
@@ -222,15 +329,16 @@ export class RegistryClient {
     scope: string,
     headers: Record<string, string>,
     body?: Buffer,
+    limits: RequestLimits = {},
   ): Promise<{ status: number; headers: Headers; body: Buffer }> {
-    let res = await this.send(method, path, headers, body, this.auth.get(scope));
+    let res = await this.send(method, path, headers, body, this.auth.get(scope), limits);
     if (res.status === 401) {
       this.stats.challenges++;
       const challenge = parseChallenge(res.headers.get("www-authenticate") ?? "");
       const authorization = await this.authorize(challenge, scope);
       if (authorization) {
         this.auth.set(scope, authorization);
-        res = await this.send(method, path, headers, body, authorization);
+        res = await this.send(method, path, headers, body, authorization, limits);
       }
     }
     return res;
@@ -261,12 +369,14 @@ export class RegistryClient {
     headers: Record<string, string>,
     body?: Buffer,
     authorization?: string,
+    limits: RequestLimits = {},
   ) {
     return this.sendUrl(
       method,
       /^https?:\/\//.test(path) ? path : `${this.base}${path}`,
       authorization ? { ...headers, authorization } : headers,
       body,
+      limits,
     );
   }
 
@@ -275,34 +385,84 @@ export class RegistryClient {
     url: string,
     headers: Record<string, string>,
     body?: Buffer,
+    limits: RequestLimits = {},
   ): Promise<{ status: number; headers: Headers; body: Buffer }> {
     let lastError = "";
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+    const attempts = limits.attempts ?? this.attempts;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await sleep(this.retryDelayMs * 2 ** (attempt - 2));
       this.stats.requests++;
       try {
-        const res = await fetch(url, {
-          method,
-          headers,
-          body,
-          redirect: "follow",
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
+        const timeoutMs = limits.timeoutMs ?? this.timeoutMs;
+        // A blob chunk goes out through node:http, which writes the caller's buffer to the socket as
+        // is; fetch copies a request body, and those copies of every chunk wait for the garbage
+        // collector, which would make a large copy's memory grow with its chunk count.
+        const res =
+          body && body.length > 64 * 1024
+            ? await sendBuffer(method, url, headers, body, timeoutMs)
+            : await fetch(url, {
+                method,
+                headers,
+                body,
+                redirect: "follow",
+                signal: AbortSignal.timeout(timeoutMs),
+              });
         const buf = method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await res.arrayBuffer());
         this.stats.bytes += buf.length;
-        if ((res.status >= 500 || res.status === 429) && attempt < this.attempts) {
+        if ((res.status >= 500 || res.status === 429) && attempt < attempts) {
           lastError = `${res.status}`;
           continue;
         }
         return { status: res.status, headers: res.headers, body: buf };
       } catch (err) {
         lastError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-        if (attempt === this.attempts) break;
+        if (attempt === attempts) break;
       }
     }
     throw new RegistryError(
-      `${this.registry} did not answer ${method} ${new URL(url).pathname} after ${this.attempts} attempts (last: ${lastError}); ` +
+      `${this.registry} did not answer ${method} ${new URL(url).pathname} after ${attempts} attempt${attempts === 1 ? "" : "s"} (last: ${lastError}); ` +
         "check that the registry is reachable from where `pulumi up` runs, then run it again",
     );
   }
+}
+
+/** One request whose body is a buffer written as is (no copy), answering like fetch's Response. */
+function sendBuffer(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  timeoutMs: number,
+): Promise<{ status: number; headers: Headers; arrayBuffer(): Promise<ArrayBuffer> }> {
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      target,
+      { method, headers: { ...headers, "content-length": String(body.length) }, timeout: timeoutMs },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (d: Buffer) => parts.push(d));
+        res.on("error", reject);
+        res.on("end", () => {
+          const answer = Buffer.concat(parts);
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, String(v));
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: h,
+            arrayBuffer: async () =>
+              answer.buffer.slice(answer.byteOffset, answer.byteOffset + answer.length),
+          });
+        });
+      },
+    );
+    req.on("timeout", () =>
+      req.destroy(
+        Object.assign(new Error("The operation was aborted due to timeout"), { name: "TimeoutError" }),
+      ),
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
 }

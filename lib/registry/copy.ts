@@ -4,10 +4,13 @@
  * does not change: prod runs exactly what staging verified, from a registry prod owns and protects.
  *
  * Blobs the destination already has are skipped; on the same registry host they are mounted across
- * repositories (no transfer); otherwise they are read from the source and uploaded, one blob at a time
- * (each is held in memory while it is copied). Only single-platform image manifests are copied: an
- * index is refused before anything is written.
+ * repositories (no transfer); otherwise they are streamed from the source into a chunked upload, a
+ * few blobs at a time, so memory stays at about `concurrency × chunkBytes` whatever the layer size,
+ * and each request's timeout grows with what it carries. Every blob's sha256 is checked on the way
+ * through, before the upload is completed. Only single-platform image manifests are copied: an index
+ * is refused before anything is written.
  */
+import { createHash } from "node:crypto";
 import { parseImageRef } from "../image-ref";
 import { RegistryClient, type ClientOptions, type Credentials, type TransferStats } from "./client";
 import { MANIFEST_ACCEPT, classifyManifest, sha256Digest } from "./manifest-check";
@@ -22,6 +25,51 @@ export interface CopyOptions extends Omit<ClientOptions, "credentials"> {
   destinationCredentials?: Credentials;
   /** Mount blobs across repositories when both are on one registry host. @default true */
   mount?: boolean;
+  /** Blobs copied at once. @default 3 */
+  concurrency?: number;
+  /** Bytes per upload request (ECR wants at least 5 MiB per chunk but the last). @default 8 MiB */
+  chunkBytes?: number;
+}
+
+/**
+ * Reads a stream as chunks of `buffer.length` bytes (the last may be shorter), hashing as it goes.
+ * Every chunk is a view of the same buffer: the caller must be done with one before asking for the
+ * next, so a blob in flight costs one chunk of memory whatever its size.
+ */
+async function* chunked(
+  stream: ReadableStream<Uint8Array>,
+  buffer: Buffer,
+  hash: ReturnType<typeof createHash>,
+): AsyncGenerator<Buffer> {
+  let filled = 0;
+  for await (const piece of stream as unknown as AsyncIterable<Uint8Array>) {
+    hash.update(piece);
+    let offset = 0;
+    while (offset < piece.length) {
+      const n = Math.min(buffer.length - filled, piece.length - offset);
+      buffer.set(piece.subarray(offset, offset + n), filled);
+      filled += n;
+      offset += n;
+      if (filled === buffer.length) {
+        yield buffer;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
+}
+
+/** Runs `work` over `items`, at most `limit` at a time; the first failure rejects. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 export interface CopyResult {
@@ -75,10 +123,11 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
   const descriptors = [kind.manifest.config, ...kind.manifest.layers];
   const sameHost = src.registry === dst.registry;
   const blobs = { total: descriptors.length, present: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
-  for (const d of descriptors) {
+  const chunkBytes = options.chunkBytes ?? 8 * 1024 * 1024;
+  await eachLimited(descriptors, Math.max(1, options.concurrency ?? 3), async (d) => {
     if (await to.hasBlob(dst.repository, d.digest)) {
       blobs.present++;
-      continue;
+      return;
     }
     if (
       sameHost &&
@@ -86,19 +135,27 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
       (await to.mountBlob(dst.repository, d.digest, src.repository))
     ) {
       blobs.mounted++;
-      continue;
+      return;
     }
-    const blob = await from.getBlob(src.repository, d.digest);
-    if (blob.status !== 200) throw from.fail(blob.status, `GET blob ${d.digest}`, blob.body);
-    if (sha256Digest(blob.body) !== d.digest) {
+    const hash = createHash("sha256");
+    const upload = await to.startUpload(dst.repository);
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(chunkBytes, d.size)));
+    let bytes = 0;
+    for await (const chunk of chunked(await from.openBlob(src.repository, d.digest, d.size), buffer, hash)) {
+      await upload.append(chunk);
+      bytes += chunk.length;
+    }
+    // Never completed with other bytes: the upload is left to expire, nothing is written.
+    const got = `sha256:${hash.digest("hex")}`;
+    if (got !== d.digest || bytes !== d.size) {
       throw new VerificationError(options.source, [
-        `blob ${d.digest} read back with a different sha256; the source registry is corrupt`,
+        `blob ${d.digest} read back as ${got} (${bytes} bytes, the manifest says ${d.size}); the source registry is corrupt`,
       ]);
     }
-    await to.uploadBlob(dst.repository, d.digest, blob.body);
+    await upload.finish(d.digest);
     blobs.uploaded++;
-    blobs.uploadedBytes += blob.body.length;
-  }
+    blobs.uploadedBytes += bytes;
+  });
   // Same bytes, same digest. Putting by digest never touches a tag, so immutable registries accept
   // a re-run; the tag is added by verification, after the copy is checked.
   await to.putManifest(

@@ -83,6 +83,8 @@ beforeAll(async () => {
       commit,
       overrides: { services: { worker: { exposure: "public" } } },
     }),
+    // The default ECR prefix names repositories `multicloud-deploy/<service>`.
+    await runProgram({ stack: "staging", commit, overrides: { ecr: { repositoryPrefix: "multicloud-deploy" } } }),
   ];
 }, 60_000);
 
