@@ -84,7 +84,11 @@ beforeAll(async () => {
       overrides: { services: { worker: { exposure: "public" } } },
     }),
     // The default ECR prefix names repositories `multicloud-deploy/<service>`.
-    await runProgram({ stack: "staging", commit, overrides: { ecr: { repositoryPrefix: "multicloud-deploy" } } }),
+    await runProgram({
+      stack: "staging",
+      commit,
+      overrides: { ecr: { repositoryPrefix: "multicloud-deploy" } },
+    }),
   ];
 }, 60_000);
 
