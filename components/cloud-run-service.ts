@@ -5,6 +5,7 @@ import { cloudRunSecretAccessName, cloudRunServiceAgent, runtimeServiceAccountId
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
 
+import type { ContainerImage } from "./container-image";
 import { HEALTH_CHECK_COMMAND } from "./scripts";
 
 export interface CloudRunSecretRef {
@@ -19,10 +20,11 @@ export interface CloudRunServiceArgs {
   region: pulumi.Input<string>;
   /** Cloud Run service name. @default - the component name */
   serviceName?: pulumi.Input<string>;
-  /** The verified `repo@sha256:…` from ContainerImage. */
-  imageRef: pulumi.Input<string>;
-  /** The verification step; the service depends on it explicitly. */
-  verification: pulumi.Resource;
+  /**
+   * The verified image: the service runs its `imageRef` (`repo@sha256:…`) and depends on its
+   * verification step explicitly. Cloud Run runs linux/amd64 images only.
+   */
+  image: ContainerImage;
   /** Commit SHA, given to the container as APP_VERSION. */
   appVersion: pulumi.Input<string>;
   /** Given to the container as NODE_ENV. */
@@ -189,7 +191,7 @@ export class CloudRunService extends pulumi.ComponentResource {
           labels: a.labels,
           containers: [
             {
-              image: a.imageRef,
+              image: a.image.imageRef,
               ports: { containerPort: a.port },
               resources: {
                 limits: { cpu: a.cpu, memory: a.memory },
@@ -207,7 +209,7 @@ export class CloudRunService extends pulumi.ComponentResource {
         parent: this,
         // Verified image first; accessor grants before the first revision, or it fails to start.
         dependsOn: [
-          a.verification,
+          a.image.verification,
           ...this.secretGrants,
           ...(this.imageReaderGrant ? [this.imageReaderGrant] : []),
         ],
@@ -237,7 +239,7 @@ export class CloudRunService extends pulumi.ComponentResource {
     this.url = this.service.uri;
     this.latestRevision = this.service.latestReadyRevision;
     this.serviceAccountEmail = this.serviceAccount.email;
-    this.imageRef = pulumi.output(a.imageRef);
+    this.imageRef = a.image.imageRef;
 
     // A private service is asked with an identity token for its URL, minted for the health-check
     // account at each update (tokens last an hour), reaching the gate through its environment.

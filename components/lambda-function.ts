@@ -8,7 +8,8 @@ import {
   lambdaLogGroupName,
   lambdaRoleName,
 } from "../lib/names";
-import { architectureForPlatform, type LambdaArchitecture, type Platform } from "../lib/platform";
+import { architectureForPlatform, type LambdaArchitecture } from "../lib/platform";
+import type { ContainerImage } from "./container-image";
 
 export const LAMBDA_FUNCTION_TYPE = "multicloud:aws:LambdaFunction";
 
@@ -20,21 +21,17 @@ export interface LambdaFunctionArgs {
   functionName?: string;
   /** Execution role name (1-64 characters). @default - `<functionName>-role` */
   roleName?: string;
-  /** The verified `repo@sha256:…` from ContainerImage. */
-  imageUri: pulumi.Input<string>;
+  /**
+   * The verified image: the function runs its `imageRef` (`repo@sha256:…`), depends on its
+   * verification step, and takes its architecture from the image's one platform (one source of truth).
+   */
+  image: ContainerImage;
   /**
    * The AWS partition (`aws`, `aws-cn`, `aws-us-gov`) for the managed policy's ARN. Pass it when
    * creating many functions, so the lookup happens once per stack, not once per function.
    * @default - looked up with `aws.getPartition`
    */
   partition?: pulumi.Input<string>;
-  /**
-   * The image's platform; the function's architecture is derived from it (one source of truth).
-   * Plain: it is the same value the image was built with.
-   */
-  platform: Platform;
-  /** The verification step; the function depends on it explicitly. */
-  verification: pulumi.Resource;
   /** Commit SHA, given to the function as APP_VERSION. */
   appVersion: pulumi.Input<string>;
   /** Given to the function as NODE_ENV. */
@@ -106,7 +103,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
   constructor(name: string, args: LambdaFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
     super(LAMBDA_FUNCTION_TYPE, name, {}, opts);
     const a = normalizeLambdaArgs(name, args);
-    this.architecture = architectureForPlatform(a.platform);
+    this.architecture = architectureForPlatform(a.image.platform);
     const partition = a.partition ?? aws.getPartitionOutput({}, { parent: this }).partition;
 
     this.role = new aws.iam.Role(
@@ -163,7 +160,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
       {
         name: a.functionName,
         packageType: "Image",
-        imageUri: a.imageUri,
+        imageUri: a.image.imageRef,
         architectures: [this.architecture],
         role: this.role.arn,
         memorySize: a.memorySize,
@@ -178,7 +175,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
       {
         parent: this,
         dependsOn: [
-          a.verification,
+          a.image.verification,
           this.logGroup,
           basic,
           ...(this.secretsPolicy ? [this.secretsPolicy] : []),
@@ -233,7 +230,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
           {
             functionName: this.function.name,
             input: JSON.stringify({ healthCheck: true, path: a.healthPath }),
-            triggers: { imageUri: pulumi.output(a.imageUri) },
+            triggers: { imageUri: a.image.imageRef },
           },
           { parent: this },
         )
@@ -247,7 +244,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
             `${name}-url-health`,
             {
               create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.functionUrl.functionUrl.apply((u) => u.replace(/\/$/, ""))}${a.healthPath} --expect healthy --attempts 10`,
-              triggers: [pulumi.output(a.imageUri)],
+              triggers: [a.image.imageRef],
             },
             { parent: this, dependsOn: [this.function, this.functionUrl, ...this.urlPermissions] },
           )

@@ -1,0 +1,86 @@
+/**
+ * Pure decisions the composition root makes per service, from the validated config: where its image
+ * comes from (build, promotion or rollback) and the plain arguments of its components. No Pulumi
+ * resources here (tests/lib/service-plan.test.ts).
+ */
+import type { StackConfig } from "./config/parse";
+import type { CloudRunServiceConfig, LambdaServiceConfig, ServiceConfig } from "./config/schema";
+import { imageTag, type BuildInputs } from "./image-tag";
+import type { ImageOutput } from "./promotion";
+
+/** Where a service's image comes from, and which commit it is. */
+export type ImageSource =
+  /** Built here from the checked-out commit. */
+  | { kind: "build"; tag: string; commitSha: string; inputs: BuildInputs }
+  /** Copied by digest from the source stack's registry (`promoteFrom`). */
+  | { kind: "promote"; image: ImageOutput; tag: string; commitSha: string }
+  /** An earlier image of this stack's own registry (`rollback`): nothing is copied, only checked. */
+  | { kind: "rollback"; digest: string; tag: string; commitSha: string };
+
+/** Rollback first (it names this service explicitly), then promotion, else a build. */
+export function imageSource(
+  config: Pick<StackConfig, "rollback" | "commit">,
+  svc: ServiceConfig,
+  promoted: Record<string, ImageOutput> | undefined,
+): ImageSource {
+  const rollback = config.rollback[svc.name];
+  if (rollback) return { kind: "rollback", ...rollback };
+  const image = promoted?.[svc.name];
+  if (image) return { kind: "promote", image, tag: image.tag, commitSha: image.commitSha };
+  const inputs: BuildInputs = {
+    platform: svc.platform,
+    context: svc.context,
+    dockerfile: svc.dockerfile,
+    buildArgs: svc.buildArgs,
+    buildTarget: svc.buildTarget,
+  };
+  return { kind: "build", tag: imageTag(config.commit, inputs), commitSha: config.commit.sha, inputs };
+}
+
+/** A Cloud Run service's settings as CloudRunService takes them (all but the image and version). */
+export function cloudRunSettings(
+  config: Pick<StackConfig, "deletionProtection" | "nodeEnv">,
+  svc: CloudRunServiceConfig,
+) {
+  return {
+    nodeEnv: config.nodeEnv,
+    env: svc.env,
+    secrets: svc.secrets,
+    port: svc.port,
+    cpu: svc.cpu,
+    memory: svc.memory,
+    cpuIdle: svc.cpuIdle,
+    startupCpuBoost: svc.startupCpuBoost,
+    concurrency: svc.concurrency,
+    timeoutSeconds: svc.timeoutSeconds,
+    minInstances: svc.minInstances,
+    maxInstances: svc.maxInstances,
+    ingress: svc.ingress,
+    healthPath: svc.healthPath,
+    exposure: svc.exposure,
+    invokers: svc.invokers,
+    deletionProtection: config.deletionProtection,
+    healthGate: svc.healthGate,
+    healthGateServiceAccount: svc.healthGateServiceAccount,
+  };
+}
+
+/** A Lambda function's settings as LambdaFunction takes them (all but the image, version and secret ARNs). */
+export function lambdaSettings(config: Pick<StackConfig, "nodeEnv">, svc: LambdaServiceConfig) {
+  return {
+    functionName: svc.functionName,
+    nodeEnv: config.nodeEnv,
+    env: svc.env,
+    secretsKmsKeyArn: svc.secretsKmsKeyArn,
+    memorySize: svc.memory,
+    timeout: svc.timeoutSeconds,
+    ephemeralStorageMb: svc.ephemeralStorageMb,
+    reservedConcurrency: svc.reservedConcurrency,
+    imageConfig: svc.imageConfig,
+    logRetentionDays: svc.logRetentionDays,
+    functionUrl: svc.functionUrl,
+    exposure: svc.exposure,
+    healthGate: svc.healthGate,
+    healthPath: svc.healthPath,
+  };
+}

@@ -1,0 +1,64 @@
+/** The Cloud Run target: one Artifact Registry repository per stack, one CloudRunService per service. */
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+import { ArtifactRegistryRepository, CloudRunService } from "../components";
+import type { StackConfig } from "../lib/config/parse";
+import type { CloudRunServiceConfig } from "../lib/config/schema";
+import { cacheTag } from "../lib/image-tag";
+import { cloudRunSettings } from "../lib/service-plan";
+import type { Target } from "./types";
+
+export function cloudRunTarget(config: StackConfig, building: boolean): Target<CloudRunServiceConfig> {
+  const gcpConfig = config.gcp!;
+  const ar = config.artifactRegistry;
+  const registry = new ArtifactRegistryRepository("images", {
+    project: ar.project ?? gcpConfig.project,
+    location: ar.location ?? gcpConfig.region,
+    repositoryId: ar.repositoryId,
+    // A promoting stack builds nothing, so it needs no build cache.
+    cacheRepositoryId: building ? ar.cacheRepositoryId : undefined,
+    keepTaggedVersions: ar.keepTaggedVersions,
+    deleteUntaggedAfterDays: ar.deleteUntaggedAfterDays,
+    adoptExisting: ar.adoptExisting,
+    protect: config.protectRegistries,
+    // A promoting stack reads staging's repository with its own deployer: staging grants it here.
+    readers: config.imageConsumers.gcpMembers,
+  });
+  // Looked up once per stack, not per service.
+  const auth = {
+    address: registry.host,
+    username: "oauth2accesstoken",
+    password: gcp.organizations.getClientConfigOutput().accessToken,
+    login: { kind: "gcp" } as const,
+  };
+  return {
+    repository: (svc) => ({
+      repositoryUrl: pulumi.interpolate`${registry.repositoryUrl}/${svc.name}`,
+      cacheRef: pulumi.interpolate`${registry.cacheRepositoryUrl ?? ""}/${svc.name}:${cacheTag(svc.name, svc.platform)}`,
+      cacheImageManifest: false,
+      auth,
+      sourceLogin: () => ({ kind: "gcp" }),
+    }),
+    deploy: (svc, image, appVersion) => {
+      const run = new CloudRunService(svc.name, {
+        ...cloudRunSettings(config, svc),
+        project: gcpConfig.project,
+        region: gcpConfig.region,
+        image,
+        appVersion,
+        imageRepository: {
+          project: ar.project ?? gcpConfig.project,
+          location: ar.location ?? gcpConfig.region,
+          repositoryId: ar.repositoryId,
+          serviceProject: gcpConfig.project,
+        },
+      });
+      return pulumi.output({
+        target: "cloudrun",
+        url: run.url,
+        imageRef: run.imageRef,
+        serviceAccount: run.serviceAccountEmail,
+      });
+    },
+  };
+}

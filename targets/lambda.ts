@@ -1,0 +1,82 @@
+/** The Lambda target: one ECR repository and one LambdaFunction per service. */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { EcrRepository, LambdaFunction } from "../components";
+import type { StackConfig } from "../lib/config/parse";
+import type { LambdaServiceConfig } from "../lib/config/schema";
+import { cacheTag } from "../lib/image-tag";
+import { platformTagSuffix } from "../lib/platform";
+import type { RegistryLogin } from "../lib/registry/login";
+import { lambdaSettings } from "../lib/service-plan";
+import type { Target } from "./types";
+
+/** The login for the ECR registry an image URL lives in (another account's, when promoting across accounts). */
+export function ecrLoginForRepository(repositoryUrl: string): RegistryLogin {
+  const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\//.exec(repositoryUrl);
+  if (!m) throw new Error(`not an ECR repository URL: ${JSON.stringify(repositoryUrl)}`);
+  return { kind: "ecr", region: m[2]!, registryId: m[1]! };
+}
+
+/** An ARN passes through; a name is looked up (the ARN carries a random suffix only AWS knows). */
+function secretArn(secret: string): pulumi.Input<string> {
+  return secret.startsWith("arn:") ? secret : aws.secretsmanager.getSecretOutput({ name: secret }).arn;
+}
+
+export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
+  const region = config.aws!.region;
+  // Looked up once per stack, not per function.
+  const callerIdentity = aws.getCallerIdentityOutput();
+  const account = callerIdentity.accountId;
+  // `arn:<partition>:sts::…`: the partition comes with the identity, no lookup per function.
+  const partition = callerIdentity.arn.apply((arn) => arn.split(":")[1]!);
+  const token = aws.ecr.getAuthorizationTokenOutput();
+  const auth = {
+    address: token.proxyEndpoint.apply((e) => e.replace(/^https:\/\//, "")),
+    username: token.userName,
+    password: token.password,
+    login: account.apply((registryId): RegistryLogin => ({ kind: "ecr", region, registryId })),
+  };
+  return {
+    repository: (svc) => {
+      const ecr = new EcrRepository(`${svc.name}-repo`, {
+        repositoryName: `${config.ecr.repositoryPrefix}/${svc.name}`,
+        accountId: account,
+        region,
+        partition,
+        pullAccounts: config.imageConsumers.awsAccounts,
+        imageTagPattern: `*-${platformTagSuffix(svc.platform)}-*`,
+        keepTaggedImages: config.ecr.keepTaggedImages,
+        expireUntaggedAfterDays: config.ecr.expireUntaggedAfterDays,
+        kmsKeyArn: config.ecr.kmsKeyArn,
+        adoptExisting: svc.adoptExistingRepository,
+        protect: config.protectRegistries,
+      });
+      return {
+        repositoryUrl: ecr.repositoryUrl,
+        cacheRef: pulumi.interpolate`${ecr.repositoryUrl}:${cacheTag(svc.name, svc.platform)}`,
+        // ECR stores image manifests only.
+        cacheImageManifest: true,
+        auth,
+        sourceLogin: ecrLoginForRepository,
+      };
+    },
+    deploy: (svc, image, appVersion) => {
+      const fn = new LambdaFunction(svc.name, {
+        ...lambdaSettings(config, svc),
+        image,
+        partition,
+        appVersion,
+        secretArns: Object.fromEntries(
+          Object.entries(svc.secrets).map(([k, ref]) => [k, secretArn(ref.secret)] as const),
+        ),
+      });
+      return pulumi.output({
+        target: "lambda",
+        url: fn.url,
+        functionName: fn.functionName,
+        imageRef: fn.imageUri,
+        architecture: fn.architecture,
+      });
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/** The composition root's pure decisions: where each service's image comes from, and component settings. */
+import { describe, expect, it } from "vitest";
+import type { CommitInfo } from "../../lib/commit";
+import type { CloudRunServiceConfig, LambdaServiceConfig } from "../../lib/config/schema";
+import { cloudRunSettings, imageSource, lambdaSettings } from "../../lib/service-plan";
+import type { ImageOutput } from "../../lib/promotion";
+
+const commit: CommitInfo = { sha: "a".repeat(40), source: "git", dirty: false, timestamp: 1, notes: [] };
+const svc = {
+  name: "api",
+  target: "cloudrun",
+  platform: "linux/amd64",
+  context: "apps/api",
+  dockerfile: "Dockerfile",
+  buildArgs: {},
+} as unknown as CloudRunServiceConfig;
+const promotedImage: ImageOutput = {
+  repositoryUrl: "us-docker.pkg.dev/staging/apps/api",
+  digest: `sha256:${"b".repeat(64)}`,
+  tag: "t-promoted",
+  platform: "linux/amd64",
+  commitSha: "c".repeat(40),
+};
+const rollback = { digest: `sha256:${"d".repeat(64)}`, tag: "t-old", commitSha: "e".repeat(40) };
+
+describe("imageSource", () => {
+  it("builds at this commit when nothing else is asked", () => {
+    expect(imageSource({ rollback: {}, commit }, svc, undefined)).toMatchObject({
+      kind: "build",
+      commitSha: commit.sha,
+      tag: expect.stringMatching(new RegExp(`^${commit.sha}-amd64-`)),
+    });
+  });
+
+  it("promotes the source stack's image, with its tag and commit", () => {
+    expect(imageSource({ rollback: {}, commit }, svc, { api: promotedImage })).toEqual({
+      kind: "promote",
+      image: promotedImage,
+      tag: "t-promoted",
+      commitSha: promotedImage.commitSha,
+    });
+  });
+
+  it("rolls back before promoting: the rollback names this service explicitly", () => {
+    expect(imageSource({ rollback: { api: rollback }, commit }, svc, { api: promotedImage })).toEqual({
+      kind: "rollback",
+      ...rollback,
+    });
+  });
+});
+
+describe("component settings carry every configured value", () => {
+  it("Cloud Run", () => {
+    const s = {
+      ...svc,
+      port: 9000,
+      cpu: "2",
+      memory: "1Gi",
+      minInstances: 1,
+      maxInstances: 4,
+      invokers: ["group:x"],
+    };
+    expect(
+      cloudRunSettings({ deletionProtection: false, nodeEnv: "staging" }, s as CloudRunServiceConfig),
+    ).toMatchObject({
+      port: 9000,
+      cpu: "2",
+      memory: "1Gi",
+      minInstances: 1,
+      maxInstances: 4,
+      invokers: ["group:x"],
+      deletionProtection: false,
+      nodeEnv: "staging",
+    });
+  });
+
+  it("Lambda, renaming memory and timeoutSeconds to the component's memorySize and timeout", () => {
+    const s = { name: "w", functionName: "fn-w", memory: 1024, timeoutSeconds: 60, ephemeralStorageMb: 2048 };
+    expect(lambdaSettings({ nodeEnv: "prod" }, s as unknown as LambdaServiceConfig)).toMatchObject({
+      functionName: "fn-w",
+      memorySize: 1024,
+      timeout: 60,
+      ephemeralStorageMb: 2048,
+      nodeEnv: "prod",
+    });
+  });
+});
