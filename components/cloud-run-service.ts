@@ -5,6 +5,7 @@ import { cloudRunSecretAccessName, cloudRunServiceAgent, runtimeServiceAccountId
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
 
+import { CLOUD_RUN_DEFAULTS as D } from "../lib/service-defaults";
 import type { ContainerImage } from "./container-image";
 import { HEALTH_CHECK_COMMAND } from "./scripts";
 
@@ -287,24 +288,24 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
     ...args,
     env: args.env ?? {},
     secrets: args.secrets ?? {},
-    port: args.port ?? 8080,
-    cpu: args.cpu ?? "1",
-    memory: args.memory ?? "512Mi",
-    cpuIdle: args.cpuIdle ?? true,
-    startupCpuBoost: args.startupCpuBoost ?? true,
-    concurrency: args.concurrency ?? 80,
-    timeoutSeconds: args.timeoutSeconds ?? 300,
-    minInstances: args.minInstances ?? 0,
-    maxInstances: args.maxInstances ?? 10,
-    ingress: args.ingress ?? "all",
-    healthPath: args.healthPath ?? "/health",
-    exposure: args.exposure ?? "private",
+    port: args.port ?? D.port,
+    cpu: args.cpu ?? D.cpu,
+    memory: args.memory ?? D.memory,
+    cpuIdle: args.cpuIdle ?? D.cpuIdle,
+    startupCpuBoost: args.startupCpuBoost ?? D.startupCpuBoost,
+    concurrency: args.concurrency ?? D.concurrency,
+    timeoutSeconds: args.timeoutSeconds ?? D.timeoutSeconds,
+    minInstances: args.minInstances ?? D.minInstances,
+    maxInstances: args.maxInstances ?? D.maxInstances,
+    ingress: args.ingress ?? D.ingress,
+    healthPath: args.healthPath ?? D.healthPath,
+    exposure: args.exposure ?? D.exposure,
     invokers: args.invokers ?? [],
-    deletionProtection: args.deletionProtection ?? true,
-    healthGate: args.healthGate ?? true,
+    deletionProtection: args.deletionProtection ?? D.deletionProtection,
+    healthGate: args.healthGate ?? D.healthGate,
     // `exposure` is what the policy pack's public-exposure-requires-opt-in reads: public is declared,
     // never inferred. It comes after the caller's labels so they cannot contradict it.
-    labels: { "managed-by": "multicloud-deploy", ...args.labels, exposure: args.exposure ?? "private" },
+    labels: { "managed-by": "multicloud-deploy", ...args.labels, exposure: args.exposure ?? D.exposure },
   };
 }
 

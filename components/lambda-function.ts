@@ -9,6 +9,7 @@ import {
   lambdaRoleName,
 } from "../lib/names";
 import { architectureForPlatform, type LambdaArchitecture } from "../lib/platform";
+import { LAMBDA_DEFAULTS as D } from "../lib/service-defaults";
 import type { ContainerImage } from "./container-image";
 
 export const LAMBDA_FUNCTION_TYPE = "multicloud:aws:LambdaFunction";
@@ -284,16 +285,16 @@ export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
     roleName,
     env: args.env ?? {},
     secretArns: args.secretArns ?? {},
-    memorySize: args.memorySize ?? 512,
-    timeout: args.timeout ?? 30,
-    ephemeralStorageMb: args.ephemeralStorageMb ?? 512,
-    logRetentionDays: args.logRetentionDays ?? 30,
-    functionUrl: args.functionUrl ?? false,
-    exposure: args.exposure ?? "private",
-    healthGate: args.healthGate ?? true,
-    healthPath: args.healthPath ?? "/health",
+    memorySize: args.memorySize ?? D.memorySize,
+    timeout: args.timeout ?? D.timeout,
+    ephemeralStorageMb: args.ephemeralStorageMb ?? D.ephemeralStorageMb,
+    logRetentionDays: args.logRetentionDays ?? D.logRetentionDays,
+    functionUrl: args.functionUrl ?? D.functionUrl,
+    exposure: args.exposure ?? D.exposure,
+    healthGate: args.healthGate ?? D.healthGate,
+    healthPath: args.healthPath ?? D.healthPath,
     // `exposure` is what the policy pack's public-exposure-requires-opt-in reads (see cloud-run-service.ts).
-    tags: { "managed-by": "multicloud-deploy", ...args.tags, exposure: args.exposure ?? "private" },
+    tags: { "managed-by": "multicloud-deploy", ...args.tags, exposure: args.exposure ?? D.exposure },
   };
 }
 

@@ -10,10 +10,10 @@ import type { Target } from "./types";
 
 export function cloudRunTarget(config: StackConfig, building: boolean): Target<CloudRunServiceConfig> {
   const gcpConfig = config.gcp!;
-  const ar = config.artifactRegistry;
+  const ar = gcpConfig.artifactRegistry;
   const registry = new ArtifactRegistryRepository("images", {
-    project: ar.project ?? gcpConfig.project,
-    location: ar.location ?? gcpConfig.region,
+    project: ar.project,
+    location: ar.location,
     repositoryId: ar.repositoryId,
     // A promoting stack builds nothing, so it needs no build cache.
     cacheRepositoryId: building ? ar.cacheRepositoryId : undefined,
@@ -47,8 +47,8 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
         image,
         appVersion,
         imageRepository: {
-          project: ar.project ?? gcpConfig.project,
-          location: ar.location ?? gcpConfig.region,
+          project: ar.project,
+          location: ar.location,
           repositoryId: ar.repositoryId,
           serviceProject: gcpConfig.project,
         },

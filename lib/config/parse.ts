@@ -19,6 +19,7 @@ import {
 import { architectureForPlatform, platformForArchitecture } from "../platform";
 import {
   CLOUD_RUN_RESERVED_ENV,
+  DEFAULT_LAMBDA_ARCHITECTURE,
   LAMBDA_RESERVED_ENV,
   PROGRAM_ENV,
   PROJECT,
@@ -29,8 +30,6 @@ import {
   stackConfigSchema,
   type ArtifactRegistryConfig,
   type CloudRunServiceConfig,
-  type EcrConfig,
-  type ImageConsumersConfig,
   type LambdaServiceConfig,
   type ServiceConfig,
 } from "./schema";
@@ -58,33 +57,32 @@ export interface ParseContext {
   exists: (absolutePath: string) => boolean;
 }
 
-export interface StackConfig {
+type StackSchemaOutput = z.output<typeof stackConfigSchema>;
+
+/**
+ * The validated stack config: the schema's output (every stack default applied there, and only
+ * there), with the services parsed by target and what is resolved from outside the namespace.
+ */
+export type StackConfig = Omit<StackSchemaOutput, "services" | "commitSha" | "artifactRegistry"> & {
   stack: string;
   file: string;
-  nodeEnv: string;
-  sourceUrl?: string;
   commit: CommitInfo;
-  allowDirtyBuilds: boolean;
-  buildOnPreview: boolean;
-  deletionProtection: boolean;
-  protectRegistries: boolean;
-  requirePinnedSecretVersions: boolean;
-  promoteFrom?: string;
-  /** Services deployed from an earlier image of this stack's registry instead of a build or promotion. */
-  rollback: Record<string, { digest: string; tag: string; commitSha: string }>;
-  logRetentionDays: number;
-  gcp?: { project: string; region: string };
-  aws?: { region: string };
-  artifactRegistry: ArtifactRegistryConfig & {
-    project?: string;
-    location?: string;
-    cacheRepositoryId: string;
-  };
-  ecr: EcrConfig;
-  imageConsumers: ImageConsumersConfig;
   /** Sorted by name, so the program registers resources in a stable order. */
   services: ServiceConfig[];
-}
+  /** Set when the stack has Cloud Run services. */
+  gcp?: {
+    project: string;
+    region: string;
+    /** The repositories, with project, location and cache repository resolved. */
+    artifactRegistry: ArtifactRegistryConfig & {
+      project: string;
+      location: string;
+      cacheRepositoryId: string;
+    };
+  };
+  /** Set when the stack has Lambda functions. */
+  aws?: { region: string };
+};
 
 type Path = readonly PropertyKey[];
 
@@ -104,7 +102,12 @@ function objectKeysAt(schema: z.ZodType, p: Path): string[] | undefined {
     let cur = s;
     for (;;) {
       const def = (cur as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
-      if (def.type === "default" || def.type === "optional" || def.type === "nullable")
+      if (
+        def.type === "default" ||
+        def.type === "prefault" ||
+        def.type === "optional" ||
+        def.type === "nullable"
+      )
         cur = def.innerType as z.ZodType;
       else if (def.type === "pipe") cur = def.out as z.ZodType;
       else return cur;
@@ -344,32 +347,26 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
 
   if (problems.length > 0 || !base || "problem" in commit) throw new ConfigError(ctx.file, problems);
 
-  const ar = base.artifactRegistry;
+  const { services: _services, commitSha: _commitSha, artifactRegistry: ar, ...rest } = base;
   return {
+    ...rest,
     stack: ctx.stack,
     file: ctx.file,
-    nodeEnv: base.nodeEnv,
-    sourceUrl: base.sourceUrl,
     commit,
-    allowDirtyBuilds: base.allowDirtyBuilds,
-    buildOnPreview: base.buildOnPreview,
-    deletionProtection: base.deletionProtection,
-    protectRegistries: base.protectRegistries,
-    requirePinnedSecretVersions: base.requirePinnedSecretVersions,
-    promoteFrom: base.promoteFrom,
-    rollback: base.rollback,
-    logRetentionDays: base.logRetentionDays,
-    gcp: hasCloudRun ? { project: gcpProject!, region: gcpRegion! } : undefined,
-    aws: hasLambda ? { region: awsRegion! } : undefined,
-    artifactRegistry: {
-      ...ar,
-      project: ar.project ?? gcpProject,
-      location: ar.location ?? gcpRegion,
-      cacheRepositoryId: ar.cacheRepositoryId ?? `${ar.repositoryId}-cache`,
-    },
-    ecr: base.ecr,
-    imageConsumers: base.imageConsumers,
     services,
+    gcp: hasCloudRun
+      ? {
+          project: gcpProject!,
+          region: gcpRegion!,
+          artifactRegistry: {
+            ...ar,
+            project: ar.project ?? gcpProject!,
+            location: ar.location ?? gcpRegion!,
+            cacheRepositoryId: ar.cacheRepositoryId ?? `${ar.repositoryId}-cache`,
+          },
+        }
+      : undefined,
+    aws: hasLambda ? { region: awsRegion! } : undefined,
   };
 }
 
@@ -404,7 +401,8 @@ function normalizeLambda(
   }
   // One of platform/architecture is derived from the other; given both, they must agree.
   const architecture =
-    data.architecture ?? (data.platform ? architectureForPlatform(data.platform) : "arm64");
+    data.architecture ??
+    (data.platform ? architectureForPlatform(data.platform) : DEFAULT_LAMBDA_ARCHITECTURE);
   const platform = data.platform ?? platformForArchitecture(architecture);
   if (architectureForPlatform(platform) !== architecture) {
     at(

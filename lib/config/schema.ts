@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { PLATFORMS, LAMBDA_ARCHITECTURES } from "../platform";
+import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../service-defaults";
 
 /** The Pulumi project name, which is also the config namespace of every key below. */
 export const PROJECT = "multicloud-deploy";
@@ -72,7 +73,7 @@ const relativePath = (what: string) =>
 
 const exposure = z
   .enum(["public", "private"], e('expected "public" (anyone on the internet may call it) or "private"'))
-  .default("private");
+  .default(CLOUD_RUN_DEFAULTS.exposure);
 
 /** `env:` or `secrets:` left empty in YAML is null: it means an empty map. */
 const emptyIsNone = <T extends z.ZodType>(schema: T) =>
@@ -96,7 +97,7 @@ const commonService = {
   exposure,
   env: emptyIsNone(envMap.default({})),
   /** Verify the deployed service answers before the update counts as done. */
-  healthGate: z.boolean(e("expected true or false")).default(true),
+  healthGate: z.boolean(e("expected true or false")).default(CLOUD_RUN_DEFAULTS.healthGate),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -171,32 +172,38 @@ export const cloudRunServiceSchema = z.strictObject({
       e("expected a list of IAM members"),
     )
     .default([]),
-  port: wholeNumber("expected a port number 1-65535", 1, 65535).default(8080),
+  port: wholeNumber("expected a port number 1-65535", 1, 65535).default(CLOUD_RUN_DEFAULTS.port),
   cpu: z
     .enum(["1", "2", "4", "6", "8"], e('expected Cloud Run CPU "1", "2", "4", "6" or "8" (quoted)'))
-    .default("1"),
+    .default(CLOUD_RUN_DEFAULTS.cpu),
   memory: z
     .string(e('expected Cloud Run memory like "512Mi"'))
     .regex(CLOUD_RUN_MEMORY, e('expected Cloud Run memory like "512Mi"'))
-    .default("512Mi"),
+    .default(CLOUD_RUN_DEFAULTS.memory),
   /** Throttle CPU between requests (request-based billing). */
-  cpuIdle: z.boolean(e("expected true or false")).default(true),
-  startupCpuBoost: z.boolean(e("expected true or false")).default(true),
-  concurrency: wholeNumber("expected a whole number 1-1000", 1, 1000).default(80),
-  timeoutSeconds: wholeNumber("expected a request timeout in seconds, 1-3600", 1, 3600).default(300),
-  minInstances: wholeNumber("expected a whole number of instances, 0 or more", 0).default(0),
-  maxInstances: wholeNumber("expected a whole number of instances, 1 or more", 1).default(10),
+  cpuIdle: z.boolean(e("expected true or false")).default(CLOUD_RUN_DEFAULTS.cpuIdle),
+  startupCpuBoost: z.boolean(e("expected true or false")).default(CLOUD_RUN_DEFAULTS.startupCpuBoost),
+  concurrency: wholeNumber("expected a whole number 1-1000", 1, 1000).default(CLOUD_RUN_DEFAULTS.concurrency),
+  timeoutSeconds: wholeNumber("expected a request timeout in seconds, 1-3600", 1, 3600).default(
+    CLOUD_RUN_DEFAULTS.timeoutSeconds,
+  ),
+  minInstances: wholeNumber("expected a whole number of instances, 0 or more", 0).default(
+    CLOUD_RUN_DEFAULTS.minInstances,
+  ),
+  maxInstances: wholeNumber("expected a whole number of instances, 1 or more", 1).default(
+    CLOUD_RUN_DEFAULTS.maxInstances,
+  ),
   ingress: z
     .enum(
       ["all", "internal", "internal-and-cloud-load-balancing"],
       e('expected "all", "internal" or "internal-and-cloud-load-balancing"'),
     )
-    .default("all"),
+    .default(CLOUD_RUN_DEFAULTS.ingress),
   /** Path of the HTTP health endpoint used by the probes and the health gate. */
   healthPath: z
     .string(e('expected an absolute URL path like "/health"'))
     .regex(/^\/\S*$/, e('expected an absolute URL path like "/health"'))
-    .default("/health"),
+    .default(CLOUD_RUN_DEFAULTS.healthPath),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +236,12 @@ const lambdaSecret = z.strictObject(
   },
   e('expected { secret: "<Secrets Manager ARN or name>" }'),
 );
+
+/**
+ * A Lambda function's architecture when neither `architecture` nor `platform` is given (arm64 costs
+ * less per GB-second). When one is given the other is derived from it, in parse.ts.
+ */
+export const DEFAULT_LAMBDA_ARCHITECTURE = "arm64" satisfies (typeof LAMBDA_ARCHITECTURES)[number];
 
 export const lambdaServiceSchema = z.strictObject({
   target: z.literal("lambda"),
@@ -268,9 +281,15 @@ export const lambdaServiceSchema = z.strictObject({
     .string(e("expected a KMS key ARN"))
     .regex(KMS_KEY_ARN, e('expected a KMS key ARN like "arn:aws:kms:us-east-1:123456789012:key/<id>"'))
     .optional(),
-  memory: wholeNumber("expected Lambda memory in MB, 128-10240", 128, 10240).default(512),
-  timeoutSeconds: wholeNumber("expected a Lambda timeout in seconds, 1-900", 1, 900).default(30),
-  ephemeralStorageMb: wholeNumber("expected /tmp size in MB, 512-10240", 512, 10240).default(512),
+  memory: wholeNumber("expected Lambda memory in MB, 128-10240", 128, 10240).default(
+    LAMBDA_DEFAULTS.memorySize,
+  ),
+  timeoutSeconds: wholeNumber("expected a Lambda timeout in seconds, 1-900", 1, 900).default(
+    LAMBDA_DEFAULTS.timeout,
+  ),
+  ephemeralStorageMb: wholeNumber("expected /tmp size in MB, 512-10240", 512, 10240).default(
+    LAMBDA_DEFAULTS.ephemeralStorageMb,
+  ),
   /** Reserved concurrency; unset means the function shares the account's unreserved pool. */
   reservedConcurrency: wholeNumber("expected a whole number, 0 or more", 0).optional(),
   imageConfig: z
@@ -287,14 +306,14 @@ export const lambdaServiceSchema = z.strictObject({
     )
     .optional(),
   /** Give the function an HTTPS URL (auth AWS_IAM, or NONE when exposure is public). */
-  functionUrl: z.boolean(e("expected true or false")).default(false),
+  functionUrl: z.boolean(e("expected true or false")).default(LAMBDA_DEFAULTS.functionUrl),
   logRetentionDays: logRetention.optional(),
   /** Adopt an ECR repository that already exists under this function's repository name. */
   adoptExistingRepository: z.boolean(e("expected true or false")).default(false),
   healthPath: z
     .string(e('expected an absolute URL path like "/health"'))
     .regex(/^\/\S*$/, e('expected an absolute URL path like "/health"'))
-    .default("/health"),
+    .default(CLOUD_RUN_DEFAULTS.healthPath),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -336,12 +355,8 @@ export const artifactRegistrySchema = z
     },
     e("expected a map of Artifact Registry settings"),
   )
-  .default({
-    repositoryId: "apps",
-    adoptExisting: false,
-    keepTaggedVersions: 20,
-    deleteUntaggedAfterDays: 7,
-  });
+  // An absent key is parsed as `{}`, so the defaults above apply (one owner each).
+  .prefault({});
 
 export const imageConsumersSchema = z
   .strictObject(
@@ -374,7 +389,7 @@ export const imageConsumersSchema = z
     },
     e("expected { awsAccounts?, gcpMembers? }"),
   )
-  .default({ awsAccounts: [], gcpMembers: [] });
+  .prefault({});
 
 export const ecrSchema = z
   .strictObject(
@@ -397,7 +412,7 @@ export const ecrSchema = z
     },
     e("expected a map of ECR settings"),
   )
-  .default({ repositoryPrefix: "multicloud-deploy", keepTaggedImages: 20, expireUntaggedAfterDays: 7 });
+  .prefault({});
 
 // ---------------------------------------------------------------------------------------------
 // The whole stack
@@ -488,7 +503,7 @@ export const stackConfigSchema = z.strictObject({
       .default([]),
   ),
   /** Default CloudWatch Logs retention for Lambda functions. */
-  logRetentionDays: fromConfigString(logRetention.default(30)),
+  logRetentionDays: fromConfigString(logRetention.default(LAMBDA_DEFAULTS.logRetentionDays)),
   /**
    * Who else may pull this stack's images: the stacks that promote from it. Rendered into the ECR
    * repository policy (accounts) and Artifact Registry reader grants (IAM members).

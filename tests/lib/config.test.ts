@@ -477,7 +477,7 @@ describe("parseStackConfig defaults", () => {
     expect(c.buildOnPreview).toBe(false);
     expect(c.allowDirtyBuilds).toBe(false);
     expect(c.logRetentionDays).toBe(30);
-    expect(c.artifactRegistry).toMatchObject({
+    expect(c.gcp?.artifactRegistry).toMatchObject({
       repositoryId: "apps",
       cacheRepositoryId: "apps-cache",
       keepTaggedVersions: 20,
@@ -532,7 +532,7 @@ describe("parseStackConfig accepts what the clouds accept", () => {
   it.each(["us", "europe", "asia", "us-central1", "europe-west4"])(
     "an Artifact Registry location %s (regions and multi-regions)",
     (location) => {
-      expect(parseOk({ artifactRegistry: JSON.stringify({ location }) }).artifactRegistry.location).toBe(
+      expect(parseOk({ artifactRegistry: JSON.stringify({ location }) }).gcp?.artifactRegistry.location).toBe(
         location,
       );
     },

@@ -1,0 +1,34 @@
+/**
+ * The one owner of every service setting's default. The components apply them to arguments a caller
+ * leaves out; the stack schema (lib/config/schema.ts) uses the same values, so a stack file and a
+ * direct user of a component get the same service, and the README's config table (checked against
+ * the schema) shows them.
+ */
+
+export const CLOUD_RUN_DEFAULTS = {
+  port: 8080,
+  cpu: "1",
+  memory: "512Mi",
+  cpuIdle: true,
+  startupCpuBoost: true,
+  concurrency: 80,
+  timeoutSeconds: 300,
+  minInstances: 0,
+  maxInstances: 10,
+  ingress: "all",
+  healthPath: "/health",
+  exposure: "private",
+  deletionProtection: true,
+  healthGate: true,
+} as const;
+
+export const LAMBDA_DEFAULTS = {
+  memorySize: 512,
+  timeout: 30,
+  ephemeralStorageMb: 512,
+  logRetentionDays: 30,
+  functionUrl: false,
+  exposure: "private",
+  healthGate: true,
+  healthPath: "/health",
+} as const;
