@@ -1,5 +1,6 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { transform, type Transform } from "../lib/transform";
 import { artifactRegistryHost } from "../lib/names";
 
 export const ARTIFACT_REGISTRY_REPOSITORY_TYPE = "multicloud:gcp:ArtifactRegistryRepository";
@@ -49,6 +50,16 @@ export interface ArtifactRegistryRepositoryArgs {
    * @default []
    */
   readers?: string[];
+  /**
+   * Changes a child's args or options before it is created (the escape hatch for a field this
+   * component does not expose); see lib/transform.ts.
+   * @default - no change
+   */
+  transform?: {
+    repository?: Transform<gcp.artifactregistry.RepositoryArgs>;
+    cacheRepository?: Transform<gcp.artifactregistry.RepositoryArgs>;
+    readerGrant?: Transform<gcp.artifactregistry.RepositoryIamMemberArgs>;
+  };
 }
 
 /** The id Pulumi's `import` needs for an Artifact Registry repository. */
@@ -77,10 +88,12 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
   readonly readerGrants: gcp.artifactregistry.RepositoryIamMember[] = [];
 
   private readonly name: string;
+  private readonly transforms: ArtifactRegistryRepositoryArgs["transform"];
 
   constructor(name: string, args: ArtifactRegistryRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
     super(ARTIFACT_REGISTRY_REPOSITORY_TYPE, name, {}, opts);
     this.name = name;
+    this.transforms = args.transform;
     const a = normalizeArtifactRegistryArgs(args);
     this.host = artifactRegistryHost(a.location);
     const keep = { protect: a.protect, retainOnDelete: a.protect };
@@ -93,62 +106,68 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
         : {};
 
     this.repository = new gcp.artifactregistry.Repository(
-      `${name}-repo`,
-      {
-        project: a.project,
-        location: a.location,
-        repositoryId: a.repositoryId,
-        format: "DOCKER",
-        description:
-          "Service images, tagged by commit SHA and deployed by digest (managed by multicloud-deploy).",
-        dockerConfig: { immutableTags: true },
-        vulnerabilityScanningConfig: { enablementConfig: "INHERITED" },
-        cleanupPolicyDryRun: false,
-        cleanupPolicies: [
-          {
-            id: "keep-most-recent",
-            action: "KEEP",
-            mostRecentVersions: { keepCount: a.keepTaggedVersions },
-          },
-          {
-            id: "delete-older-tagged",
-            action: "DELETE",
-            condition: { tagState: "TAGGED" },
-          },
-          {
-            id: "delete-untagged",
-            action: "DELETE",
-            condition: { tagState: "UNTAGGED", olderThan: `${a.deleteUntaggedAfterDays * 86400}s` },
-          },
-        ],
-        labels: a.labels,
-      },
-      { parent: this, ...keep, ...importOpt(a.repositoryId) },
+      ...transform(
+        args.transform?.repository,
+        `${name}-repo`,
+        {
+          project: a.project,
+          location: a.location,
+          repositoryId: a.repositoryId,
+          format: "DOCKER",
+          description:
+            "Service images, tagged by commit SHA and deployed by digest (managed by multicloud-deploy).",
+          dockerConfig: { immutableTags: true },
+          vulnerabilityScanningConfig: { enablementConfig: "INHERITED" },
+          cleanupPolicyDryRun: false,
+          cleanupPolicies: [
+            {
+              id: "keep-most-recent",
+              action: "KEEP",
+              mostRecentVersions: { keepCount: a.keepTaggedVersions },
+            },
+            {
+              id: "delete-older-tagged",
+              action: "DELETE",
+              condition: { tagState: "TAGGED" },
+            },
+            {
+              id: "delete-untagged",
+              action: "DELETE",
+              condition: { tagState: "UNTAGGED", olderThan: `${a.deleteUntaggedAfterDays * 86400}s` },
+            },
+          ],
+          labels: a.labels,
+        },
+        { parent: this, ...keep, ...importOpt(a.repositoryId) },
+      ),
     );
 
     this.cacheRepository =
       a.cacheRepositoryId === undefined
         ? undefined
         : new gcp.artifactregistry.Repository(
-            `${name}-cache`,
-            {
-              project: a.project,
-              location: a.location,
-              repositoryId: a.cacheRepositoryId,
-              format: "DOCKER",
-              description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
-              dockerConfig: { immutableTags: false },
-              cleanupPolicyDryRun: false,
-              cleanupPolicies: [
-                {
-                  id: "delete-stale-cache",
-                  action: "DELETE",
-                  condition: { tagState: "ANY", olderThan: `${30 * 86400}s` },
-                },
-              ],
-              labels: { ...a.labels, ...CACHE_REPOSITORY_LABEL },
-            },
-            { parent: this, ...importOpt(a.cacheRepositoryId) },
+            ...transform(
+              args.transform?.cacheRepository,
+              `${name}-cache`,
+              {
+                project: a.project,
+                location: a.location,
+                repositoryId: a.cacheRepositoryId,
+                format: "DOCKER",
+                description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
+                dockerConfig: { immutableTags: false },
+                cleanupPolicyDryRun: false,
+                cleanupPolicies: [
+                  {
+                    id: "delete-stale-cache",
+                    action: "DELETE",
+                    condition: { tagState: "ANY", olderThan: `${30 * 86400}s` },
+                  },
+                ],
+                labels: { ...a.labels, ...CACHE_REPOSITORY_LABEL },
+              },
+              { parent: this, ...importOpt(a.cacheRepositoryId) },
+            ),
           );
 
     this.repositoryUrl = pulumi.interpolate`${this.host}/${this.repository.project}/${this.repository.repositoryId}`;
@@ -165,15 +184,18 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
    */
   grantReader(member: string): gcp.artifactregistry.RepositoryIamMember {
     const grant = new gcp.artifactregistry.RepositoryIamMember(
-      `${this.name}-reader-${member.replace(/[^A-Za-z0-9-]+/g, "-")}`,
-      {
-        project: this.repository.project,
-        location: this.repository.location,
-        repository: this.repository.repositoryId,
-        role: "roles/artifactregistry.reader",
-        member,
-      },
-      { parent: this },
+      ...transform(
+        this.transforms?.readerGrant,
+        `${this.name}-reader-${member.replace(/[^A-Za-z0-9-]+/g, "-")}`,
+        {
+          project: this.repository.project,
+          location: this.repository.location,
+          repository: this.repository.repositoryId,
+          role: "roles/artifactregistry.reader",
+          member,
+        },
+        { parent: this },
+      ),
     );
     this.readerGrants.push(grant);
     return grant;

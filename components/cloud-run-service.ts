@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { transform, type Transform } from "../lib/transform";
 import { cloudRunSecretAccessName, cloudRunServiceAgent, runtimeServiceAccountId } from "../lib/names";
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
@@ -17,7 +18,9 @@ export interface CloudRunSecretRef {
 }
 
 export interface CloudRunServiceArgs {
+  /** Project the service and its runtime service account live in. */
   project: pulumi.Input<string>;
+  /** Cloud Run region, e.g. `us-central1`. */
   region: pulumi.Input<string>;
   /** Cloud Run service name. @default - the component name */
   serviceName?: pulumi.Input<string>;
@@ -89,7 +92,21 @@ export interface CloudRunServiceArgs {
    * @default - no identity: a private service has no health gate
    */
   healthGateServiceAccount?: string;
+  /** Labels on the service; `managed-by` and `exposure` are always set (after these). @default {} */
   labels?: Record<string, string>;
+  /**
+   * Changes a child's args or options before it is created (the escape hatch for a field this
+   * component does not expose); see lib/transform.ts.
+   * @default - no change
+   */
+  transform?: {
+    serviceAccount?: Transform<gcp.serviceaccount.AccountArgs>;
+    secretGrant?: Transform<gcp.secretmanager.SecretIamMemberArgs>;
+    imageReaderGrant?: Transform<gcp.artifactregistry.RepositoryIamMemberArgs>;
+    service?: Transform<gcp.cloudrunv2.ServiceArgs>;
+    invokerGrant?: Transform<gcp.cloudrunv2.ServiceIamMemberArgs>;
+    healthGate?: Transform<command.local.CommandArgs>;
+  };
 }
 
 const INGRESS = {
@@ -120,15 +137,18 @@ export class CloudRunService extends pulumi.ComponentResource {
     const a = normalizeCloudRunArgs(args);
 
     this.serviceAccount = new gcp.serviceaccount.Account(
-      `${name}-sa`,
-      {
-        project: a.project,
-        accountId: runtimeServiceAccountId(name),
-        displayName: `Cloud Run runtime identity of ${name}`,
-        description:
-          "Dedicated runtime service account (managed by multicloud-deploy); never the default compute account.",
-      },
-      { parent: this },
+      ...transform(
+        args.transform?.serviceAccount,
+        `${name}-sa`,
+        {
+          project: a.project,
+          accountId: runtimeServiceAccountId(name),
+          displayName: `Cloud Run runtime identity of ${name}`,
+          description:
+            "Dedicated runtime service account (managed by multicloud-deploy); never the default compute account.",
+        },
+        { parent: this },
+      ),
     );
     const member = pulumi.interpolate`serviceAccount:${this.serviceAccount.email}`;
 
@@ -136,9 +156,12 @@ export class CloudRunService extends pulumi.ComponentResource {
     this.secretGrants = Object.entries(a.secrets).map(
       ([envName, ref]) =>
         new gcp.secretmanager.SecretIamMember(
-          cloudRunSecretAccessName(name, envName),
-          { project: a.project, secretId: ref.secret, role: "roles/secretmanager.secretAccessor", member },
-          { parent: this },
+          ...transform(
+            args.transform?.secretGrant,
+            cloudRunSecretAccessName(name, envName),
+            { project: a.project, secretId: ref.secret, role: "roles/secretmanager.secretAccessor", member },
+            { parent: this },
+          ),
         ),
     );
 
@@ -146,17 +169,20 @@ export class CloudRunService extends pulumi.ComponentResource {
     this.imageReaderGrant =
       repo && repo.project !== repo.serviceProject
         ? new gcp.artifactregistry.RepositoryIamMember(
-            `${name}-image-reader`,
-            {
-              project: repo.project,
-              location: repo.location,
-              repository: repo.repositoryId,
-              role: "roles/artifactregistry.reader",
-              member: gcp.organizations
-                .getProjectOutput({ projectId: repo.serviceProject }, { parent: this })
-                .number.apply((n) => cloudRunServiceAgent(n)),
-            },
-            { parent: this },
+            ...transform(
+              args.transform?.imageReaderGrant,
+              `${name}-image-reader`,
+              {
+                project: repo.project,
+                location: repo.location,
+                repository: repo.repositoryId,
+                role: "roles/artifactregistry.reader",
+                member: gcp.organizations
+                  .getProjectOutput({ projectId: repo.serviceProject }, { parent: this })
+                  .number.apply((n) => cloudRunServiceAgent(n)),
+              },
+              { parent: this },
+            ),
           )
         : undefined;
 
@@ -176,58 +202,64 @@ export class CloudRunService extends pulumi.ComponentResource {
     const probe = { httpGet: { path: a.healthPath, port: a.port }, timeoutSeconds: 3 };
 
     this.service = new gcp.cloudrunv2.Service(
-      name,
-      {
-        project: a.project,
-        location: a.region,
-        name: a.serviceName ?? name,
-        deletionProtection: a.deletionProtection,
-        ingress: INGRESS[a.ingress],
-        labels: a.labels,
-        template: {
-          serviceAccount: this.serviceAccount.email,
-          timeout: `${a.timeoutSeconds}s`,
-          maxInstanceRequestConcurrency: a.concurrency,
-          scaling: { minInstanceCount: a.minInstances, maxInstanceCount: a.maxInstances },
+      ...transform(
+        args.transform?.service,
+        name,
+        {
+          project: a.project,
+          location: a.region,
+          name: a.serviceName ?? name,
+          deletionProtection: a.deletionProtection,
+          ingress: INGRESS[a.ingress],
           labels: a.labels,
-          containers: [
-            {
-              image: a.image.imageRef,
-              ports: { containerPort: a.port },
-              resources: {
-                limits: { cpu: a.cpu, memory: a.memory },
-                cpuIdle: a.cpuIdle,
-                startupCpuBoost: a.startupCpuBoost,
+          template: {
+            serviceAccount: this.serviceAccount.email,
+            timeout: `${a.timeoutSeconds}s`,
+            maxInstanceRequestConcurrency: a.concurrency,
+            scaling: { minInstanceCount: a.minInstances, maxInstanceCount: a.maxInstances },
+            labels: a.labels,
+            containers: [
+              {
+                image: a.image.imageRef,
+                ports: { containerPort: a.port },
+                resources: {
+                  limits: { cpu: a.cpu, memory: a.memory },
+                  cpuIdle: a.cpuIdle,
+                  startupCpuBoost: a.startupCpuBoost,
+                },
+                envs,
+                startupProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 5, failureThreshold: 24 },
+                livenessProbe: { ...probe, periodSeconds: 30, failureThreshold: 3 },
               },
-              envs,
-              startupProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 5, failureThreshold: 24 },
-              livenessProbe: { ...probe, periodSeconds: 30, failureThreshold: 3 },
-            },
+            ],
+          },
+        },
+        {
+          parent: this,
+          // Verified image first; accessor grants before the first revision, or it fails to start.
+          dependsOn: [
+            a.image.verification,
+            ...this.secretGrants,
+            ...(this.imageReaderGrant ? [this.imageReaderGrant] : []),
           ],
         },
-      },
-      {
-        parent: this,
-        // Verified image first; accessor grants before the first revision, or it fails to start.
-        dependsOn: [
-          a.image.verification,
-          ...this.secretGrants,
-          ...(this.imageReaderGrant ? [this.imageReaderGrant] : []),
-        ],
-      },
+      ),
     );
 
     const grant = (suffix: string, m: string) =>
       new gcp.cloudrunv2.ServiceIamMember(
-        `${name}-${suffix}`,
-        {
-          project: a.project,
-          location: a.region,
-          name: this.service.name,
-          role: "roles/run.invoker",
-          member: m,
-        },
-        { parent: this },
+        ...transform(
+          args.transform?.invokerGrant,
+          `${name}-${suffix}`,
+          {
+            project: a.project,
+            location: a.region,
+            name: this.service.name,
+            role: "roles/run.invoker",
+            member: m,
+          },
+          { parent: this },
+        ),
       );
     // Child names derive from the member, so adding or removing one invoker never renames another.
     const privateGate = a.healthGate && a.exposure !== "public" && a.healthGateServiceAccount !== undefined;
@@ -253,15 +285,18 @@ export class CloudRunService extends pulumi.ComponentResource {
     this.healthGate =
       a.healthGate && (a.exposure === "public" || privateGate)
         ? new command.local.Command(
-            `${name}-health`,
-            {
-              create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.url}${a.healthPath} --expect healthy --attempts 10`,
-              environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
-              // A new revision (new image, env or secret version) runs the gate again.
-              triggers: [this.latestRevision],
-              logging: command.local.Logging.Stderr,
-            },
-            { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
+            ...transform(
+              args.transform?.healthGate,
+              `${name}-health`,
+              {
+                create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.url}${a.healthPath} --expect healthy --attempts 10`,
+                environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
+                // A new revision (new image, env or secret version) runs the gate again.
+                triggers: [this.latestRevision],
+                logging: command.local.Logging.Stderr,
+              },
+              { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
+            ),
           )
         : undefined;
     if (a.healthGate && !this.healthGate) {

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as dockerbuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
+import { transform, type Transform } from "../lib/transform";
 import * as path from "node:path";
 import type { CommitInfo } from "../lib/commit";
 import { LOGIN_VAR, SOURCE_LOGIN_VAR, encodeLogin, type RegistryLogin } from "../lib/registry/login";
@@ -77,12 +78,24 @@ export interface ContainerImageArgs {
   platform: Platform;
   /** The image tag (see lib/image-tag.ts); for a promoted image, the tag the source stack gave it. */
   tag: pulumi.Input<string>;
+  /** The commit being deployed: its time is the build's `SOURCE_DATE_EPOCH`. */
   commit: CommitInfo;
+  /** How the build pushes and how the verify and promote steps log in to `repositoryUrl`'s registry. */
   registryAuth: RegistryAuth;
   /** Build and push the image. Exactly one of `build` and `promoted`. */
   build?: ImageBuild;
   /** Deploy an image that was built elsewhere: copy it here by digest, then verify it. */
   promoted?: PromotedImage;
+  /**
+   * Changes a child's args or options before it is created (the escape hatch for a field this
+   * component does not expose); see lib/transform.ts.
+   * @default - no change
+   */
+  transform?: {
+    image?: Transform<dockerbuild.ImageArgs>;
+    promotion?: Transform<command.local.CommandArgs>;
+    verification?: Transform<command.local.CommandArgs>;
+  };
 }
 
 /**
@@ -121,46 +134,49 @@ export class ContainerImage extends pulumi.ComponentResource {
     if (args.build) {
       const b = normalizeImageBuild(args.build);
       this.image = new dockerbuild.Image(
-        `${name}-image`,
-        {
-          context: { location: b.context },
-          dockerfile: { location: path.posix.join(b.context, b.dockerfile) },
-          // Exactly one platform: one manifest, and the platform Lambda/Cloud Run expect.
-          platforms: [args.platform],
-          // Pushed by digest, reproducibly (lib/image-export.ts). No `tags`: buildx would write them
-          // over the exporter's name and BuildKit refuses a tagged push by digest. The commit tag is
-          // added by the verify step, after verification.
-          push: false,
-          exports: [{ raw: this.repositoryUrl.apply(registryExport) }],
-          labels: this.tag.apply((tag) => ociLabels(args.commit, tag, b.sourceUrl)),
-          // With `rewrite-timestamp=true` on the export, this epoch also becomes every layer file's
-          // timestamp, not only the config's `created`: unchanged inputs give the same digest.
-          buildArgs: { ...b.buildArgs, SOURCE_DATE_EPOCH: String(args.commit.timestamp) },
-          target: b.target,
-          cacheFrom: [{ registry: { ref: b.cacheRef } }],
-          // docker-build turns pushes off in preview but still writes `cacheTo` when it builds
-          // (provider/internal/image.go toBuild keeps cacheTo for dry runs). A stack whose previews
-          // build therefore never writes the cache; see normalizeImageBuild.
-          cacheTo: b.writeCache
-            ? [
-                {
-                  registry: {
-                    ref: b.cacheRef,
-                    mode: dockerbuild.CacheMode.Max,
-                    imageManifest: b.cacheImageManifest,
-                    ociMediaTypes: true,
+        ...transform(
+          args.transform?.image,
+          `${name}-image`,
+          {
+            context: { location: b.context },
+            dockerfile: { location: path.posix.join(b.context, b.dockerfile) },
+            // Exactly one platform: one manifest, and the platform Lambda/Cloud Run expect.
+            platforms: [args.platform],
+            // Pushed by digest, reproducibly (lib/image-export.ts). No `tags`: buildx would write them
+            // over the exporter's name and BuildKit refuses a tagged push by digest. The commit tag is
+            // added by the verify step, after verification.
+            push: false,
+            exports: [{ raw: this.repositoryUrl.apply(registryExport) }],
+            labels: this.tag.apply((tag) => ociLabels(args.commit, tag, b.sourceUrl)),
+            // With `rewrite-timestamp=true` on the export, this epoch also becomes every layer file's
+            // timestamp, not only the config's `created`: unchanged inputs give the same digest.
+            buildArgs: { ...b.buildArgs, SOURCE_DATE_EPOCH: String(args.commit.timestamp) },
+            target: b.target,
+            cacheFrom: [{ registry: { ref: b.cacheRef } }],
+            // docker-build turns pushes off in preview but still writes `cacheTo` when it builds
+            // (provider/internal/image.go toBuild keeps cacheTo for dry runs). A stack whose previews
+            // build therefore never writes the cache; see normalizeImageBuild.
+            cacheTo: b.writeCache
+              ? [
+                  {
+                    registry: {
+                      ref: b.cacheRef,
+                      mode: dockerbuild.CacheMode.Max,
+                      imageManifest: b.cacheImageManifest,
+                      ociMediaTypes: true,
+                    },
                   },
-                },
-              ]
-            : [],
-          registries: [
-            { address: args.registryAuth.address, username: args.registryAuth.username, password },
-          ],
-          buildOnPreview: b.buildOnPreview,
-        },
-        // A replacement of this resource (provider upgrade, unrelated input) must never delete an image
-        // a running service points at (pulumi-docker-build#581).
-        { parent: this, retainOnDelete: true },
+                ]
+              : [],
+            registries: [
+              { address: args.registryAuth.address, username: args.registryAuth.username, password },
+            ],
+            buildOnPreview: b.buildOnPreview,
+          },
+          // A replacement of this resource (provider upgrade, unrelated input) must never delete an image
+          // a running service points at (pulumi-docker-build#581).
+          { parent: this, retainOnDelete: true },
+        ),
       );
       this.digest = this.image.digest;
     } else {
@@ -171,20 +187,23 @@ export class ContainerImage extends pulumi.ComponentResource {
         .all([p.sourceRepositoryUrl, this.digest])
         .apply(([repo, digest]) => digestRef(repo, digest));
       this.promotion = new command.local.Command(
-        `${name}-promote`,
-        {
-          create: pulumi
-            .all([source, this.repositoryUrl])
-            .apply(([from, to]) => promoteCommandLine({ source: from, destination: to })),
-          environment: {
-            [STEP_MARKER]: STEPS.promote,
-            [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),
-            [LOGIN_VAR]: login,
+        ...transform(
+          args.transform?.promotion,
+          `${name}-promote`,
+          {
+            create: pulumi
+              .all([source, this.repositoryUrl])
+              .apply(([from, to]) => promoteCommandLine({ source: from, destination: to })),
+            environment: {
+              [STEP_MARKER]: STEPS.promote,
+              [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),
+              [LOGIN_VAR]: login,
+            },
+            triggers: [this.digest, this.repositoryUrl],
+            logging: command.local.Logging.Stderr,
           },
-          triggers: [this.digest, this.repositoryUrl],
-          logging: command.local.Logging.Stderr,
-        },
-        { parent: this },
+          { parent: this },
+        ),
       );
     }
 
@@ -192,19 +211,22 @@ export class ContainerImage extends pulumi.ComponentResource {
       .all([this.repositoryUrl, this.digest])
       .apply(([repo, digest]) => digestRef(repo, digest));
     this.verification = new command.local.Command(
-      `${name}-verify`,
-      {
-        create: pulumi
-          .all([pinned, this.tag])
-          .apply(([ref, tag]) => verifyCommandLine({ ref, platform: args.platform, tag })),
-        // The step's marker (lib/verify-step.ts), and where the verifier gets credentials, never the
-        // credentials: it logs in at run time.
-        environment: { [STEP_MARKER]: STEPS.verify, [LOGIN_VAR]: login },
-        triggers: [this.digest],
-        // Its stdout (the verified facts) stays in the Command's outputs; only errors reach the log.
-        logging: command.local.Logging.Stderr,
-      },
-      { parent: this, dependsOn: this.image ? [this.image] : [this.promotion!] },
+      ...transform(
+        args.transform?.verification,
+        `${name}-verify`,
+        {
+          create: pulumi
+            .all([pinned, this.tag])
+            .apply(([ref, tag]) => verifyCommandLine({ ref, platform: args.platform, tag })),
+          // The step's marker (lib/verify-step.ts), and where the verifier gets credentials, never the
+          // credentials: it logs in at run time.
+          environment: { [STEP_MARKER]: STEPS.verify, [LOGIN_VAR]: login },
+          triggers: [this.digest],
+          // Its stdout (the verified facts) stays in the Command's outputs; only errors reach the log.
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this, dependsOn: this.image ? [this.image] : [this.promotion!] },
+      ),
     );
     // The digest ref carries the verification as a dependency (a service that uses it waits for it,
     // and a policy can see it in property dependencies), through the Command's URN rather than its

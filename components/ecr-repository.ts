@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { transform, type Transform } from "../lib/transform";
 import { CACHE_TAG_PREFIX } from "../lib/image-tag";
 
 export const ECR_REPOSITORY_TYPE = "multicloud:aws:EcrRepository";
@@ -54,6 +55,16 @@ export interface EcrRepositoryArgs {
    */
   protect?: boolean;
   tags?: Record<string, string>;
+  /**
+   * Changes a child's args or options before it is created (the escape hatch for a field this
+   * component does not expose); see lib/transform.ts.
+   * @default - no change
+   */
+  transform?: {
+    repository?: Transform<aws.ecr.RepositoryArgs>;
+    lifecyclePolicy?: Transform<aws.ecr.LifecyclePolicyArgs>;
+    repositoryPolicy?: Transform<aws.ecr.RepositoryPolicyArgs>;
+  };
 }
 
 /**
@@ -74,49 +85,58 @@ export class EcrRepository extends pulumi.ComponentResource {
     const keep = { protect: a.protect, retainOnDelete: a.protect };
 
     this.repository = new aws.ecr.Repository(
-      `${name}`,
-      {
-        name: a.repositoryName,
-        imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
-        imageTagMutabilityExclusionFilters: [{ filter: `${CACHE_TAG_PREFIX}*`, filterType: "WILDCARD" }],
-        imageScanningConfiguration: { scanOnPush: true },
-        encryptionConfigurations: [
-          a.kmsKeyArn ? { encryptionType: "KMS", kmsKey: a.kmsKeyArn } : { encryptionType: "AES256" },
-        ],
-        forceDelete: !a.protect,
-        tags: a.tags,
-      },
-      {
-        parent: this,
-        ...keep,
-        ...(a.adoptExisting ? { import: a.repositoryName, ignoreChanges: [...ECR_ADOPTION_IGNORED] } : {}),
-      },
+      ...transform(
+        args.transform?.repository,
+        `${name}`,
+        {
+          name: a.repositoryName,
+          imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+          imageTagMutabilityExclusionFilters: [{ filter: `${CACHE_TAG_PREFIX}*`, filterType: "WILDCARD" }],
+          imageScanningConfiguration: { scanOnPush: true },
+          encryptionConfigurations: [
+            a.kmsKeyArn ? { encryptionType: "KMS", kmsKey: a.kmsKeyArn } : { encryptionType: "AES256" },
+          ],
+          forceDelete: !a.protect,
+          tags: a.tags,
+        },
+        {
+          parent: this,
+          ...keep,
+          ...(a.adoptExisting ? { import: a.repositoryName, ignoreChanges: [...ECR_ADOPTION_IGNORED] } : {}),
+        },
+      ),
     );
 
     this.lifecyclePolicy = new aws.ecr.LifecyclePolicy(
-      `${name}-lifecycle`,
-      {
-        repository: this.repository.name,
-        policy: JSON.stringify(
-          ecrLifecyclePolicy(a.imageTagPattern, a.keepTaggedImages, a.expireUntaggedAfterDays),
-        ),
-      },
-      { parent: this },
+      ...transform(
+        args.transform?.lifecyclePolicy,
+        `${name}-lifecycle`,
+        {
+          repository: this.repository.name,
+          policy: JSON.stringify(
+            ecrLifecyclePolicy(a.imageTagPattern, a.keepTaggedImages, a.expireUntaggedAfterDays),
+          ),
+        },
+        { parent: this },
+      ),
     );
 
     this.repositoryPolicy = new aws.ecr.RepositoryPolicy(
-      `${name}-lambda-pull`,
-      {
-        repository: this.repository.name,
-        policy: pulumi
-          .all([a.accountId, a.region, a.partition])
-          .apply(([accountId, region, partition]) =>
-            JSON.stringify(
-              ecrRepositoryPolicy({ accountId, region, partition, pullAccounts: a.pullAccounts }),
+      ...transform(
+        args.transform?.repositoryPolicy,
+        `${name}-lambda-pull`,
+        {
+          repository: this.repository.name,
+          policy: pulumi
+            .all([a.accountId, a.region, a.partition])
+            .apply(([accountId, region, partition]) =>
+              JSON.stringify(
+                ecrRepositoryPolicy({ accountId, region, partition, pullAccounts: a.pullAccounts }),
+              ),
             ),
-          ),
-      },
-      { parent: this },
+        },
+        { parent: this },
+      ),
     );
 
     this.repositoryUrl = this.repository.repositoryUrl;

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { transform, type Transform } from "../lib/transform";
 import { HEALTH_CHECK_COMMAND } from "./scripts";
 import {
   IAM_ROLE_NAME_MAX,
@@ -78,6 +79,22 @@ export interface LambdaFunctionArgs {
   /** @default "/health" */
   healthPath?: string;
   tags?: Record<string, string>;
+  /**
+   * Changes a child's args or options before it is created (the escape hatch for a field this
+   * component does not expose); see lib/transform.ts.
+   * @default - no change
+   */
+  transform?: {
+    role?: Transform<aws.iam.RoleArgs>;
+    basicExecution?: Transform<aws.iam.RolePolicyAttachmentArgs>;
+    secretsPolicy?: Transform<aws.iam.RolePolicyArgs>;
+    logGroup?: Transform<aws.cloudwatch.LogGroupArgs>;
+    function?: Transform<aws.lambda.FunctionArgs>;
+    functionUrl?: Transform<aws.lambda.FunctionUrlArgs>;
+    urlPermission?: Transform<aws.lambda.PermissionArgs>;
+    healthInvocation?: Transform<aws.lambda.InvocationArgs>;
+    healthCheck?: Transform<command.local.CommandArgs>;
+  };
 }
 
 /**
@@ -87,7 +104,8 @@ export interface LambdaFunctionArgs {
 export class LambdaFunction extends pulumi.ComponentResource {
   readonly functionName: pulumi.Output<string>;
   readonly arn: pulumi.Output<string>;
-  readonly imageUri: pulumi.Output<string>;
+  /** `repo@sha256:…` the function runs, as Lambda reports it (the same name as CloudRunService.imageRef). */
+  readonly imageRef: pulumi.Output<string>;
   readonly architecture: LambdaArchitecture;
   readonly url: pulumi.Output<string> | undefined;
   /** The permissions that open a public function URL to everyone; empty unless public. */
@@ -108,44 +126,56 @@ export class LambdaFunction extends pulumi.ComponentResource {
     const partition = a.partition ?? aws.getPartitionOutput({}, { parent: this }).partition;
 
     this.role = new aws.iam.Role(
-      `${name}-role`,
-      {
-        // Named, not auto-named: an autoname adds 8 characters to a name that may already be near IAM's 64.
-        name: a.roleName,
-        description: `Execution role of the ${a.functionName} function (managed by multicloud-deploy)`,
-        assumeRolePolicy: JSON.stringify(lambdaTrustPolicy()),
-        tags: a.tags,
-      },
-      { parent: this },
+      ...transform(
+        args.transform?.role,
+        `${name}-role`,
+        {
+          // Named, not auto-named: an autoname adds 8 characters to a name that may already be near IAM's 64.
+          name: a.roleName,
+          description: `Execution role of the ${a.functionName} function (managed by multicloud-deploy)`,
+          assumeRolePolicy: JSON.stringify(lambdaTrustPolicy()),
+          tags: a.tags,
+        },
+        { parent: this },
+      ),
     );
     const basic = new aws.iam.RolePolicyAttachment(
-      `${name}-basic-execution`,
-      {
-        role: this.role.name,
-        policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/${BASIC_EXECUTION_POLICY}`,
-      },
-      { parent: this },
+      ...transform(
+        args.transform?.basicExecution,
+        `${name}-basic-execution`,
+        {
+          role: this.role.name,
+          policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/${BASIC_EXECUTION_POLICY}`,
+        },
+        { parent: this },
+      ),
     );
 
     const secretNames = Object.keys(a.secretArns).sort();
     this.secretsPolicy =
       secretNames.length > 0
         ? new aws.iam.RolePolicy(
-            `${name}-secrets`,
-            {
-              role: this.role.name,
-              policy: pulumi
-                .all([pulumi.all(secretNames.map((k) => a.secretArns[k])), a.secretsKmsKeyArn])
-                .apply(([arns, kms]) => JSON.stringify(secretsReadPolicy(arns, kms))),
-            },
-            { parent: this },
+            ...transform(
+              args.transform?.secretsPolicy,
+              `${name}-secrets`,
+              {
+                role: this.role.name,
+                policy: pulumi
+                  .all([pulumi.all(secretNames.map((k) => a.secretArns[k])), a.secretsKmsKeyArn])
+                  .apply(([arns, kms]) => JSON.stringify(secretsReadPolicy(arns, kms))),
+              },
+              { parent: this },
+            ),
           )
         : undefined;
 
     this.logGroup = new aws.cloudwatch.LogGroup(
-      `${name}-logs`,
-      { name: lambdaLogGroupName(a.functionName), retentionInDays: a.logRetentionDays, tags: a.tags },
-      { parent: this },
+      ...transform(
+        args.transform?.logGroup,
+        `${name}-logs`,
+        { name: lambdaLogGroupName(a.functionName), retentionInDays: a.logRetentionDays, tags: a.tags },
+        { parent: this },
+      ),
     );
 
     const variables: Record<string, pulumi.Input<string>> = {
@@ -157,64 +187,76 @@ export class LambdaFunction extends pulumi.ComponentResource {
     };
 
     this.function = new aws.lambda.Function(
-      name,
-      {
-        name: a.functionName,
-        packageType: "Image",
-        imageUri: a.image.imageRef,
-        architectures: [this.architecture],
-        role: this.role.arn,
-        memorySize: a.memorySize,
-        timeout: a.timeout,
-        ephemeralStorage: { size: a.ephemeralStorageMb },
-        reservedConcurrentExecutions: a.reservedConcurrency,
-        imageConfig: a.imageConfig,
-        environment: { variables },
-        loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
-        tags: a.tags,
-      },
-      {
-        parent: this,
-        dependsOn: [
-          a.image.verification,
-          this.logGroup,
-          basic,
-          ...(this.secretsPolicy ? [this.secretsPolicy] : []),
-        ],
-      },
+      ...transform(
+        args.transform?.function,
+        name,
+        {
+          name: a.functionName,
+          packageType: "Image",
+          imageUri: a.image.imageRef,
+          architectures: [this.architecture],
+          role: this.role.arn,
+          memorySize: a.memorySize,
+          timeout: a.timeout,
+          ephemeralStorage: { size: a.ephemeralStorageMb },
+          reservedConcurrentExecutions: a.reservedConcurrency,
+          imageConfig: a.imageConfig,
+          environment: { variables },
+          loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
+          tags: a.tags,
+        },
+        {
+          parent: this,
+          dependsOn: [
+            a.image.verification,
+            this.logGroup,
+            basic,
+            ...(this.secretsPolicy ? [this.secretsPolicy] : []),
+          ],
+        },
+      ),
     );
 
     if (a.functionUrl) {
       const authorizationType = a.exposure === "public" ? "NONE" : "AWS_IAM";
       this.functionUrl = new aws.lambda.FunctionUrl(
-        `${name}-url`,
-        { functionName: this.function.name, authorizationType },
-        { parent: this },
+        ...transform(
+          args.transform?.functionUrl,
+          `${name}-url`,
+          { functionName: this.function.name, authorizationType },
+          { parent: this },
+        ),
       );
       if (a.exposure === "public") {
         // A NONE-auth URL still needs a resource policy that lets anyone invoke it through the URL.
         this.urlPermissions.push(
           new aws.lambda.Permission(
-            `${name}-url-public`,
-            {
-              function: this.function.name,
-              action: "lambda:InvokeFunctionUrl",
-              principal: "*",
-              functionUrlAuthType: "NONE",
-            },
-            { parent: this },
+            ...transform(
+              args.transform?.urlPermission,
+              `${name}-url-public`,
+              {
+                function: this.function.name,
+                action: "lambda:InvokeFunctionUrl",
+                principal: "*",
+                functionUrlAuthType: "NONE",
+              },
+              { parent: this },
+            ),
           ),
         );
         this.urlPermissions.push(
           new aws.lambda.Permission(
-            `${name}-url-public-invoke`,
-            {
-              function: this.function.name,
-              action: "lambda:InvokeFunction",
-              principal: "*",
-              invokedViaFunctionUrl: true,
-            },
-            { parent: this },
+            ...transform(
+              args.transform?.urlPermission,
+              `${name}-url-public-invoke`,
+              {
+                function: this.function.name,
+                action: "lambda:InvokeFunction",
+                principal: "*",
+                invokedViaFunctionUrl: true,
+              },
+              { parent: this },
+            ),
           ),
         );
       }
@@ -227,13 +269,16 @@ export class LambdaFunction extends pulumi.ComponentResource {
     // The smoke test: invoked again whenever the image changes; a function error fails the update.
     this.healthGate = a.healthGate
       ? new aws.lambda.Invocation(
-          `${name}-health`,
-          {
-            functionName: this.function.name,
-            input: JSON.stringify({ healthCheck: true, path: a.healthPath }),
-            triggers: { imageUri: a.image.imageRef },
-          },
-          { parent: this },
+          ...transform(
+            args.transform?.healthInvocation,
+            `${name}-health`,
+            {
+              functionName: this.function.name,
+              input: JSON.stringify({ healthCheck: true, path: a.healthPath }),
+              triggers: { imageUri: a.image.imageRef },
+            },
+            { parent: this },
+          ),
         )
       : undefined;
 
@@ -242,22 +287,25 @@ export class LambdaFunction extends pulumi.ComponentResource {
     this.urlHealthGate =
       a.healthGate && this.functionUrl && a.exposure === "public"
         ? new command.local.Command(
-            `${name}-url-health`,
-            {
-              create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.functionUrl.functionUrl.apply((u) => u.replace(/\/$/, ""))}${a.healthPath} --expect healthy --attempts 10`,
-              triggers: [a.image.imageRef],
-            },
-            { parent: this, dependsOn: [this.function, this.functionUrl, ...this.urlPermissions] },
+            ...transform(
+              args.transform?.healthCheck,
+              `${name}-url-health`,
+              {
+                create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.functionUrl.functionUrl.apply((u) => u.replace(/\/$/, ""))}${a.healthPath} --expect healthy --attempts 10`,
+                triggers: [a.image.imageRef],
+              },
+              { parent: this, dependsOn: [this.function, this.functionUrl, ...this.urlPermissions] },
+            ),
           )
         : undefined;
 
     this.functionName = this.function.name;
     this.arn = this.function.arn;
-    this.imageUri = this.function.imageUri.apply((u) => u ?? "");
+    this.imageRef = this.function.imageUri.apply((u) => u ?? "");
     this.registerOutputs({
       functionName: this.functionName,
       arn: this.arn,
-      imageUri: this.imageUri,
+      imageRef: this.imageRef,
       architecture: this.architecture,
       url: this.url,
       // A structured fact for the offline plan (which says when a function has no gate).

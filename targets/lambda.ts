@@ -74,7 +74,7 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
         target: "lambda",
         url: fn.url,
         functionName: fn.functionName,
-        imageRef: fn.imageUri,
+        imageRef: fn.imageRef,
         architecture: fn.architecture,
       });
     },
