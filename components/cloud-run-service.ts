@@ -8,7 +8,7 @@ export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
 
 import { CLOUD_RUN_DEFAULTS as D } from "../lib/service-defaults";
 import type { ContainerImage } from "./container-image";
-import { HEALTH_CHECK_COMMAND } from "./scripts";
+import { healthCheckCommandLine } from "../lib/verify-step";
 
 export interface CloudRunSecretRef {
   /** Secret Manager secret id or full name. */
@@ -289,7 +289,9 @@ export class CloudRunService extends pulumi.ComponentResource {
               args.transform?.healthGate,
               `${name}-health`,
               {
-                create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.url}${a.healthPath} --expect healthy --attempts 10`,
+                create: this.url.apply((url) =>
+                  healthCheckCommandLine({ url: `${url}${a.healthPath}`, expect: "healthy", attempts: 10 }),
+                ),
                 environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
                 // A new revision (new image, env or secret version) runs the gate again.
                 triggers: [this.latestRevision],

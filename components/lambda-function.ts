@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { transform, type Transform } from "../lib/transform";
-import { HEALTH_CHECK_COMMAND } from "./scripts";
+import { healthCheckCommandLine } from "../lib/verify-step";
 import {
   IAM_ROLE_NAME_MAX,
   LAMBDA_FUNCTION_NAME_MAX,
@@ -291,7 +291,13 @@ export class LambdaFunction extends pulumi.ComponentResource {
               args.transform?.healthCheck,
               `${name}-url-health`,
               {
-                create: pulumi.interpolate`${HEALTH_CHECK_COMMAND} ${this.functionUrl.functionUrl.apply((u) => u.replace(/\/$/, ""))}${a.healthPath} --expect healthy --attempts 10`,
+                create: this.functionUrl.functionUrl.apply((u) =>
+                  healthCheckCommandLine({
+                    url: `${u.replace(/\/$/, "")}${a.healthPath}`,
+                    expect: "healthy",
+                    attempts: 10,
+                  }),
+                ),
                 triggers: [a.image.imageRef],
               },
               { parent: this, dependsOn: [this.function, this.functionUrl, ...this.urlPermissions] },

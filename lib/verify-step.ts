@@ -10,7 +10,7 @@
  * - The command line is `<verify-image> <repo>@sha256:<digest> --platform <os/arch> --tag <tag>`;
  *   the parser takes the flags as `--flag value` or `--flag=value`, in any order.
  */
-import { PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "../components/scripts";
+import { HEALTH_CHECK_COMMAND, PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "../components/scripts";
 
 export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
 export const STEPS = { verify: "verify-image", promote: "promote-image" } as const;
@@ -69,4 +69,29 @@ export function parsePromoteCommandLine(text: string): PromoteStep | undefined {
   const at = words.findIndex((w) => /(^|\/)promote-image(\.ts)?$/.test(w));
   const args = at < 0 ? [] : words.slice(at + 1).filter((w) => !w.startsWith("--"));
   return args.length === 2 ? { source: args[0]!, destination: args[1]! } : undefined;
+}
+
+/** A health gate: `<health-check> <url> --expect <body> --attempts <n>`. */
+export interface HealthCheckStep {
+  url: string;
+  expect: string;
+  attempts: number;
+}
+
+export function healthCheckCommandLine(step: HealthCheckStep): string {
+  return [HEALTH_CHECK_COMMAND, step.url, "--expect", step.expect, "--attempts", String(step.attempts)].join(
+    " ",
+  );
+}
+
+/** Reads a health-check command line back; undefined when it is not one. */
+export function parseHealthCheckCommandLine(text: string): HealthCheckStep | undefined {
+  const words = text.trim().split(/\s+/);
+  const at = words.findIndex((w) => /(^|\/)health-check(\.ts)?$/.test(w));
+  if (at < 0 || !words[at + 1]) return undefined;
+  const flag = (name: string) => {
+    const i = words.indexOf(`--${name}`, at);
+    return i > 0 ? words[i + 1] : undefined;
+  };
+  return { url: words[at + 1]!, expect: flag("expect") ?? "", attempts: Number(flag("attempts") ?? 10) };
 }

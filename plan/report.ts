@@ -3,7 +3,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { PACK_ENFORCEMENT, PACK_NAME, policies } from "../policy/rules";
 import { evaluateRun, type PackConfig, type PolicyResult } from "./policy";
-import { parsePromoteCommandLine, parseVerifyCommandLine } from "../lib/verify-step";
+import {
+  parseHealthCheckCommandLine,
+  parsePromoteCommandLine,
+  parseVerifyCommandLine,
+} from "../lib/verify-step";
 import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "./run";
 import type { Change, ResourceChange } from "./state-diff";
 
@@ -57,8 +61,9 @@ function summarize(r: RecordedResource): string {
           ? `rollback: ${promote.source} must still be in this registry (nothing is copied)`
           : `copy ${promote.source} -> ${promote.destination}`;
       }
-      const health = /health-check(?:\.ts)? (\S+)/.exec(text);
-      if (health) return `health gate: GET ${health[1]} until healthy`;
+      const health = parseHealthCheckCommandLine(text);
+      if (health)
+        return `health gate: GET ${health.url} until it answers ${health.expect} (${health.attempts} attempts)`;
       return text.replace(/^node_modules\/\.bin\/tsx /, "");
     }
     case "gcp:cloudrunv2/service:Service": {

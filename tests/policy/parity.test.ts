@@ -3,7 +3,10 @@
  * shares with the program. These keep each copy equal to the program's, on the inputs that matter.
  */
 import { describe, expect, it } from "vitest";
+import { CACHE_REPOSITORY_LABEL } from "../../components/artifact-registry-repository";
 import * as lib from "../../lib/image-export";
+import { isDigest, parseImageRef } from "../../lib/image-ref";
+import { PLATFORMS, architectureForPlatform } from "../../lib/platform";
 import * as step from "../../lib/verify-step";
 import * as pack from "../../policy/rules";
 
@@ -96,5 +99,40 @@ describe("the pack's step contract matches the program's (lib/verify-step.ts)", 
       platform: "linux/arm64",
       tag: "t",
     });
+  });
+});
+
+describe("the pack's other copies match the program's", () => {
+  it("maps each platform to the Lambda architecture lib/platform.ts gives it, and knows no other", () => {
+    expect(Object.keys(pack.ARCH_FOR_PLATFORM).sort()).toEqual([...PLATFORMS].sort());
+    for (const p of PLATFORMS) expect(pack.ARCH_FOR_PLATFORM[p]).toBe(architectureForPlatform(p));
+  });
+
+  const REFS = [
+    `us-central1-docker.pkg.dev/acme/apps/api@sha256:${"a".repeat(64)}`,
+    `111111111111.dkr.ecr.us-east-1.amazonaws.com/team/fn:v1@sha256:${"b".repeat(64)}`,
+    "127.0.0.1:5000/apps/api:1.0",
+    "localhost/apps/api",
+    "nginx:1.27",
+    "library/nginx",
+    `ghcr.io/acme/api@sha256:${"A".repeat(64)}`,
+    `r.example.com/a@sha256:${"c".repeat(63)}`,
+  ];
+
+  it.each(REFS)("reads %s's registry host and digest as lib/image-ref.ts does", (ref) => {
+    const at = ref.indexOf("@");
+    const digest = at >= 0 ? ref.slice(at + 1) : undefined;
+    expect(pack.DIGEST_REF.test(ref)).toBe(digest !== undefined && isDigest(digest));
+    if (digest === undefined || isDigest(digest)) {
+      const parsed = parseImageRef(ref);
+      expect(pack.imageHost(ref)).toBe(parsed.registry);
+    }
+  });
+
+  it("recognises the build-cache repository by the label the component sets", () => {
+    expect({
+      [pack.DEFAULTS["registry-immutable-tags"].cacheLabel]:
+        pack.DEFAULTS["registry-immutable-tags"].cacheLabelValue,
+    }).toEqual(CACHE_REPOSITORY_LABEL);
   });
 });
