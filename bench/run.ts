@@ -104,18 +104,20 @@ async function pushLargeImage(registry: LocalRegistry, repo: string, bytes: numb
   const client = new RegistryClient(registry.host, {
     credentials: { username: registry.username, password: registry.password },
   });
-  const upload = await client.startUpload(repo);
-  const hash = createHash("sha256");
+  // The layer's digest must be known before the PUT: hash a first pass, then stream the same bytes.
   const chunk = randomBytes(8 * MiB);
-  for (let sent = 0; sent < bytes; sent += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
-    // Each chunk differs (its offset is written into it), so no two parts of the layer are equal.
-    part.writeUInt32BE(sent / chunk.length, 0);
-    hash.update(part);
-    await upload.append(part);
-  }
+  const parts = function* () {
+    for (let sent = 0; sent < bytes; sent += chunk.length) {
+      const part = Buffer.from(chunk.subarray(0, Math.min(chunk.length, bytes - sent)));
+      // Each part differs (its index is written into it), so no two parts of the layer are equal.
+      part.writeUInt32BE(sent / chunk.length, 0);
+      yield part;
+    }
+  };
+  const hash = createHash("sha256");
+  for (const part of parts()) hash.update(part);
   const layer = { digest: `sha256:${hash.digest("hex")}`, size: bytes };
-  await upload.finish(layer.digest);
+  await client.uploadStream(repo, layer.digest, bytes, parts());
   const t = { host: registry.host, username: registry.username, password: registry.password };
   const config = await pushBlob(
     t,

@@ -11,6 +11,8 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { UserError } from "../errors";
 
 export interface Credentials {
@@ -46,14 +48,6 @@ export interface TransferStats {
   challenges: number;
   /** Response body bytes received. */
   bytes: number;
-}
-
-/** A chunked upload in progress (distribution spec: POST, PATCH per chunk, PUT with the digest). */
-export interface BlobUpload {
-  /** Sends the next chunk (`Content-Range: <start>-<end>`). */
-  append(chunk: Buffer): Promise<void>;
-  /** Completes the upload as `digest`; the registry checks the digest against what it received. */
-  finish(digest: string): Promise<void>;
 }
 
 export class RegistryError extends UserError {
@@ -213,48 +207,47 @@ export class RegistryClient {
     return res.body;
   }
 
-  /** Starts a chunked upload into `repository`. */
-  async startUpload(repository: string): Promise<BlobUpload> {
+  /**
+   * Uploads a blob from a stream, as `docker push` does: POST for an upload, one PATCH that streams
+   * the whole blob (chunked transfer encoding, no `Content-Range`), then PUT with the digest. Memory
+   * stays at the stream's buffers whatever the size. Not the spec's multi-PATCH chunked upload: ECR
+   * answers its PATCHes 201 and drops every chunk after the first (aws/containers-roadmap#2831), and
+   * wants parts of at least 5 MiB; a single streamed PATCH is what every registry takes from Docker.
+   * `check` runs after the last byte is sent and before the PUT: it may throw to leave the upload
+   * incomplete (it then expires; nothing is written).
+   */
+  async uploadStream(
+    repository: string,
+    digest: string,
+    size: number,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    check: () => void = () => undefined,
+  ): Promise<void> {
     const scope = `repository:${repository}:pull,push`;
     const start = await this.request("POST", `/v2/${repository}/blobs/uploads/`, scope, {});
-    let location = start.headers.get("location");
+    const location = start.headers.get("location");
     if (start.status !== 202 || !location)
       throw this.fail(start.status, `start of an upload to ${repository}`, start.body);
-    let offset = 0;
-    const next = (answer: { headers: Headers }) => {
-      const moved = answer.headers.get("location");
-      if (moved) location = moved;
-    };
-    return {
-      append: async (chunk) => {
-        const res = await this.request(
-          "PATCH",
-          new URL(location!, this.base).toString(),
-          scope,
-          {
-            "content-type": "application/octet-stream",
-            "content-range": `${offset}-${offset + chunk.length - 1}`,
-          },
-          chunk,
-          // A chunk is not sent twice: the registry may have taken part of it (416 on a retry).
-          { timeoutMs: this.timeoutFor(chunk.length), attempts: 1 },
-        );
-        if (res.status !== 202)
-          throw this.fail(
-            res.status,
-            `chunk ${offset}-${offset + chunk.length - 1} to ${repository}`,
-            res.body,
-          );
-        offset += chunk.length;
-        next(res);
+    const authorization = this.auth.get(scope);
+    this.stats.requests++;
+    const patch = await streamRequest(
+      "PATCH",
+      new URL(location, this.base).toString(),
+      {
+        "content-type": "application/octet-stream",
+        ...(authorization ? { authorization } : {}),
       },
-      finish: async (digest) => {
-        const url = new URL(location!, this.base);
-        url.searchParams.set("digest", digest);
-        const put = await this.request("PUT", url.toString(), scope, {}, Buffer.alloc(0), { attempts: 1 });
-        if (put.status !== 201) throw this.fail(put.status, `upload of ${digest} to ${repository}`, put.body);
-      },
-    };
+      body,
+      this.timeoutFor(size),
+    );
+    // 202 per the distribution spec; ECR answers 201.
+    if (patch.status !== 202 && patch.status !== 201)
+      throw this.fail(patch.status, `upload of ${digest} to ${repository}`, patch.body);
+    check();
+    const url = new URL(patch.location ?? location, this.base);
+    url.searchParams.set("digest", digest);
+    const put = await this.request("PUT", url.toString(), scope, {}, Buffer.alloc(0), { attempts: 1 });
+    if (put.status !== 201) throw this.fail(put.status, `upload of ${digest} to ${repository}`, put.body);
   }
 
   /** The timeout for a request carrying `bytes` of blob. */
@@ -464,5 +457,39 @@ function sendBuffer(
     );
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+/** One request whose body is streamed from `body` with backpressure (chunked transfer encoding). */
+function streamRequest(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  timeoutMs: number,
+): Promise<{ status: number; location?: string; body: Buffer }> {
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = send(target, { method, headers, timeout: timeoutMs }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (d: Buffer) => parts.push(d));
+      res.on("error", reject);
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          location: typeof res.headers.location === "string" ? res.headers.location : undefined,
+          body: Buffer.concat(parts),
+        }),
+      );
+    });
+    req.on("timeout", () =>
+      req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: "TimeoutError" })),
+    );
+    req.on("error", reject);
+    pipeline(Readable.from(body), req).catch((err: unknown) => {
+      req.destroy(err as Error);
+      reject(err);
+    });
   });
 }

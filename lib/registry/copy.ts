@@ -4,9 +4,9 @@
  * does not change: prod runs exactly what staging verified, from a registry prod owns and protects.
  *
  * Blobs the destination already has are skipped; on the same registry host they are mounted across
- * repositories (no transfer); otherwise they are streamed from the source into a chunked upload, a
- * few blobs at a time, so memory stays at about `concurrency × chunkBytes` whatever the layer size,
- * and each request's timeout grows with what it carries. Every blob's sha256 is checked on the way
+ * repositories (no transfer); otherwise they are streamed from the source into the destination's
+ * upload (RegistryClient.uploadStream), a few blobs at a time, so memory stays at a few stream
+ * buffers whatever the layer size, and each request's timeout grows with what it carries. Every blob's sha256 is checked on the way
  * through, before the upload is completed. Only single-platform image manifests are copied: an index
  * is refused before anything is written.
  */
@@ -27,36 +27,19 @@ export interface CopyOptions extends Omit<ClientOptions, "credentials"> {
   mount?: boolean;
   /** Blobs copied at once. @default 3 */
   concurrency?: number;
-  /** Bytes per upload request (ECR wants at least 5 MiB per chunk but the last). @default 8 MiB */
-  chunkBytes?: number;
 }
 
-/**
- * Reads a stream as chunks of `buffer.length` bytes (the last may be shorter), hashing as it goes.
- * Every chunk is a view of the same buffer: the caller must be done with one before asking for the
- * next, so a blob in flight costs one chunk of memory whatever its size.
- */
-async function* chunked(
+/** Passes a stream through, hashing and counting what goes by. */
+async function* hashing(
   stream: ReadableStream<Uint8Array>,
-  buffer: Buffer,
   hash: ReturnType<typeof createHash>,
-): AsyncGenerator<Buffer> {
-  let filled = 0;
+  count: { bytes: number },
+): AsyncGenerator<Uint8Array> {
   for await (const piece of stream as unknown as AsyncIterable<Uint8Array>) {
     hash.update(piece);
-    let offset = 0;
-    while (offset < piece.length) {
-      const n = Math.min(buffer.length - filled, piece.length - offset);
-      buffer.set(piece.subarray(offset, offset + n), filled);
-      filled += n;
-      offset += n;
-      if (filled === buffer.length) {
-        yield buffer;
-        filled = 0;
-      }
-    }
+    count.bytes += piece.length;
+    yield piece;
   }
-  if (filled > 0) yield buffer.subarray(0, filled);
 }
 
 /** Runs `work` over `items`, at most `limit` at a time; the first failure rejects. */
@@ -123,7 +106,6 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
   const descriptors = [kind.manifest.config, ...kind.manifest.layers];
   const sameHost = src.registry === dst.registry;
   const blobs = { total: descriptors.length, present: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
-  const chunkBytes = options.chunkBytes ?? 8 * 1024 * 1024;
   await eachLimited(descriptors, Math.max(1, options.concurrency ?? 3), async (d) => {
     if (await to.hasBlob(dst.repository, d.digest)) {
       blobs.present++;
@@ -138,23 +120,19 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
       return;
     }
     const hash = createHash("sha256");
-    const upload = await to.startUpload(dst.repository);
-    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(chunkBytes, d.size)));
-    let bytes = 0;
-    for await (const chunk of chunked(await from.openBlob(src.repository, d.digest, d.size), buffer, hash)) {
-      await upload.append(chunk);
-      bytes += chunk.length;
-    }
-    // Never completed with other bytes: the upload is left to expire, nothing is written.
-    const got = `sha256:${hash.digest("hex")}`;
-    if (got !== d.digest || bytes !== d.size) {
-      throw new VerificationError(options.source, [
-        `blob ${d.digest} read back as ${got} (${bytes} bytes, the manifest says ${d.size}); the source registry is corrupt`,
-      ]);
-    }
-    await upload.finish(d.digest);
+    const count = { bytes: 0 };
+    const source = await from.openBlob(src.repository, d.digest, d.size);
+    // Never completed with other bytes: the check throws before the PUT, and the upload expires.
+    await to.uploadStream(dst.repository, d.digest, d.size, hashing(source, hash, count), () => {
+      const got = `sha256:${hash.digest("hex")}`;
+      if (got !== d.digest || count.bytes !== d.size) {
+        throw new VerificationError(options.source, [
+          `blob ${d.digest} read back as ${got} (${count.bytes} bytes, the manifest says ${d.size}); the source registry is corrupt`,
+        ]);
+      }
+    });
     blobs.uploaded++;
-    blobs.uploadedBytes += bytes;
+    blobs.uploadedBytes += count.bytes;
   });
   // Same bytes, same digest. Putting by digest never touches a tag, so immutable registries accept
   // a re-run; the tag is added by verification, after the copy is checked.

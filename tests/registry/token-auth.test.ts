@@ -87,4 +87,19 @@ describe("Bearer token auth against a real registry", () => {
       verifyImage({ ref: result.ref, platform: "linux/arm64", credentials: creds }),
     ).resolves.toMatchObject({ digest });
   });
+
+  it("streams blobs it cannot mount under a bearer token, and the copy verifies", async () => {
+    const digest = await push("tok/staging-upload", "amd64");
+    const result = await copyImage({
+      source: `${host}/tok/staging-upload@${digest}`,
+      destination: `${host}/tok/prod-upload`,
+      sourceCredentials: creds,
+      destinationCredentials: creds,
+      mount: false,
+    });
+    expect(result.blobs).toMatchObject({ total: 2, uploaded: 2 });
+    await expect(
+      verifyImage({ ref: result.ref, platform: "linux/amd64", credentials: creds }),
+    ).resolves.toMatchObject({ digest });
+  });
 });
