@@ -135,10 +135,39 @@ export class CloudRunService extends pulumi.ComponentResource {
   constructor(name: string, args: CloudRunServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CLOUD_RUN_SERVICE_TYPE, name, {}, opts);
     const a = normalizeCloudRunArgs(args);
+    this.serviceAccount = this.runtimeIdentity(name, a);
+    this.secretGrants = this.secretAccess(name, a);
+    this.imageReaderGrant = this.imageReader(name, a);
+    this.service = this.runService(name, a);
+    this.invokerGrants = this.invokers(name, a);
+    this.url = this.service.uri;
+    this.latestRevision = this.service.latestReadyRevision;
+    this.serviceAccountEmail = this.serviceAccount.email;
+    this.imageRef = a.image.imageRef;
+    this.healthGate = this.gate(name, a);
+    if (a.healthGate && !this.healthGate) {
+      pulumi.log.info(
+        `health gate skipped: ${name} is private and has no healthGateServiceAccount to call it with; ` +
+          `set one, or check ${a.healthPath} with \`gcloud run services proxy\``,
+        this,
+      );
+    }
 
-    this.serviceAccount = new gcp.serviceaccount.Account(
+    this.registerOutputs({
+      url: this.url,
+      serviceAccountEmail: this.serviceAccountEmail,
+      imageRef: this.imageRef,
+      latestRevision: this.latestRevision,
+      // A structured fact for the offline plan (which says when a service has no gate).
+      healthGate: this.healthGate !== undefined,
+    });
+  }
+
+  /** The dedicated runtime service account, never the default compute account. */
+  private runtimeIdentity(name: string, a: Normalized): gcp.serviceaccount.Account {
+    return new gcp.serviceaccount.Account(
       ...transform(
-        args.transform?.serviceAccount,
+        a.transform?.serviceAccount,
         `${name}-sa`,
         {
           project: a.project,
@@ -150,42 +179,48 @@ export class CloudRunService extends pulumi.ComponentResource {
         { parent: this },
       ),
     );
-    const member = pulumi.interpolate`serviceAccount:${this.serviceAccount.email}`;
+  }
 
+  private secretAccess(name: string, a: Normalized): gcp.secretmanager.SecretIamMember[] {
+    const member = pulumi.interpolate`serviceAccount:${this.serviceAccount.email}`;
     // One accessor grant per secret, on that secret only.
-    this.secretGrants = Object.entries(a.secrets).map(
+    return Object.entries(a.secrets).map(
       ([envName, ref]) =>
         new gcp.secretmanager.SecretIamMember(
           ...transform(
-            args.transform?.secretGrant,
+            a.transform?.secretGrant,
             cloudRunSecretAccessName(name, envName),
             { project: a.project, secretId: ref.secret, role: "roles/secretmanager.secretAccessor", member },
             { parent: this },
           ),
         ),
     );
+  }
 
+  /** When the image lives in another project: the Cloud Run service agent may read its repository. */
+  private imageReader(name: string, a: Normalized): gcp.artifactregistry.RepositoryIamMember | undefined {
     const repo = a.imageRepository;
-    this.imageReaderGrant =
-      repo && repo.project !== repo.serviceProject
-        ? new gcp.artifactregistry.RepositoryIamMember(
-            ...transform(
-              args.transform?.imageReaderGrant,
-              `${name}-image-reader`,
-              {
-                project: repo.project,
-                location: repo.location,
-                repository: repo.repositoryId,
-                role: "roles/artifactregistry.reader",
-                member: gcp.organizations
-                  .getProjectOutput({ projectId: repo.serviceProject }, { parent: this })
-                  .number.apply((n) => cloudRunServiceAgent(n)),
-              },
-              { parent: this },
-            ),
-          )
-        : undefined;
+    return repo && repo.project !== repo.serviceProject
+      ? new gcp.artifactregistry.RepositoryIamMember(
+          ...transform(
+            a.transform?.imageReaderGrant,
+            `${name}-image-reader`,
+            {
+              project: repo.project,
+              location: repo.location,
+              repository: repo.repositoryId,
+              role: "roles/artifactregistry.reader",
+              member: gcp.organizations
+                .getProjectOutput({ projectId: repo.serviceProject }, { parent: this })
+                .number.apply((n) => cloudRunServiceAgent(n)),
+            },
+            { parent: this },
+          ),
+        )
+      : undefined;
+  }
 
+  private runService(name: string, a: Normalized): gcp.cloudrunv2.Service {
     const envs: gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] = [
       { name: "NODE_ENV", value: a.nodeEnv },
       { name: "APP_VERSION", value: a.appVersion },
@@ -201,9 +236,9 @@ export class CloudRunService extends pulumi.ComponentResource {
     ];
     const probe = { httpGet: { path: a.healthPath, port: a.port }, timeoutSeconds: 3 };
 
-    this.service = new gcp.cloudrunv2.Service(
+    return new gcp.cloudrunv2.Service(
       ...transform(
-        args.transform?.service,
+        a.transform?.service,
         name,
         {
           project: a.project,
@@ -245,11 +280,14 @@ export class CloudRunService extends pulumi.ComponentResource {
         },
       ),
     );
+  }
 
+  /** Public, explicit and health-check invokers. */
+  private invokers(name: string, a: Normalized): gcp.cloudrunv2.ServiceIamMember[] {
     const grant = (suffix: string, m: string) =>
       new gcp.cloudrunv2.ServiceIamMember(
         ...transform(
-          args.transform?.invokerGrant,
+          a.transform?.invokerGrant,
           `${name}-${suffix}`,
           {
             project: a.project,
@@ -262,63 +300,49 @@ export class CloudRunService extends pulumi.ComponentResource {
         ),
       );
     // Child names derive from the member, so adding or removing one invoker never renames another.
-    const privateGate = a.healthGate && a.exposure !== "public" && a.healthGateServiceAccount !== undefined;
-    this.invokerGrants = [
+    return [
       ...(a.exposure === "public" ? [grant("public-invoker", "allUsers")] : []),
       ...a.invokers.map((m) => grant(`invoker-${memberSlug(m)}`, m)),
-      ...(privateGate ? [grant("health-invoker", `serviceAccount:${a.healthGateServiceAccount}`)] : []),
+      ...(privateGate(a) ? [grant("health-invoker", `serviceAccount:${a.healthGateServiceAccount}`)] : []),
     ];
+  }
 
-    this.url = this.service.uri;
-    this.latestRevision = this.service.latestReadyRevision;
-    this.serviceAccountEmail = this.serviceAccount.email;
-    this.imageRef = a.image.imageRef;
-
+  /** The health gate after each new revision, or undefined when the service cannot be called. */
+  private gate(name: string, a: Normalized): command.local.Command | undefined {
     // A private service is asked with an identity token for its URL, minted for the health-check
     // account at each update (tokens last an hour), reaching the gate through its environment.
-    const idToken = privateGate
+    const idToken = privateGate(a)
       ? gcp.serviceaccount.getAccountIdTokenOutput(
           { targetServiceAccount: a.healthGateServiceAccount!, targetAudience: this.url, includeEmail: true },
           { parent: this },
         ).idToken
       : undefined;
-    this.healthGate =
-      a.healthGate && (a.exposure === "public" || privateGate)
-        ? new command.local.Command(
-            ...transform(
-              args.transform?.healthGate,
-              `${name}-health`,
-              {
-                create: this.url.apply((url) =>
-                  healthCheckCommandLine({ url: `${url}${a.healthPath}`, expect: "healthy", attempts: 10 }),
-                ),
-                environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
-                // A new revision (new image, env or secret version) runs the gate again.
-                triggers: [this.latestRevision],
-                logging: command.local.Logging.Stderr,
-              },
-              { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
-            ),
-          )
-        : undefined;
-    if (a.healthGate && !this.healthGate) {
-      pulumi.log.info(
-        `health gate skipped: ${name} is private and has no healthGateServiceAccount to call it with; ` +
-          `set one, or check ${a.healthPath} with \`gcloud run services proxy\``,
-        this,
-      );
-    }
-
-    this.registerOutputs({
-      url: this.url,
-      serviceAccountEmail: this.serviceAccountEmail,
-      imageRef: this.imageRef,
-      latestRevision: this.latestRevision,
-      // A structured fact for the offline plan (which says when a service has no gate).
-      healthGate: this.healthGate !== undefined,
-    });
+    return a.healthGate && (a.exposure === "public" || privateGate(a))
+      ? new command.local.Command(
+          ...transform(
+            a.transform?.healthGate,
+            `${name}-health`,
+            {
+              create: this.url.apply((url) =>
+                healthCheckCommandLine({ url: `${url}${a.healthPath}`, expect: "healthy", attempts: 10 }),
+              ),
+              environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
+              // A new revision (new image, env or secret version) runs the gate again.
+              triggers: [this.latestRevision],
+              logging: command.local.Logging.Stderr,
+            },
+            { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
+          ),
+        )
+      : undefined;
   }
 }
+
+type Normalized = ReturnType<typeof normalizeCloudRunArgs>;
+
+/** A private service has a health gate only with an identity to call it with. */
+const privateGate = (a: Normalized) =>
+  a.healthGate && a.exposure !== "public" && a.healthGateServiceAccount !== undefined;
 
 export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
   return {

@@ -124,10 +124,34 @@ export class LambdaFunction extends pulumi.ComponentResource {
     const a = normalizeLambdaArgs(name, args);
     this.architecture = architectureForPlatform(a.image.platform);
     const partition = a.partition ?? aws.getPartitionOutput({}, { parent: this }).partition;
+    this.role = this.executionRole(name, a);
+    const basicExecution = this.basicExecution(name, a, partition);
+    this.secretsPolicy = this.secretsAccess(name, a);
+    this.logGroup = this.logs(name, a);
+    this.function = this.lambda(name, a, basicExecution);
+    this.functionUrl = this.publicUrl(name, a);
+    this.url = this.functionUrl?.functionUrl;
+    this.healthGate = this.invocationGate(name, a);
+    this.urlHealthGate = this.urlGate(name, a);
+    this.functionName = this.function.name;
+    this.arn = this.function.arn;
+    this.imageRef = this.function.imageUri.apply((u) => u ?? "");
+    this.registerOutputs({
+      functionName: this.functionName,
+      arn: this.arn,
+      imageRef: this.imageRef,
+      architecture: this.architecture,
+      url: this.url,
+      // A structured fact for the offline plan (which says when a function has no gate).
+      healthGate: this.healthGate !== undefined,
+    });
+  }
 
-    this.role = new aws.iam.Role(
+  /** The function's own execution role, trusted by Lambda only. */
+  private executionRole(name: string, a: Normalized): aws.iam.Role {
+    return new aws.iam.Role(
       ...transform(
-        args.transform?.role,
+        a.transform?.role,
         `${name}-role`,
         {
           // Named, not auto-named: an autoname adds 8 characters to a name that may already be near IAM's 64.
@@ -139,9 +163,16 @@ export class LambdaFunction extends pulumi.ComponentResource {
         { parent: this },
       ),
     );
-    const basic = new aws.iam.RolePolicyAttachment(
+  }
+
+  private basicExecution(
+    name: string,
+    a: Normalized,
+    partition: pulumi.Input<string>,
+  ): aws.iam.RolePolicyAttachment {
+    return new aws.iam.RolePolicyAttachment(
       ...transform(
-        args.transform?.basicExecution,
+        a.transform?.basicExecution,
         `${name}-basic-execution`,
         {
           role: this.role.name,
@@ -150,34 +181,45 @@ export class LambdaFunction extends pulumi.ComponentResource {
         { parent: this },
       ),
     );
+  }
 
+  /** Read access to exactly the function's secrets (and their KMS key). */
+  private secretsAccess(name: string, a: Normalized): aws.iam.RolePolicy | undefined {
     const secretNames = Object.keys(a.secretArns).sort();
-    this.secretsPolicy =
-      secretNames.length > 0
-        ? new aws.iam.RolePolicy(
-            ...transform(
-              args.transform?.secretsPolicy,
-              `${name}-secrets`,
-              {
-                role: this.role.name,
-                policy: pulumi
-                  .all([pulumi.all(secretNames.map((k) => a.secretArns[k])), a.secretsKmsKeyArn])
-                  .apply(([arns, kms]) => JSON.stringify(secretsReadPolicy(arns, kms))),
-              },
-              { parent: this },
-            ),
-          )
-        : undefined;
+    return secretNames.length > 0
+      ? new aws.iam.RolePolicy(
+          ...transform(
+            a.transform?.secretsPolicy,
+            `${name}-secrets`,
+            {
+              role: this.role.name,
+              policy: pulumi
+                .all([pulumi.all(secretNames.map((k) => a.secretArns[k])), a.secretsKmsKeyArn])
+                .apply(([arns, kms]) => JSON.stringify(secretsReadPolicy(arns, kms))),
+            },
+            { parent: this },
+          ),
+        )
+      : undefined;
+  }
 
-    this.logGroup = new aws.cloudwatch.LogGroup(
+  /** The log group Lambda writes to, created here so its retention is ours. */
+  private logs(name: string, a: Normalized): aws.cloudwatch.LogGroup {
+    return new aws.cloudwatch.LogGroup(
       ...transform(
-        args.transform?.logGroup,
+        a.transform?.logGroup,
         `${name}-logs`,
         { name: lambdaLogGroupName(a.functionName), retentionInDays: a.logRetentionDays, tags: a.tags },
         { parent: this },
       ),
     );
+  }
 
+  private lambda(
+    name: string,
+    a: Normalized,
+    basicExecution: aws.iam.RolePolicyAttachment,
+  ): aws.lambda.Function {
     const variables: Record<string, pulumi.Input<string>> = {
       NODE_ENV: a.nodeEnv,
       APP_VERSION: a.appVersion,
@@ -186,9 +228,9 @@ export class LambdaFunction extends pulumi.ComponentResource {
       ...a.secretArns,
     };
 
-    this.function = new aws.lambda.Function(
+    return new aws.lambda.Function(
       ...transform(
-        args.transform?.function,
+        a.transform?.function,
         name,
         {
           name: a.functionName,
@@ -210,67 +252,68 @@ export class LambdaFunction extends pulumi.ComponentResource {
           dependsOn: [
             a.image.verification,
             this.logGroup,
-            basic,
+            basicExecution,
             ...(this.secretsPolicy ? [this.secretsPolicy] : []),
           ],
         },
       ),
     );
+  }
 
-    if (a.functionUrl) {
-      const authorizationType = a.exposure === "public" ? "NONE" : "AWS_IAM";
-      this.functionUrl = new aws.lambda.FunctionUrl(
-        ...transform(
-          args.transform?.functionUrl,
-          `${name}-url`,
-          { functionName: this.function.name, authorizationType },
-          { parent: this },
+  /** The function URL (IAM auth, or none for a public function with the permissions that needs). */
+  private publicUrl(name: string, a: Normalized): aws.lambda.FunctionUrl | undefined {
+    if (!a.functionUrl) return undefined;
+    const authorizationType = a.exposure === "public" ? "NONE" : "AWS_IAM";
+    const functionUrl = new aws.lambda.FunctionUrl(
+      ...transform(
+        a.transform?.functionUrl,
+        `${name}-url`,
+        { functionName: this.function.name, authorizationType },
+        { parent: this },
+      ),
+    );
+    if (a.exposure === "public") {
+      // A NONE-auth URL still needs a resource policy that lets anyone invoke it through the URL.
+      this.urlPermissions.push(
+        new aws.lambda.Permission(
+          ...transform(
+            a.transform?.urlPermission,
+            `${name}-url-public`,
+            {
+              function: this.function.name,
+              action: "lambda:InvokeFunctionUrl",
+              principal: "*",
+              functionUrlAuthType: "NONE",
+            },
+            { parent: this },
+          ),
         ),
       );
-      if (a.exposure === "public") {
-        // A NONE-auth URL still needs a resource policy that lets anyone invoke it through the URL.
-        this.urlPermissions.push(
-          new aws.lambda.Permission(
-            ...transform(
-              args.transform?.urlPermission,
-              `${name}-url-public`,
-              {
-                function: this.function.name,
-                action: "lambda:InvokeFunctionUrl",
-                principal: "*",
-                functionUrlAuthType: "NONE",
-              },
-              { parent: this },
-            ),
+      this.urlPermissions.push(
+        new aws.lambda.Permission(
+          ...transform(
+            a.transform?.urlPermission,
+            `${name}-url-public-invoke`,
+            {
+              function: this.function.name,
+              action: "lambda:InvokeFunction",
+              principal: "*",
+              invokedViaFunctionUrl: true,
+            },
+            { parent: this },
           ),
-        );
-        this.urlPermissions.push(
-          new aws.lambda.Permission(
-            ...transform(
-              args.transform?.urlPermission,
-              `${name}-url-public-invoke`,
-              {
-                function: this.function.name,
-                action: "lambda:InvokeFunction",
-                principal: "*",
-                invokedViaFunctionUrl: true,
-              },
-              { parent: this },
-            ),
-          ),
-        );
-      }
-      this.url = this.functionUrl.functionUrl;
-    } else {
-      this.functionUrl = undefined;
-      this.url = undefined;
+        ),
+      );
     }
+    return functionUrl;
+  }
 
-    // The smoke test: invoked again whenever the image changes; a function error fails the update.
-    this.healthGate = a.healthGate
+  /** The smoke test: invoked again whenever the image changes; a function error fails the update. */
+  private invocationGate(name: string, a: Normalized): aws.lambda.Invocation | undefined {
+    return a.healthGate
       ? new aws.lambda.Invocation(
           ...transform(
-            args.transform?.healthInvocation,
+            a.transform?.healthInvocation,
             `${name}-health`,
             {
               functionName: this.function.name,
@@ -281,44 +324,37 @@ export class LambdaFunction extends pulumi.ComponentResource {
           ),
         )
       : undefined;
+  }
 
-    // A public URL is also asked over HTTP, the way its users will reach it. (A private URL needs
-    // SigV4-signed requests; the invocation above already proves the function works.)
-    this.urlHealthGate =
-      a.healthGate && this.functionUrl && a.exposure === "public"
-        ? new command.local.Command(
-            ...transform(
-              args.transform?.healthCheck,
-              `${name}-url-health`,
-              {
-                create: this.functionUrl.functionUrl.apply((u) =>
-                  healthCheckCommandLine({
-                    url: `${u.replace(/\/$/, "")}${a.healthPath}`,
-                    expect: "healthy",
-                    attempts: 10,
-                  }),
-                ),
-                triggers: [a.image.imageRef],
-              },
-              { parent: this, dependsOn: [this.function, this.functionUrl, ...this.urlPermissions] },
-            ),
-          )
-        : undefined;
-
-    this.functionName = this.function.name;
-    this.arn = this.function.arn;
-    this.imageRef = this.function.imageUri.apply((u) => u ?? "");
-    this.registerOutputs({
-      functionName: this.functionName,
-      arn: this.arn,
-      imageRef: this.imageRef,
-      architecture: this.architecture,
-      url: this.url,
-      // A structured fact for the offline plan (which says when a function has no gate).
-      healthGate: this.healthGate !== undefined,
-    });
+  /**
+   * A public URL is also asked over HTTP, the way its users will reach it. (A private URL needs
+   * SigV4-signed requests; the invocation already proves the function works.)
+   */
+  private urlGate(name: string, a: Normalized): command.local.Command | undefined {
+    const functionUrl = this.functionUrl;
+    return a.healthGate && functionUrl && a.exposure === "public"
+      ? new command.local.Command(
+          ...transform(
+            a.transform?.healthCheck,
+            `${name}-url-health`,
+            {
+              create: functionUrl.functionUrl.apply((u) =>
+                healthCheckCommandLine({
+                  url: `${u.replace(/\/$/, "")}${a.healthPath}`,
+                  expect: "healthy",
+                  attempts: 10,
+                }),
+              ),
+              triggers: [a.image.imageRef],
+            },
+            { parent: this, dependsOn: [this.function, functionUrl, ...this.urlPermissions] },
+          ),
+        )
+      : undefined;
   }
 }
+
+type Normalized = ReturnType<typeof normalizeLambdaArgs>;
 
 export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
   const functionName = args.functionName ?? name;
