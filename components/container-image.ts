@@ -128,89 +128,121 @@ export class ContainerImage extends pulumi.ComponentResource {
     this.tag = pulumi.output(args.tag);
     this.platform = args.platform;
     this.repositoryUrl = pulumi.output(args.repositoryUrl);
-    const password = pulumi.secret(args.registryAuth.password);
     const login = pulumi.output(args.registryAuth.login).apply(encodeLogin);
-
     if (args.build) {
-      const b = normalizeImageBuild(args.build);
-      this.image = new dockerbuild.Image(
-        ...transform(
-          args.transform?.image,
-          `${name}-image`,
-          {
-            context: { location: b.context },
-            dockerfile: { location: path.posix.join(b.context, b.dockerfile) },
-            // Exactly one platform: one manifest, and the platform Lambda/Cloud Run expect.
-            platforms: [args.platform],
-            // Pushed by digest, reproducibly (lib/image-export.ts). No `tags`: buildx would write them
-            // over the exporter's name and BuildKit refuses a tagged push by digest. The commit tag is
-            // added by the verify step, after verification.
-            push: false,
-            exports: [{ raw: this.repositoryUrl.apply(registryExport) }],
-            labels: this.tag.apply((tag) => ociLabels(args.commit, tag, b.sourceUrl)),
-            // With `rewrite-timestamp=true` on the export, this epoch also becomes every layer file's
-            // timestamp, not only the config's `created`: unchanged inputs give the same digest.
-            buildArgs: { ...b.buildArgs, SOURCE_DATE_EPOCH: String(args.commit.timestamp) },
-            target: b.target,
-            cacheFrom: [{ registry: { ref: b.cacheRef } }],
-            // docker-build turns pushes off in preview but still writes `cacheTo` when it builds
-            // (provider/internal/image.go toBuild keeps cacheTo for dry runs). A stack whose previews
-            // build therefore never writes the cache; see normalizeImageBuild.
-            cacheTo: b.writeCache
-              ? [
-                  {
-                    registry: {
-                      ref: b.cacheRef,
-                      mode: dockerbuild.CacheMode.Max,
-                      imageManifest: b.cacheImageManifest,
-                      ociMediaTypes: true,
-                    },
-                  },
-                ]
-              : [],
-            registries: [
-              { address: args.registryAuth.address, username: args.registryAuth.username, password },
-            ],
-            buildOnPreview: b.buildOnPreview,
-          },
-          // A replacement of this resource (provider upgrade, unrelated input) must never delete an image
-          // a running service points at (pulumi-docker-build#581).
-          { parent: this, retainOnDelete: true },
-        ),
-      );
+      this.image = this.build(name, args, args.build);
       this.digest = this.image.digest;
     } else {
-      const p = args.promoted!;
-      this.image = undefined;
-      this.digest = pulumi.output(p.digest);
-      const source = pulumi
-        .all([p.sourceRepositoryUrl, this.digest])
-        .apply(([repo, digest]) => digestRef(repo, digest));
-      this.promotion = new command.local.Command(
-        ...transform(
-          args.transform?.promotion,
-          `${name}-promote`,
-          {
-            create: pulumi
-              .all([source, this.repositoryUrl])
-              .apply(([from, to]) => promoteCommandLine({ source: from, destination: to })),
-            environment: {
-              [STEP_MARKER]: STEPS.promote,
-              [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),
-              [LOGIN_VAR]: login,
-            },
-            triggers: [this.digest, this.repositoryUrl],
-            logging: command.local.Logging.Stderr,
-          },
-          { parent: this },
-        ),
-      );
+      this.digest = pulumi.output(args.promoted!.digest);
+      this.promotion = this.promote(name, args, args.promoted!, login);
     }
-
     const pinned = pulumi
       .all([this.repositoryUrl, this.digest])
       .apply(([repo, digest]) => digestRef(repo, digest));
-    this.verification = new command.local.Command(
+    this.verification = this.verify(name, args, pinned, login);
+    // The digest ref carries the verification as a dependency (a service that uses it waits for it,
+    // and a policy can see it in property dependencies), through the Command's URN rather than its
+    // output: the URN is known in every preview, so a re-verification (for example after registry
+    // credentials rotated) never makes the image unknown and never shows services as changing.
+    this.imageRef = pulumi.all([pinned, this.verification.urn]).apply(([ref]) => ref);
+    this.registerOutputs({
+      digest: this.digest,
+      imageRef: this.imageRef,
+      tag: this.tag,
+      platform: this.platform,
+    });
+  }
+
+  /** Builds for the one platform with docker-build (embedded mode) and pushes by digest. */
+  private build(name: string, args: ContainerImageArgs, build: ImageBuild): dockerbuild.Image {
+    const b = normalizeImageBuild(build);
+    const password = pulumi.secret(args.registryAuth.password);
+    return new dockerbuild.Image(
+      ...transform(
+        args.transform?.image,
+        `${name}-image`,
+        {
+          context: { location: b.context },
+          dockerfile: { location: path.posix.join(b.context, b.dockerfile) },
+          // Exactly one platform: one manifest, and the platform Lambda/Cloud Run expect.
+          platforms: [args.platform],
+          // Pushed by digest, reproducibly (lib/image-export.ts). No `tags`: buildx would write them
+          // over the exporter's name and BuildKit refuses a tagged push by digest. The commit tag is
+          // added by the verify step, after verification.
+          push: false,
+          exports: [{ raw: this.repositoryUrl.apply(registryExport) }],
+          labels: this.tag.apply((tag) => ociLabels(args.commit, tag, b.sourceUrl)),
+          // With `rewrite-timestamp=true` on the export, this epoch also becomes every layer file's
+          // timestamp, not only the config's `created`: unchanged inputs give the same digest.
+          buildArgs: { ...b.buildArgs, SOURCE_DATE_EPOCH: String(args.commit.timestamp) },
+          target: b.target,
+          cacheFrom: [{ registry: { ref: b.cacheRef } }],
+          // docker-build turns pushes off in preview but still writes `cacheTo` when it builds
+          // (provider/internal/image.go toBuild keeps cacheTo for dry runs). A stack whose previews
+          // build therefore never writes the cache; see normalizeImageBuild.
+          cacheTo: b.writeCache
+            ? [
+                {
+                  registry: {
+                    ref: b.cacheRef,
+                    mode: dockerbuild.CacheMode.Max,
+                    imageManifest: b.cacheImageManifest,
+                    ociMediaTypes: true,
+                  },
+                },
+              ]
+            : [],
+          registries: [
+            { address: args.registryAuth.address, username: args.registryAuth.username, password },
+          ],
+          buildOnPreview: b.buildOnPreview,
+        },
+        // A replacement of this resource (provider upgrade, unrelated input) must never delete an image
+        // a running service points at (pulumi-docker-build#581).
+        { parent: this, retainOnDelete: true },
+      ),
+    );
+  }
+
+  /** Copies the image, by digest, from the registry it was built in (see scripts/promote-image.ts). */
+  private promote(
+    name: string,
+    args: ContainerImageArgs,
+    p: PromotedImage,
+    login: pulumi.Output<string>,
+  ): command.local.Command {
+    const source = pulumi
+      .all([p.sourceRepositoryUrl, this.digest])
+      .apply(([repo, digest]) => digestRef(repo, digest));
+    return new command.local.Command(
+      ...transform(
+        args.transform?.promotion,
+        `${name}-promote`,
+        {
+          create: pulumi
+            .all([source, this.repositoryUrl])
+            .apply(([from, to]) => promoteCommandLine({ source: from, destination: to })),
+          environment: {
+            [STEP_MARKER]: STEPS.promote,
+            [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),
+            [LOGIN_VAR]: login,
+          },
+          triggers: [this.digest, this.repositoryUrl],
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this },
+      ),
+    );
+  }
+
+  /** Reads the manifest back and checks it, then adds the commit tag (see scripts/verify-image.ts). */
+  private verify(
+    name: string,
+    args: ContainerImageArgs,
+    pinned: pulumi.Output<string>,
+    login: pulumi.Output<string>,
+  ): command.local.Command {
+    return new command.local.Command(
       ...transform(
         args.transform?.verification,
         `${name}-verify`,
@@ -228,17 +260,6 @@ export class ContainerImage extends pulumi.ComponentResource {
         { parent: this, dependsOn: this.image ? [this.image] : [this.promotion!] },
       ),
     );
-    // The digest ref carries the verification as a dependency (a service that uses it waits for it,
-    // and a policy can see it in property dependencies), through the Command's URN rather than its
-    // output: the URN is known in every preview, so a re-verification (for example after registry
-    // credentials rotated) never makes the image unknown and never shows services as changing.
-    this.imageRef = pulumi.all([pinned, this.verification.urn]).apply(([ref]) => ref);
-    this.registerOutputs({
-      digest: this.digest,
-      imageRef: this.imageRef,
-      tag: this.tag,
-      platform: this.platform,
-    });
   }
 
   /** `<repository>:<tag>`, for humans and rollbacks; services never use it. */
