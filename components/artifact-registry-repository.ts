@@ -1,6 +1,9 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { cacheTag } from "../lib/image-tag";
+import type { Platform } from "../lib/platform";
 import { transform, type Transform } from "../lib/transform";
+import type { RegistryAuth } from "./container-image";
 import { artifactRegistryHost } from "../lib/names";
 
 export const ARTIFACT_REGISTRY_REPOSITORY_TYPE = "multicloud:gcp:ArtifactRegistryRepository";
@@ -176,6 +179,33 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
       : undefined;
     for (const member of a.readers) this.grantReader(member);
     this.registerOutputs({ repositoryUrl: this.repositoryUrl, cacheRepositoryUrl: this.cacheRepositoryUrl });
+  }
+
+  /**
+   * Where a service's images and its BuildKit cache live in these repositories:
+   * `<repositoryUrl>/<service>` and `<cacheRepositoryUrl>/<service>:<cache tag>`.
+   */
+  serviceImage(
+    service: string,
+    platform: Platform,
+  ): { repositoryUrl: pulumi.Output<string>; cacheRef: pulumi.Output<string> } {
+    return {
+      repositoryUrl: pulumi.interpolate`${this.repositoryUrl}/${service}`,
+      cacheRef: pulumi.interpolate`${this.cacheRepositoryUrl ?? ""}/${service}:${cacheTag(service, platform)}`,
+    };
+  }
+
+  /**
+   * How to push here: the deployer's access token for the build (looked up once per call; call it
+   * once per stack), and the `gcp` login the verify and promote steps use at run time.
+   */
+  registryAuth(): RegistryAuth {
+    return {
+      address: this.host,
+      username: "oauth2accesstoken",
+      password: gcp.organizations.getClientConfigOutput({ parent: this }).accessToken,
+      login: { kind: "gcp" },
+    };
   }
 
   /**

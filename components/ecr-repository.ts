@@ -1,7 +1,10 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { transform, type Transform } from "../lib/transform";
-import { CACHE_TAG_PREFIX } from "../lib/image-tag";
+import { CACHE_TAG_PREFIX, cacheTag } from "../lib/image-tag";
+import type { Platform } from "../lib/platform";
+import type { RegistryLogin } from "../lib/registry/login";
+import type { RegistryAuth } from "./container-image";
 
 export const ECR_REPOSITORY_TYPE = "multicloud:aws:EcrRepository";
 
@@ -73,6 +76,28 @@ export interface EcrRepositoryArgs {
  * lets Lambda pull, for this account's functions only.
  */
 export class EcrRepository extends pulumi.ComponentResource {
+  /**
+   * How to push to ECR in `region` of the deployer's account: its authorization token for the build
+   * (one lookup; call it once per stack) and the `ecr` login the verify and promote steps use at run
+   * time. The registry address has no scheme (ECR's proxy endpoint is an https URL).
+   */
+  static registryAuth(region: string, accountId: pulumi.Input<string>): RegistryAuth {
+    const token = aws.ecr.getAuthorizationTokenOutput();
+    return {
+      address: token.proxyEndpoint.apply((e) => e.replace(/^https:\/\//, "")),
+      username: token.userName,
+      password: token.password,
+      login: pulumi
+        .output(accountId)
+        .apply((registryId): RegistryLogin => ({ kind: "ecr", region, registryId })),
+    };
+  }
+
+  /** The BuildKit cache ref of a service's images: a mutable `buildcache-*` tag in this repository. */
+  cacheRef(service: string, platform: Platform): pulumi.Output<string> {
+    return pulumi.interpolate`${this.repositoryUrl}:${cacheTag(service, platform)}`;
+  }
+
   readonly repositoryUrl: pulumi.Output<string>;
   readonly registryId: pulumi.Output<string>;
   readonly repository: aws.ecr.Repository;

@@ -1,10 +1,8 @@
 /** The Cloud Run target: one Artifact Registry repository per stack, one CloudRunService per service. */
-import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactRegistryRepository, CloudRunService } from "../components";
 import type { StackConfig } from "../lib/config/parse";
 import type { CloudRunServiceConfig } from "../lib/config/schema";
-import { cacheTag } from "../lib/image-tag";
 import { cloudRunSettings } from "../lib/service-plan";
 import type { Target } from "./types";
 
@@ -25,16 +23,10 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
     readers: config.imageConsumers.gcpMembers,
   });
   // Looked up once per stack, not per service.
-  const auth = {
-    address: registry.host,
-    username: "oauth2accesstoken",
-    password: gcp.organizations.getClientConfigOutput().accessToken,
-    login: { kind: "gcp" } as const,
-  };
+  const auth = registry.registryAuth();
   return {
     repository: (svc) => ({
-      repositoryUrl: pulumi.interpolate`${registry.repositoryUrl}/${svc.name}`,
-      cacheRef: pulumi.interpolate`${registry.cacheRepositoryUrl ?? ""}/${svc.name}:${cacheTag(svc.name, svc.platform)}`,
+      ...registry.serviceImage(svc.name, svc.platform),
       cacheImageManifest: false,
       auth,
       sourceLogin: () => ({ kind: "gcp" }),

@@ -4,7 +4,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { EcrRepository, LambdaFunction } from "../components";
 import type { StackConfig } from "../lib/config/parse";
 import type { LambdaServiceConfig } from "../lib/config/schema";
-import { cacheTag } from "../lib/image-tag";
 import { platformTagSuffix } from "../lib/platform";
 import type { RegistryLogin } from "../lib/registry/login";
 import { lambdaSettings } from "../lib/service-plan";
@@ -29,13 +28,7 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
   const account = callerIdentity.accountId;
   // `arn:<partition>:sts::…`: the partition comes with the identity, no lookup per function.
   const partition = callerIdentity.arn.apply((arn) => arn.split(":")[1]!);
-  const token = aws.ecr.getAuthorizationTokenOutput();
-  const auth = {
-    address: token.proxyEndpoint.apply((e) => e.replace(/^https:\/\//, "")),
-    username: token.userName,
-    password: token.password,
-    login: account.apply((registryId): RegistryLogin => ({ kind: "ecr", region, registryId })),
-  };
+  const auth = EcrRepository.registryAuth(region, account);
   return {
     repository: (svc) => {
       const ecr = new EcrRepository(`${svc.name}-repo`, {
@@ -53,7 +46,7 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
       });
       return {
         repositoryUrl: ecr.repositoryUrl,
-        cacheRef: pulumi.interpolate`${ecr.repositoryUrl}:${cacheTag(svc.name, svc.platform)}`,
+        cacheRef: ecr.cacheRef(svc.name, svc.platform),
         // ECR stores image manifests only.
         cacheImageManifest: true,
         auth,
