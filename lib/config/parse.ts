@@ -253,6 +253,20 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     }
   }
 
+  // Physical names must be unique: two functions with one name would fail in AWS after the first.
+  const byFunctionName = new Map<string, string>();
+  for (const svc of services) {
+    if (svc.target !== "lambda") continue;
+    const other = byFunctionName.get(svc.functionName);
+    if (other !== undefined) {
+      at(
+        ["services", svc.name, "functionName"],
+        `${svc.name} and ${other} would both be the Lambda function ${JSON.stringify(svc.functionName)}; give each its own functionName`,
+      );
+    }
+    byFunctionName.set(svc.functionName, svc.name);
+  }
+
   // A rollback names services that exist.
   for (const name of Object.keys(rollback)) {
     if (!services.some((s) => s.name === name) && !(name in rawServices)) {
@@ -462,6 +476,7 @@ function checkService(
     }
   }
   const byResourceName = new Map<string, string>();
+  const bySecret = new Map<string, string>();
   for (const k of Object.keys(s.secrets)) {
     if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
     // Cloud Run grants access per secret, in a resource named after the lower-cased variable.
@@ -475,6 +490,17 @@ function checkService(
         );
       }
       byResourceName.set(resource, k);
+      // One accessor grant per env var: two grants of one binding would each own it, and removing
+      // either later would revoke the other's access.
+      const secret = s.secrets[k]!.secret;
+      const sharing = bySecret.get(secret);
+      if (sharing !== undefined) {
+        at(
+          [...where, "secrets", k],
+          `${k} and ${sharing} both read secret ${JSON.stringify(secret)}; each would get its own grant of the same IAM binding, and removing one later would revoke the other's access. Read it through one variable`,
+        );
+      }
+      bySecret.set(secret, k);
     }
   }
   if (s.target === "cloudrun") {

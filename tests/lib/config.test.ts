@@ -424,6 +424,31 @@ describe("names Pulumi or the clouds would refuse (issue 15, classes 2, 3 and 7)
       ],
     ],
     [
+      "two Cloud Run env vars reading one secret (two grants of one IAM binding)",
+      {
+        services: svc({
+          target: "cloudrun",
+          context: "a",
+          secrets: { API_KEY: { secret: "k", version: "1" }, OTHER_KEY: { secret: "k", version: "1" } },
+        }),
+      },
+      [
+        `${F}services.api.secrets.OTHER_KEY: OTHER_KEY and API_KEY both read secret "k"; each would get its own grant of the same IAM binding, and removing one later would revoke the other's access. Read it through one variable`,
+      ],
+    ],
+    [
+      "two Lambda functions given one functionName",
+      {
+        services: JSON.stringify({
+          a: { target: "lambda", context: "a", functionName: "shared" },
+          b: { target: "lambda", context: "b", functionName: "shared" },
+        }),
+      },
+      [
+        `${F}services.b.functionName: b and a would both be the Lambda function "shared"; give each its own functionName`,
+      ],
+    ],
+    [
       "a misspelt target key",
       { services: svc({ targt: "cloudrun", context: "a" }) },
       [`${F}services.api.targt: unknown key; did you mean "target"? (target is "cloudrun" or "lambda")`],
