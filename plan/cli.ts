@@ -101,6 +101,15 @@ export async function planMain(
     }
     const state =
       o.state === undefined ? undefined : parseStackExport(o.state, fs.readFileSync(o.state, "utf8"));
+    // URNs start `urn:pulumi:<stack>::<project>::`: an export of another stack would show everything replaced.
+    const exported = [...new Set(state?.map((r) => /^urn:pulumi:([^:]+)::/.exec(r.urn)?.[1]))].filter(
+      (x): x is string => x !== undefined,
+    );
+    if (exported.length > 0 && !exported.includes(o.stack)) {
+      throw new UserError(`--state ${o.state}: an export of stack ${exported.join(", ")}, not ${o.stack}`, [
+        `export this stack: \`pulumi stack export --stack ${o.stack} --file <file>\`, or plan --stack ${exported[0]}`,
+      ]);
+    }
     planned = await runProgram({
       stack: o.stack,
       projectDir: o.dir,

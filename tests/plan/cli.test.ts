@@ -226,6 +226,21 @@ describe("the offline plan CLI", () => {
     expect(text.out).toContain("\n- gcp:cloudrunv2/service:Service api");
   });
 
+  it("refuses an export of another stack, which would show everything replaced", async () => {
+    const dir = project({ "Pulumi.staging.yaml": stackFile("staging") });
+    const file = path.join(dir, "prod.json");
+    const resources = [
+      { urn: "urn:pulumi:prod::multicloud-deploy::pulumi:pulumi:Stack::x", type: "pulumi:pulumi:Stack" },
+    ];
+    fs.writeFileSync(file, JSON.stringify({ version: 3, deployment: { resources } }));
+    const r = await plan(dir, "--state", file);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `--state ${file}: an export of stack prod, not staging\n` +
+        "  - export this stack: `pulumi stack export --stack staging --file <file>`, or plan --stack prod",
+    );
+  });
+
   it("refuses a --state file that is not a stack export, naming it", async () => {
     const dir = project({ "Pulumi.staging.yaml": stackFile("staging"), "x.json": YAML.stringify({ a: 1 }) });
     const r = await plan(dir, "--state", path.join(dir, "x.json"));
