@@ -15,35 +15,20 @@ import { PROJECT } from "../lib/config/schema";
 import { runGit, type GitRunner } from "../lib/commit";
 import { UserError } from "../lib/errors";
 import { loadStackConfig as loadStackFile } from "./stack-files";
-import { captureLogs, interceptComponentOutputs, interceptRegistrations, waitForRPCs } from "./sdk-internals";
+import {
+  captureLogs,
+  interceptComponentOutputs,
+  interceptRegistrations,
+  waitForRPCs,
+  type RegisterRequest,
+  type RegisterResponse,
+} from "./sdk-internals";
 import { callResult, newResourceState, type MockEnvironment } from "./standins";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 
-export interface RecordedResource {
-  urn: string;
-  type: string;
-  name: string;
-  custom: boolean;
-  inputs: Record<string, any>;
-  outputs: Record<string, any>;
-  /**
-   * The inputs and outputs as the engine sees them (serialized: unknowns are the preview sentinel,
-   * secrets are wrapped), which is what a policy pack is given.
-   */
-  rawInputs: Record<string, any>;
-  rawOutputs: Record<string, any>;
-  /** URN of the parent, or undefined for the stack itself. */
-  parent?: string;
-  /** URNs this resource waits for: explicit dependsOn plus every input's resource. */
-  dependencies: string[];
-  /** Input name → URNs that input came from. */
-  propertyDependencies: Record<string, string[]>;
-  protect: boolean;
-  retainOnDelete: boolean;
-  importId?: string;
-  ignoreChanges: string[];
-}
+/** A registered resource: what the program asked for (type, name, inputs, options, dependencies) and what the stand-ins answered. */
+export type RecordedResource = RegisterRequest & RegisterResponse;
 
 export interface ProgramRun {
   stack: string;
