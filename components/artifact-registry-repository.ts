@@ -109,40 +109,11 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
         : {};
 
     this.repository = new gcp.artifactregistry.Repository(
-      ...transform(
-        args.transform?.repository,
-        `${name}-repo`,
-        {
-          project: a.project,
-          location: a.location,
-          repositoryId: a.repositoryId,
-          format: "DOCKER",
-          description:
-            "Service images, tagged by commit SHA and deployed by digest (managed by multicloud-deploy).",
-          dockerConfig: { immutableTags: true },
-          vulnerabilityScanningConfig: { enablementConfig: "INHERITED" },
-          cleanupPolicyDryRun: false,
-          cleanupPolicies: [
-            {
-              id: "keep-most-recent",
-              action: "KEEP",
-              mostRecentVersions: { keepCount: a.keepTaggedVersions },
-            },
-            {
-              id: "delete-older-tagged",
-              action: "DELETE",
-              condition: { tagState: "TAGGED" },
-            },
-            {
-              id: "delete-untagged",
-              action: "DELETE",
-              condition: { tagState: "UNTAGGED", olderThan: `${a.deleteUntaggedAfterDays * 86400}s` },
-            },
-          ],
-          labels: a.labels,
-        },
-        { parent: this, ...keep, ...importOpt(a.repositoryId) },
-      ),
+      ...transform(args.transform?.repository, `${name}-repo`, imageRepositoryArgs(a), {
+        parent: this,
+        ...keep,
+        ...importOpt(a.repositoryId),
+      }),
     );
 
     this.cacheRepository =
@@ -152,23 +123,7 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
             ...transform(
               args.transform?.cacheRepository,
               `${name}-cache`,
-              {
-                project: a.project,
-                location: a.location,
-                repositoryId: a.cacheRepositoryId,
-                format: "DOCKER",
-                description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
-                dockerConfig: { immutableTags: false },
-                cleanupPolicyDryRun: false,
-                cleanupPolicies: [
-                  {
-                    id: "delete-stale-cache",
-                    action: "DELETE",
-                    condition: { tagState: "ANY", olderThan: `${30 * 86400}s` },
-                  },
-                ],
-                labels: { ...a.labels, ...CACHE_REPOSITORY_LABEL },
-              },
+              cacheRepositoryArgs(a, a.cacheRepositoryId),
               { parent: this, ...importOpt(a.cacheRepositoryId) },
             ),
           );
@@ -251,5 +206,61 @@ export function normalizeArtifactRegistryArgs(args: ArtifactRegistryRepositoryAr
     protect: args.protect ?? true,
     readers: [...new Set(args.readers ?? [])].sort(),
     labels: { "managed-by": "multicloud-deploy", ...args.labels },
+  };
+}
+
+type Normalized = ReturnType<typeof normalizeArtifactRegistryArgs>;
+
+/** The image repository: immutable tags, the cleanup policies, scanning as the project sets it. */
+function imageRepositoryArgs(a: Normalized): gcp.artifactregistry.RepositoryArgs {
+  return {
+    project: a.project,
+    location: a.location,
+    repositoryId: a.repositoryId,
+    format: "DOCKER",
+    description:
+      "Service images, tagged by commit SHA and deployed by digest (managed by multicloud-deploy).",
+    dockerConfig: { immutableTags: true },
+    vulnerabilityScanningConfig: { enablementConfig: "INHERITED" },
+    cleanupPolicyDryRun: false,
+    cleanupPolicies: [
+      {
+        id: "keep-most-recent",
+        action: "KEEP",
+        mostRecentVersions: { keepCount: a.keepTaggedVersions },
+      },
+      {
+        id: "delete-older-tagged",
+        action: "DELETE",
+        condition: { tagState: "TAGGED" },
+      },
+      {
+        id: "delete-untagged",
+        action: "DELETE",
+        condition: { tagState: "UNTAGGED", olderThan: `${a.deleteUntaggedAfterDays * 86400}s` },
+      },
+    ],
+    labels: a.labels,
+  };
+}
+
+/** The BuildKit cache repository: mutable tags, labelled as the cache, stale entries deleted. */
+function cacheRepositoryArgs(a: Normalized, repositoryId: string): gcp.artifactregistry.RepositoryArgs {
+  return {
+    project: a.project,
+    location: a.location,
+    repositoryId,
+    format: "DOCKER",
+    description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
+    dockerConfig: { immutableTags: false },
+    cleanupPolicyDryRun: false,
+    cleanupPolicies: [
+      {
+        id: "delete-stale-cache",
+        action: "DELETE",
+        condition: { tagState: "ANY", olderThan: `${30 * 86400}s` },
+      },
+    ],
+    labels: { ...a.labels, ...CACHE_REPOSITORY_LABEL },
   };
 }
