@@ -62,6 +62,15 @@ type Monitor = {
   registerResourceOutputs(req: { getUrn(): string; getOutputs(): any }, cb: (err: any) => void): unknown;
 };
 
+/** The SDK's (mock) resource monitor, failing by name when it no longer has `method`. */
+function mockMonitor(method: keyof Monitor): Monitor {
+  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor | undefined;
+  if (typeof monitor?.[method] !== "function") {
+    throw new Error(`@pulumi/pulumi: runtime.getMonitor() has no ${method}; see plan/sdk-internals.ts`);
+  }
+  return monitor;
+}
+
 /**
  * Calls `onRequest` for every resource registration of the mocked monitor (after `setMocks`) and
  * `onResponse` with what the mocks answered, or the error the registration failed with.
@@ -70,12 +79,7 @@ export function interceptRegistrations(
   onRequest: (req: RegisterRequest) => void,
   onResponse: (req: RegisterRequest, res: RegisterResponse | undefined, err: unknown) => void,
 ): void {
-  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-  if (typeof monitor?.registerResource !== "function") {
-    throw new Error(
-      "@pulumi/pulumi: runtime.getMonitor() has no registerResource; see plan/sdk-internals.ts",
-    );
-  }
+  const monitor = mockMonitor("registerResource");
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
     const propertyDependencies: Record<string, string[]> = {};
@@ -121,12 +125,7 @@ export function interceptRegistrations(
 export function interceptComponentOutputs(
   onOutputs: (urn: string, outputs: Record<string, any>) => void,
 ): void {
-  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-  if (typeof monitor?.registerResourceOutputs !== "function") {
-    throw new Error(
-      "@pulumi/pulumi: runtime.getMonitor() has no registerResourceOutputs; see plan/sdk-internals.ts",
-    );
-  }
+  const monitor = mockMonitor("registerResourceOutputs");
   const register = monitor.registerResourceOutputs.bind(monitor);
   monitor.registerResourceOutputs = (req, cb) => {
     onOutputs(req.getUrn(), req.getOutputs() ? pulumi.runtime.deserializeProperties(req.getOutputs()) : {});

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { CommitInfo } from "../../lib/commit";
 import { ConfigError } from "../../lib/errors";
-import { parseStackConfig, type RawStackConfig } from "../../lib/config/parse";
+import { parseStackConfig, type ParseContext, type RawStackConfig } from "../../lib/config/parse";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const clean: CommitInfo = { sha: SHA, source: "git", dirty: false, timestamp: 1700000000, notes: [] };
@@ -20,19 +20,21 @@ function raw(project: Record<string, unknown> = {}): RawStackConfig {
   };
 }
 
-function parse(r: RawStackConfig, commit: CommitInfo | { problem: string } = clean) {
+/** Parses as stack prod in /project, where every path exists and the work tree is clean, unless overridden. */
+function parse(r: RawStackConfig, ctx: Partial<ParseContext> = {}) {
   return parseStackConfig(r, {
     stack: "prod",
     file: "Pulumi.prod.yaml",
     projectDir: "/project",
-    resolveCommit: () => commit,
+    resolveCommit: () => clean,
     exists: () => true,
+    ...ctx,
   });
 }
 
-function problemsOf(r: RawStackConfig, commit?: CommitInfo | { problem: string }): readonly string[] {
+function problemsOf(r: RawStackConfig, ctx?: Partial<ParseContext>): readonly string[] {
   try {
-    parse(r, commit);
+    parse(r, ctx);
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     throw err;
@@ -304,7 +306,9 @@ describe("parseStackConfig rejects", () => {
   });
 
   it("refuses a dirty work tree where dirty builds are not allowed", () => {
-    const problems = problemsOf(raw(), { ...clean, dirty: true, dirtyHash: "deadbeef" });
+    const problems = problemsOf(raw(), {
+      resolveCommit: () => ({ ...clean, dirty: true, dirtyHash: "deadbeef" }),
+    });
     expect(problems).toEqual([
       `${F}allowDirtyBuilds: the work tree has uncommitted changes and this stack forbids dirty builds; commit or stash them (images are tagged by commit, so what is deployed must be what was committed)`,
     ]);
@@ -319,35 +323,15 @@ describe("parseStackConfig rejects", () => {
   });
 
   it("names the build context that does not exist", () => {
-    expect(() =>
-      parseStackConfig(raw(), {
-        stack: "prod",
-        file: "Pulumi.prod.yaml",
-        projectDir: "/project",
-        resolveCommit: () => clean,
-        exists: () => false,
-      }),
-    ).toThrow(`${F}services.api.context: build context "apps/api" does not exist under /project`);
+    expect(() => parse(raw(), { exists: () => false })).toThrow(
+      `${F}services.api.context: build context "apps/api" does not exist under /project`,
+    );
   });
 });
 
 describe("one error never hides another (issue 15, class 1)", () => {
   const missingContext = `${F}services.api.context: build context "apps/api" does not exist under /project; fix the path or add the directory`;
-  const noContext = (r: RawStackConfig) => {
-    try {
-      parseStackConfig(r, {
-        stack: "prod",
-        file: "Pulumi.prod.yaml",
-        projectDir: "/project",
-        resolveCommit: () => clean,
-        exists: (p) => !p.endsWith("/apps/api"),
-      });
-    } catch (err) {
-      if (err instanceof ConfigError) return err.problems;
-      throw err;
-    }
-    throw new Error("expected a ConfigError");
-  };
+  const noContext = (r: RawStackConfig) => problemsOf(r, { exists: (p) => !p.endsWith("/apps/api") });
 
   it.each<[string, Record<string, unknown>, string]>([
     [
@@ -379,12 +363,8 @@ describe("one error never hides another (issue 15, class 1)", () => {
   it("resolves the commit from the stack's own commitSha when another key is wrong (no invented commit error)", () => {
     const seen: Array<string | undefined> = [];
     try {
-      parseStackConfig(raw({ commitSha: SHA, logRetentionDays: "45" }), {
-        stack: "prod",
-        file: "Pulumi.prod.yaml",
-        projectDir: "/project",
+      parse(raw({ commitSha: SHA, logRetentionDays: "45" }), {
         resolveCommit: (sha) => (seen.push(sha), clean),
-        exists: () => true,
       });
     } catch {
       // the retention error
@@ -545,14 +525,7 @@ describe("parseStackConfig defaults", () => {
 });
 
 describe("parseStackConfig accepts what the clouds accept", () => {
-  const parseOk = (project: Record<string, unknown>) =>
-    parseStackConfig(raw(project), {
-      stack: "prod",
-      file: "Pulumi.prod.yaml",
-      projectDir: "/project",
-      resolveCommit: () => clean,
-      exists: () => true,
-    });
+  const parseOk = (project: Record<string, unknown>) => parse(raw(project));
 
   it.each(["us", "europe", "asia", "us-central1", "europe-west4"])(
     "an Artifact Registry location %s (regions and multi-regions)",
