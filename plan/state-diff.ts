@@ -21,7 +21,9 @@ export interface ResourceChange {
 /**
  * Inputs whose change replaces the resource: the providers mark them ForceNew (e.g.
  * terraform-provider-aws internal/service/lambda/function.go: `function_name` and `package_type` are
- * `ForceNew: true`; Pulumi calls `function_name` `name`). Only these are known here: any other change
+ * `ForceNew: true`; Pulumi calls `function_name` `name`; terraform-provider-google
+ * google/services/artifactregistry/resource_artifact_registry_repository.go: `location` is
+ * `ForceNew: true`). Only these are known here: any other change
  * shows as an update, which the provider may still turn into a replacement.
  */
 const REPLACED_BY: Record<string, readonly string[]> = {
