@@ -2,13 +2,19 @@ import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { transform, type Transform } from "../lib/transform";
-import { cloudRunSecretAccessName, cloudRunServiceAgent, runtimeServiceAccountId } from "../lib/names";
+import {
+  cloudRunRevisionName,
+  cloudRunSecretAccessName,
+  cloudRunServiceAgent,
+  runtimeServiceAccountId,
+} from "../lib/names";
+import { releaseCommandLine, type Rollout } from "../lib/release";
+import { STEP_MARKER, STEPS } from "../lib/verify-step";
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
 
 import { CLOUD_RUN_DEFAULTS as D } from "../lib/service-defaults";
 import type { ContainerImage } from "./container-image";
-import { healthCheckCommandLine } from "../lib/verify-step";
 
 export interface CloudRunSecretRef {
   /** Secret Manager secret id or full name. */
@@ -31,6 +37,20 @@ export interface CloudRunServiceArgs {
   image: ContainerImage;
   /** Commit SHA, given to the container as APP_VERSION. */
   appVersion: pulumi.Input<string>;
+  /**
+   * What this release is called: the commit being deployed. With a hash of the revision template it
+   * names the revision `<service>-<release, 7 characters>-<hash, 5>`, so one release always makes the
+   * same revision and any change to the template makes a new one (a rollback at a later commit
+   * included, whose image and APP_VERSION are an earlier commit's).
+   * @default - appVersion
+   */
+  release?: pulumi.Input<string>;
+  /**
+   * Move traffic to a new revision in steps (percentages, then 100), waiting and gating at each; a
+   * failure at any step returns all traffic to the revision that served before.
+   * @default - all at once, after the gate passes
+   */
+  rollout?: Rollout;
   /** Given to the container as NODE_ENV. */
   nodeEnv: pulumi.Input<string>;
   /** Plain environment variables. @default {} */
@@ -78,16 +98,17 @@ export interface CloudRunServiceArgs {
    */
   imageRepository?: { project: string; location: string; repositoryId: string; serviceProject: string };
   /**
-   * After the service is ready, request `<url><healthPath>` until it answers healthy, or fail the
-   * update. A private service is asked with an identity token of `healthGateServiceAccount`; without
-   * one it has no gate (the plan says so).
+   * Before a new revision takes any traffic, request `<its tag URL><healthPath>` until it answers
+   * healthy; if it never does, traffic stays where it was and the update fails. A private service is
+   * asked with an identity token of `healthGateServiceAccount`; without one it has no gate (the plan
+   * says so) and traffic moves once the revision is ready.
    * @default true
    */
   healthGate?: boolean;
   /**
    * For private services: a service account that is granted `roles/run.invoker` on the service and
-   * whose identity token (minted by the deployer, which needs
-   * `roles/iam.serviceAccountOpenIdTokenCreator` on it) the health gate sends.
+   * whose identity token the release step mints when the gate runs (the deployer needs
+   * `roles/iam.serviceAccountOpenIdTokenCreator` on it; a preview needs nothing).
    * Plain: it decides whether the grant exists.
    * @default - no identity: a private service has no health gate
    */
@@ -105,7 +126,7 @@ export interface CloudRunServiceArgs {
     imageReaderGrant?: Transform<gcp.artifactregistry.RepositoryIamMemberArgs>;
     service?: Transform<gcp.cloudrunv2.ServiceArgs>;
     invokerGrant?: Transform<gcp.cloudrunv2.ServiceIamMemberArgs>;
-    healthGate?: Transform<command.local.CommandArgs>;
+    release?: Transform<command.local.CommandArgs>;
   };
 }
 
@@ -117,20 +138,24 @@ const INGRESS = {
 
 /**
  * A Cloud Run service that runs a verified image by digest, as a dedicated runtime service account
- * that may read exactly its own secrets, with startup and liveness probes, explicit invokers, and a
- * health gate after each new revision.
+ * that may read exactly its own secrets, with startup and liveness probes and explicit invokers.
+ * Each release is a revision with a deterministic name that starts with no traffic; its release step
+ * (the one owner of the service's traffic) gates it on its own tag URL, then moves traffic to it.
  */
 export class CloudRunService extends pulumi.ComponentResource {
   readonly url: pulumi.Output<string>;
   readonly serviceAccountEmail: pulumi.Output<string>;
   readonly imageRef: pulumi.Output<string>;
   readonly latestRevision: pulumi.Output<string>;
+  /** The revision this release creates (`<service>-<release>-<template hash>`). */
+  readonly revision: pulumi.Output<string>;
   readonly serviceAccount: gcp.serviceaccount.Account;
   readonly service: gcp.cloudrunv2.Service;
   readonly secretGrants: gcp.secretmanager.SecretIamMember[];
   readonly invokerGrants: gcp.cloudrunv2.ServiceIamMember[];
   readonly imageReaderGrant: gcp.artifactregistry.RepositoryIamMember | undefined;
-  readonly healthGate: command.local.Command | undefined;
+  /** The release step: gates the revision, then moves traffic to it (or back). */
+  readonly release: command.local.Command;
 
   constructor(name: string, args: CloudRunServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CLOUD_RUN_SERVICE_TYPE, name, {}, opts);
@@ -138,14 +163,17 @@ export class CloudRunService extends pulumi.ComponentResource {
     this.serviceAccount = this.runtimeIdentity(name, a);
     this.secretGrants = this.secretAccess(name, a);
     this.imageReaderGrant = this.imageReader(name, a);
-    this.service = this.runService(name, a);
+    const { service, revision } = this.runService(name, a);
+    this.service = service;
+    this.revision = revision;
     this.invokerGrants = this.invokers(name, a);
     this.url = this.service.uri;
     this.latestRevision = this.service.latestReadyRevision;
     this.serviceAccountEmail = this.serviceAccount.email;
     this.imageRef = a.image.imageRef;
-    this.healthGate = this.gate(name, a);
-    if (a.healthGate && !this.healthGate) {
+    const gate = gateKind(a);
+    this.release = this.releaseStep(name, a, gate);
+    if (a.healthGate && gate === "none") {
       pulumi.log.info(
         `health gate skipped: ${name} is private and has no healthGateServiceAccount to call it with; ` +
           `set one, or check ${a.healthPath} with \`gcloud run services proxy\``,
@@ -158,8 +186,10 @@ export class CloudRunService extends pulumi.ComponentResource {
       serviceAccountEmail: this.serviceAccountEmail,
       imageRef: this.imageRef,
       latestRevision: this.latestRevision,
-      // A structured fact for the offline plan (which says when a service has no gate).
-      healthGate: this.healthGate !== undefined,
+      revision: this.revision,
+      // Structured facts for the offline plan (which says when a service has no gate, and shows the release).
+      healthGate: gate !== "none",
+      rollout: a.rollout,
     });
   }
 
@@ -220,7 +250,10 @@ export class CloudRunService extends pulumi.ComponentResource {
       : undefined;
   }
 
-  private runService(name: string, a: Normalized): gcp.cloudrunv2.Service {
+  private runService(
+    name: string,
+    a: Normalized,
+  ): { service: gcp.cloudrunv2.Service; revision: pulumi.Output<string> } {
     const envs: gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] = [
       { name: "NODE_ENV", value: a.nodeEnv },
       { name: "APP_VERSION", value: a.appVersion },
@@ -235,42 +268,54 @@ export class CloudRunService extends pulumi.ComponentResource {
         })),
     ];
     const probe = { httpGet: { path: a.healthPath, port: a.port }, timeoutSeconds: 3 };
+    const serviceName = a.serviceName ?? name;
+    const template = {
+      serviceAccount: this.serviceAccount.email,
+      timeout: `${a.timeoutSeconds}s`,
+      maxInstanceRequestConcurrency: a.concurrency,
+      scaling: { minInstanceCount: a.minInstances, maxInstanceCount: a.maxInstances },
+      labels: a.labels,
+      containers: [
+        {
+          image: a.image.imageRef,
+          ports: { containerPort: a.port },
+          resources: {
+            limits: { cpu: a.cpu, memory: a.memory },
+            cpuIdle: a.cpuIdle,
+            startupCpuBoost: a.startupCpuBoost,
+          },
+          envs,
+          startupProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 5, failureThreshold: 24 },
+          livenessProbe: { ...probe, periodSeconds: 30, failureThreshold: 3 },
+        },
+      ],
+    } satisfies gcp.types.input.cloudrunv2.ServiceTemplate;
+    // Named by the release and the template: the same release re-run names the same revision, and any
+    // change makes a new one (Cloud Run refuses a known name with another template).
+    const revision = pulumi
+      .all([pulumi.output(serviceName), pulumi.output(a.release ?? a.appVersion), pulumi.output(template)])
+      .apply(([svc, release, t]) => cloudRunRevisionName(svc, release, t));
 
-    return new gcp.cloudrunv2.Service(
+    const service = new gcp.cloudrunv2.Service(
       ...transform(
         a.transform?.service,
         name,
         {
           project: a.project,
           location: a.region,
-          name: a.serviceName ?? name,
+          name: serviceName,
           deletionProtection: a.deletionProtection,
           ingress: INGRESS[a.ingress],
           labels: a.labels,
-          template: {
-            serviceAccount: this.serviceAccount.email,
-            timeout: `${a.timeoutSeconds}s`,
-            maxInstanceRequestConcurrency: a.concurrency,
-            scaling: { minInstanceCount: a.minInstances, maxInstanceCount: a.maxInstances },
-            labels: a.labels,
-            containers: [
-              {
-                image: a.image.imageRef,
-                ports: { containerPort: a.port },
-                resources: {
-                  limits: { cpu: a.cpu, memory: a.memory },
-                  cpuIdle: a.cpuIdle,
-                  startupCpuBoost: a.startupCpuBoost,
-                },
-                envs,
-                startupProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 5, failureThreshold: 24 },
-                livenessProbe: { ...probe, periodSeconds: 30, failureThreshold: 3 },
-              },
-            ],
-          },
+          template: { ...template, revision },
+          // The first revision takes all traffic at creation (there is nothing to protect); after that
+          // the release step owns traffic, and this resource only re-sends what refresh read
+          // (Pulumi.yaml `refresh: always`; why: docs/safe-release.md).
+          traffics: [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision, percent: 100 }],
         },
         {
           parent: this,
+          ignoreChanges: ["traffics"],
           // Verified image first; accessor grants before the first revision, or it fails to start.
           dependsOn: [
             a.image.verification,
@@ -280,6 +325,7 @@ export class CloudRunService extends pulumi.ComponentResource {
         },
       ),
     );
+    return { service, revision };
   }
 
   /** Public, explicit and health-check invokers. */
@@ -307,34 +353,34 @@ export class CloudRunService extends pulumi.ComponentResource {
     ];
   }
 
-  /** The health gate after each new revision, or undefined when the service cannot be called. */
-  private gate(name: string, a: Normalized): command.local.Command | undefined {
-    // A private service is asked with an identity token for its URL, minted for the health-check
-    // account at each update (tokens last an hour), reaching the gate through its environment.
-    const idToken = privateGate(a)
-      ? gcp.serviceaccount.getAccountIdTokenOutput(
-          { targetServiceAccount: a.healthGateServiceAccount!, targetAudience: this.url, includeEmail: true },
-          { parent: this },
-        ).idToken
-      : undefined;
-    return a.healthGate && (a.exposure === "public" || privateGate(a))
-      ? new command.local.Command(
-          ...transform(
-            a.transform?.healthGate,
-            `${name}-health`,
-            {
-              create: this.url.apply((url) =>
-                healthCheckCommandLine({ url: `${url}${a.healthPath}`, expect: "healthy", attempts: 10 }),
-              ),
-              environment: idToken ? { HEALTH_CHECK_TOKEN: pulumi.secret(idToken) } : undefined,
-              // A new revision (new image, env or secret version) runs the gate again.
-              triggers: [this.latestRevision],
-              logging: command.local.Logging.Stderr,
-            },
-            { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
+  /**
+   * The release step: the one owner of traffic after the first revision. It runs for each new
+   * revision (its trigger), gates it on its tag URL, moves traffic, and on failure puts it back.
+   */
+  private releaseStep(name: string, a: Normalized, gate: GateKind): command.local.Command {
+    return new command.local.Command(
+      ...transform(
+        a.transform?.release,
+        `${name}-release`,
+        {
+          create: pulumi.all([this.service.id, this.revision]).apply(([service, revision]) =>
+            releaseCommandLine({
+              target: "cloudrun",
+              service,
+              revision,
+              healthPath: a.healthPath,
+              gate,
+              rollout: a.rollout,
+            }),
           ),
-        )
-      : undefined;
+          environment: { [STEP_MARKER]: STEPS.release },
+          // A new revision (new image, env or secret version) is a new release.
+          triggers: [this.revision],
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this, dependsOn: [this.service, ...this.invokerGrants] },
+      ),
+    );
   }
 }
 
@@ -343,6 +389,13 @@ type Normalized = ReturnType<typeof normalizeCloudRunArgs>;
 /** A private service has a health gate only with an identity to call it with. */
 const privateGate = (a: Normalized) =>
   a.healthGate && a.exposure !== "public" && a.healthGateServiceAccount !== undefined;
+
+type GateKind = "none" | "public" | { idTokenFor: string };
+function gateKind(a: Normalized): GateKind {
+  if (!a.healthGate) return "none";
+  if (a.exposure === "public") return "public";
+  return privateGate(a) ? { idTokenFor: a.healthGateServiceAccount! } : "none";
+}
 
 export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
   return {

@@ -2,7 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { transform, type Transform } from "../lib/transform";
-import { healthCheckCommandLine } from "../lib/verify-step";
+import { LAMBDA_LIVE_ALIAS, releaseCommandLine, type Rollout } from "../lib/release";
+import { STEP_MARKER, STEPS } from "../lib/verify-step";
 import {
   IAM_ROLE_NAME_MAX,
   LAMBDA_FUNCTION_NAME_MAX,
@@ -71,11 +72,18 @@ export interface LambdaFunctionArgs {
    */
   exposure?: "public" | "private";
   /**
-   * After each new image, check the function works: a GET of the public URL's health path, otherwise
-   * an invocation with `{"healthCheck": true}` that must not return a function error.
+   * Before a new version takes any traffic, invoke it (its qualified ARN) with
+   * `{"healthCheck": true, "path": <healthPath>}`; a function error leaves the `live` alias on the
+   * previous version and fails the update. With false, the alias moves without a gate.
    * @default true
    */
   healthGate?: boolean;
+  /**
+   * Move the `live` alias to a new version in steps (percentages by alias routing weight, then 100),
+   * waiting and gating at each; a failure at any step returns all traffic to the previous version.
+   * @default - all at once, after the gate passes
+   */
+  rollout?: Rollout;
   /** @default "/health" */
   healthPath?: string;
   tags?: Record<string, string>;
@@ -92,14 +100,16 @@ export interface LambdaFunctionArgs {
     function?: Transform<aws.lambda.FunctionArgs>;
     functionUrl?: Transform<aws.lambda.FunctionUrlArgs>;
     urlPermission?: Transform<aws.lambda.PermissionArgs>;
-    healthInvocation?: Transform<aws.lambda.InvocationArgs>;
-    healthCheck?: Transform<command.local.CommandArgs>;
+    release?: Transform<command.local.CommandArgs>;
+    alias?: Transform<aws.lambda.AliasArgs>;
   };
 }
 
 /**
  * A Lambda function from a verified container image, by digest, with an execution role that can write
  * its logs and read exactly its own secrets, an explicit log group with retention, and an optional URL.
+ * Each release publishes a version; the `live` alias, which the URL and its permissions target, moves
+ * to it only after the release step has invoked the new version itself and found it healthy.
  */
 export class LambdaFunction extends pulumi.ComponentResource {
   readonly functionName: pulumi.Output<string>;
@@ -115,9 +125,12 @@ export class LambdaFunction extends pulumi.ComponentResource {
   readonly secretsPolicy: aws.iam.RolePolicy | undefined;
   readonly function: aws.lambda.Function;
   readonly functionUrl: aws.lambda.FunctionUrl | undefined;
-  readonly healthGate: aws.lambda.Invocation | undefined;
-  /** The public URL's health gate (`GET <url><healthPath>`); only for public function URLs. */
-  readonly urlHealthGate: command.local.Command | undefined;
+  /** The version this release published. */
+  readonly version: pulumi.Output<string>;
+  /** The release step: gates the new version, then moves the alias to it (or back). */
+  readonly release: command.local.Command;
+  /** `live`: what the URL, its permissions and every invoker call. */
+  readonly alias: aws.lambda.Alias;
 
   constructor(name: string, args: LambdaFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
     super(LAMBDA_FUNCTION_TYPE, name, {}, opts);
@@ -129,10 +142,11 @@ export class LambdaFunction extends pulumi.ComponentResource {
     this.secretsPolicy = this.secretsAccess(name, a);
     this.logGroup = this.logs(name, a);
     this.function = this.lambda(name, a, basicExecution);
+    this.version = this.function.version;
+    this.release = this.releaseStep(name, a);
+    this.alias = this.liveAlias(name, a);
     this.functionUrl = this.publicUrl(name, a);
     this.url = this.functionUrl?.functionUrl;
-    this.healthGate = this.invocationGate(name, a);
-    this.urlHealthGate = this.urlGate(name, a);
     this.functionName = this.function.name;
     this.arn = this.function.arn;
     this.imageRef = this.function.imageUri.apply((u) => u ?? "");
@@ -142,8 +156,11 @@ export class LambdaFunction extends pulumi.ComponentResource {
       imageRef: this.imageRef,
       architecture: this.architecture,
       url: this.url,
-      // A structured fact for the offline plan (which says when a function has no gate).
-      healthGate: this.healthGate !== undefined,
+      version: this.version,
+      alias: LAMBDA_LIVE_ALIAS,
+      // Structured facts for the offline plan (which says when a function has no gate, and shows the release).
+      healthGate: a.healthGate,
+      rollout: a.rollout,
     });
   }
 
@@ -236,6 +253,9 @@ export class LambdaFunction extends pulumi.ComponentResource {
           name: a.functionName,
           packageType: "Image",
           imageUri: a.image.imageRef,
+          // Every release is a version: the alias moves to it after its gate, and older ones stay for
+          // rollback (a version is published only when code or config change: function.go Update).
+          publish: true,
           architectures: [this.architecture],
           role: this.role.arn,
           memorySize: a.memorySize,
@@ -244,7 +264,15 @@ export class LambdaFunction extends pulumi.ComponentResource {
           reservedConcurrentExecutions: a.reservedConcurrency,
           imageConfig: a.imageConfig,
           environment: { variables },
-          loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
+          // JSON logs with both levels stated: Lambda reports INFO for levels left unset, and the
+          // provider's diff would then publish a new version on every update
+          // (hashicorp/terraform-provider-aws#33383).
+          loggingConfig: {
+            logFormat: "JSON",
+            logGroup: this.logGroup.name,
+            applicationLogLevel: "INFO",
+            systemLogLevel: "INFO",
+          },
           tags: a.tags,
         },
         {
@@ -268,7 +296,8 @@ export class LambdaFunction extends pulumi.ComponentResource {
       ...transform(
         a.transform?.functionUrl,
         `${name}-url`,
-        { functionName: this.function.name, authorizationType },
+        // On the alias, never the unqualified function (which would serve $LATEST the moment code changes).
+        { functionName: this.function.name, qualifier: this.alias.name, authorizationType },
         { parent: this },
       ),
     );
@@ -281,6 +310,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
             `${name}-url-public`,
             {
               function: this.function.name,
+              qualifier: this.alias.name,
               action: "lambda:InvokeFunctionUrl",
               principal: "*",
               functionUrlAuthType: "NONE",
@@ -296,6 +326,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
             `${name}-url-public-invoke`,
             {
               function: this.function.name,
+              qualifier: this.alias.name,
               action: "lambda:InvokeFunction",
               principal: "*",
               invokedViaFunctionUrl: true,
@@ -308,49 +339,54 @@ export class LambdaFunction extends pulumi.ComponentResource {
     return functionUrl;
   }
 
-  /** The smoke test: invoked again whenever the image changes; a function error fails the update. */
-  private invocationGate(name: string, a: Normalized): aws.lambda.Invocation | undefined {
-    return a.healthGate
-      ? new aws.lambda.Invocation(
-          ...transform(
-            a.transform?.healthInvocation,
-            `${name}-health`,
-            {
-              functionName: this.function.name,
-              input: JSON.stringify({ healthCheck: true, path: a.healthPath }),
-              triggers: { imageUri: a.image.imageRef },
-            },
-            { parent: this },
+  /**
+   * The release step: the one owner of the alias after its creation. It runs for each new version
+   * (its trigger): invokes that version alone, then moves the alias, or puts it back.
+   */
+  private releaseStep(name: string, a: Normalized): command.local.Command {
+    return new command.local.Command(
+      ...transform(
+        a.transform?.release,
+        `${name}-release`,
+        {
+          create: pulumi.all([this.function.arn, this.function.version]).apply(([functionArn, version]) =>
+            releaseCommandLine({
+              target: "lambda",
+              functionArn,
+              version,
+              alias: LAMBDA_LIVE_ALIAS,
+              healthPath: a.healthPath,
+              gate: a.healthGate ? "invoke" : "none",
+              rollout: a.rollout,
+            }),
           ),
-        )
-      : undefined;
+          environment: { [STEP_MARKER]: STEPS.release },
+          triggers: [this.function.version],
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this, dependsOn: [this.function] },
+      ),
+    );
   }
 
   /**
-   * A public URL is also asked over HTTP, the way its users will reach it. (A private URL needs
-   * SigV4-signed requests; the invocation already proves the function works.)
+   * `live`, created on the first version once its gate passed. After that the release step moves it:
+   * this resource never re-sends `functionVersion` or `routingConfig` (alias.go Update sends both).
    */
-  private urlGate(name: string, a: Normalized): command.local.Command | undefined {
-    const functionUrl = this.functionUrl;
-    return a.healthGate && functionUrl && a.exposure === "public"
-      ? new command.local.Command(
-          ...transform(
-            a.transform?.healthCheck,
-            `${name}-url-health`,
-            {
-              create: functionUrl.functionUrl.apply((u) =>
-                healthCheckCommandLine({
-                  url: `${u.replace(/\/$/, "")}${a.healthPath}`,
-                  expect: "healthy",
-                  attempts: 10,
-                }),
-              ),
-              triggers: [a.image.imageRef],
-            },
-            { parent: this, dependsOn: [this.function, functionUrl, ...this.urlPermissions] },
-          ),
-        )
-      : undefined;
+  private liveAlias(name: string, a: Normalized): aws.lambda.Alias {
+    return new aws.lambda.Alias(
+      ...transform(
+        a.transform?.alias,
+        `${name}-live`,
+        {
+          name: LAMBDA_LIVE_ALIAS,
+          functionName: this.function.name,
+          functionVersion: this.function.version,
+          description: "What users call; moved by the release step after each new version's health gate",
+        },
+        { parent: this, dependsOn: [this.release], ignoreChanges: ["functionVersion", "routingConfig"] },
+      ),
+    );
   }
 }
 

@@ -3,6 +3,7 @@
  * contract too: changing one replaces a real resource.
  */
 import { createHash } from "node:crypto";
+import stringify from "safe-stable-stringify";
 
 /**
  * A GCP service account id (6-30 chars, `[a-z][-a-z0-9]*[a-z0-9]`) for a service's runtime identity:
@@ -51,4 +52,33 @@ export function lambdaFunctionName(project: string, stack: string, service: stri
 /** The execution role of a function: `<function name>-role`. */
 export function lambdaRoleName(functionName: string): string {
   return `${functionName}-role`;
+}
+
+/**
+ * Cloud Run service names are at most 49 characters (Admin API v2 `CreateServiceRequest.service_id`:
+ * "must contain fewer than 50 characters"), and a traffic tag plus the service name at most 46 (they
+ * form one DNS label of the tag URL; gcloud: "Combined traffic tag and service name cannot exceed
+ * 46 characters"). The release tag (lib/release.ts `CANDIDATE_TAG`, 4 characters) leaves 42.
+ */
+export const CLOUD_RUN_SERVICE_NAME_MAX = 42;
+
+/** Cloud Run revision names: `^[a-z][a-z0-9-]*[a-z0-9]$`, under 64 characters, `<service>-` first. */
+export const CLOUD_RUN_REVISION_NAME_MAX = 63;
+
+/**
+ * A release's revision: `<service>-<release, 7>-<template hash, 5>`, 14 characters after the
+ * service name (42 + 14 = 56, within 63). The release is the deployed commit; the hash is of the
+ * whole template, so the same release and settings always give the same name and any change a new
+ * one (Cloud Run refuses a known revision name with a different template).
+ */
+export function cloudRunRevisionName(service: string, release: string, template: unknown): string {
+  const hash = createHash("sha256")
+    .update(stringify(template) ?? "")
+    .digest("hex");
+  const id =
+    release
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, "")
+      .slice(0, 7) || "release";
+  return `${service}-${id}-${hash.slice(0, 5)}`;
 }

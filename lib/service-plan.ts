@@ -62,6 +62,7 @@ export function cloudRunSettings(
     deletionProtection: config.deletionProtection,
     healthGate: svc.healthGate,
     healthGateServiceAccount: svc.healthGateServiceAccount,
+    rollout: svc.rollout,
   };
 }
 
@@ -82,5 +83,6 @@ export function lambdaSettings(config: Pick<StackConfig, "nodeEnv">, svc: Lambda
     exposure: svc.exposure,
     healthGate: svc.healthGate,
     healthPath: svc.healthPath,
+    rollout: svc.rollout,
   };
 }

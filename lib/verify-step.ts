@@ -10,10 +10,10 @@
  * - The command line is `<verify-image> <repo>@sha256:<digest> --platform <os/arch> --tag <tag>`;
  *   the parser takes the flags as `--flag value` or `--flag=value`, in any order.
  */
-import { HEALTH_CHECK_COMMAND, PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "../components/scripts";
+import { HEALTH_CHECK_COMMAND, PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "./scripts";
 
 export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
-export const STEPS = { verify: "verify-image", promote: "promote-image" } as const;
+export const STEPS = { verify: "verify-image", promote: "promote-image", release: "release" } as const;
 
 export interface VerifyStep {
   /** `repo@sha256:…` */

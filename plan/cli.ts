@@ -17,7 +17,7 @@ import { UserError } from "../lib/errors";
 import { parseOrExit } from "../scripts/cli";
 import { checkPolicies, counts, planNotes, tree } from "./report";
 import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "./run";
-import { diffAgainstState, parseStackExport, type ResourceChange } from "./state-diff";
+import { diffAgainstState, parseStackExport, type ExportedResource, type ResourceChange } from "./state-diff";
 import { listStacks } from "./stack-files";
 
 /**
@@ -93,14 +93,14 @@ export async function planMain(
   const o = program.opts<Options>();
   let planned: ProgramRun;
   let changes: ResourceChange[] | undefined;
+  let state: ExportedResource[] | undefined;
   try {
     if (o.state !== undefined && !fs.existsSync(o.state)) {
       throw new UserError(`--state ${o.state}: no such file`, [
         "pass the output of `pulumi stack export --stack <stack> --file <file>`",
       ]);
     }
-    const state =
-      o.state === undefined ? undefined : parseStackExport(o.state, fs.readFileSync(o.state, "utf8"));
+    state = o.state === undefined ? undefined : parseStackExport(o.state, fs.readFileSync(o.state, "utf8"));
     // URNs start `urn:pulumi:<stack>::<project>::`: an export of another stack would show everything replaced.
     const exported = [...new Set(state?.map((r) => /^urn:pulumi:([^:]+)::/.exec(r.urn)?.[1]))].filter(
       (x): x is string => x !== undefined,
@@ -152,7 +152,7 @@ export async function planMain(
     changes: changes ?? null,
     outputs: planned.outputs,
     warnings: planned.logs.filter((l) => l.severity === "warning").map((l) => l.message),
-    notes: planNotes(planned),
+    notes: planNotes(planned, state),
     policy: { configFile: policy.configFile, diagnostics: policy.result.diagnostics },
   };
   const exitCode = policy.failed ? 3 : 0;

@@ -8,8 +8,9 @@ import {
   parsePromoteCommandLine,
   parseVerifyCommandLine,
 } from "../lib/verify-step";
+import { CANDIDATE_TAG, describeTraffic, parseReleaseCommandLine, rolloutPercents } from "../lib/release";
 import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "./run";
-import type { Change, ResourceChange } from "./state-diff";
+import type { Change, ExportedResource, ResourceChange } from "./state-diff";
 
 /** IAM policy statements in one line each: `Allow s3:GetObject on arn:… (principal …)`. */
 function statements(policy: unknown): string {
@@ -61,6 +62,20 @@ function summarize(r: RecordedResource): string {
           ? `rollback: ${promote.source} must still be in this registry (nothing is copied)`
           : `copy ${promote.source} -> ${promote.destination}`;
       }
+      const release = parseReleaseCommandLine(text);
+      if (release) {
+        const what =
+          release.target === "cloudrun" ? `revision ${release.revision}` : `version ${release.version}`;
+        const gate =
+          release.gate === "none"
+            ? "no gate"
+            : release.target === "cloudrun"
+              ? `gate GET <tag ${CANDIDATE_TAG} URL>${release.healthPath}${typeof release.gate === "object" ? ` as ${release.gate.idTokenFor}` : ""}`
+              : `gate: invoke version ${release.version} alone`;
+        const steps = rolloutPercents(release.rollout).join("% -> ");
+        const wait = release.rollout ? `, ${release.rollout.waitSeconds}s and the gate after each step` : "";
+        return `release ${what}: ${gate}, then ${steps}%${wait}`;
+      }
       const health = parseHealthCheckCommandLine(text);
       if (health)
         return `health gate: GET ${health.url} until it answers ${health.expect} (${health.attempts} attempts)`;
@@ -77,8 +92,11 @@ function summarize(r: RecordedResource): string {
         `instances=${scaling.minInstanceCount ?? 0}..${scaling.maxInstanceCount}`,
         `concurrency=${t.maxInstanceRequestConcurrency} timeout=${t.timeout}`,
         `sa=${t.serviceAccount} ingress=${i.ingress} deletionProtection=${i.deletionProtection}`,
+        `revision=${t.revision}`,
       ].join(" ");
     }
+    case "aws:lambda/alias:Alias":
+      return `${i.name} (created at version ${i.functionVersion}; moved only by the release step)`;
     case "aws:lambda/function:Function":
       return [
         `packageType=${i.packageType} imageUri=${i.imageUri} architectures=${JSON.stringify(i.architectures)}`,
@@ -86,9 +104,9 @@ function summarize(r: RecordedResource): string {
         `reservedConcurrency=${i.reservedConcurrentExecutions ?? "unreserved"}`,
       ].join(" ");
     case "aws:lambda/functionUrl:FunctionUrl":
-      return `authorizationType=${i.authorizationType}${i.authorizationType === "NONE" ? " (anyone on the internet)" : ""}`;
+      return `on ${i.qualifier ?? "$LATEST"} authorizationType=${i.authorizationType}${i.authorizationType === "NONE" ? " (anyone on the internet)" : ""}`;
     case "aws:lambda/permission:Permission":
-      return `${i.action} for ${i.principal}${i.functionUrlAuthType ? ` (function URL auth ${i.functionUrlAuthType})` : ""}`;
+      return `${i.action} for ${i.principal} on ${i.qualifier ?? "the unqualified function"}${i.functionUrlAuthType ? ` (function URL auth ${i.functionUrlAuthType})` : ""}`;
     case "gcp:cloudrunv2/serviceIamMember:ServiceIamMember":
     case "gcp:secretmanager/secretIamMember:SecretIamMember":
     case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
@@ -119,13 +137,13 @@ function summarize(r: RecordedResource): string {
  * deployed from an old image, what a secret env var holds. Read from the config the program ran
  * with and the facts components record (`registerOutputs`), never from child names.
  */
-export function planNotes(run: ProgramRun): string[] {
-  const notes: string[] = [];
+export function planNotes(run: ProgramRun, state?: readonly ExportedResource[]): string[] {
+  const notes: string[] = [...releaseNotes(run, state)];
   for (const c of run.resources.filter((r) => !r.custom && r.outputs.healthGate === false)) {
     notes.push(
       c.type === "multicloud:gcp:CloudRunService"
-        ? `${c.name}: no health gate (private without healthGateServiceAccount, or healthGate: false); Cloud Run's startup probe still guards each revision`
-        : `${c.name}: no health gate (private without a function URL, or healthGate: false); the update counts as done once Lambda reports the function active`,
+        ? `${c.name}: no health gate (private without healthGateServiceAccount, or healthGate: false); traffic moves to each new revision once it is ready, which Cloud Run's startup probe still decides`
+        : `${c.name}: no health gate (healthGate: false); the live alias moves to each new version once Lambda has published it`,
     );
   }
   const config = run.config;
@@ -148,6 +166,65 @@ export function planNotes(run: ProgramRun): string[] {
     );
   }
   return notes;
+}
+
+/** Where a release takes traffic: from where it is now (known from a `--state` export) to the new revision or version. */
+function releaseNotes(run: ProgramRun, state?: readonly ExportedResource[]): string[] {
+  const notes: string[] = [];
+  for (const r of run.resources.filter((x) => x.type === "command:local:Command")) {
+    const step = parseReleaseCommandLine(String(r.inputs.create ?? ""));
+    if (!step) continue;
+    const service = run.resources.find((x) => x.urn === r.parent)?.name ?? r.name;
+    const candidate = step.target === "cloudrun" ? step.revision : `version ${step.version}`;
+    const now = state ? liveTraffic(step, state) : undefined;
+    const from =
+      now === undefined
+        ? state
+          ? "nothing serves yet (first release: it takes all traffic once its gate passes)"
+          : "where it is now (pass --state to see it)"
+        : describeTraffic(
+            now.map((t) => ({ ...t, target: step.target === "lambda" ? `version ${t.target}` : t.target })),
+          );
+    const unchanged =
+      now?.length === 1 && now[0]!.target === (step.target === "cloudrun" ? step.revision : step.version);
+    notes.push(
+      unchanged
+        ? `${service}: ${candidate} already serves 100%; nothing to release`
+        : `${service}: release moves traffic from ${from} to ${candidate}, ` +
+            (step.rollout
+              ? `in steps of ${rolloutPercents(step.rollout).join("%, ")}% (${step.rollout.waitSeconds}s and the gate after each)`
+              : "all at once") +
+            (step.gate === "none" ? ", with no gate" : ", after its own health gate passes") +
+            "; a failed gate leaves or returns all traffic to what served before",
+    );
+  }
+  return notes;
+}
+
+/** Traffic in an export: a Cloud Run service's `traffics` output, a Lambda alias's version and weights. */
+function liveTraffic(
+  step: NonNullable<ReturnType<typeof parseReleaseCommandLine>>,
+  state: readonly ExportedResource[],
+): { target: string; percent: number }[] | undefined {
+  if (step.target === "cloudrun") {
+    const name = step.service.split("/").pop();
+    const svc = state.find(
+      (x) => x.type === "gcp:cloudrunv2/service:Service" && (x.outputs?.name ?? x.inputs?.name) === name,
+    );
+    const traffics = svc?.outputs?.traffics as { revision?: string; percent?: number }[] | undefined;
+    return traffics
+      ?.filter((t) => (t.percent ?? 0) > 0)
+      .map((t) => ({ target: String(t.revision), percent: t.percent ?? 0 }));
+  }
+  const fn = step.functionArn.split(":").pop();
+  const alias = state.find((x) => x.type === "aws:lambda/alias:Alias" && x.outputs?.functionName === fn);
+  if (!alias) return undefined;
+  const weights = (
+    alias.outputs?.routingConfig as { additionalVersionWeights?: Record<string, number> } | undefined
+  )?.additionalVersionWeights;
+  const extra = Object.entries(weights ?? {}).map(([v, w]) => ({ target: v, percent: Math.round(w * 100) }));
+  const rest = 100 - extra.reduce((n, t) => n + t.percent, 0);
+  return [{ target: String(alias.outputs?.functionVersion), percent: rest }, ...extra];
 }
 
 function flags(r: RecordedResource): string {

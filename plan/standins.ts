@@ -118,8 +118,18 @@ export function newResourceState(
     }
     case "gcp:cloudrunv2/service:Service": {
       const name = i.name ?? autoname(args.name);
-      // A new revision whenever the template changes, as Cloud Run does.
-      const revision = `${name}-${hash(i.template).slice(0, 5)}-${hash(i.template).slice(5, 8)}`;
+      // `template.revision` names the revision when given ("If this field is omitted, it will be
+      // automatically generated based on the Service name", resource_cloud_run_v2_service.go).
+      const revision =
+        i.template?.revision ?? `${name}-${hash(i.template).slice(0, 5)}-${hash(i.template).slice(5, 8)}`;
+      const uri = `https://${name}-${env.gcpProjectNumber}.${location}.run.app`;
+      const revisionPath = `projects/${project}/locations/${location}/services/${name}/revisions/${revision}`;
+      // traffic is Optional+Computed; "If traffic is empty or not provided, defaults to 100% traffic to
+      // the latest Ready Revision" (googleapis google/cloud/run/v2/service.proto, Service.traffic).
+      const traffics: Array<Record<string, unknown>> =
+        i.traffics && i.traffics.length > 0
+          ? i.traffics
+          : [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", percent: 100 }];
       return {
         id: `projects/${project}/locations/${location}/services/${name}`,
         state: {
@@ -128,9 +138,19 @@ export function newResourceState(
           project,
           // The deterministic URL Cloud Run gives every service: https://<service>-<project number>.<region>.run.app
           // (Cloud Run docs, "View the service URL"; provider field `uri`, "the main URI").
-          uri: `https://${name}-${env.gcpProjectNumber}.${location}.run.app`,
-          latestReadyRevision: `projects/${project}/locations/${location}/services/${name}/revisions/${revision}`,
-          latestCreatedRevision: `projects/${project}/locations/${location}/services/${name}/revisions/${revision}`,
+          uri,
+          traffics,
+          // traffic_statuses (Computed): {type, revision, percent, tag, uri}; a tag's own URL is
+          // `https://<tag>---<service host>` (TrafficTargetStatus.uri, traffic_target.proto).
+          trafficStatuses: traffics.map((t) => ({
+            type: t.type,
+            revision: t.type === "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" ? revision : t.revision,
+            percent: t.percent ?? 0,
+            tag: t.tag ?? "",
+            uri: t.tag ? uri.replace("https://", `https://${String(t.tag)}---`) : "",
+          })),
+          latestReadyRevision: revisionPath,
+          latestCreatedRevision: revisionPath,
           uid: hash(name).slice(0, 32),
         },
       };
@@ -216,22 +236,40 @@ export function newResourceState(
     case "aws:lambda/function:Function": {
       const name = i.name ?? autoname(args.name);
       const arn = `arn:${env.awsPartition}:lambda:${region}:${acct}:function:${name}`;
+      // With `publish`, creating the function publishes version 1; Read takes `version` from the last
+      // entry of ListVersionsByFunction, and `qualified_arn` is `<arn>:<version>` (function.go). Without
+      // it the function has only $LATEST.
+      const version = i.publish ? "1" : "$LATEST";
       return {
         id: name,
         state: {
           ...i,
           name,
           arn,
-          qualifiedArn: `${arn}:$LATEST`,
+          qualifiedArn: `${arn}:${version}`,
           invokeArn: `arn:${env.awsPartition}:apigateway:${region}:lambda:path/2015-03-31/functions/${arn}/invocations`,
-          version: "$LATEST",
+          version,
+        },
+      };
+    }
+    case "aws:lambda/alias:Alias": {
+      // alias.go: the id and `arn` are the alias ARN `<function arn>:<name>`; `invoke_arn` wraps it.
+      const arn = `arn:${env.awsPartition}:lambda:${region}:${acct}:function:${i.functionName}:${i.name}`;
+      return {
+        id: arn,
+        state: {
+          ...i,
+          arn,
+          invokeArn: `arn:${env.awsPartition}:apigateway:${region}:lambda:path/2015-03-31/functions/${arn}/invocations`,
         },
       };
     }
     case "aws:lambda/functionUrl:FunctionUrl": {
-      const urlId = hash(i.functionName).slice(0, 32);
+      // function_url.go: the id is `<function>` or `<function>/<qualifier>`; the URL is
+      // `https://<url_id>.lambda-url.<region>.on.aws/`, one per function and qualifier.
+      const urlId = hash(i.functionName, i.qualifier ?? "").slice(0, 32);
       return {
-        id: String(i.functionName),
+        id: i.qualifier ? `${i.functionName}/${i.qualifier}` : String(i.functionName),
         state: { ...i, urlId, functionUrl: `https://${urlId}.lambda-url.${region}.on.aws/` },
       };
     }

@@ -67,11 +67,13 @@ function comparable(value: unknown): unknown {
   return value;
 }
 
-interface ExportedResource {
+export interface ExportedResource {
   urn: string;
   type: string;
   custom?: boolean;
   inputs?: Record<string, unknown>;
+  /** What the provider last reported (after a refresh: the live traffic, the alias's version). */
+  outputs?: Record<string, unknown>;
 }
 
 /** Reads `pulumi stack export` output; a clear error names the file when it is not one. */

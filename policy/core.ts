@@ -38,6 +38,7 @@ export const TYPES = {
   classicImage: "docker:index/image:Image",
   classicRegistryImage: "docker:index/registryImage:RegistryImage",
   lambdaUrl: "aws:lambda/functionUrl:FunctionUrl",
+  lambdaPermission: "aws:lambda/permission:Permission",
   ecrRepository: "aws:ecr/repository:Repository",
   image: "docker-build:index:Image",
   command: "command:local:Command",
@@ -284,6 +285,8 @@ export const what = (type: string, name: string) => {
   if (type === TYPES.function2) return `Cloud Function "${name}"`;
   if (type === TYPES.lambda) return `Lambda function "${name}"`;
   if (type === TYPES.image) return `image build "${name}"`;
+  if (type === TYPES.lambdaUrl) return `function URL "${name}"`;
+  if (type === TYPES.lambdaPermission) return `Lambda permission "${name}"`;
   return `Cloud Run service "${name}"`;
 };
 
@@ -330,7 +333,7 @@ export function stackPolicy(
 
 /** The pack's copy of the program's step contract (lib/verify-step.ts; parity test in tests/policy). */
 export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
-export const STEPS = { verify: "verify-image", promote: "promote-image" } as const;
+export const STEPS = { verify: "verify-image", promote: "promote-image", release: "release" } as const;
 
 /** A Command that carries the step marker: its text or name proves nothing. */
 export const isStep = (step: string) => (r: PolicyResource) => {

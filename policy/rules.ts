@@ -30,6 +30,7 @@ import {
   imageBuildSinglePlatform,
 } from "./rules/image-builds";
 import { IMMUTABLE_TAGS, ecrScanOnPush, registryImmutableTags } from "./rules/registries";
+import { lambdaTrafficThroughAlias } from "./rules/traffic";
 import {
   ARTIFACT_REGISTRY_HOSTS,
   cloudRunImageFromArtifactRegistry,
@@ -69,6 +70,7 @@ export const policies: Policies = [
   noPlaintextSecretsInEnv,
   cloudRunDedicatedServiceAccount,
   publicExposureRequiresOptIn,
+  lambdaTrafficThroughAlias,
 ];
 
 export const PACK_NAME = "multicloud-deploy";

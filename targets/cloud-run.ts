@@ -38,6 +38,8 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
         region: gcpConfig.region,
         image,
         appVersion,
+        // The deployed commit names the release (a rollback deploys an earlier image at this commit).
+        release: config.commit.sha,
         imageRepository: {
           project: ar.project,
           location: ar.location,

@@ -10,6 +10,7 @@ import { ConfigError, describeValue } from "../errors";
 import { cloudRunResourceProblem } from "../cloud-run-limits";
 import type { CommitInfo } from "../commit";
 import {
+  CLOUD_RUN_SERVICE_NAME_MAX,
   IAM_ROLE_NAME_MAX,
   cloudRunSecretAccessName,
   LAMBDA_FUNCTION_NAME_MAX,
@@ -17,6 +18,7 @@ import {
   lambdaRoleName,
 } from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
+import { rolloutProblems } from "../release";
 import {
   CLOUD_RUN_RESERVED_ENV,
   DEFAULT_LAMBDA_ARCHITECTURE,
@@ -33,8 +35,6 @@ import {
   type LambdaServiceConfig,
   type ServiceConfig,
 } from "./schema";
-
-const CLOUD_RUN_SERVICE_NAME_MAX = 49;
 
 /** Configuration as Pulumi hands it to the program. */
 export interface RawStackConfig {
@@ -227,11 +227,11 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       problems.push(...describeIssues(parsed.error.issues, schema, where, ctx.file));
       continue;
     }
-    // Cloud Run service names are at most 49 characters (Cloud Run docs, "Service names").
+    // Cloud Run service names are at most 49 characters, and 46 with a traffic tag (lib/names.ts).
     if (parsed.data.target === "cloudrun" && name.length > CLOUD_RUN_SERVICE_NAME_MAX) {
       at(
         where,
-        `Cloud Run service names are at most ${CLOUD_RUN_SERVICE_NAME_MAX} characters; ${JSON.stringify(name)} has ${name.length}. Rename the service`,
+        `Cloud Run service names are at most ${CLOUD_RUN_SERVICE_NAME_MAX} characters here (the release gate's tag URL, "next---<service>", must fit Cloud Run's 46-character limit for tag and name); ${JSON.stringify(name)} has ${name.length}. Rename the service`,
       );
       continue;
     }
@@ -501,6 +501,20 @@ function checkService(
         );
       }
       bySecret.set(secret, k);
+    }
+  }
+  if (s.rollout) {
+    for (const p of rolloutProblems(s.rollout)) at([...where, "rollout"], p);
+    const ungated =
+      !s.healthGate ||
+      (s.target === "cloudrun" && s.exposure === "private" && s.healthGateServiceAccount === undefined);
+    if (ungated) {
+      at(
+        [...where, "rollout"],
+        !s.healthGate
+          ? "a rollout gates each step, and this service has healthGate: false; set healthGate: true or remove rollout"
+          : "a rollout gates each step, and this private service has no healthGateServiceAccount to call it with; set one or remove rollout",
+      );
     }
   }
   if (s.target === "cloudrun") {

@@ -96,8 +96,24 @@ const commonService = {
   buildTarget: z.string(e("expected the name of a build stage")).min(1).optional(),
   exposure,
   env: emptyIsNone(envMap.default({})),
-  /** Verify the deployed service answers before the update counts as done. */
+  /** Gate each new revision or version on its own before it takes traffic. */
   healthGate: z.boolean(e("expected true or false")).default(CLOUD_RUN_DEFAULTS.healthGate),
+  /**
+   * A gradual release: the new revision or version's share at each step, then 100, with a wait and
+   * the gate after each. Off by default: traffic moves at once after the gate. Rules: lib/release.ts.
+   */
+  rollout: z
+    .strictObject(
+      {
+        steps: z.array(
+          z.number(e("expected a percentage")),
+          e("expected a list of percentages like [10, 50]"),
+        ),
+        waitSeconds: z.number(e("expected a number of seconds")).default(60),
+      },
+      e("expected { steps: [10, 50], waitSeconds: 60 }"),
+    )
+    .optional(),
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -204,7 +204,11 @@ export class RegistryClient {
     if (res.status !== 200 || !res.body) {
       throw this.fail(res.status, `GET blob ${repository}@${digest}`, Buffer.from(await res.arrayBuffer()));
     }
-    return res.body;
+    // Lock the body now. undici cancels a body that is neither locked nor read yet when its Response
+    // is garbage-collected, and only the body leaves here: a GC before the caller's first read (copy
+    // awaits the upload's POST first) would end the stream at 0 bytes, as if the blob were empty
+    // (issue 25). The pipe holds the body's reader from here on and moves one chunk ahead at most.
+    return res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>());
   }
 
   /**

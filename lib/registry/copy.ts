@@ -12,7 +12,13 @@
  */
 import { createHash } from "node:crypto";
 import { parseImageRef } from "../image-ref";
-import { RegistryClient, type ClientOptions, type Credentials, type TransferStats } from "./client";
+import {
+  RegistryClient,
+  RegistryError,
+  type ClientOptions,
+  type Credentials,
+  type TransferStats,
+} from "./client";
 import { MANIFEST_ACCEPT, classifyManifest, sha256Digest } from "./manifest-check";
 import { VerificationError } from "./verify";
 
@@ -119,20 +125,37 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
       blobs.mounted++;
       return;
     }
-    const hash = createHash("sha256");
-    const count = { bytes: 0 };
-    const source = await from.openBlob(src.repository, d.digest, d.size);
-    // Never completed with other bytes: the check throws before the PUT, and the upload expires.
-    await to.uploadStream(dst.repository, d.digest, d.size, hashing(source, hash, count), () => {
-      const got = `sha256:${hash.digest("hex")}`;
-      if (got !== d.digest || count.bytes !== d.size) {
-        throw new VerificationError(options.source, [
-          `blob ${d.digest} read back as ${got} (${count.bytes} bytes, the manifest says ${d.size}); the source registry is corrupt`,
-        ]);
+    // One retry of a short read: a new GET and a new upload (the abandoned one expires, unwritten).
+    for (let attempt = 1; ; attempt++) {
+      const hash = createHash("sha256");
+      const count = { bytes: 0 };
+      const source = await from.openBlob(src.repository, d.digest, d.size);
+      let short = false;
+      // Never completed with other bytes: the check throws before the PUT, and the upload expires.
+      try {
+        await to.uploadStream(dst.repository, d.digest, d.size, hashing(source, hash, count), () => {
+          if (count.bytes < d.size) {
+            short = true;
+            throw new RegistryError(
+              `the transfer of blob ${d.digest} from ${src.registry} ended after ${count.bytes} of ${d.size} bytes ` +
+                `(attempt ${attempt} of 2); nothing was written to ${dst.registry}: run the promotion again`,
+            );
+          }
+          const got = `sha256:${hash.digest("hex")}`;
+          if (got !== d.digest || count.bytes !== d.size) {
+            throw new VerificationError(options.source, [
+              `blob ${d.digest} read back as ${got} (${count.bytes} bytes, the manifest says ${d.size}); the source registry is corrupt`,
+            ]);
+          }
+        });
+      } catch (err) {
+        if (short && attempt < 2) continue;
+        throw err;
       }
-    });
+      blobs.uploadedBytes += count.bytes;
+      break;
+    }
     blobs.uploaded++;
-    blobs.uploadedBytes += count.bytes;
   });
   // Same bytes, same digest. Putting by digest never touches a tag, so immutable registries accept
   // a re-run; the tag is added by verification, after the copy is checked.

@@ -1,10 +1,11 @@
-/** CloudRunService: digest-pinned service, identity, secrets, probes, invokers, health gate. */
+/** CloudRunService: digest-pinned service, identity, secrets, probes, invokers, the release step. */
 import { beforeAll, describe, expect, it } from "vitest";
 import { planNotes } from "../../plan/report";
+import { parseReleaseCommandLine } from "../../lib/release";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
-const gateNotes = (run: ProgramRun) => planNotes(run).filter((n) => n.includes("health gate"));
+const gateNotes = (run: ProgramRun) => planNotes(run).filter((n) => n.includes("no health gate"));
 
 let staging: ProgramRun;
 let prod: ProgramRun;
@@ -75,7 +76,10 @@ describe("CloudRunService", () => {
         "serviceAccount:caller@acme.iam.gserviceaccount.com",
       ],
     ]);
-    expect(ofType(run, "command:local:Command").map((c) => c.name)).not.toContain("api-health");
+    // No identity to call a private service with: the release moves traffic without a gate.
+    expect(
+      parseReleaseCommandLine(byName(run, "command:local:Command", "api-release").inputs.create)?.gate,
+    ).toBe("none");
   });
 
   it("has deletion protection in prod only", () => {
@@ -83,14 +87,59 @@ describe("CloudRunService", () => {
     expect(byName(staging, "gcp:cloudrunv2/service:Service", "api").inputs.deletionProtection).toBe(false);
   });
 
-  it("runs the health gate after the service and again on each new revision", () => {
-    const gate = byName(staging, "command:local:Command", "api-health");
+  it("names each release's revision from the deployed commit and the template, the only traffic target at creation", () => {
     const svc = byName(staging, "gcp:cloudrunv2/service:Service", "api");
-    expect(gate.dependencies).toContain(svc.urn);
-    expect(gate.inputs.triggers).toEqual([svc.outputs.latestReadyRevision]);
-    expect(gate.inputs.create).toBe(
-      `node_modules/.bin/tsx scripts/health-check.ts ${svc.outputs.uri}/health --expect healthy --attempts 10`,
+    const revision = svc.inputs.template.revision as string;
+    // `<service>-<commit, 7>-<template hash, 5>`: Cloud Run wants the service name and "-" first.
+    expect(revision).toMatch(new RegExp(`^api-${SHA.slice(0, 7)}-[0-9a-f]{5}$`));
+    expect(svc.inputs.traffics).toEqual([
+      { type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision, percent: 100 },
+    ]);
+    // After creation the release step owns traffic: this resource never re-sends a split of its own.
+    expect(svc.ignoreChanges).toEqual(["traffics"]);
+    // Prod runs the same image with other settings: another revision, at the same commit.
+    const prodRevision = byName(prod, "gcp:cloudrunv2/service:Service", "api").inputs.template.revision;
+    expect(prodRevision).toMatch(new RegExp(`^api-${SHA.slice(0, 7)}-[0-9a-f]{5}$`));
+    expect(prodRevision).not.toBe(revision);
+  });
+
+  it("a changed env var makes a new revision name, the same settings the same one", async () => {
+    const again = await runProgram({ stack: "staging", commit: SHA, overrides: { commitSha: SHA } });
+    const changed = await runProgram({
+      stack: "staging",
+      commit: SHA,
+      overrides: { commitSha: SHA, services: { api: { env: { LOG_LEVEL: "info" } } } },
+    });
+    const revision = (r: ProgramRun) =>
+      byName(r, "gcp:cloudrunv2/service:Service", "api").inputs.template.revision;
+    expect(revision(again)).toBe(revision(staging));
+    expect(revision(changed)).not.toBe(revision(staging));
+  });
+
+  it("releases each new revision through one step, after the service and its invokers, gated on the revision itself", () => {
+    const release = byName(staging, "command:local:Command", "api-release");
+    const svc = byName(staging, "gcp:cloudrunv2/service:Service", "api");
+    const invoker = byName(staging, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "api-public-invoker");
+    expect(release.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
+    expect(release.inputs.triggers).toEqual([svc.inputs.template.revision]);
+    expect(release.inputs.environment).toEqual({ MULTICLOUD_DEPLOY_STEP: "release" });
+    expect(release.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/release.ts cloudrun projects/acme-apps-staging/locations/us-central1/services/api --revision ${svc.inputs.template.revision} --health-path /health --gate public`,
     );
+  });
+
+  it("passes a rollout's steps and wait to the release step", async () => {
+    const run = await runProgram({
+      stack: "staging",
+      commit: SHA,
+      overrides: { services: { api: { rollout: { steps: [10, 50], waitSeconds: 30 } } } },
+    });
+    const step = parseReleaseCommandLine(byName(run, "command:local:Command", "api-release").inputs.create);
+    expect(step).toMatchObject({
+      target: "cloudrun",
+      gate: "public",
+      rollout: { steps: [10, 50], waitSeconds: 30 },
+    });
   });
 
   it("skips the health gate of a private service without an identity, and says so in the plan", async () => {
@@ -106,12 +155,12 @@ describe("CloudRunService", () => {
         "health gate skipped: api is private and has no healthGateServiceAccount to call it with; set one, or check /health with `gcloud run services proxy`",
     });
     expect(gateNotes(run)).toEqual([
-      "api: no health gate (private without healthGateServiceAccount, or healthGate: false); Cloud Run's startup probe still guards each revision",
+      "api: no health gate (private without healthGateServiceAccount, or healthGate: false); traffic moves to each new revision once it is ready, which Cloud Run's startup probe still decides",
     ]);
     expect(gateNotes(staging)).toEqual([]);
   });
 
-  it("gates a private service with the identity token of its health-check account, made an invoker first", async () => {
+  it("gates a private service as its health-check account, made an invoker first, with no token among the inputs", async () => {
     const sa = "health-check@acme-apps-staging.iam.gserviceaccount.com";
     const run = await runProgram({
       stack: "staging",
@@ -122,16 +171,15 @@ describe("CloudRunService", () => {
     const invoker = byName(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "api-health-invoker");
     expect(invoker.inputs).toMatchObject({ role: "roles/run.invoker", member: `serviceAccount:${sa}` });
     expect(run.resources.find((r) => r.name === "api-public-invoker")).toBeUndefined();
-    const gate = byName(run, "command:local:Command", "api-health");
-    expect(gate.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
-    // The token is a secret in the environment, for the service's own URL, never on the command line.
-    const token = gate.rawInputs.environment.HEALTH_CHECK_TOKEN;
-    expect(token).toMatchObject({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270" });
-    expect(JSON.parse(Buffer.from(token.value.split(".")[1], "base64url").toString())).toEqual({
-      aud: svc.outputs.uri,
-      email: sa,
-    });
-    expect(gate.inputs.create).not.toContain(token.value);
+    const release = byName(run, "command:local:Command", "api-release");
+    expect(release.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
+    // The identity token is minted by the step when the gate runs: nothing rotating is an input, so a
+    // re-run changes nothing and a preview needs no token-creator role.
+    expect(parseReleaseCommandLine(release.inputs.create)?.gate).toEqual({ idTokenFor: sa });
+    expect(release.rawInputs.environment).toEqual({ MULTICLOUD_DEPLOY_STEP: "release" });
+    expect(run.resources.map((r) => r.type)).not.toContain(
+      "gcp:serviceaccount/getAccountIdToken:getAccountIdToken",
+    );
     expect(gateNotes(run)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
-/** LambdaFunction: image package by digest, derived architecture, least-privilege role, logs, URL, smoke test. */
+/** LambdaFunction: image package by digest, derived architecture, least-privilege role, logs, versions, the live alias, URL. */
 import { beforeAll, describe, expect, it } from "vitest";
+import { parseReleaseCommandLine } from "../../lib/release";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
@@ -67,9 +68,12 @@ describe("LambdaFunction", () => {
     });
     expect(byName(prod, "aws:cloudwatch/logGroup:LogGroup", "worker-logs").inputs.retentionInDays).toBe(90);
     expect(fn.dependencies).toContain(logs.urn);
+    // Both levels stated: left unset, Lambda reports INFO and every update would publish a version.
     expect(fn.inputs.loggingConfig).toEqual({
       logFormat: "JSON",
       logGroup: "/aws/lambda/multicloud-deploy-staging-worker",
+      applicationLogLevel: "INFO",
+      systemLogLevel: "INFO",
     });
   });
 
@@ -133,27 +137,55 @@ describe("LambdaFunction", () => {
     );
   });
 
-  it("smoke-tests every new image by invocation, and a public URL over HTTP as well", async () => {
-    const smoke = byName(staging, "aws:lambda/invocation:Invocation", "worker-health");
-    expect(JSON.parse(smoke.inputs.input)).toEqual({ healthCheck: true, path: "/health" });
-    expect(smoke.inputs.triggers).toEqual({
-      imageUri: byName(staging, "aws:lambda/function:Function", "worker").inputs.imageUri,
+  it("publishes each release as a version and gates that version alone before the live alias moves", () => {
+    const fn = byName(staging, "aws:lambda/function:Function", "worker");
+    expect(fn.inputs.publish).toBe(true);
+    const release = byName(staging, "command:local:Command", "worker-release");
+    expect(release.dependencies).toContain(fn.urn);
+    expect(release.inputs.triggers).toEqual([fn.outputs.version]);
+    expect(parseReleaseCommandLine(release.inputs.create)).toEqual({
+      target: "lambda",
+      functionArn: fn.outputs.arn,
+      version: fn.outputs.version,
+      alias: "live",
+      healthPath: "/health",
+      gate: "invoke",
     });
-    // The staging URL is AWS_IAM: an unsigned GET could never pass, so there is no HTTP gate.
-    expect(staging.resources.find((r) => r.name === "worker-url-health")).toBeUndefined();
+    const alias = byName(staging, "aws:lambda/alias:Alias", "worker-live");
+    expect(alias.inputs).toMatchObject({ name: "live", functionName: fn.outputs.name, functionVersion: "1" });
+    // Created after the first version passed its gate; moved only by the release step afterwards.
+    expect(alias.dependencies).toContain(release.urn);
+    expect(alias.ignoreChanges).toEqual(["functionVersion", "routingConfig"]);
+  });
 
+  it("puts the URL and its permissions on the live alias, never the unqualified function", async () => {
+    const alias = byName(staging, "aws:lambda/alias:Alias", "worker-live");
+    const url = byName(staging, "aws:lambda/functionUrl:FunctionUrl", "worker-url");
+    expect(url.inputs.qualifier).toBe("live");
+    expect(url.dependencies).toContain(alias.urn);
     const run = await runProgram({
       stack: "staging",
       commit: SHA,
       overrides: { services: { worker: { exposure: "public" } } },
     });
-    const gate = byName(run, "command:local:Command", "worker-url-health");
-    const url = byName(run, "aws:lambda/functionUrl:FunctionUrl", "worker-url");
-    expect(gate.inputs.create).toBe(
-      `node_modules/.bin/tsx scripts/health-check.ts ${url.outputs.functionUrl.replace(/\/$/, "")}/health --expect healthy --attempts 10`,
-    );
-    for (const dep of [url, byName(run, "aws:lambda/permission:Permission", "worker-url-public")]) {
-      expect(gate.dependencies).toContain(dep.urn);
-    }
+    const permissions = ofType(run, "aws:lambda/permission:Permission");
+    expect(permissions.map((p) => [p.name, p.inputs.action, p.inputs.qualifier])).toEqual([
+      ["worker-url-public", "lambda:InvokeFunctionUrl", "live"],
+      ["worker-url-public-invoke", "lambda:InvokeFunction", "live"],
+    ]);
+    // No gate that would ask the shared URL after traffic has moved.
+    expect(run.resources.find((r) => r.name === "worker-url-health")).toBeUndefined();
+    expect(ofType(run, "aws:lambda/invocation:Invocation")).toEqual([]);
+  });
+
+  it("moves the alias without a gate when healthGate is false", async () => {
+    const run = await runProgram({
+      stack: "staging",
+      commit: SHA,
+      overrides: { services: { worker: { healthGate: false } } },
+    });
+    expect(
+      parseReleaseCommandLine(byName(run, "command:local:Command", "worker-release").inputs.create)?.gate,
+    ).toBe("none");
   });
 });

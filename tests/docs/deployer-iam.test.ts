@@ -59,16 +59,22 @@ const NEEDS: Record<string, (inputs: any, run: ProgramRun) => Array<[string, str
   ],
   "aws:lambda/function:Function": (i) => [
     ["lambda:CreateFunction", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.name}`],
+    ["lambda:PublishVersion", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.name}`],
     ["iam:PassRole", `arn:aws:iam::${ACCOUNT}:role/worker-role-1a2b3c`],
+  ],
+  // The alias is created here; the release step then reads and moves it, and invokes the new
+  // version by its qualified ARN (a `function:*` resource covers both).
+  "aws:lambda/alias:Alias": (i) => [
+    ["lambda:CreateAlias", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}`],
+    ["lambda:GetAlias", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}:${i.name}`],
+    ["lambda:UpdateAlias", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}:${i.name}`],
+    ["lambda:InvokeFunction", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}:1`],
   ],
   "aws:lambda/functionUrl:FunctionUrl": (i) => [
     ["lambda:CreateFunctionUrlConfig", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}`],
   ],
   "aws:lambda/permission:Permission": (i) => [
     ["lambda:AddPermission", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.function}`],
-  ],
-  "aws:lambda/invocation:Invocation": (i) => [
-    ["lambda:InvokeFunction", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}`],
   ],
 };
 

@@ -555,17 +555,63 @@ describe("parseStackConfig accepts what the clouds accept", () => {
     ]);
   });
 
-  it("refuses a Cloud Run service name Cloud Run would refuse (over 49 characters), naming it", () => {
-    const name = `a${"p".repeat(49)}`;
+  it("refuses a Cloud Run service name whose release tag URL Cloud Run would refuse (over 42 characters), naming it", () => {
+    const name = `a${"p".repeat(42)}`;
     expect(
       problemsOf(raw({ services: JSON.stringify({ [name]: { target: "cloudrun", context: "a" } }) })),
     ).toEqual([
-      `${F}services.${name}: Cloud Run service names are at most 49 characters; "${name}" has 50. Rename the service`,
+      `${F}services.${name}: Cloud Run service names are at most 42 characters here (the release gate's tag URL, "next---<service>", must fit Cloud Run's 46-character limit for tag and name); "${name}" has 43. Rename the service`,
     ]);
     expect(
-      parseOk({ services: JSON.stringify({ [name.slice(0, 49)]: { target: "cloudrun", context: "a" } }) })
+      parseOk({ services: JSON.stringify({ [name.slice(0, 42)]: { target: "cloudrun", context: "a" } }) })
         .services,
     ).toHaveLength(1);
+  });
+
+  it.each([
+    [
+      "steps that do not ascend",
+      { target: "lambda", context: "a", rollout: { steps: [50, 10] } },
+      [`${F}services.api.rollout: steps[1] is 10, not above steps[0] (50); steps must ascend`],
+    ],
+    [
+      "a step of 100 (it always comes last)",
+      { target: "cloudrun", context: "a", exposure: "public", rollout: { steps: [10, 100], waitSeconds: 5 } },
+      [
+        `${F}services.api.rollout: steps[1] is 100; each step is a whole percentage 1-99 (100 always comes last)`,
+      ],
+    ],
+    [
+      "a wait out of bounds",
+      { target: "lambda", context: "a", rollout: { steps: [10], waitSeconds: 86400 } },
+      [`${F}services.api.rollout: waitSeconds is 86400; expected whole seconds 0-3600`],
+    ],
+    [
+      "a rollout with no gate to run at each step",
+      { target: "lambda", context: "a", healthGate: false, rollout: { steps: [10] } },
+      [
+        `${F}services.api.rollout: a rollout gates each step, and this service has healthGate: false; set healthGate: true or remove rollout`,
+      ],
+    ],
+    [
+      "a rollout of a private Cloud Run service that cannot be called",
+      { target: "cloudrun", context: "a", rollout: { steps: [10] } },
+      [
+        `${F}services.api.rollout: a rollout gates each step, and this private service has no healthGateServiceAccount to call it with; set one or remove rollout`,
+      ],
+    ],
+    [
+      "a rollout that is not an object",
+      { target: "lambda", context: "a", rollout: [10, 50] },
+      [`${F}services.api.rollout: expected { steps: [10, 50], waitSeconds: 60 }, got [10,50]`],
+    ],
+  ])("refuses %s, naming the file and key", (_, api, expected) => {
+    expect(problemsOf(raw({ services: svc(api) }))).toEqual(expected);
+  });
+
+  it("takes a valid rollout, with a 60 s wait by default", () => {
+    const c = parseOk({ services: svc({ target: "lambda", context: "a", rollout: { steps: [10, 50] } }) });
+    expect(c.services[0]!.rollout).toEqual({ steps: [10, 50], waitSeconds: 60 });
   });
 });
 

@@ -138,7 +138,9 @@ describe("the offline plan CLI", () => {
     });
     const rollbackWarning = `api: rolled back to ${"f".repeat(40)} (sha256:${"1".repeat(64)}) by multicloud-deploy:rollback; remove the key once the fix is deployed`;
     const notes = [
-      "api: no health gate (private without healthGateServiceAccount, or healthGate: false); Cloud Run's startup probe still guards each revision",
+      "api: release moves traffic from where it is now (pass --state to see it) to api-0123456-e1d76, all at once, with no gate; a failed gate leaves or returns all traffic to what served before",
+      "worker: release moves traffic from where it is now (pass --state to see it) to version 1, all at once, after its own health gate passes; a failed gate leaves or returns all traffic to what served before",
+      "api: no health gate (private without healthGateServiceAccount, or healthGate: false); traffic moves to each new revision once it is ready, which Cloud Run's startup probe still decides",
       `api: ROLLED BACK to commit ${"f".repeat(40)} (sha256:${"1".repeat(64)}, tag abc-amd64) from this stack's own registry; nothing is built or promoted for it`,
       "api: API_KEY holds the secret's value, which Cloud Run resolves from Secret Manager when an instance starts (version latest)",
       "worker: DB_SECRET_ARN holds a Secrets Manager ARN, not the value; the function reads the value at run time (its role may read only these secrets)",
@@ -176,9 +178,9 @@ describe("the offline plan CLI", () => {
     expect(r.out).toContain(
       "worker-secrets  Allow secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:111111111111:secret:staging/worker/db-AbCdEf",
     );
-    expect(r.out).toContain("worker-url  authorizationType=AWS_IAM");
+    expect(r.out).toContain("worker-url  on live authorizationType=AWS_IAM");
     expect(r.out).toMatch(
-      /\n22 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
+      /\n23 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
     );
   });
 

@@ -52,6 +52,13 @@ const IMAGE = "docker-build:index:Image";
 /** [rule, resource type, resource name, mutation, stacks it applies to] */
 const CASES: Array<[string, string, string, (p: any, deps: Record<string, string[]>) => void, Stack[]]> = [
   [
+    "lambda-traffic-through-alias",
+    "aws:lambda/functionUrl:FunctionUrl",
+    "worker-url",
+    (p) => delete p.qualifier,
+    ["staging", "prod"],
+  ],
+  [
     "cloud-run-no-source-deploy",
     RUN,
     "api",

@@ -324,6 +324,7 @@ describe("each rule passes the safe form and names the fix for the unsafe one", 
     } satisfies gcp.cloudrunv2.ServiceIamMemberArgs);
     const url = res("aws:lambda/functionUrl:FunctionUrl", "worker-url", {
       functionName: "worker",
+      qualifier: "live",
       authorizationType: "NONE",
     } satisfies aws.lambda.FunctionUrlArgs);
     expect(
@@ -644,6 +645,52 @@ describe("pack config", () => {
           allowedHosts: ["*-docker.pkg.dev", "registry.internal.example"],
         },
       }),
+    ).toEqual([]);
+  });
+});
+
+describe("lambda-traffic-through-alias", () => {
+  const url = (qualifier?: string) =>
+    res("aws:lambda/functionUrl:FunctionUrl", "worker-url", {
+      functionName: "worker",
+      authorizationType: "AWS_IAM",
+      ...(qualifier === undefined ? {} : { qualifier }),
+    } satisfies aws.lambda.FunctionUrlArgs);
+  const permission = (action: string, qualifier?: string) =>
+    res("aws:lambda/permission:Permission", "worker-url-public", {
+      function: "worker",
+      action,
+      principal: "*",
+      ...(qualifier === undefined ? {} : { qualifier }),
+    } satisfies aws.lambda.PermissionArgs);
+
+  it.each([
+    [
+      "an unqualified URL",
+      url(),
+      'function URL "worker-url" targets the unqualified function, which serves $LATEST: new code takes this traffic before any health gate. Set qualifier to the function\'s live alias',
+    ],
+    [
+      "a URL on $LATEST",
+      url("$LATEST"),
+      'function URL "worker-url" targets $LATEST, not an alias: releases cannot move its traffic behind a health gate. Set qualifier to the function\'s live alias',
+    ],
+    [
+      "an invoke permission on a fixed version",
+      permission("lambda:InvokeFunction", "7"),
+      'Lambda permission "worker-url-public" targets version 7, not an alias: releases cannot move its traffic behind a health gate. Set qualifier to the function\'s live alias',
+    ],
+  ])("refuses %s", async (_, resource, message) => {
+    expect(await messages("lambda-traffic-through-alias", [resource])).toEqual([message]);
+  });
+
+  it("passes a URL and invoke permissions on an alias, and permissions that carry no traffic", async () => {
+    expect(
+      await messages("lambda-traffic-through-alias", [
+        url("live"),
+        permission("lambda:InvokeFunctionUrl", "live"),
+        permission("lambda:GetFunction"),
+      ]),
     ).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ const commit = "0123456789abcdef0123456789abcdef01234567";
 let small: ProgramRun;
 let large: ProgramRun;
 beforeAll(async () => {
-  small = await runProgram({ stack: "staging", commit, config: syntheticConfig(2) });
+  small = await runProgram({ stack: "staging", commit, config: syntheticConfig(4) });
   large = await runProgram({ stack: "staging", commit, config: syntheticConfig(24) });
 }, 60_000);
 
@@ -26,14 +26,14 @@ describe("an unchanged commit", () => {
     const other = await runProgram({
       stack: "staging",
       commit: "f".repeat(40),
-      config: syntheticConfig(2),
+      config: syntheticConfig(4),
     });
     expect(inputDifferences(small, other).length).toBeGreaterThan(0);
   });
 });
 
 describe("services deploy in parallel", () => {
-  it("has the same critical path for 2 and 24 services: build, verify, grants, service, gate", () => {
+  it("has the same critical path for 4 and 24 services: build, verify, service, release, alias, URL", () => {
     const a = criticalPath(small);
     const b = criticalPath(large);
     expect(b.length).toBe(a.length);
@@ -48,7 +48,7 @@ describe("services deploy in parallel", () => {
       ...small,
       resources: small.resources.map((r): RecordedResource => {
         if (r.name !== "fn-002" || r.type !== "aws:lambda/function:Function") return r;
-        const other = small.resources.find((x) => x.name === "api-001-health")!;
+        const other = small.resources.find((x) => x.name === "api-001-release")!;
         return { ...r, dependencies: [...r.dependencies, other.urn] };
       }),
     };

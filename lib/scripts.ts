@@ -12,3 +12,6 @@ export const HEALTH_CHECK_COMMAND = "node_modules/.bin/tsx scripts/health-check.
 
 /** Copies a verified image by digest into this stack's registry (scripts/promote-image.ts). */
 export const PROMOTE_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/promote-image.ts";
+
+/** Gates a new revision or version, then moves traffic to it (scripts/release.ts). */
+export const RELEASE_COMMAND = "node_modules/.bin/tsx scripts/release.ts";

@@ -1,0 +1,240 @@
+/**
+ * A loopback stand-in for the two APIs the release step calls, answering as the documented APIs do,
+ * with the state a real service would keep: Cloud Run services with revisions and traffic, Lambda
+ * functions with published versions and aliases. Each revision or version also answers its own
+ * health check, and can be told to fail, so a test can release a broken build.
+ *
+ * - Cloud Run Admin API v2 (googleapis google/cloud/run/v2/service.proto, traffic_target.proto):
+ *   `GET /v2/projects/<p>/locations/<r>/services/<s>`; `PATCH …?updateMask=traffic` returns a
+ *   long-running Operation (`GET /v2/<operation name>`); `traffic[]` entries are
+ *   `{type, revision, percent, tag}`, percentages must total 100 and name existing revisions;
+ *   `trafficStatuses[]` are the same plus each tag's own `uri`.
+ * - Lambda API (2015-03-31 paths): `GET|PUT /2015-03-31/functions/<fn>/aliases/<name>` (GetAlias,
+ *   UpdateAlias: `FunctionVersion`, `RoutingConfig.AdditionalVersionWeights`, one entry, 0.0-1.0);
+ *   `POST /2015-03-31/functions/<fn>/invocations?Qualifier=<v>` (Invoke: a function error is a 200
+ *   with `X-Amz-Function-Error`); unknown resources answer 404 `ResourceNotFoundException`
+ *   (`x-amzn-ErrorType`), as the SDK expects.
+ * - A tagged revision's URL is served here: `http://127.0.0.1:<port>/run/<service>/<tag>`, so a gate
+ *   GET of `<uri>/health` reaches the revision the tag names.
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface TrafficTarget {
+  type: string;
+  revision?: string;
+  percent: number;
+  tag?: string;
+}
+
+export interface FakeService {
+  name: string;
+  revisions: string[];
+  traffic: TrafficTarget[];
+}
+
+export interface FakeAlias {
+  FunctionVersion: string;
+  RoutingConfig?: { AdditionalVersionWeights?: Record<string, number> };
+}
+
+export interface FakeFunction {
+  versions: string[];
+  aliases: Record<string, FakeAlias>;
+}
+
+/** Every change of traffic, in order: what a user could have reached, when. */
+export type TrafficEvent =
+  | { kind: "cloudrun"; service: string; traffic: TrafficTarget[] }
+  | { kind: "lambda"; fn: string; alias: string; version: string; weights: Record<string, number> };
+
+export class FakeCloud {
+  readonly services = new Map<string, FakeService>();
+  readonly functions = new Map<string, FakeFunction>();
+  /** Revisions or versions whose health check fails (`<service>/<revision>` or `<function>:<version>`). */
+  readonly unhealthy = new Set<string>();
+  readonly history: TrafficEvent[] = [];
+  /** Health checks answered, by the revision or version asked. */
+  readonly healthChecks: string[] = [];
+  private server?: http.Server;
+  private operations = 0;
+  url = "";
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** A service as `pulumi up` created it: one revision with all traffic. */
+  addService(fullName: string, revision: string): void {
+    this.services.set(fullName, {
+      name: fullName,
+      revisions: [revision],
+      traffic: [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision, percent: 100 }],
+    });
+  }
+
+  /** A template update: a new revision, traffic untouched (it is pinned to revisions by name). */
+  addRevision(fullName: string, revision: string): void {
+    this.services.get(fullName)!.revisions.push(revision);
+  }
+
+  /** Publishing a version; the alias (if any) does not move. */
+  publish(fn: string, version: string): void {
+    const f = this.functions.get(fn) ?? { versions: [], aliases: {} };
+    f.versions.push(version);
+    this.functions.set(fn, f);
+  }
+
+  setAlias(fn: string, alias: string, version: string): void {
+    this.functions.get(fn)!.aliases[alias] = { FunctionVersion: version };
+  }
+
+  private statuses(svc: FakeService) {
+    const short = svc.name.split("/").pop();
+    return svc.traffic.map((t) => ({
+      ...t,
+      ...(t.tag ? { uri: `${this.url}/run/${short}/${t.tag}` } : {}),
+    }));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") : {};
+    const url = new URL(req.url ?? "/", this.url);
+    const send = (status: number, value: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(typeof value === "string" ? value : JSON.stringify(value));
+    };
+    const notFound = (what: string) =>
+      send(
+        404,
+        { Type: "User", message: `Function not found: ${what}` },
+        {
+          "x-amzn-errortype": "ResourceNotFoundException",
+        },
+      );
+
+    // Cloud Run v2
+    let m = /^\/v2\/(projects\/[^/]+\/locations\/[^/]+\/services\/[^/]+)$/.exec(url.pathname);
+    if (m) {
+      const svc = this.services.get(m[1]!);
+      if (!svc) return send(404, { error: { code: 404, message: `Resource '${m[1]}' was not found` } });
+      if (req.method === "GET") {
+        return send(200, {
+          name: svc.name,
+          uri: `${this.url}/run/${svc.name.split("/").pop()}`,
+          traffic: svc.traffic,
+          trafficStatuses: this.statuses(svc),
+          latestReadyRevision: `${svc.name}/revisions/${svc.revisions.at(-1)}`,
+        });
+      }
+      if (req.method === "PATCH" && url.searchParams.get("updateMask") === "traffic") {
+        const traffic = (body.traffic ?? []) as TrafficTarget[];
+        const total = traffic.reduce((n, t) => n + (t.percent ?? 0), 0);
+        const unknown = traffic.find((t) => t.revision && !svc.revisions.includes(t.revision));
+        const op = `${svc.name.replace(/\/services\/.*/, "")}/operations/${++this.operations}`;
+        if (total !== 100 || unknown) {
+          return send(400, {
+            error: {
+              code: 400,
+              message: unknown
+                ? `Revision '${unknown.revision}' does not exist`
+                : `traffic percentages sum to ${total}, not 100`,
+            },
+          });
+        }
+        svc.traffic = traffic.map((t) => ({ ...t, percent: t.percent ?? 0 }));
+        this.history.push({ kind: "cloudrun", service: svc.name, traffic: svc.traffic });
+        return send(200, { name: op, done: true });
+      }
+    }
+    m = /^\/v2\/(projects\/.+\/operations\/\d+)$/.exec(url.pathname);
+    if (m && req.method === "GET") return send(200, { name: m[1], done: true });
+
+    // A revision's own URL, by tag: its health answer.
+    m = /^\/run\/([^/]+)\/([^/]+)(\/.*)$/.exec(url.pathname);
+    if (m) {
+      const svc = [...this.services.values()].find((s) => s.name.endsWith(`/services/${m![1]}`));
+      const revision = svc?.traffic.find((t) => t.tag === m![2])?.revision;
+      if (!svc || !revision) return send(404, "no such tag");
+      this.healthChecks.push(revision);
+      return this.unhealthy.has(`${m[1]}/${revision}`)
+        ? send(503, "unhealthy", { "content-type": "text/plain" })
+        : send(200, "healthy", { "content-type": "text/plain" });
+    }
+
+    // Lambda
+    m = /^\/2015-03-31\/functions\/([^/]+)\/aliases\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      const fnName = decodeURIComponent(m[1]!).split(":").pop()!;
+      const fn = this.functions.get(fnName);
+      const alias = fn?.aliases[m[2]!];
+      if (!fn || !alias) return notFound(`${fnName}:${m[2]}`);
+      if (req.method === "PUT") {
+        const weights = (body.RoutingConfig?.AdditionalVersionWeights ?? {}) as Record<string, number>;
+        const entries = Object.entries(weights);
+        const bad =
+          !fn.versions.includes(body.FunctionVersion) ||
+          entries.length > 1 ||
+          entries.some(([v, w]) => !fn.versions.includes(v) || w < 0 || w > 1);
+        if (bad) {
+          return send(
+            400,
+            { Type: "User", message: "invalid alias routing" },
+            {
+              "x-amzn-errortype": "InvalidParameterValueException",
+            },
+          );
+        }
+        fn.aliases[m[2]!] = {
+          FunctionVersion: body.FunctionVersion,
+          RoutingConfig: { AdditionalVersionWeights: weights },
+        };
+        this.history.push({
+          kind: "lambda",
+          fn: fnName,
+          alias: m[2]!,
+          version: body.FunctionVersion,
+          weights,
+        });
+      }
+      const a = fn.aliases[m[2]!]!;
+      return send(200, {
+        AliasArn: `arn:aws:lambda:us-east-1:111111111111:function:${fnName}:${m[2]}`,
+        Name: m[2],
+        FunctionVersion: a.FunctionVersion,
+        // GetAlias omits RoutingConfig when no weights are set.
+        ...(a.RoutingConfig && Object.keys(a.RoutingConfig.AdditionalVersionWeights ?? {}).length > 0
+          ? { RoutingConfig: a.RoutingConfig }
+          : {}),
+      });
+    }
+    m = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
+    if (m && req.method === "POST") {
+      const fnName = decodeURIComponent(m[1]!).split(":").pop()!;
+      const version = url.searchParams.get("Qualifier") ?? "$LATEST";
+      const fn = this.functions.get(fnName);
+      if (!fn || !fn.versions.includes(version)) return notFound(`${fnName}:${version}`);
+      this.healthChecks.push(version);
+      return this.unhealthy.has(`${fnName}:${version}`)
+        ? send(
+            200,
+            { errorType: "Error", errorMessage: "health check failed" },
+            {
+              "x-amz-function-error": "Unhandled",
+              "x-amz-executed-version": version,
+            },
+          )
+        : send(200, { status: "healthy" }, { "x-amz-executed-version": version });
+    }
+    send(404, { message: `no route for ${req.method} ${url.pathname}` });
+  }
+}
