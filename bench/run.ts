@@ -22,6 +22,11 @@ import { runProgram, type ProgramRun } from "../plan/run";
 import { pushBlob, pushImage, pushManifest } from "../tools/image-fixtures";
 import { startRegistry, type LocalRegistry } from "../tools/local-registry";
 import { parseOrExit, positiveInt, run } from "../scripts/cli";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { OAuth2Client } from "google-auth-library";
+import { release, type ReleaseTarget, type Rollout } from "../lib/release";
+import { cloudRunTarget, lambdaTarget, type HttpClient } from "../lib/release-targets";
+import { FakeCloud } from "../tools/fake-cloud";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const MiB = 1024 * 1024;
@@ -248,6 +253,106 @@ async function policyCost(run: ProgramRun, programMs: number, repeat: number) {
   };
 }
 
+/**
+ * The release step's own cost: time from a verified image's release starting to 100% traffic, against
+ * the time its gates took and the waits it was told to make, over real HTTP to the loopback API
+ * stand-ins (tools/fake-cloud.ts, whose health answers take `gateMs`). The machinery is the rest.
+ */
+async function releaseOverhead(gateMs: number, waitSeconds: number) {
+  const cloud = await new FakeCloud().start();
+  cloud.healthDelayMs = gateMs;
+  const http = new OAuth2Client();
+  http.setCredentials({ access_token: "bench", expiry_date: Date.now() + 3_600_000 });
+  const lambda = new LambdaClient({
+    region: "us-east-1",
+    endpoint: cloud.url,
+    credentials: { accessKeyId: "AKIDBENCH", secretAccessKey: "bench" },
+  });
+  const rows: Array<{
+    target: string;
+    rollout: string;
+    ms: number;
+    gateMs: number;
+    waitMs: number;
+    overhead: number;
+  }> = [];
+  let n = 0;
+  // Warm-up: loading the HTTP clients is the process's cost, not the release's.
+  cloud.addService("projects/bench/locations/us-central1/services/warm", "warm-a");
+  cloud.addRevision("projects/bench/locations/us-central1/services/warm", "warm-b");
+  await release(
+    cloudRunTarget({
+      http: http as unknown as HttpClient,
+      service: "projects/bench/locations/us-central1/services/warm",
+      revision: "warm-b",
+      healthPath: "/health",
+      endpoint: cloud.url,
+      pollMs: 1,
+    }),
+  );
+  for (const target of ["cloudrun", "lambda"] as const) {
+    for (const rollout of [undefined, { steps: [10, 50], waitSeconds }] as (Rollout | undefined)[]) {
+      n++;
+      let t: ReleaseTarget;
+      if (target === "cloudrun") {
+        const service = `projects/bench/locations/us-central1/services/api${n}`;
+        cloud.addService(service, `api${n}-a`);
+        cloud.addRevision(service, `api${n}-b`);
+        t = cloudRunTarget({
+          http: http as unknown as HttpClient,
+          service,
+          revision: `api${n}-b`,
+          healthPath: "/health",
+          endpoint: cloud.url,
+          pollMs: 1,
+        });
+      } else {
+        cloud.publish(`fn${n}`, "1");
+        cloud.setAlias(`fn${n}`, "live", "1");
+        cloud.publish(`fn${n}`, "2");
+        t = lambdaTarget({
+          client: lambda,
+          functionArn: `arn:aws:lambda:us-east-1:111111111111:function:fn${n}`,
+          version: "2",
+          alias: "live",
+          healthPath: "/health",
+        });
+      }
+      let gates = 0;
+      let waits = 0;
+      const gate = t.gate.bind(t);
+      const timedTarget: ReleaseTarget = {
+        ...t,
+        gate: async () => {
+          const g = await timed(gate);
+          gates += g.ms;
+          return g.value;
+        },
+      };
+      const total = await timed(() =>
+        release(timedTarget, {
+          rollout,
+          sleep: async (ms) => {
+            const s = await timed(() => new Promise((r) => setTimeout(r, ms)));
+            waits += s.ms;
+          },
+        }),
+      );
+      if (!total.value.released) throw new Error(`bench release failed: ${JSON.stringify(total.value)}`);
+      rows.push({
+        target,
+        rollout: rollout ? `${rollout.steps.join(",")},100 / ${rollout.waitSeconds}s` : "all at once",
+        ms: round(total.ms, 1),
+        gateMs: round(gates, 1),
+        waitMs: round(waits, 1),
+        overhead: round((total.ms - gates - waits) / (gates + waits), 4),
+      });
+    }
+  }
+  await cloud.stop();
+  return { gateMs, waitSeconds, rows, worstOverhead: Math.max(...rows.map((r) => r.overhead)), target: 0.05 };
+}
+
 function table(headers: string[], rows: Array<Array<string | number>>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   const line = (cells: Array<string | number>) =>
@@ -280,6 +385,7 @@ async function main(argv: string[]): Promise<number> {
   const verification = await verificationCost(o.imageMib);
   const policy = await policyCost(scale.runs.get(large.services)!, large.ms, o.repeat);
   const promotion = await promotionMemory(o.promoteMib);
+  const releaseCost = await releaseOverhead(1000, 2);
 
   const results = {
     date: new Date().toISOString(),
@@ -296,6 +402,7 @@ async function main(argv: string[]): Promise<number> {
     verification,
     policy,
     promotion,
+    release: releaseCost,
   };
   // The e2e suite records its real-engine timings under `e2e` in the same file; keep them.
   const file = path.join(__dirname, "results.json");
@@ -364,6 +471,25 @@ async function main(argv: string[]): Promise<number> {
   console.log(
     `peak RSS ratio ${promotion.rssRatio.value} for ${promotion.layerRatio}x the layer (target ≈ 1: memory independent of layer size); ` +
       `largest ${Math.max(...promotion.rows.map((r) => r.peakRssMiB))} MiB (target < ${promotion.targetPeakRssMiB} MiB)`,
+  );
+  console.log(
+    `\nRelease to 100% traffic vs its gates and waits (gate answers take ${releaseCost.gateMs} ms; real HTTP to the loopback API stand-ins)`,
+  );
+  console.log(
+    table(
+      ["target", "rollout", "ms", "gates ms", "waits ms", "overhead"],
+      releaseCost.rows.map((r) => [
+        r.target,
+        r.rollout,
+        r.ms,
+        r.gateMs,
+        r.waitMs,
+        `${round(r.overhead * 100, 2)}%`,
+      ]),
+    ),
+  );
+  console.log(
+    `worst overhead ${round(releaseCost.worstOverhead * 100, 2)}% of gates + waits (target < ${releaseCost.target * 100}%)`,
   );
   console.log(`\nwrote bench/results.json`);
   return 0;

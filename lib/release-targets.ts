@@ -132,15 +132,14 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
       tagUrl = svc.trafficStatuses?.find((s) => s.tag === CANDIDATE_TAG)?.uri;
       if (!tagUrl) throw new Error(`Cloud Run reported no URL for the ${CANDIDATE_TAG} tag of ${name}`);
     },
-    route: (t) => patchTraffic(toTargets(t, true)),
+    // At 100% the tag is dropped in the same change: the final traffic is what a plain service has.
+    route: (t) => patchTraffic(toTargets(t, !t.some((x) => x.target === o.revision && x.percent === 100))),
     async gate(): Promise<GateResult> {
       const token = o.idToken ? await o.idToken(audience ?? tagUrl!) : undefined;
       const url = `${tagUrl!.replace(/\/$/, "")}${o.healthPath}`;
       const r = await waitForHealthy({ url, expectBody: "healthy", bearerToken: token, ...o.health });
       return { healthy: r.healthy, last: `${url} answered ${r.last}` };
     },
-    // The tag is dropped from the live revision, so the final traffic is what a plain service has.
-    finish: (t) => patchTraffic(toTargets(t, false)),
   };
 }
 

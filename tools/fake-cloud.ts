@@ -15,9 +15,16 @@
  *   with `X-Amz-Function-Error`); unknown resources answer 404 `ResourceNotFoundException`
  *   (`x-amzn-ErrorType`), as the SDK expects.
  * - A tagged revision's URL is served here: `http://127.0.0.1:<port>/run/<service>/<tag>`, so a gate
- *   GET of `<uri>/health` reaches the revision the tag names.
+ *   GET of `<uri>/health` reaches the revision the tag names; or, with `runAppHost` (the e2e suite,
+ *   whose processes resolve the real host names to loopback), `https://<tag>---<service host>`, as
+ *   Cloud Run's own tag URLs are formed (TrafficTargetStatus.uri).
+ * - Google's OAuth token endpoint (`POST /token`, oauth2.googleapis.com): an access token for any
+ *   refresh-token grant, which is what google-auth-library's `authorized_user` credentials ask for.
+ * - `/_fake/…`: what the provider stand-ins do to the cloud (create a service or a revision, publish
+ *   a version, create an alias), so the release step and `pulumi refresh` see what they made.
  */
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 
 export interface TrafficTarget {
@@ -48,6 +55,11 @@ export type TrafficEvent =
   | { kind: "cloudrun"; service: string; traffic: TrafficTarget[] }
   | { kind: "lambda"; fn: string; alias: string; version: string; weights: Record<string, number> };
 
+export interface FakeCloudOptions {
+  /** The service's `*.run.app` host name (`api-123456789012.us-central1.run.app`); unset: loopback paths. */
+  runAppHost?: (service: string) => string;
+}
+
 export class FakeCloud {
   readonly services = new Map<string, FakeService>();
   readonly functions = new Map<string, FakeFunction>();
@@ -56,23 +68,69 @@ export class FakeCloud {
   readonly history: TrafficEvent[] = [];
   /** Health checks answered, by the revision or version asked. */
   readonly healthChecks: string[] = [];
-  private server?: http.Server;
+  /** How long each health answer takes (a real service's gate is not instant). */
+  healthDelayMs = 0;
+  /** Revisions and versions created from now on answer unhealthy (a broken build)... */
+  failNew = false;
+  /** ...after answering healthy this many times (a build that breaks under traffic). */
+  failNewAfter = 0;
+  private checks = new Map<string, number>();
+  private servers: http.Server[] = [];
   private operations = 0;
   url = "";
 
+  constructor(private readonly options: FakeCloudOptions = {}) {}
+
   async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const server = http.createServer((req, res) => void this.serve(req, res));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    this.servers.push(server);
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return this;
   }
 
-  stop(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  /** The same API over TLS, e.g. on 127.0.0.1:443 for host names a test resolves to loopback. */
+  async startTls(tls: { cert: string; key: string; port: number }): Promise<void> {
+    const server = https.createServer(
+      { cert: tls.cert, key: tls.key },
+      (req, res) => void this.handle(req, res),
+    );
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(tls.port, "127.0.0.1", resolve);
+    });
+    this.servers.push(server);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+
+  private mark(key: string): void {
+    if (this.failNew) {
+      this.unhealthy.add(key);
+      this.checks.set(key, this.failNewAfter);
+    }
+  }
+
+  /** Whether this health check fails; a marked key stays healthy for its first `failNewAfter` checks. */
+  private sick(key: string): boolean {
+    if (!this.unhealthy.has(key)) return false;
+    const left = this.checks.get(key) ?? 0;
+    this.checks.set(key, left - 1);
+    return left <= 0;
+  }
+
+  private serviceUri(svc: FakeService, tag?: string): string {
+    const short = svc.name.split("/").pop()!;
+    const host = this.options.runAppHost?.(svc.name);
+    if (host) return tag ? `https://${tag}---${host}` : `https://${host}`;
+    return tag ? `${this.url}/run/${short}/${tag}` : `${this.url}/run/${short}`;
   }
 
   /** A service as `pulumi up` created it: one revision with all traffic. */
   addService(fullName: string, revision: string): void {
+    this.mark(`${fullName.split("/").pop()}/${revision}`);
     this.services.set(fullName, {
       name: fullName,
       revisions: [revision],
@@ -82,11 +140,15 @@ export class FakeCloud {
 
   /** A template update: a new revision, traffic untouched (it is pinned to revisions by name). */
   addRevision(fullName: string, revision: string): void {
-    this.services.get(fullName)!.revisions.push(revision);
+    const svc = this.services.get(fullName)!;
+    if (svc.revisions.includes(revision)) return;
+    this.mark(`${fullName.split("/").pop()}/${revision}`);
+    svc.revisions.push(revision);
   }
 
   /** Publishing a version; the alias (if any) does not move. */
   publish(fn: string, version: string): void {
+    this.mark(`${fn}:${version}`);
     const f = this.functions.get(fn) ?? { versions: [], aliases: {} };
     f.versions.push(version);
     this.functions.set(fn, f);
@@ -97,17 +159,40 @@ export class FakeCloud {
   }
 
   private statuses(svc: FakeService) {
-    const short = svc.name.split("/").pop();
-    return svc.traffic.map((t) => ({
-      ...t,
-      ...(t.tag ? { uri: `${this.url}/run/${short}/${t.tag}` } : {}),
-    }));
+    return svc.traffic.map((t) => ({ ...t, ...(t.tag ? { uri: this.serviceUri(svc, t.tag) } : {}) }));
+  }
+
+  /** A revision's own health answer, by its tag. */
+  private async health(
+    svc: FakeService | undefined,
+    tag: string,
+    send: (s: number, v: unknown, h?: Record<string, string>) => void,
+  ) {
+    const revision = svc?.traffic.find((t) => t.tag === tag)?.revision;
+    if (!svc || !revision) return send(404, "no such tag");
+    this.healthChecks.push(revision);
+    if (this.healthDelayMs) await new Promise((r) => setTimeout(r, this.healthDelayMs));
+    return this.sick(`${svc.name.split("/").pop()}/${revision}`)
+      ? send(503, "unhealthy", { "content-type": "text/plain" })
+      : send(200, "healthy", { "content-type": "text/plain" });
+  }
+
+  /** A handler that fails loudly (500 with the error) rather than leaving a client waiting. */
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      await this.handle(req, res);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(`fake cloud: ${err instanceof Error ? err.stack : String(err)}`);
+    }
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") : {};
+    const raw = Buffer.concat(chunks).toString("utf8");
+    // JSON for the APIs; the token endpoint's body is a form (grant_type=refresh_token&…).
+    const body = String(req.headers["content-type"] ?? "").includes("json") && raw ? JSON.parse(raw) : {};
     const url = new URL(req.url ?? "/", this.url);
     const send = (status: number, value: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -122,6 +207,39 @@ export class FakeCloud {
         },
       );
 
+    // A tag URL by host name (`https://<tag>---<service host>/health`).
+    const host = /^([a-z0-9-]+)---([^:]+)/.exec(String(req.headers.host ?? ""));
+    if (host && this.options.runAppHost) {
+      const svc = [...this.services.values()].find((s) => this.options.runAppHost!(s.name) === host[2]);
+      return this.health(svc, host[1]!, send);
+    }
+    // Google's token endpoint: an access token for a refresh-token grant.
+    if (url.pathname === "/token" && req.method === "POST") {
+      return send(200, { access_token: "fake-cloud-access-token", expires_in: 3600, token_type: "Bearer" });
+    }
+    // What the provider stand-ins do.
+    if (url.pathname === "/_fake/cloudrun/revision" && req.method === "POST") {
+      if (!this.services.has(body.service)) this.addService(body.service, body.revision);
+      else {
+        this.addRevision(body.service, body.revision);
+        // The provider's PATCH carries the traffic it has in state (resource_cloud_run_v2_service.go Update).
+        if (body.traffic) this.services.get(body.service)!.traffic = body.traffic;
+      }
+      return send(200, this.services.get(body.service));
+    }
+    if (url.pathname === "/_fake/lambda/publish" && req.method === "POST") {
+      const version = String((this.functions.get(body.fn)?.versions.length ?? 0) + 1);
+      this.publish(body.fn, version);
+      return send(200, { version });
+    }
+    if (url.pathname === "/_fake/lambda/alias" && req.method === "POST") {
+      this.setAlias(body.fn, body.alias, body.version);
+      return send(200, this.functions.get(body.fn)!.aliases[body.alias]);
+    }
+    if (url.pathname === "/_fake/lambda/function" && req.method === "GET") {
+      return send(200, this.functions.get(url.searchParams.get("fn") ?? "") ?? { versions: [], aliases: {} });
+    }
+
     // Cloud Run v2
     let m = /^\/v2\/(projects\/[^/]+\/locations\/[^/]+\/services\/[^/]+)$/.exec(url.pathname);
     if (m) {
@@ -130,7 +248,7 @@ export class FakeCloud {
       if (req.method === "GET") {
         return send(200, {
           name: svc.name,
-          uri: `${this.url}/run/${svc.name.split("/").pop()}`,
+          uri: this.serviceUri(svc),
           traffic: svc.traffic,
           trafficStatuses: this.statuses(svc),
           latestReadyRevision: `${svc.name}/revisions/${svc.revisions.at(-1)}`,
@@ -163,12 +281,7 @@ export class FakeCloud {
     m = /^\/run\/([^/]+)\/([^/]+)(\/.*)$/.exec(url.pathname);
     if (m) {
       const svc = [...this.services.values()].find((s) => s.name.endsWith(`/services/${m![1]}`));
-      const revision = svc?.traffic.find((t) => t.tag === m![2])?.revision;
-      if (!svc || !revision) return send(404, "no such tag");
-      this.healthChecks.push(revision);
-      return this.unhealthy.has(`${m[1]}/${revision}`)
-        ? send(503, "unhealthy", { "content-type": "text/plain" })
-        : send(200, "healthy", { "content-type": "text/plain" });
+      return this.health(svc, m[2]!, send);
     }
 
     // Lambda
@@ -224,7 +337,8 @@ export class FakeCloud {
       const fn = this.functions.get(fnName);
       if (!fn || !fn.versions.includes(version)) return notFound(`${fnName}:${version}`);
       this.healthChecks.push(version);
-      return this.unhealthy.has(`${fnName}:${version}`)
+      if (this.healthDelayMs) await new Promise((r) => setTimeout(r, this.healthDelayMs));
+      return this.sick(`${fnName}:${version}`)
         ? send(
             200,
             { errorType: "Error", errorMessage: "health check failed" },

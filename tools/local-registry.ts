@@ -1,18 +1,48 @@
 /**
- * Starts a real OCI registry (Debian's `docker-registry`, CNCF distribution) on 127.0.0.1 with a temp
- * storage directory, and either htpasswd (Basic) auth or token auth: the registry answers
- * `401 WWW-Authenticate: Bearer realm=…` and trusts JWTs from a small token server started here,
- * signed with a throwaway key whose self-signed certificate (made with `openssl`) it is given, as
- * Artifact Registry and Docker Hub do. Used by the test setup and the benchmarks.
+ * Starts a real OCI registry (CNCF distribution: Debian's `docker-registry`, or the same registry built
+ * from Go modules, see ./registry-binary.ts) on 127.0.0.1 with a temp storage directory, and either
+ * htpasswd (Basic, bcrypt) auth or token auth: the registry answers `401 WWW-Authenticate: Bearer
+ * realm=…` and trusts JWTs from a small token server started here, signed with a throwaway key whose
+ * self-signed certificate it is given, as Artifact Registry and Docker Hub do. The bcrypt hash and the
+ * token certificate are made in-process (bcryptjs, @peculiar/x509), so neither `htpasswd` nor
+ * `openssl` is needed; only `tls` (the e2e suite) uses openssl. Used by the test setup and the benchmarks.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { createPrivateKey, randomUUID, sign } from "node:crypto";
+import { KeyObject, randomUUID, sign, webcrypto } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+// @peculiar/x509's dependency injection (tsyringe) needs the Reflect metadata polyfill first.
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import bcrypt from "bcryptjs";
+import { registryBinary } from "./registry-binary";
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+/** A throwaway RSA key and a self-signed certificate for it, in-process. */
+async function tokenCertificate(subject: string): Promise<{ key: KeyObject; pem: string; der: string }> {
+  const alg = {
+    name: "RSASSA-PKCS1-v1_5",
+    hash: "SHA-256",
+    publicExponent: new Uint8Array([1, 0, 1]),
+    modulusLength: 2048,
+  };
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 2 * 86_400_000),
+    signingAlgorithm: alg,
+    keys,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+  });
+  return { key: KeyObject.from(keys.privateKey), pem: cert.toString("pem"), der: cert.toString("base64") };
+}
 
 export interface LocalRegistry {
   /** `127.0.0.1:<port>` */
@@ -63,11 +93,9 @@ async function startTokenServer(
   accept: (username: string, password: string) => void;
   close: () => void;
 }> {
-  const keyPath = path.join(dir, "token.key");
   const certPath = path.join(dir, "token.crt");
-  selfSigned(keyPath, certPath, "/CN=test-token-issuer");
-  const key = createPrivateKey(fs.readFileSync(keyPath));
-  const der = fs.readFileSync(certPath, "utf8").replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, "");
+  const { key, pem, der } = await tokenCertificate("CN=test-token-issuer");
+  fs.writeFileSync(certPath, pem);
   let issued = 0;
   const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
   const accepted = new Map([[basic(credentials.username, credentials.password), credentials.username]]);
@@ -112,8 +140,6 @@ async function startTokenServer(
     close: () => server.close(),
   };
 }
-
-const REGISTRY_BIN = process.env.REGISTRY_BIN ?? "/usr/bin/docker-registry";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -233,13 +259,8 @@ export async function startRegistry(
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    if (!fs.existsSync(REGISTRY_BIN)) {
-      throw new Error(
-        `${REGISTRY_BIN} not found: install Debian's docker-registry package (\`apt-get install docker-registry apache2-utils\`; .ci/run does)`,
-      );
-    }
-    const htpasswd = execFileSync("htpasswd", ["-Bbn", username, password], { encoding: "utf8" });
-    fs.writeFileSync(path.join(dir, "htpasswd"), htpasswd);
+    const bin = registryBinary();
+    fs.writeFileSync(path.join(dir, "htpasswd"), `${username}:${bcrypt.hashSync(password, 10)}\n`);
     if (auth === "token")
       tokens = await startTokenServer(dir, { username, password }, "test-registry", "test-issuer");
     const port = await freePort();
@@ -273,7 +294,7 @@ export async function startRegistry(
       ].join("\n"),
     );
     let output = "";
-    child = spawn(REGISTRY_BIN, ["serve", path.join(dir, "config.yml")], {
+    child = spawn(bin, ["serve", path.join(dir, "config.yml")], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout?.on("data", (d) => (output += d));

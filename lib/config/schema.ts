@@ -366,7 +366,10 @@ export const artifactRegistrySchema = z
         .optional(),
       /** Take over repositories that already exist instead of failing with "already exists". */
       adoptExisting: z.boolean(e("expected true or false")).default(false),
-      keepTaggedVersions: wholeNumber("expected a whole number, 1 or more", 1).default(20),
+      keepTaggedVersions: wholeNumber(
+        "expected a whole number, 2 or more: the previous release's image must outlive the next push, for the traffic it still serves during a release and for rollback",
+        2,
+      ).default(20),
       deleteUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(7),
     },
     e("expected a map of Artifact Registry settings"),
@@ -423,7 +426,10 @@ export const ecrSchema = z
         .string(e("expected a KMS key ARN"))
         .regex(KMS_KEY_ARN, e("expected a KMS key ARN"))
         .optional(),
-      keepTaggedImages: wholeNumber("expected a whole number, 1 or more", 1).default(20),
+      keepTaggedImages: wholeNumber(
+        "expected a whole number, 2 or more: the previous release's image must outlive the next push, for the traffic it still serves during a release and for rollback",
+        2,
+      ).default(20),
       expireUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(7),
     },
     e("expected a map of ECR settings"),

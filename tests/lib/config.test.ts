@@ -609,6 +609,16 @@ describe("parseStackConfig accepts what the clouds accept", () => {
     expect(problemsOf(raw({ services: svc(api) }))).toEqual(expected);
   });
 
+  it.each(["artifactRegistry", "ecr"])(
+    "keeps at least two tagged images in %s: the previous release's serves during a release and is the rollback",
+    (key) => {
+      const field = key === "ecr" ? "keepTaggedImages" : "keepTaggedVersions";
+      expect(problemsOf(raw({ [key]: { [field]: 1 } }))).toEqual([
+        `${F}${key}.${field}: expected a whole number, 2 or more: the previous release's image must outlive the next push, for the traffic it still serves during a release and for rollback, got 1`,
+      ]);
+    },
+  );
+
   it("takes a valid rollout, with a 60 s wait by default", () => {
     const c = parseOk({ services: svc({ target: "lambda", context: "a", rollout: { steps: [10, 50] } }) });
     expect(c.services[0]!.rollout).toEqual({ steps: [10, 50], waitSeconds: 60 });

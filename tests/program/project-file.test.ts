@@ -12,6 +12,7 @@ import { PROJECT_DIR } from "../../plan/run";
 
 const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as {
   config: Record<string, { type: string; default?: unknown }>;
+  options?: { refresh?: string };
 };
 
 describe("Pulumi.yaml config declarations", () => {
@@ -32,5 +33,14 @@ describe("Pulumi.yaml config declarations", () => {
   it("declare only keys the schema knows", () => {
     const known = Object.keys(stackConfigSchema.shape);
     for (const key of Object.keys(project.config)) expect(known, key).toContain(key);
+  });
+});
+
+describe("Pulumi.yaml options", () => {
+  // The release steps move Cloud Run traffic outside the Service resource, whose update re-sends the
+  // traffic in state (docs/safe-release.md): without a refresh first, a later template change would
+  // put traffic back on the revision the state remembers.
+  it("refresh before every preview, update and destroy", () => {
+    expect(project.options?.refresh).toBe("always");
   });
 });

@@ -4,6 +4,7 @@
  */
 import type { TestProject } from "vitest/node";
 import { startRegistry } from "../../tools/local-registry";
+import { registryBinary } from "../../tools/registry-binary";
 
 export interface RegistryInfo {
   /** `127.0.0.1:<port>` */
@@ -39,6 +40,12 @@ async function start(project: TestProject, key: "registry" | "tokenRegistry", au
 }
 
 export default async function setup(project: TestProject) {
+  try {
+    // Debian's docker-registry, or distribution built from Go modules once (tools/registry-binary.ts).
+    registryBinary(process.env, (line) => console.log(`registry set-up: ${line}`));
+  } catch {
+    // startRegistry below reports the same reason to every registry test, which then fails.
+  }
   const stops = [
     await start(project, "registry", "htpasswd"),
     await start(project, "tokenRegistry", "token"),

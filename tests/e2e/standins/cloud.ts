@@ -9,9 +9,26 @@
  * The deployment they pretend to run in (account, project, regions) comes from
  * E2E_STANDIN_ENVIRONMENT (JSON, a MockEnvironment), which the suite sets per stack: each stack has
  * its own account and project, as in production. Installed only into the suite's PULUMI_HOME.
+ *
+ * With E2E_FAKE_CLOUD (the release suite), the services they make exist in tools/fake-cloud.ts, where
+ * the release step moves their traffic through the real APIs, and `read` (refresh) reports it back:
+ * - `gcp:cloudrunv2/service:Service`: create makes the service with `template.revision` at the traffic
+ *   given; update makes the new revision and sends the traffic in state, as the provider's Update
+ *   PATCHes `traffic` from state when it is ignored (resource_cloud_run_v2_service.go); read copies
+ *   live `traffic` and `traffic_statuses` into state (its Read).
+ * - `aws:lambda/function:Function` with `publish`: create publishes version 1, an update of code or
+ *   configuration publishes the next (function.go Update: `if d.Get("publish") && (codeUpdate ||
+ *   configUpdate …)` → PublishVersion); read takes `version` from the last published
+ *   (ListVersionsByFunction).
+ * - `aws:lambda/alias:Alias`: create points it at `functionVersion`; read reports the live
+ *   `function_version` and `routing_config` (alias.go Read).
  */
 import { isDeepStrictEqual } from "node:util";
 import * as provider from "@pulumi/pulumi/provider";
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { DiffRequest } = require("@pulumi/pulumi/proto/provider_pb") as {
+  DiffRequest: { prototype: { getNews(): unknown; getIgnorechangesList(): string[] } };
+};
 import { callResult, newResourceState, type MockEnvironment } from "../../../plan/standins";
 
 const VERSIONS: Record<string, string> = { gcp: "9.37.0", aws: "7.48.0" };
@@ -31,23 +48,117 @@ function state(urn: string, inputs: Record<string, unknown>) {
   return newResourceState({ type, name, inputs, provider: "", custom: true } as never, env);
 }
 
+const FAKE = process.env.E2E_FAKE_CLOUD;
+async function fake<T>(pathname: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${FAKE}${pathname}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`fake cloud ${pathname}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+interface LiveService {
+  traffic: Record<string, unknown>[];
+  trafficStatuses: Record<string, unknown>[];
+}
+
+/** What the fake cloud says is live, in the provider's output names. */
+async function liveOutputs(type: string, props: Record<string, any>): Promise<Record<string, unknown>> {
+  if (!FAKE) return {};
+  if (type === "gcp:cloudrunv2/service:Service") {
+    const live = await fake<LiveService>(`/v2/${props.id ?? ""}`);
+    return { traffics: live.traffic, trafficStatuses: live.trafficStatuses };
+  }
+  if (type === "aws:lambda/function:Function" && props.publish) {
+    const f = await fake<{ versions: string[] }>(`/_fake/lambda/function?fn=${props.name}`);
+    const version = f.versions.at(-1) ?? "$LATEST";
+    return { version, qualifiedArn: `${props.arn}:${version}` };
+  }
+  if (type === "aws:lambda/alias:Alias") {
+    const a = await fake<{
+      FunctionVersion: string;
+      RoutingConfig?: { AdditionalVersionWeights?: Record<string, number> };
+    }>(`/2015-03-31/functions/${props.functionName}/aliases/${props.name}`);
+    const weights = a.RoutingConfig?.AdditionalVersionWeights ?? {};
+    // alias.go Read: an alias without weights has no routing_config block.
+    return Object.keys(weights).length > 0
+      ? { functionVersion: a.FunctionVersion, routingConfig: { additionalVersionWeights: weights } }
+      : { functionVersion: a.FunctionVersion };
+  }
+  return {};
+}
+
+/** What creating or updating a resource does in the fake cloud. */
+async function apply(
+  type: string,
+  outs: Record<string, any>,
+  olds?: Record<string, any>,
+): Promise<Record<string, unknown>> {
+  if (!FAKE) return outs;
+  if (type === "gcp:cloudrunv2/service:Service") {
+    await fake("/_fake/cloudrun/revision", {
+      service: outs.id,
+      revision: outs.template?.revision,
+      // Create sends the configured traffic; Update the traffic in state.
+      traffic: olds ? olds.traffics : outs.traffics,
+    });
+    return { ...outs, ...(await liveOutputs(type, outs)) };
+  }
+  if (type === "aws:lambda/function:Function" && outs.publish) {
+    const { version } = await fake<{ version: string }>("/_fake/lambda/publish", { fn: outs.name });
+    return { ...outs, version, qualifiedArn: `${outs.arn}:${version}` };
+  }
+  if (type === "aws:lambda/alias:Alias" && !olds) {
+    await fake("/_fake/lambda/alias", {
+      fn: outs.functionName,
+      alias: outs.name,
+      version: outs.functionVersion,
+    });
+  }
+  return outs;
+}
+
+/**
+ * The bridge drops the diffs of `ignoreChanges` paths from the Terraform plan, so the planned value is
+ * the prior state (pulumi-terraform-bridge `pkg/tfshim/sdk-v2/instance_diff.go`, processIgnoreChanges).
+ * The SDK's provider server does not pass the request's ignore list to `diff`; it reads `news` just
+ * before calling it, so the list is taken there.
+ */
+let ignoring: string[] = [];
+const getNews = DiffRequest.prototype.getNews;
+DiffRequest.prototype.getNews = function (this: typeof DiffRequest.prototype) {
+  ignoring = this.getIgnorechangesList();
+  return getNews.call(this);
+};
+
 const standIn: provider.Provider = {
   version: VERSIONS[pkg],
   async check(_urn, _olds, news) {
     return { inputs: news };
   },
   async diff(_id, _urn, olds: Record<string, unknown>, news: Record<string, unknown>) {
+    const ignored = new Set(ignoring);
     const changed = Object.keys({ ...olds, ...news }).filter(
-      (k) => k in news && !isDeepStrictEqual(olds[k], news[k]),
+      (k) => k in news && !ignored.has(k) && !isDeepStrictEqual(olds[k], news[k]),
     );
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
     const { id, state: outs } = state(urn, inputs);
-    return { id: id ?? parse(urn).name, outs };
+    const resourceId = id ?? parse(urn).name;
+    return { id: resourceId, outs: await apply(parse(urn).type, { ...outs, id: resourceId }) };
   },
-  async update(_id, urn, _olds, news) {
-    return { outs: state(urn, news).state };
+  async update(id, urn, olds: Record<string, unknown>, news) {
+    return { outs: await apply(parse(urn).type, { ...state(urn, news).state, id }, olds) };
+  },
+  async read(id, urn, props: Record<string, unknown>) {
+    const type = parse(urn).type;
+    const live = await liveOutputs(type, { ...props, id });
+    const next: Record<string, unknown> = { ...props, ...live };
+    if (type === "aws:lambda/alias:Alias" && !("routingConfig" in live)) delete next.routingConfig;
+    return { id, props: next };
   },
   async delete() {},
   async invoke(token, inputs) {

@@ -1,0 +1,81 @@
+/**
+ * The release suite's Pulumi program: the product's own ContainerImage, CloudRunService and
+ * LambdaFunction, one service per cloud, run by the real engine, docker-build and BuildKit, with the
+ * gcp and aws stand-ins keeping their services in tools/fake-cloud.ts (tests/e2e/release.test.ts).
+ * Config (`e2e:*`): registry host, commit, the services' LOG_LEVEL (a change that is a new release)
+ * and an optional rollout.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { CloudRunService, ContainerImage, LambdaFunction } from "../../../components";
+import type { CommitInfo } from "../../../lib/commit";
+import { cacheTag, imageTag } from "../../../lib/image-tag";
+import type { Platform } from "../../../lib/platform";
+import type { Rollout } from "../../../lib/release";
+import type { RegistryLogin } from "../../../lib/registry/login";
+
+const config = new pulumi.Config("e2e");
+const registry = config.require("registry");
+const commit: CommitInfo = {
+  sha: config.require("commitSha"),
+  source: "config",
+  dirty: false,
+  timestamp: config.requireNumber("commitTimestamp"),
+  notes: [],
+};
+const login: RegistryLogin = {
+  kind: "env",
+  usernameVar: "E2E_REGISTRY_USERNAME",
+  passwordVar: "E2E_REGISTRY_PASSWORD",
+};
+const auth = {
+  address: registry,
+  username: process.env.E2E_REGISTRY_USERNAME ?? "",
+  password: process.env.E2E_REGISTRY_PASSWORD ?? "",
+  login,
+};
+const rollout = config.getObject<Rollout>("rollout");
+const env = { LOG_LEVEL: config.get("logLevel") ?? "info" };
+
+function image(name: string, platform: Platform): ContainerImage {
+  const inputs = { platform, context: "apps/hello", dockerfile: "Dockerfile", buildArgs: {} };
+  return new ContainerImage(name, {
+    repositoryUrl: `${registry}/release/${name}`,
+    platform,
+    tag: imageTag(commit, inputs),
+    commit,
+    registryAuth: auth,
+    build: {
+      context: inputs.context,
+      dockerfile: inputs.dockerfile,
+      cacheRef: `${registry}/release/cache:${cacheTag(name, platform)}`,
+    },
+  });
+}
+
+const api = new CloudRunService("api", {
+  project: "acme-e2e",
+  region: "us-central1",
+  image: image("api", "linux/amd64"),
+  appVersion: commit.sha,
+  release: commit.sha,
+  nodeEnv: "e2e",
+  env,
+  exposure: "public",
+  deletionProtection: false,
+  rollout,
+});
+
+const worker = new LambdaFunction("worker", {
+  functionName: "worker",
+  image: image("worker", "linux/arm64"),
+  partition: "aws",
+  appVersion: commit.sha,
+  nodeEnv: "e2e",
+  env,
+  functionUrl: true,
+  rollout,
+});
+
+export const revision = api.revision;
+export const version = worker.version;
+export const released = { api: api.release.stdout, worker: worker.release.stdout };
