@@ -27,6 +27,7 @@ import { OAuth2Client } from "google-auth-library";
 import { release, type ReleaseTarget, type Rollout } from "../lib/release";
 import { cloudRunTarget, lambdaTarget, type HttpClient } from "../lib/release-targets";
 import { FakeCloud } from "../tools/fake-cloud";
+import { promotionSoak, skopeoComparison } from "./promotion";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const MiB = 1024 * 1024;
@@ -371,10 +372,17 @@ async function main(argv: string[]): Promise<number> {
       "layer sizes for the promotion memory benchmark",
       (v) => v.split(",").map(positiveInt),
       [64, 1024],
-    );
+    )
+    .option("--soak-copies <n>", "promotion copies per auth mode in the soak", positiveInt, 20);
   const stop = parseOrExit(program, argv);
   if (stop !== undefined) return stop;
-  const o = program.opts<{ repeat: number; sizes: number[]; imageMib: number; promoteMib: number[] }>();
+  const o = program.opts<{
+    repeat: number;
+    sizes: number[];
+    imageMib: number;
+    promoteMib: number[];
+    soakCopies: number;
+  }>();
 
   await runProgram({ stack: "staging", commit: SHA }); // warm-up: module loading is not the program's cost
   const scale = await scaling(o.sizes, o.repeat);
@@ -386,6 +394,8 @@ async function main(argv: string[]): Promise<number> {
   const policy = await policyCost(scale.runs.get(large.services)!, large.ms, o.repeat);
   const promotion = await promotionMemory(o.promoteMib);
   const releaseCost = await releaseOverhead(1000, 2);
+  const soak = await promotionSoak({ copies: o.soakCopies, concurrency: 4, layerMiB: 64 });
+  const skopeo = await skopeoComparison(Math.max(...o.promoteMib));
 
   const results = {
     date: new Date().toISOString(),
@@ -403,6 +413,8 @@ async function main(argv: string[]): Promise<number> {
     policy,
     promotion,
     release: releaseCost,
+    promotionSoak: soak,
+    skopeo,
   };
   // The e2e suite records its real-engine timings under `e2e` in the same file; keep them.
   const file = path.join(__dirname, "results.json");
@@ -490,6 +502,37 @@ async function main(argv: string[]): Promise<number> {
   );
   console.log(
     `worst overhead ${round(releaseCost.worstOverhead * 100, 2)}% of gates + waits (target < ${releaseCost.target * 100}%)`,
+  );
+  console.log(
+    `\nPromotion soak: ${soak.copies} copies per mode, ${soak.concurrency} at once, ${soak.layerMiB} MiB layer (promote-image CLI, real registries)`,
+  );
+  console.log(
+    table(
+      ["mode", "copies", "failed", "median ms"],
+      soak.rows.map((r) => [r.mode, r.copies, r.failed, r.medianMs]),
+    ),
+  );
+  console.log(`${soak.totalFailed} failures in all (target 0)`);
+  console.log(
+    `\npromote-image beside skopeo copy --preserve-digests (${skopeo.layerMiB} MiB layer, same image and registries)`,
+  );
+  console.log(
+    table(
+      ["", "ms", "peak RSS MiB", "2nd copy, other repo: ms"],
+      [
+        [
+          "promote-image",
+          skopeo.promoteImage.ms,
+          skopeo.promoteImage.peakRssMiB,
+          skopeo.secondCopy.promoteImage.ms,
+        ],
+        ["skopeo", skopeo.skopeo.ms, skopeo.skopeo.peakRssMiB, skopeo.secondCopy.skopeo.ms],
+      ],
+    ),
+  );
+  console.log(
+    `time ratio ${skopeo.timeRatio} (target ≤ ${skopeo.targets.timeRatio}); RSS ratio ${skopeo.rssRatio}: ` +
+      `Node and the modules alone take ${skopeo.nodeBaselineRssMiB} MiB, the copy adds ${skopeo.promoteImageOwnRssMiB} MiB`,
   );
   console.log(`\nwrote bench/results.json`);
   return 0;

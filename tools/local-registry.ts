@@ -49,8 +49,8 @@ export interface LocalRegistry {
   host: string;
   username: string;
   password: string;
-  /** `htpasswd`: Basic auth. `token`: Bearer tokens from the token server. */
-  auth: "htpasswd" | "token";
+  /** `htpasswd`: Basic auth. `token`: Bearer tokens from the token server. `none`: anonymous. */
+  auth: "htpasswd" | "token" | "none";
   /** Tokens the token server issued (token mode). */
   tokensIssued(): number;
   /** The registry's storage (distribution's filesystem driver layout), to watch uploads happen. */
@@ -66,7 +66,7 @@ export interface LocalRegistry {
 }
 
 export interface RegistryOptions {
-  auth?: "htpasswd" | "token";
+  auth?: "htpasswd" | "token" | "none";
   /**
    * Serve HTTPS with a certificate for 127.0.0.1 signed by a throwaway CA (made with openssl), as
    * real registries do; BuildKit and docker-build are then pointed at that CA.
@@ -280,16 +280,18 @@ export async function startRegistry(
         "http:",
         `  addr: ${host}`,
         ...(certs ? ["  tls:", `    certificate: ${certs.cert}`, `    key: ${certs.key}`] : []),
-        "auth:",
-        ...(tokens
-          ? [
-              "  token:",
-              `    realm: ${tokens.realm}`,
-              "    service: test-registry",
-              "    issuer: test-issuer",
-              `    rootcertbundle: ${tokens.certPath}`,
-            ]
-          : ["  htpasswd:", "    realm: test-registry", `    path: ${path.join(dir, "htpasswd")}`]),
+        ...(auth === "none" ? [] : ["auth:"]),
+        ...(auth === "none"
+          ? []
+          : tokens
+            ? [
+                "  token:",
+                `    realm: ${tokens.realm}`,
+                "    service: test-registry",
+                "    issuer: test-issuer",
+                `    rootcertbundle: ${tokens.certPath}`,
+              ]
+            : ["  htpasswd:", "    realm: test-registry", `    path: ${path.join(dir, "htpasswd")}`]),
         "",
       ].join("\n"),
     );

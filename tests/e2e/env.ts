@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { startRegistry, type LocalRegistry } from "../../tools/local-registry";
+import { SYSTEM_REGISTRY } from "../../tools/registry-binary";
 
 export const REPO = path.resolve(__dirname, "../..");
 const STACK = "e2e";
@@ -108,6 +109,13 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     fs.rmSync(root, { recursive: true, force: true });
   };
   try {
+    // Debian's distribution 2.8: BuildKit v0.31's manifest push to distribution v3.1.2 (what npm test
+    // builds when it is missing) fails with "blob unknown to registry".
+    if (!fs.existsSync(process.env.REGISTRY_BIN ?? SYSTEM_REGISTRY)) {
+      throw new Error(
+        `the e2e suite needs Debian's docker-registry at ${SYSTEM_REGISTRY}: run \`apt-get install docker-registry\` (.ci/run does)`,
+      );
+    }
     registry = await startRegistry({ auth: "token", tls: true });
     const ca = registry.caCertPath!;
 

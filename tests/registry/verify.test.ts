@@ -2,12 +2,11 @@
  * The verifier against a real registry (CNCF distribution with htpasswd auth, started by
  * tests/setup/registry.global.ts), one test per failure the seeds describe.
  */
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
 import { pushImage, pushIndex, type RegistryTarget, requireRegistry } from "../../tools/image-fixtures";
+import { startRegistryProxy } from "../../tools/registry-proxy";
 
 let t: RegistryTarget;
 beforeAll(() => {
@@ -142,29 +141,15 @@ describe("verifyImage against a real registry", () => {
   it("retries a registry that answers 500 twice, then succeeds", async () => {
     const { digest } = await pushImage(t, "flaky/api");
     let failures = 0;
-    const proxy = http.createServer((req, res) => {
+    const proxy = await startRegistryProxy(t.host, (req, res, forward) => {
       if (req.url?.includes("/manifests/") && failures < 2) {
         failures++;
         res.writeHead(500).end("boom");
         return;
       }
-      const upstream = http.request(
-        {
-          host: "127.0.0.1",
-          port: Number(t.host.split(":")[1]),
-          path: req.url,
-          method: req.method,
-          headers: req.headers,
-        },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      req.pipe(upstream);
+      forward();
     });
-    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
-    const port = (proxy.address() as AddressInfo).port;
+    const port = Number(proxy.host.split(":")[1]);
     try {
       const result = await verifyImage({
         ref: `127.0.0.1:${port}/flaky/api@${digest}`,
@@ -175,7 +160,7 @@ describe("verifyImage against a real registry", () => {
       expect(failures).toBe(2);
       expect(result.digest).toBe(digest);
     } finally {
-      proxy.close();
+      await proxy.close();
     }
   });
 

@@ -7,35 +7,13 @@
 import * as dockerbuild from "@pulumi/docker-build";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { e2eProgramConfig } from "../program-config";
 import { ContainerImage } from "../../../components/container-image";
-import type { CommitInfo } from "../../../lib/commit";
 import { registryExport } from "../../../lib/image-export";
 import { cacheTag, imageTag } from "../../../lib/image-tag";
 import type { Platform } from "../../../lib/platform";
-import type { RegistryLogin } from "../../../lib/registry/login";
 
-const config = new pulumi.Config("e2e");
-const registry = config.require("registry");
-const commit: CommitInfo = {
-  sha: config.require("commitSha"),
-  source: "config",
-  dirty: false,
-  timestamp: config.requireNumber("commitTimestamp"),
-  notes: [],
-};
-// The build pushes with the deployer's current credentials; the verify step logs in by itself at run
-// time (REGISTRY_LOGIN), so a rotated password changes no Command input.
-const login: RegistryLogin = {
-  kind: "env",
-  usernameVar: "E2E_REGISTRY_USERNAME",
-  passwordVar: "E2E_REGISTRY_PASSWORD",
-};
-const auth = {
-  address: registry,
-  username: process.env.E2E_REGISTRY_USERNAME ?? "",
-  password: process.env.E2E_REGISTRY_PASSWORD ?? "",
-  login,
-};
+const { config, registry, commit, auth } = e2eProgramConfig();
 
 const images: Record<string, pulumi.Output<unknown>> = {};
 for (const platform of ["linux/amd64", "linux/arm64"] as Platform[]) {

@@ -5,34 +5,13 @@
  * Config (`e2e:*`): registry host, commit, the services' LOG_LEVEL (a change that is a new release)
  * and an optional rollout.
  */
-import * as pulumi from "@pulumi/pulumi";
+import { e2eProgramConfig } from "../program-config";
 import { CloudRunService, ContainerImage, LambdaFunction } from "../../../components";
-import type { CommitInfo } from "../../../lib/commit";
 import { cacheTag, imageTag } from "../../../lib/image-tag";
 import type { Platform } from "../../../lib/platform";
 import type { Rollout } from "../../../lib/release";
-import type { RegistryLogin } from "../../../lib/registry/login";
 
-const config = new pulumi.Config("e2e");
-const registry = config.require("registry");
-const commit: CommitInfo = {
-  sha: config.require("commitSha"),
-  source: "config",
-  dirty: false,
-  timestamp: config.requireNumber("commitTimestamp"),
-  notes: [],
-};
-const login: RegistryLogin = {
-  kind: "env",
-  usernameVar: "E2E_REGISTRY_USERNAME",
-  passwordVar: "E2E_REGISTRY_PASSWORD",
-};
-const auth = {
-  address: registry,
-  username: process.env.E2E_REGISTRY_USERNAME ?? "",
-  password: process.env.E2E_REGISTRY_PASSWORD ?? "",
-  login,
-};
+const { config, registry, commit, auth } = e2eProgramConfig();
 const rollout = config.getObject<Rollout>("rollout");
 const env = { LOG_LEVEL: config.get("logLevel") ?? "info" };
 
