@@ -290,40 +290,58 @@ export class CloudRunService extends pulumi.ComponentResource {
         },
       ],
     } satisfies gcp.types.input.cloudrunv2.ServiceTemplate;
-    // Named by the release and the template: the same release re-run names the same revision, and any
-    // change makes a new one (Cloud Run refuses a known name with another template).
-    const revision = pulumi
-      .all([pulumi.output(serviceName), pulumi.output(a.release ?? a.appVersion), pulumi.output(template)])
-      .apply(([svc, release, t]) => cloudRunRevisionName(svc, release, t));
-
+    const [resourceName, args, options] = transform(
+      a.transform?.service,
+      name,
+      {
+        project: a.project,
+        location: a.region,
+        name: serviceName,
+        deletionProtection: a.deletionProtection,
+        ingress: INGRESS[a.ingress],
+        labels: a.labels,
+        template,
+      } as gcp.cloudrunv2.ServiceArgs,
+      {
+        parent: this,
+        ignoreChanges: ["traffics"],
+        // Verified image first; accessor grants before the first revision, or it fails to start.
+        dependsOn: [
+          a.image.verification,
+          ...this.secretGrants,
+          ...(this.imageReaderGrant ? [this.imageReaderGrant] : []),
+        ],
+      },
+    );
+    // Named by the release and the template as it is sent (after any transform): the same release
+    // re-run names the same revision, and any change makes a new one (Cloud Run refuses a known name
+    // with another template). Not secret even when an env value is: the plan and the pack read it.
+    const finalTemplate = pulumi.output(args.template);
+    const revision = pulumi.unsecret(
+      pulumi
+        .all([
+          pulumi.output(args.name ?? serviceName),
+          pulumi.output(a.release ?? a.appVersion),
+          finalTemplate,
+        ])
+        .apply(([svc, release, t]) => cloudRunRevisionName(svc!, release, { ...t, revision: undefined })),
+    );
     const service = new gcp.cloudrunv2.Service(
-      ...transform(
-        a.transform?.service,
-        name,
-        {
-          project: a.project,
-          location: a.region,
-          name: serviceName,
-          deletionProtection: a.deletionProtection,
-          ingress: INGRESS[a.ingress],
-          labels: a.labels,
-          template: { ...template, revision },
-          // The first revision takes all traffic at creation (there is nothing to protect); after that
-          // the release step owns traffic, and this resource only re-sends what refresh read
-          // (Pulumi.yaml `refresh: always`; why: docs/safe-release.md).
-          traffics: [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision, percent: 100 }],
-        },
-        {
-          parent: this,
-          ignoreChanges: ["traffics"],
-          // Verified image first; accessor grants before the first revision, or it fails to start.
-          dependsOn: [
-            a.image.verification,
-            ...this.secretGrants,
-            ...(this.imageReaderGrant ? [this.imageReaderGrant] : []),
-          ],
-        },
-      ),
+      resourceName,
+      {
+        ...args,
+        // A plain object stays one, so a preview still knows every field but the revision's name.
+        template: pulumi.Output.isInstance(args.template)
+          ? pulumi.all([finalTemplate, revision]).apply(([t, r]) => ({ ...t!, revision: r }))
+          : { ...args.template!, revision },
+        // The first revision takes all traffic at creation (there is nothing to protect); after that
+        // the release step owns traffic, and this resource only re-sends what refresh read
+        // (Pulumi.yaml `refresh: always`; why: docs/safe-release.md).
+        traffics: args.traffics ?? [
+          { type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision, percent: 100 },
+        ],
+      },
+      options,
     );
     return { service, revision };
   }
@@ -373,6 +391,8 @@ export class CloudRunService extends pulumi.ComponentResource {
               rollout: a.rollout,
             }),
           ),
+          // A changed rollout, gate or health path alone releases nothing: the revision is live already.
+          update: "true",
           environment: { [STEP_MARKER]: STEPS.release },
           // A new revision (new image, env or secret version) is a new release.
           triggers: [this.revision],

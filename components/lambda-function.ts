@@ -297,8 +297,8 @@ export class LambdaFunction extends pulumi.ComponentResource {
         a.transform?.functionUrl,
         `${name}-url`,
         // On the alias, never the unqualified function (which would serve $LATEST the moment code changes).
-        { functionName: this.function.name, qualifier: this.alias.name, authorizationType },
-        { parent: this },
+        { functionName: this.function.name, qualifier: LAMBDA_LIVE_ALIAS, authorizationType },
+        { parent: this, dependsOn: [this.alias] },
       ),
     );
     if (a.exposure === "public") {
@@ -310,12 +310,12 @@ export class LambdaFunction extends pulumi.ComponentResource {
             `${name}-url-public`,
             {
               function: this.function.name,
-              qualifier: this.alias.name,
+              qualifier: LAMBDA_LIVE_ALIAS,
               action: "lambda:InvokeFunctionUrl",
               principal: "*",
               functionUrlAuthType: "NONE",
             },
-            { parent: this },
+            { parent: this, dependsOn: [this.alias] },
           ),
         ),
       );
@@ -326,12 +326,12 @@ export class LambdaFunction extends pulumi.ComponentResource {
             `${name}-url-public-invoke`,
             {
               function: this.function.name,
-              qualifier: this.alias.name,
+              qualifier: LAMBDA_LIVE_ALIAS,
               action: "lambda:InvokeFunction",
               principal: "*",
               invokedViaFunctionUrl: true,
             },
-            { parent: this },
+            { parent: this, dependsOn: [this.alias] },
           ),
         ),
       );
@@ -360,6 +360,8 @@ export class LambdaFunction extends pulumi.ComponentResource {
               rollout: a.rollout,
             }),
           ),
+          // A changed rollout or health path alone releases nothing: the version is live already.
+          update: "true",
           environment: { [STEP_MARKER]: STEPS.release },
           triggers: [this.function.version],
           logging: command.local.Logging.Stderr,

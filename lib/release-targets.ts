@@ -20,6 +20,7 @@ import {
   ResourceNotFoundException,
   UpdateAliasCommand,
 } from "@aws-sdk/client-lambda";
+import { UserError } from "./errors";
 import { waitForHealthy, type HealthCheckOptions } from "./health";
 import {
   CANDIDATE_TAG,
@@ -99,14 +100,25 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
     }
     if (op.error) throw new Error(`Cloud Run refused the traffic change of ${name}: ${op.error.message}`);
   };
-  /** Live traffic as revision shares; a LATEST entry is resolved to the revision it means. */
-  const traffic = (svc: CloudRunServiceResource): Traffic =>
-    (svc.traffic ?? [])
+  /**
+   * Live traffic as revision shares. A LATEST entry is refused: it has already moved to the new
+   * revision, so there is nothing left to gate before traffic (a service created before releases
+   * were gated, or changed with `gcloud run deploy`).
+   */
+  const traffic = (svc: CloudRunServiceResource): Traffic => {
+    const latest = (svc.traffic ?? []).find((t) => t.type === LATEST && (t.percent ?? 0) > 0);
+    if (latest) {
+      throw new UserError(
+        `Cloud Run service ${name} routes ${latest.percent}% to LATEST, which already serves ${shortRevision(svc.latestReadyRevision ?? "")} ungated`,
+        [
+          `pin traffic to the revision that should serve, then run the update again: gcloud run services update-traffic ${name} --region ${o.service.split("/")[3]} --to-revisions <revision>=100 (docs/safe-release.md, "Existing stacks")`,
+        ],
+      );
+    }
+    return (svc.traffic ?? [])
       .filter((t) => (t.percent ?? 0) > 0)
-      .map((t) => ({
-        target: t.type === LATEST ? shortRevision(svc.latestReadyRevision ?? "") : t.revision!,
-        percent: t.percent ?? 0,
-      }));
+      .map((t) => ({ target: t.revision!, percent: t.percent ?? 0 }));
+  };
   const toTargets = (t: Traffic, tagged: boolean): CloudRunTrafficTarget[] => {
     const entries = t.map((x) => ({
       type: REVISION,
@@ -132,8 +144,10 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
       tagUrl = svc.trafficStatuses?.find((s) => s.tag === CANDIDATE_TAG)?.uri;
       if (!tagUrl) throw new Error(`Cloud Run reported no URL for the ${CANDIDATE_TAG} tag of ${name}`);
     },
-    // At 100% the tag is dropped in the same change: the final traffic is what a plain service has.
-    route: (t) => patchTraffic(toTargets(t, !t.some((x) => x.target === o.revision && x.percent === 100))),
+    route: (t) => patchTraffic(toTargets(t, true)),
+    // The final traffic drops the tag: a plain service after a success, and after a failure the failed
+    // revision is no longer reachable at its own URL.
+    finish: (t) => patchTraffic(toTargets(t, false)),
     async gate(): Promise<GateResult> {
       const token = o.idToken ? await o.idToken(audience ?? tagUrl!) : undefined;
       const url = `${tagUrl!.replace(/\/$/, "")}${o.healthPath}`;
@@ -215,7 +229,16 @@ export function lambdaTarget(o: LambdaTargetOptions): ReleaseTarget {
             // A function error is the code's own answer: asking again will not change it.
             return { healthy: false, last: `version ${o.version} returned ${last}` };
           }
-          return { healthy: true, last: `version ${o.version} answered ${r.StatusCode} ${body}` };
+          // Healthy means it says so (apps/worker answers {"status":"healthy"}), not just "no error".
+          let status: unknown;
+          try {
+            status = (JSON.parse(body) as { status?: unknown }).status;
+          } catch {
+            status = undefined;
+          }
+          const answer = `version ${o.version} answered ${r.StatusCode} ${body}`;
+          if (status === "healthy") return { healthy: true, last: answer };
+          last = answer;
         } catch (err) {
           last = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
         }

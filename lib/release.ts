@@ -54,7 +54,10 @@ export interface ReleaseTarget {
   route(traffic: Traffic): Promise<void>;
   /** Asks the candidate itself, never the shared URL. */
   gate(): Promise<GateResult>;
-  /** Cleans up after a successful release (Cloud Run: the tag moves off the now-live revision). */
+  /**
+   * Sends the final traffic, of a success or a failure, and cleans up (Cloud Run: drops the tag, so a
+   * failed revision is not left reachable at its own URL). Without it, `route` is used.
+   */
   finish?(traffic: Traffic): Promise<void>;
 }
 
@@ -108,16 +111,16 @@ export function rolloutProblems(rollout: Rollout): string[] {
 }
 
 /**
- * Where traffic returns if this release fails: what served before it, without the candidate. When
- * the candidate already had a share (an update killed mid-step), that share goes back to the
- * largest of the others, so a failed release never ends at a split it made.
+ * Where traffic returns if this release fails: all of it on the revision or version that served the
+ * most before it, never the candidate. One target, whatever `current` holds: a split left by an
+ * update killed mid-step (of this release or an earlier one) is never restored as it was, so a failed
+ * release always ends all-old, and a Lambda alias (two versions at most) can always take it.
  */
 export function baselineOf(current: Traffic, candidate: string): Traffic {
   const others = current.filter((t) => t.target !== candidate && t.percent > 0);
-  const taken = 100 - others.reduce((n, t) => n + t.percent, 0);
   if (others.length === 0) return [];
   const largest = others.reduce((a, b) => (b.percent > a.percent ? b : a));
-  return others.map((t) => (t === largest ? { ...t, percent: t.percent + taken } : { ...t }));
+  return [{ target: largest.target, percent: 100 }];
 }
 
 /**
@@ -168,10 +171,12 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
     let where: string;
     if (baseline.length === 0) {
       now = current;
-      where = `${describeTraffic(current)} (first release: nothing served before it)`;
+      if (current.length > 0) await target.finish?.(current);
+      where = `${describeTraffic(current)} (no earlier revision or version served: nothing to return to)`;
     } else {
       const moved = !sameTraffic(current, baseline) || stage !== "before any traffic";
-      if (moved) await target.route(baseline);
+      if (target.finish) await target.finish(baseline);
+      else if (moved) await target.route(baseline);
       now = baseline;
       where = `${describeTraffic(baseline)}, ${moved ? "returned" : "unchanged"}`;
     }
@@ -185,8 +190,11 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
     };
   };
 
-  const first = await gate("before any traffic");
-  if (!first.healthy) return fail("before any traffic", first.last);
+  const held0 = current.find((t) => t.target === target.candidate)?.percent ?? 0;
+  const firstStage =
+    held0 > 0 && baseline.length > 0 ? `before resuming (it had ${held0}%)` : "before any traffic";
+  const first = await gate(firstStage);
+  if (!first.healthy) return fail(firstStage, first.last);
   // Nothing serves yet (a Lambda alias is created by Pulumi once this step passes): nothing to route.
   const percents = current.length === 0 ? [] : rolloutPercents(options.rollout);
   const held = current.find((t) => t.target === target.candidate)?.percent ?? 0;
@@ -203,6 +211,7 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
   }
   const live: Traffic = [{ target: target.candidate, percent: 100 }];
   if (current.length > 0) await target.finish?.(live);
+
   const summary = `${target.label}: ${target.candidate} released; traffic: ${describeTraffic(live)} (was ${before})`;
   return { released: true, traffic: live, gateRuns, summary };
 }

@@ -171,7 +171,10 @@ export function planNotes(run: ProgramRun, state?: readonly ExportedResource[]):
 /** Where a release takes traffic: from where it is now (known from a `--state` export) to the new revision or version. */
 function releaseNotes(run: ProgramRun, state?: readonly ExportedResource[]): string[] {
   const notes: string[] = [];
-  for (const r of run.resources.filter((x) => x.type === "command:local:Command")) {
+  const steps = run.resources
+    .filter((x) => x.type === "command:local:Command")
+    .sort((a, b) => a.name.localeCompare(b.name));
+  for (const r of steps) {
     const step = parseReleaseCommandLine(String(r.inputs.create ?? ""));
     if (!step) continue;
     const service = run.resources.find((x) => x.urn === r.parent)?.name ?? r.name;

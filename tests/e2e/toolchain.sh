@@ -7,15 +7,15 @@
 #
 # Versions come from package-lock.json (@pulumi/pulumi, @pulumi/docker-build) and BUILDKIT_VERSION
 # below (docker-build 0.0.22 embeds the BuildKit v0.31.0 client). Where the Go module proxy refuses a
-# module version ("403 … not available"), the script says so and uses the documented substitute
-# (see README, "Run it for real, locally"); it never downloads a prebuilt binary.
+# module version ("403 … not available"), the script says so: for the CLI it stops (the CLI is built at
+# exactly the SDK's version); for the language host, whose module the proxy does not serve, it builds
+# the last SDK release that contained it (see README, "Run it for real, locally"). It never downloads
+# a prebuilt binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 CACHE=${MULTICLOUD_TOOLCHAIN:-${XDG_CACHE_HOME:-$HOME/.cache}/multicloud-deploy/toolchain}
 BUILDKIT_VERSION=v0.31.0
-# The newest github.com/pulumi/pulumi/pkg/v3 this module proxy serves (later ones answer 403).
-CLI_FALLBACK=v3.259.0
 # The last github.com/pulumi/pulumi/sdk/v3 release that still contained the Node.js language host
 # (from v3.69.0 it is its own module, which this proxy does not serve).
 LANGUAGE_HOST_FALLBACK=v3.68.0
@@ -48,10 +48,11 @@ tools() { # dir packages...
 }
 
 # --- Pulumi CLI -------------------------------------------------------------------------------
+# Exactly the SDK's version: the CLI and @pulumi/pulumi move together (package-lock.json).
 CLI_VERSION=$SDK_VERSION
 if ! available "github.com/pulumi/pulumi/pkg/v3@$CLI_VERSION"; then
-  log "the module proxy does not serve github.com/pulumi/pulumi/pkg/v3@$CLI_VERSION; building the CLI at $CLI_FALLBACK"
-  CLI_VERSION=$CLI_FALLBACK
+  log "the module proxy does not serve github.com/pulumi/pulumi/pkg/v3@$CLI_VERSION, the version of @pulumi/pulumi in package-lock.json; pin @pulumi/pulumi to a version it serves"
+  exit 1
 fi
 if [ ! -e "$(stamp "cli-$CLI_VERSION")" ]; then
   log "building the Pulumi CLI $CLI_VERSION"

@@ -72,8 +72,10 @@ describe("Cloud Run", () => {
     const r = await run("api-c", { steps: [10, 50], waitSeconds: 0 });
     expect(r.released).toBe(false);
     for (const e of cloud.history) {
-      expect(e.kind === "cloudrun" && e.traffic.find((t) => t.revision === "api-c")?.percent).toBe(0);
+      expect(e.kind === "cloudrun" && (e.traffic.find((t) => t.revision === "api-c")?.percent ?? 0)).toBe(0);
     }
+    // The failed revision is not left reachable at its own URL.
+    expect(cloud.services.get(SERVICE)!.traffic.some((t) => t.tag)).toBe(false);
     expect(r.released === false && r.message).toMatch(
       /^Cloud Run service api: release of api-c failed its health gate before any traffic \(last answer: http:\/\/127\.0\.0\.1:\d+\/run\/api\/next\/health answered 503 "unhealthy"\); traffic: 100% on api-b, unchanged\./,
     );

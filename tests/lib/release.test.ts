@@ -111,11 +111,31 @@ describe("release", () => {
     expect(r.released === false && r.message).toContain("traffic: 100% on a, returned");
   });
 
-  it("a re-run after success gates again and moves nothing", async () => {
+  it("a re-run after success gates again and leaves all traffic on it", async () => {
     const m = memoryTarget([{ target: "b", percent: 100 }], "b", [true]);
     const r = await release(m.target, { rollout: { steps: [10, 50], waitSeconds: 0 }, ...noWait });
     expect(r.released).toBe(true);
     expect(m.routed).toEqual([[{ target: "b", percent: 100 }]]);
+  });
+
+  it("a new release after a killed one starts from the version that served most, never from the split", async () => {
+    // An earlier release of 2 was killed at 10%; now 3 is released in steps.
+    const m = memoryTarget(
+      [
+        { target: "1", percent: 90 },
+        { target: "2", percent: 10 },
+      ],
+      "3",
+      [true, false],
+    );
+    const r = await release(m.target, { rollout: { steps: [10], waitSeconds: 0 }, ...noWait });
+    // Two versions at most at any time (a Lambda alias's limit), and all-old after the failure.
+    expect(m.routed[0]).toEqual([
+      { target: "1", percent: 90 },
+      { target: "3", percent: 10 },
+    ]);
+    expect(m.now()).toEqual([{ target: "1", percent: 100 }]);
+    expect(r.released === false && r.message).toContain("traffic: 100% on 1, returned");
   });
 
   it("a first release has nothing to protect: a failed gate says so", async () => {
@@ -123,7 +143,7 @@ describe("release", () => {
     const r = await release(m.target, noWait);
     expect(m.routed).toEqual([]);
     expect(r.released === false && r.message).toContain(
-      "traffic: no traffic (first release: nothing served before it)",
+      "traffic: no traffic (no earlier revision or version served: nothing to return to)",
     );
   });
 
@@ -153,10 +173,7 @@ describe("splits", () => {
         { target: "b", percent: 20 },
       ],
       "b",
-      [
-        { target: "a", percent: 70 },
-        { target: "c", percent: 30 },
-      ],
+      [{ target: "a", percent: 100 }],
     ],
     [[{ target: "b", percent: 100 }], "b", []],
   ] as [Traffic, string, Traffic][])("baseline of %j without %s", (current, candidate, expected) => {
