@@ -154,8 +154,13 @@ function freePort(): Promise<number> {
 
 const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
 
-/** A throwaway self-signed certificate and its key. */
-function selfSigned(keyPath: string, certPath: string, subject: string): void {
+/** A throwaway self-signed certificate and its key, for the given DNS names if any. */
+export function selfSigned(
+  keyPath: string,
+  certPath: string,
+  subject: string,
+  dnsNames: string[] = [],
+): void {
   openssl(
     "req",
     "-x509",
@@ -170,6 +175,9 @@ function selfSigned(keyPath: string, certPath: string, subject: string): void {
     "2",
     "-subj",
     subject,
+    ...(dnsNames.length > 0
+      ? ["-addext", `subjectAltName=${dnsNames.map((h) => `DNS:${h}`).join(",")}`]
+      : []),
   );
 }
 

@@ -12,12 +12,13 @@
  * refreshclient.ts), the release step calls `https://run.googleapis.com/v2/…`, and the AWS SDK derives
  * `https://lambda.<region>.amazonaws.com` from the region (no AWS_ENDPOINT_URL_* is set).
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { FakeCloud } from "../../tools/fake-cloud";
-import { REPO, sh, type CliResult, type E2eEnvironment } from "./env";
+import { selfSigned } from "../../tools/local-registry";
+import { linkProject, sh, type CliResult, type E2eEnvironment } from "./env";
 
 /** The identity the stand-ins report for the release stack (plan/standins.ts MockEnvironment). */
 export const IDENTITY = {
@@ -52,27 +53,7 @@ export async function startCloud(e: E2eEnvironment, services: string[]): Promise
     "lambda.us-east-1.amazonaws.com",
     ...services.flatMap((s) => [runAppHost(s), `next---${runAppHost(s)}`]),
   ];
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      f("cloud.key"),
-      "-out",
-      f("cloud.crt"),
-      "-days",
-      "2",
-      "-subj",
-      "/CN=multicloud-deploy fake cloud",
-      "-addext",
-      `subjectAltName=${hostNames.map((h) => `DNS:${h}`).join(",")}`,
-    ],
-    { stdio: "ignore" },
-  );
+  selfSigned(f("cloud.key"), f("cloud.crt"), "/CN=multicloud-deploy fake cloud", hostNames);
   // One bundle: the registry's CA (docker-build, verify-image) and the fake cloud's certificate.
   fs.writeFileSync(
     f("ca-bundle.pem"),
@@ -102,13 +83,7 @@ export async function startCloud(e: E2eEnvironment, services: string[]): Promise
   // The project: tests/e2e/release's program, the image fixtures, the repository's modules and scripts.
   const dir = f("project");
   fs.mkdirSync(dir);
-  fs.cpSync(path.join(REPO, "tests/e2e/project/apps"), path.join(dir, "apps"), { recursive: true });
-  fs.copyFileSync(path.join(REPO, "tests/e2e/release/Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
-  fs.symlinkSync(path.join(REPO, "tests/e2e/release/index.ts"), path.join(dir, "index.ts"));
-  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
-  fs.symlinkSync(path.join(REPO, "scripts"), path.join(dir, "scripts"));
-  fs.copyFileSync(path.join(REPO, "tsconfig.json"), path.join(dir, "tsconfig.json"));
-  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "e2e-release", private: true }));
+  linkProject(dir, "tests/e2e/release", "e2e-release");
 
   const env: Record<string, string> = {
     ...e.env,

@@ -73,6 +73,30 @@ export function sh(
   });
 }
 
+/**
+ * A Pulumi project directory for one of the suite's programs (`tests/e2e/project`, `tests/e2e/release`):
+ * its Pulumi.yaml and index.ts, the shared image fixtures, the repository's node_modules and scripts
+ * (the steps run `node_modules/.bin/tsx scripts/….ts` from the project directory).
+ */
+export function linkProject(dir: string, program: string, name: string): void {
+  fs.cpSync(path.join(REPO, "tests/e2e/project/apps"), path.join(dir, "apps"), { recursive: true });
+  fs.copyFileSync(path.join(REPO, program, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+  fs.symlinkSync(path.join(REPO, program, "index.ts"), path.join(dir, "index.ts"));
+  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+  fs.symlinkSync(path.join(REPO, "scripts"), path.join(dir, "scripts"));
+  fs.copyFileSync(path.join(REPO, "tsconfig.json"), path.join(dir, "tsconfig.json"));
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, private: true, main: "index.ts" }));
+}
+
+/** Real-engine timings go next to the benchmark's (bench/results.json), under `key`. */
+export function recordTimings(key: string, timings: Record<string, number>): void {
+  if (Object.keys(timings).length === 0) return;
+  const file = path.join(REPO, "bench/results.json");
+  const results = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+  results[key] = { date: new Date().toISOString(), ...timings };
+  fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+}
+
 /** Builds (or finds, when warm) the toolchain; returns its cache directory. */
 export function toolchain(): string {
   const out = execFileSync("bash", [path.join(REPO, "tests/e2e/toolchain.sh")], {
@@ -209,16 +233,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     // The project: tests/e2e/project's program and fixtures, with the repository's node_modules and scripts
     // (the verify step runs `node_modules/.bin/tsx scripts/verify-image.ts` from the project directory).
     const work = dirs.work!;
-    fs.cpSync(path.join(REPO, "tests/e2e/project/apps"), path.join(work, "apps"), { recursive: true });
-    fs.copyFileSync(path.join(REPO, "tests/e2e/project/Pulumi.yaml"), path.join(work, "Pulumi.yaml"));
-    fs.symlinkSync(path.join(REPO, "tests/e2e/project/index.ts"), path.join(work, "index.ts"));
-    fs.symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"));
-    fs.symlinkSync(path.join(REPO, "scripts"), path.join(work, "scripts"));
-    fs.copyFileSync(path.join(REPO, "tsconfig.json"), path.join(work, "tsconfig.json"));
-    fs.writeFileSync(
-      path.join(work, "package.json"),
-      JSON.stringify({ name: "e2e-images", private: true, main: "index.ts" }),
-    );
+    linkProject(work, "tests/e2e/project", "e2e-images");
 
     const programDir = path.join(root, "program");
     fs.mkdirSync(programDir);

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, sh, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
+import { REPO, recordTimings, sh, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
 
 const SHA = "3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40";
 const TIMESTAMP = 1763900000;
@@ -61,13 +61,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   e?.stop();
-  // Real-engine timings go next to the benchmark's (bench/results.json, key `e2e`).
-  if (Object.keys(timings).length > 0) {
-    const file = path.join(REPO, "bench/results.json");
-    const results = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
-    results.e2e = { date: new Date().toISOString(), ...timings };
-    fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  }
+  recordTimings("e2e", timings);
 });
 
 describe("the image pipeline on the real engine", () => {

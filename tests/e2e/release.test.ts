@@ -5,12 +5,10 @@
  * Scenarios share one stack in order, as a team's successive deploys do: first release, same-commit
  * re-runs, a new release, a failing gate, a failure at a gradual step, a kill mid-step.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrafficEvent } from "../../tools/fake-cloud";
 import { startCloud, type CloudEnvironment } from "./cloud-env";
-import { REPO, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
+import { recordTimings, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
 
 const SHA = "5b4c3d2e1f0a9b8c7d6e5f403f2a6c1d9b8e7f6a";
 const SERVICE = "projects/acme-e2e/locations/us-central1/services/api";
@@ -53,12 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await c?.stop();
   e?.stop();
-  if (Object.keys(timings).length > 0) {
-    const file = path.join(REPO, "bench/results.json");
-    const results = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
-    results.e2eRelease = { date: new Date().toISOString(), ...timings };
-    fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  }
+  recordTimings("e2eRelease", timings);
 });
 
 describe("safe release on the real engine", () => {
