@@ -334,6 +334,8 @@ export class CloudRunService extends pulumi.ComponentResource {
         template: pulumi.Output.isInstance(args.template)
           ? pulumi.all([finalTemplate, revision]).apply(([t, r]) => ({ ...t!, revision: r }))
           : { ...args.template!, revision },
+        // Traffic may name the revision this request creates (GoogleCloudPlatform terraform-docs-samples
+        // run/deploy_tag: `template.revision = "cloudrun-srv-blue"` with a traffic entry for that revision).
         // The first revision takes all traffic at creation (there is nothing to protect); after that
         // the release step owns traffic, and this resource only re-sends what refresh read
         // (Pulumi.yaml `refresh: always`; why: docs/safe-release.md).
