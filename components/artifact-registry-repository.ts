@@ -91,6 +91,7 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
   readonly readerGrants: gcp.artifactregistry.RepositoryIamMember[] = [];
 
   private readonly name: string;
+  private readonly grantsByName = new Map<string, gcp.artifactregistry.RepositoryIamMember>();
   private readonly transforms: ArtifactRegistryRepositoryArgs["transform"];
 
   constructor(name: string, args: ArtifactRegistryRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -164,14 +165,34 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
   }
 
   /**
-   * Lets `member` pull images from the image repository. The child is named after the member, so
-   * adding or removing one reader never replaces another's grant.
+   * Lets `member` pull images from the image repository. The child is named after the binding (this
+   * repository, the reader role, the member), so adding or removing one reader never replaces
+   * another's grant, and asking twice for one member returns the one grant: Google's `*IamMember`
+   * resources share the binding they add to, and deleting either of two would revoke both
+   * (terraform-provider-google `tpgiamresource/resource_iam_member.go`, `resourceIamMemberDelete`
+   * removes the member from the binding whatever else holds it).
+   *
+   * @param key What names the member when it is not known while the program runs (an output, such as
+   *   a project's Cloud Run service agent, whose number is looked up): `<repository>-reader-<key>`.
+   *   @default - the member itself
    */
-  grantReader(member: string): gcp.artifactregistry.RepositoryIamMember {
+  grantReader(
+    member: pulumi.Input<string>,
+    key?: string,
+    opts?: Pick<pulumi.CustomResourceOptions, "aliases">,
+  ): gcp.artifactregistry.RepositoryIamMember {
+    if (key === undefined && typeof member !== "string") {
+      throw new Error(
+        `ArtifactRegistryRepository ${this.name}: grantReader: a member that is an output needs a key to name its grant`,
+      );
+    }
+    const resourceName = `${this.name}-reader-${key ?? (member as string).replace(/[^A-Za-z0-9-]+/g, "-")}`;
+    const known = this.grantsByName.get(resourceName);
+    if (known) return known;
     const grant = new gcp.artifactregistry.RepositoryIamMember(
       ...transform(
         this.transforms?.readerGrant,
-        `${this.name}-reader-${member.replace(/[^A-Za-z0-9-]+/g, "-")}`,
+        resourceName,
         {
           project: this.repository.project,
           location: this.repository.location,
@@ -179,10 +200,11 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
           role: "roles/artifactregistry.reader",
           member,
         },
-        { parent: this },
+        { parent: this, ...opts },
       ),
     );
     this.readerGrants.push(grant);
+    this.grantsByName.set(resourceName, grant);
     return grant;
   }
 }

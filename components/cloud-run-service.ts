@@ -3,10 +3,12 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { transform, type Transform } from "../lib/transform";
 import {
+  cloudRunInvokerGrantName,
   cloudRunRevisionName,
-  cloudRunSecretAccessName,
-  cloudRunServiceAgent,
+  cloudRunSecretGrantName,
+  legacyCloudRunSecretGrantName,
   runtimeServiceAccountId,
+  secretManagerSecret,
 } from "../lib/names";
 import { releaseCommandLine, type Rollout } from "../lib/release";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
@@ -56,7 +58,8 @@ export interface CloudRunServiceArgs {
   /** Plain environment variables. @default {} */
   env?: Record<string, pulumi.Input<string>>;
   /**
-   * Env var name → Secret Manager reference. Plain: each one adds an accessor grant.
+   * Env var name → Secret Manager reference. Plain: each secret gets one accessor grant (two env vars
+   * reading one secret share it), stated in the secret's own project.
    * @default {}
    */
   secrets?: Record<string, CloudRunSecretRef>;
@@ -87,16 +90,17 @@ export interface CloudRunServiceArgs {
    * @default "private"
    */
   exposure?: "public" | "private";
-  /** IAM members that may invoke the service. Plain: one grant each. @default [] */
+  /** IAM members that may invoke the service. Plain: one grant per member (repeats are one). @default [] */
   invokers?: string[];
   /** Cloud Run deletion protection. @default true */
   deletionProtection?: boolean;
   /**
-   * Where the image's repository lives. When its project differs from `project`, the Cloud Run service
-   * agent gets `roles/artifactregistry.reader` on it. Plain: it decides whether that grant exists.
-   * @default - same project, no grant
+   * What lets Cloud Run pull the image, when the stack makes it (a reader grant for the service agent
+   * on another project's repository): the service is created after these. One grant serves every
+   * service of a project, so the caller makes it (ArtifactRegistryRepository.grantReader).
+   * @default []
    */
-  imageRepository?: { project: string; location: string; repositoryId: string; serviceProject: string };
+  imageAccess?: pulumi.Resource[];
   /**
    * Before a new revision takes any traffic, request `<its tag URL><healthPath>` until it answers
    * healthy; if it never does, traffic stays where it was and the update fails. A private service is
@@ -123,7 +127,6 @@ export interface CloudRunServiceArgs {
   transform?: {
     serviceAccount?: Transform<gcp.serviceaccount.AccountArgs>;
     secretGrant?: Transform<gcp.secretmanager.SecretIamMemberArgs>;
-    imageReaderGrant?: Transform<gcp.artifactregistry.RepositoryIamMemberArgs>;
     service?: Transform<gcp.cloudrunv2.ServiceArgs>;
     invokerGrant?: Transform<gcp.cloudrunv2.ServiceIamMemberArgs>;
     release?: Transform<command.local.CommandArgs>;
@@ -153,7 +156,6 @@ export class CloudRunService extends pulumi.ComponentResource {
   readonly service: gcp.cloudrunv2.Service;
   readonly secretGrants: gcp.secretmanager.SecretIamMember[];
   readonly invokerGrants: gcp.cloudrunv2.ServiceIamMember[];
-  readonly imageReaderGrant: gcp.artifactregistry.RepositoryIamMember | undefined;
   /** The release step: gates the revision, then moves traffic to it (or back). */
   readonly release: command.local.Command;
 
@@ -162,7 +164,6 @@ export class CloudRunService extends pulumi.ComponentResource {
     const a = normalizeCloudRunArgs(args);
     this.serviceAccount = this.runtimeIdentity(name, a);
     this.secretGrants = this.secretAccess(name, a);
-    this.imageReaderGrant = this.imageReader(name, a);
     const { service, revision } = this.runService(name, a);
     this.service = service;
     this.revision = revision;
@@ -211,43 +212,40 @@ export class CloudRunService extends pulumi.ComponentResource {
     );
   }
 
+  /**
+   * One accessor grant per secret, named by that binding (see cloudRunSecretGrantName), in the
+   * secret's own project: the provider stores the project it parses from a full name, and `project`
+   * is ForceNew, so any other project would replace the grant on every update
+   * (terraform-provider-google iam_secret_manager_secret.go, SecretManagerSecretIamUpdaterProducer).
+   * The first env var (by name) that reads a secret gave its grant its name before: an alias keeps it.
+   */
   private secretAccess(name: string, a: Normalized): gcp.secretmanager.SecretIamMember[] {
     const member = pulumi.interpolate`serviceAccount:${this.serviceAccount.email}`;
-    // One accessor grant per secret, on that secret only.
-    return Object.entries(a.secrets).map(
-      ([envName, ref]) =>
-        new gcp.secretmanager.SecretIamMember(
-          ...transform(
-            a.transform?.secretGrant,
-            cloudRunSecretAccessName(name, envName),
-            { project: a.project, secretId: ref.secret, role: "roles/secretmanager.secretAccessor", member },
-            { parent: this },
-          ),
+    const serviceProject = typeof a.project === "string" ? a.project : undefined;
+    const grants = new Map<string, { secret: string; envNames: string[] }>();
+    for (const envName of Object.keys(a.secrets).sort()) {
+      const secret = a.secrets[envName]!.secret;
+      const grantName = cloudRunSecretGrantName(name, secret, serviceProject);
+      const known = grants.get(grantName);
+      if (known) known.envNames.push(envName);
+      else grants.set(grantName, { secret, envNames: [envName] });
+    }
+    return [...grants].map(([grantName, { secret, envNames }]) => {
+      const legacy = legacyCloudRunSecretGrantName(name, envNames[0]!);
+      return new gcp.secretmanager.SecretIamMember(
+        ...transform(
+          a.transform?.secretGrant,
+          grantName,
+          {
+            project: secretManagerSecret(secret).project ?? a.project,
+            secretId: secret,
+            role: "roles/secretmanager.secretAccessor",
+            member,
+          },
+          { parent: this, aliases: legacy === grantName ? [] : [{ name: legacy }] },
         ),
-    );
-  }
-
-  /** When the image lives in another project: the Cloud Run service agent may read its repository. */
-  private imageReader(name: string, a: Normalized): gcp.artifactregistry.RepositoryIamMember | undefined {
-    const repo = a.imageRepository;
-    return repo && repo.project !== repo.serviceProject
-      ? new gcp.artifactregistry.RepositoryIamMember(
-          ...transform(
-            a.transform?.imageReaderGrant,
-            `${name}-image-reader`,
-            {
-              project: repo.project,
-              location: repo.location,
-              repository: repo.repositoryId,
-              role: "roles/artifactregistry.reader",
-              member: gcp.organizations
-                .getProjectOutput({ projectId: repo.serviceProject }, { parent: this })
-                .number.apply((n) => cloudRunServiceAgent(n)),
-            },
-            { parent: this },
-          ),
-        )
-      : undefined;
+      );
+    });
   }
 
   private runService(
@@ -305,12 +303,8 @@ export class CloudRunService extends pulumi.ComponentResource {
       {
         parent: this,
         ignoreChanges: ["traffics"],
-        // Verified image first; accessor grants before the first revision, or it fails to start.
-        dependsOn: [
-          a.image.verification,
-          ...this.secretGrants,
-          ...(this.imageReaderGrant ? [this.imageReaderGrant] : []),
-        ],
+        // Verified image first; accessor and reader grants before the first revision, or it fails to start.
+        dependsOn: [a.image.verification, ...this.secretGrants, ...a.imageAccess],
       },
     );
     // Named by the release and the template as it is sent (after any transform): the same release
@@ -348,29 +342,37 @@ export class CloudRunService extends pulumi.ComponentResource {
     return { service, revision };
   }
 
-  /** Public, explicit and health-check invokers. */
+  /**
+   * Public, explicit and health-check invokers: one grant per member, named by that binding (see
+   * cloudRunInvokerGrantName), so the health gate's account listed in `invokers` too is one grant.
+   * The public and health grants had names of their own before: aliases keep them.
+   */
   private invokers(name: string, a: Normalized): gcp.cloudrunv2.ServiceIamMember[] {
-    const grant = (suffix: string, m: string) =>
-      new gcp.cloudrunv2.ServiceIamMember(
-        ...transform(
-          a.transform?.invokerGrant,
-          `${name}-${suffix}`,
-          {
-            project: a.project,
-            location: a.region,
-            name: this.service.name,
-            role: "roles/run.invoker",
-            member: m,
-          },
-          { parent: this },
+    const members = new Map<string, { member: string; legacy?: string }>();
+    const add = (member: string, legacy?: string) => {
+      const grantName = cloudRunInvokerGrantName(name, member);
+      if (!members.has(grantName)) members.set(grantName, { member, legacy });
+    };
+    if (a.exposure === "public") add("allUsers", `${name}-public-invoker`);
+    for (const m of a.invokers) add(m);
+    if (privateGate(a)) add(`serviceAccount:${a.healthGateServiceAccount}`, `${name}-health-invoker`);
+    return [...members].map(
+      ([grantName, { member, legacy }]) =>
+        new gcp.cloudrunv2.ServiceIamMember(
+          ...transform(
+            a.transform?.invokerGrant,
+            grantName,
+            {
+              project: a.project,
+              location: a.region,
+              name: this.service.name,
+              role: "roles/run.invoker",
+              member,
+            },
+            { parent: this, aliases: legacy ? [{ name: legacy }] : [] },
+          ),
         ),
-      );
-    // Child names derive from the member, so adding or removing one invoker never renames another.
-    return [
-      ...(a.exposure === "public" ? [grant("public-invoker", "allUsers")] : []),
-      ...a.invokers.map((m) => grant(`invoker-${memberSlug(m)}`, m)),
-      ...(privateGate(a) ? [grant("health-invoker", `serviceAccount:${a.healthGateServiceAccount}`)] : []),
-    ];
+    );
   }
 
   /**
@@ -437,18 +439,11 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
     healthPath: args.healthPath ?? D.healthPath,
     exposure: args.exposure ?? D.exposure,
     invokers: args.invokers ?? [],
+    imageAccess: args.imageAccess ?? [],
     deletionProtection: args.deletionProtection ?? D.deletionProtection,
     healthGate: args.healthGate ?? D.healthGate,
     // `exposure` is what the policy pack's public-exposure-requires-opt-in reads: public is declared,
     // never inferred. It comes after the caller's labels so they cannot contradict it.
     labels: { "managed-by": "multicloud-deploy", ...args.labels, exposure: args.exposure ?? D.exposure },
   };
-}
-
-/** `serviceAccount:ci@p.iam.gserviceaccount.com` → `serviceaccount-ci-p-iam-gserviceaccount-com`. */
-export function memberSlug(member: string): string {
-  return member
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-|-$/g, "");
 }

@@ -30,6 +30,14 @@ export interface LambdaFunctionArgs {
    */
   image: ContainerImage;
   /**
+   * What lets Lambda pull the image (the ECR repository policy that grants it): the function is
+   * created after these. Lambda's create retries IAM-role and KMS errors only, not an ECR access
+   * denial (terraform-provider-aws internal/service/lambda/function.go, retryFunctionOp), so a
+   * function created before its repository's policy fails.
+   * @default []
+   */
+  imageAccess?: pulumi.Resource[];
+  /**
    * The AWS partition (`aws`, `aws-cn`, `aws-us-gov`) for the managed policy's ARN. Pass it when
    * creating many functions, so the lookup happens once per stack, not once per function.
    * @default - looked up with `aws.getPartition`
@@ -210,9 +218,10 @@ export class LambdaFunction extends pulumi.ComponentResource {
             `${name}-secrets`,
             {
               role: this.role.name,
+              // Two env vars may read one secret: it is listed once.
               policy: pulumi
                 .all([pulumi.all(secretNames.map((k) => a.secretArns[k])), a.secretsKmsKeyArn])
-                .apply(([arns, kms]) => JSON.stringify(secretsReadPolicy(arns, kms))),
+                .apply(([arns, kms]) => JSON.stringify(secretsReadPolicy([...new Set(arns)], kms))),
             },
             { parent: this },
           ),
@@ -279,6 +288,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
           parent: this,
           dependsOn: [
             a.image.verification,
+            ...a.imageAccess,
             this.logGroup,
             basicExecution,
             ...(this.secretsPolicy ? [this.secretsPolicy] : []),
@@ -413,6 +423,7 @@ export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
     roleName,
     env: args.env ?? {},
     secretArns: args.secretArns ?? {},
+    imageAccess: args.imageAccess ?? [],
     memorySize: args.memorySize ?? D.memorySize,
     timeout: args.timeout ?? D.timeout,
     ephemeralStorageMb: args.ephemeralStorageMb ?? D.ephemeralStorageMb,

@@ -16,12 +16,63 @@ export function runtimeServiceAccountId(service: string): string {
   return `${service.slice(0, 30 - 1 - 6 - 4).replace(/-+$/, "")}-${hash}-run`;
 }
 
+/** A Secret Manager secret as a binding names it: its project (unset: the service's) and its id. */
+export interface SecretManagerSecret {
+  project?: string;
+  secretId: string;
+}
+
+/** `api-key` → `{ secretId: "api-key" }`; `projects/p/secrets/api-key` → `{ project: "p", secretId: "api-key" }`. */
+export function secretManagerSecret(ref: string): SecretManagerSecret {
+  const m = /^projects\/([^/]+)\/secrets\/([^/]+)$/.exec(ref);
+  return m ? { project: m[1]!, secretId: m[2]! } : { secretId: ref };
+}
+
 /**
- * The Pulumi name of a Cloud Run service's accessor grant for the secret in env var `envName`. It is
- * lower-cased, so `API_KEY` and `api_key` would collide: config validation refuses that.
+ * The one accessor grant of a service's runtime account on a secret, named by that binding (the
+ * secret; the role and member are the service's): `<service>-secret-<id>`, or
+ * `<service>-secret-<project>/<id>` for a secret in another project. Two env vars that read one
+ * secret share it, and a full name in the service's own project is the same grant as the bare id.
+ * Secret ids are case-sensitive, and so is the name.
  */
-export function cloudRunSecretAccessName(service: string, envName: string): string {
+export function cloudRunSecretGrantName(service: string, ref: string, serviceProject?: string): string {
+  const s = secretManagerSecret(ref);
+  const elsewhere = s.project !== undefined && s.project !== serviceProject;
+  return `${service}-secret-${elsewhere ? `${s.project}/` : ""}${s.secretId}`;
+}
+
+/**
+ * Before issue 21 the grant was named after the env var (`<service>-secret-<env, lower-cased>`):
+ * the name an alias points back to.
+ */
+export function legacyCloudRunSecretGrantName(service: string, envName: string): string {
   return `${service}-secret-${envName.toLowerCase()}`;
+}
+
+/** `serviceAccount:ci@p.iam.gserviceaccount.com` → `serviceaccount-ci-p-iam-gserviceaccount-com`. */
+export function memberSlug(member: string): string {
+  return member
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
+}
+
+/**
+ * The one invoker grant of a member on a Cloud Run service, named by that binding:
+ * `<service>-invoker-<member slug>` (`allUsers` included, and the health gate's account). IAM
+ * compares members case-insensitively for emails, as the slug does, so `user:A@x` and `user:a@x` are
+ * one grant.
+ */
+export function cloudRunInvokerGrantName(service: string, member: string): string {
+  return `${service}-invoker-${memberSlug(member)}`;
+}
+
+/**
+ * The key of the reader grant of a project's Cloud Run service agent on another project's
+ * repository: one per (repository, service project), whatever the number of services.
+ */
+export function cloudRunAgentReaderKey(serviceProject: string): string {
+  return `cloud-run-agent-${serviceProject}`;
 }
 
 /** Artifact Registry host for a region: `us-central1-docker.pkg.dev`. */

@@ -151,7 +151,10 @@ export async function planMain(
     components: planned.resources.filter((r) => !r.custom && r.type !== "pulumi:pulumi:Stack").length,
     changes: changes ?? null,
     outputs: planned.outputs,
-    warnings: planned.logs.filter((l) => l.severity === "warning").map((l) => l.message),
+    warnings: [
+      ...planned.logs.filter((l) => l.severity === "warning").map((l) => l.message),
+      ...revokingDeletes(o.stack, changes),
+    ],
     notes: planNotes(planned, state),
     policy: { configFile: policy.configFile, diagnostics: policy.result.diagnostics },
   };
@@ -201,4 +204,20 @@ export async function planMain(
   console.log("");
   for (const line of policy.lines) console.log(line);
   return exitCode;
+}
+
+/**
+ * A deleted grant whose binding the plan keeps in another resource: `pulumi up` would delete it last,
+ * and Google's delete takes the member out of the binding the kept grant stands for. Removing it from
+ * the state first (no cloud call) keeps the access.
+ */
+function revokingDeletes(stack: string, changes: readonly ResourceChange[] | undefined): string[] {
+  return (changes ?? [])
+    .filter((c) => c.revokes !== undefined)
+    .map(
+      (c) =>
+        `${c.name}: deleting it would revoke ${c.revokes}, which another grant in this plan holds ` +
+        "(a Google IAM member delete removes the member from the binding, whatever else holds it); " +
+        `before \`pulumi up\`, run: pulumi state delete --stack ${stack} '${c.urn}'`,
+    );
 }

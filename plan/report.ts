@@ -253,12 +253,19 @@ export function tree(run: ProgramRun, changes?: readonly ResourceChange[]): stri
     const change = byUrn.get(r.urn);
     const mark = change ? MARK[change.change] : "+";
     const changed = change && change.changed.length > 0 ? `changed: ${change.changed.join(", ")}` : "";
-    const detail = [summarize(r), flags(r), changed].filter(Boolean).join(" ");
+    const renamed = change?.renamedFrom
+      ? `(was ${change.renamedFrom.slice(change.renamedFrom.lastIndexOf("::") + 2)}, an alias)`
+      : "";
+    const detail = [summarize(r), flags(r), changed, renamed].filter(Boolean).join(" ");
     lines.push(`${"  ".repeat(depth)}${mark} ${r.type} ${r.name}${detail ? `  ${detail}` : ""}`);
     for (const c of children(r.urn).sort((a, b) => a.name.localeCompare(b.name))) walk(c, depth + 1);
   };
   for (const top of children(stack?.urn).sort((a, b) => a.name.localeCompare(b.name))) walk(top, 0);
-  for (const d of changes?.filter((c) => c.change === "delete") ?? []) lines.push(`- ${d.type} ${d.name}`);
+  for (const d of changes?.filter((c) => c.change === "delete") ?? []) {
+    lines.push(
+      `- ${d.type} ${d.name}${d.revokes ? "  REVOKES a binding another grant holds (see the warning)" : ""}`,
+    );
+  }
   return lines;
 }
 

@@ -23,6 +23,8 @@ export interface RegisterRequest {
   retainOnDelete: boolean;
   importId?: string;
   ignoreChanges: string[];
+  /** URNs this resource had before (its `aliases`), as the engine resolves them. */
+  aliasUrns: string[];
   /** Inputs, deserialized (unknowns and secrets as the SDK represents them). */
   inputs: Record<string, any>;
   /** Inputs as the engine sees them (the preview sentinel for unknowns, wrapped secrets). */
@@ -48,8 +50,30 @@ interface ProtoRequest {
   getRetainondelete(): boolean;
   getImportid(): string;
   getIgnorechangesList(): string[];
+  getAliasesList(): ProtoAlias[];
   // A google-protobuf Struct; typed loosely so the plan does not depend on google-protobuf directly.
   getObject(): any;
+}
+
+interface ProtoAlias {
+  getUrn(): string;
+  getSpec():
+    { getName(): string; getType(): string; getParenturn(): string; getNoparent(): boolean } | undefined;
+}
+
+/**
+ * The URN an alias names, as the mock monitor forms URNs (runtime/mocks.js `newUrn`: the parent's
+ * own type, `$`, the type): a URN alias as given, a spec with this resource's name, type and parent
+ * wherever it leaves one out.
+ */
+function aliasUrn(req: ProtoRequest, alias: ProtoAlias): string {
+  const urn = alias.getUrn();
+  if (urn) return urn;
+  const spec = alias.getSpec()!;
+  const parent = spec.getNoparent() ? "" : spec.getParenturn() || req.getParent();
+  let type = spec.getType() || req.getType();
+  if (parent) type = `${parent.split("::")[2]!.split("$").pop()}$${type}`;
+  return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${type}::${spec.getName() || req.getName()}`;
 }
 
 interface ProtoResponse {
@@ -97,6 +121,7 @@ export function interceptRegistrations(
       retainOnDelete: Boolean(req.getRetainondelete()),
       importId: req.getImportid() || undefined,
       ignoreChanges: req.getIgnorechangesList(),
+      aliasUrns: req.getAliasesList().map((a) => aliasUrn(req, a)),
       inputs: pulumi.runtime.deserializeProperties(req.getObject()),
       rawInputs: req.getObject().toJavaScript(),
     };

@@ -155,7 +155,18 @@ export function newResourceState(
         },
       };
     }
-    case "gcp:secretmanager/secretIamMember:SecretIamMember":
+    case "gcp:secretmanager/secretIamMember:SecretIamMember": {
+      // iam_secret_manager_secret.go SecretManagerSecretIamUpdaterProducer: a full name's project wins
+      // over the `project` given (its qualifiers are copied over the provider's), and is stored as
+      // `project`; `secret_id` is stored as `projects/<project>/secrets/<id>`.
+      const full = /^projects\/([^/]+)\/secrets\/([^/]+)$/.exec(String(i.secretId));
+      const project = full?.[1] ?? i.project;
+      const secretId = `projects/${project}/secrets/${full?.[2] ?? i.secretId}`;
+      return {
+        id: `${secretId}/${i.role}/${i.member}`,
+        state: { ...i, project, secretId, etag: `BwY${hash(i).slice(0, 9)}` },
+      };
+    }
     case "gcp:cloudrunv2/serviceIamMember:ServiceIamMember":
     case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
       return { id: `${args.name}/${i.role}/${i.member}`, state: { ...i, etag: `BwY${hash(i).slice(0, 9)}` } };

@@ -16,6 +16,14 @@ export interface ResourceChange {
   name: string;
   /** Inputs that differ (update, replace), top-level names. */
   changed: string[];
+  /** The URN in the export this resource was found under, through its `aliases` (a rename). */
+  renamedFrom?: string;
+  /**
+   * For a deleted IAM member grant: the binding it holds, which a resource in the plan holds too.
+   * Google's delete removes the member from the binding whatever else holds it, so the delete would
+   * revoke the access the kept grant stands for; `pulumi state delete` it first.
+   */
+  revokes?: string;
 }
 
 /**
@@ -43,6 +51,20 @@ const REPLACED_BY: Record<string, readonly string[]> = {
     "member",
     "project",
   ],
+};
+
+/**
+ * Inputs the provider stores as something other than what was sent, so its diff compares the new
+ * input with the prior state, not the prior input. Each entry: how to read the value on both sides.
+ * SecretIamMember: a full `secret_id`'s project is stored as `project`, and `secret_id` is compared
+ * by its last segment (terraform-provider-google iam_secret_manager_secret.go, schema
+ * `DiffSuppressFunc: tpgresource.CompareSelfLinkOrResourceName`).
+ */
+const STORED_AS: Record<string, Record<string, (value: unknown) => unknown>> = {
+  "gcp:secretmanager/secretIamMember:SecretIamMember": {
+    project: (v) => v,
+    secretId: (v) => String(v).split("/").pop(),
+  },
 };
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -100,6 +122,30 @@ export function parseStackExport(file: string, text: string): ExportedResource[]
 
 const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 
+/**
+ * The IAM binding a Google `*IamMember` grant adds its member to (resource, role, member), or
+ * undefined for any other type. Every one of them shares that binding with whatever else holds it
+ * (terraform-provider-google tpgiamresource/resource_iam_member.go). A secret named in full carries
+ * its project (iam_secret_manager_secret.go parses it and stores it as `project`).
+ */
+export function iamBinding(type: string, inputs: Record<string, unknown> | undefined): string | undefined {
+  const i = (inputs ?? {}) as Record<string, string | undefined>;
+  const key = (...parts: Array<string | undefined>) =>
+    [...parts, i.role, String(i.member).toLowerCase()].join(" ");
+  switch (type) {
+    case "gcp:secretmanager/secretIamMember:SecretIamMember": {
+      const full = /^projects\/([^/]+)\/secrets\/([^/]+)$/.exec(String(i.secretId));
+      return key("secret", full?.[1] ?? i.project, full?.[2] ?? i.secretId);
+    }
+    case "gcp:cloudrunv2/serviceIamMember:ServiceIamMember":
+      return key("run-service", i.project, i.location, i.name);
+    case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
+      return key("repository", i.project, i.location, i.repository);
+    default:
+      return undefined;
+  }
+}
+
 /** Compares the planned resources with an export's, by URN. Providers and the stack are left out. */
 export function diffAgainstState(
   planned: readonly RecordedResource[],
@@ -108,17 +154,26 @@ export function diffAgainstState(
   const relevant = (type: string) => type !== "pulumi:pulumi:Stack" && !type.startsWith("pulumi:providers:");
   const before = new Map(state.filter((r) => relevant(r.type)).map((r) => [r.urn, r]));
   const out: ResourceChange[] = [];
-  for (const r of planned.filter((x) => relevant(x.type))) {
-    const old = before.get(r.urn);
-    before.delete(r.urn);
+  const kept = planned.filter((x) => relevant(x.type));
+  for (const r of kept) {
+    // As the engine does: the URN first, then each alias in turn.
+    const found = [r.urn, ...(r.aliasUrns ?? [])].find((u) => before.has(u));
+    const old = found === undefined ? undefined : before.get(found);
+    if (found !== undefined) before.delete(found);
+    const renamedFrom = found !== undefined && found !== r.urn ? { renamedFrom: found } : {};
     if (!old) {
       out.push({ change: "create", urn: r.urn, type: r.type, name: r.name, changed: [] });
       continue;
     }
+    const differs = (k: string) => {
+      const stored = STORED_AS[r.type]?.[k];
+      if (stored) return stored(r.rawInputs[k]) !== stored(old.outputs?.[k] ?? old.inputs?.[k]);
+      return stringify(comparable(r.rawInputs[k])) !== stringify(comparable(old.inputs?.[k]));
+    };
     const changed = r.custom
       ? Object.keys(r.rawInputs)
           .filter((k) => k !== "__defaults")
-          .filter((k) => stringify(comparable(r.rawInputs[k])) !== stringify(comparable(old.inputs?.[k])))
+          .filter(differs)
           .sort()
       : [];
     const replaced = changed.some((k) => REPLACED_BY[r.type]?.includes(k));
@@ -128,10 +183,20 @@ export function diffAgainstState(
       type: r.type,
       name: r.name,
       changed,
+      ...renamedFrom,
     });
   }
+  const heldByPlan = new Set(kept.map((r) => iamBinding(r.type, r.rawInputs)).filter((b) => b !== undefined));
   for (const old of before.values()) {
-    out.push({ change: "delete", urn: old.urn, type: old.type, name: nameOf(old.urn), changed: [] });
+    const binding = iamBinding(old.type, old.inputs);
+    out.push({
+      change: "delete",
+      urn: old.urn,
+      type: old.type,
+      name: nameOf(old.urn),
+      changed: [],
+      ...(binding !== undefined && heldByPlan.has(binding) ? { revokes: binding } : {}),
+    });
   }
   return out;
 }

@@ -1,8 +1,11 @@
 /** The Cloud Run target: one Artifact Registry repository per stack, one CloudRunService per service. */
+import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactRegistryRepository, CloudRunService } from "../components";
 import type { StackConfig } from "../lib/config/parse";
 import type { CloudRunServiceConfig } from "../lib/config/schema";
+import { CLOUD_RUN_SERVICE_TYPE } from "../components/cloud-run-service";
+import { cloudRunAgentReaderKey, cloudRunServiceAgent } from "../lib/names";
 import { cloudRunSettings } from "../lib/service-plan";
 import type { Target } from "./types";
 
@@ -24,6 +27,29 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
   });
   // Looked up once per stack, not per service.
   const auth = registry.registryAuth();
+  // Cloud Run pulls with its project's service agent: when the repository is another project's, that
+  // agent reads it. One grant of one binding for every service (it was one per service before, named
+  // `<service>-image-reader` under the first service: the alias keeps that one).
+  const services = config.services.filter((s) => s.target === "cloudrun");
+  const imageAccess =
+    ar.project === gcpConfig.project || services.length === 0
+      ? []
+      : [
+          registry.grantReader(
+            gcp.organizations
+              .getProjectOutput({ projectId: gcpConfig.project }, { parent: registry })
+              .number.apply((n) => cloudRunServiceAgent(n)),
+            cloudRunAgentReaderKey(gcpConfig.project),
+            {
+              aliases: [
+                {
+                  name: `${services[0]!.name}-image-reader`,
+                  parent: pulumi.createUrn(services[0]!.name, CLOUD_RUN_SERVICE_TYPE),
+                },
+              ],
+            },
+          ),
+        ];
   return {
     repository: (svc) => ({
       ...registry.serviceImage(svc.name, svc.platform),
@@ -40,12 +66,7 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
         appVersion,
         // The deployed commit names the release (a rollback deploys an earlier image at this commit).
         release: config.commit.sha,
-        imageRepository: {
-          project: ar.project,
-          location: ar.location,
-          repositoryId: ar.repositoryId,
-          serviceProject: gcpConfig.project,
-        },
+        imageAccess,
       });
       return pulumi.output({
         target: "cloudrun",

@@ -29,6 +29,8 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
   // `arn:<partition>:sts::…`: the partition comes with the identity, no lookup per function.
   const partition = callerIdentity.arn.apply((arn) => arn.split(":")[1]!);
   const auth = EcrRepository.registryAuth(region, account);
+  // The policy that lets Lambda pull each service's image: its function is created after it.
+  const repositoryPolicies = new Map<string, pulumi.Resource>();
   return {
     repository: (svc) => {
       const ecr = new EcrRepository(`${svc.name}-repo`, {
@@ -44,6 +46,7 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
         adoptExisting: svc.adoptExistingRepository,
         protect: config.protectRegistries,
       });
+      repositoryPolicies.set(svc.name, ecr.repositoryPolicy);
       return {
         repositoryUrl: ecr.repositoryUrl,
         cacheRef: ecr.cacheRef(svc.name, svc.platform),
@@ -57,6 +60,7 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
       const fn = new LambdaFunction(svc.name, {
         ...lambdaSettings(config, svc),
         image,
+        imageAccess: [repositoryPolicies.get(svc.name)!],
         partition,
         appVersion,
         secretArns: Object.fromEntries(

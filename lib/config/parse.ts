@@ -12,7 +12,7 @@ import type { CommitInfo } from "../commit";
 import {
   CLOUD_RUN_SERVICE_NAME_MAX,
   IAM_ROLE_NAME_MAX,
-  cloudRunSecretAccessName,
+  cloudRunInvokerGrantName,
   LAMBDA_FUNCTION_NAME_MAX,
   lambdaFunctionName,
   lambdaRoleName,
@@ -475,34 +475,10 @@ function checkService(
       );
     }
   }
-  const byResourceName = new Map<string, string>();
-  const bySecret = new Map<string, string>();
   for (const k of Object.keys(s.secrets)) {
     if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
-    // Cloud Run grants access per secret, in a resource named after the lower-cased variable.
-    if (s.target === "cloudrun") {
-      const resource = cloudRunSecretAccessName(s.name, k);
-      const other = byResourceName.get(resource);
-      if (other !== undefined) {
-        at(
-          [...where, "secrets", k],
-          `${k} and ${other} both become the resource name "${resource}" (names are lower-cased), which Pulumi cannot register twice; rename one of them`,
-        );
-      }
-      byResourceName.set(resource, k);
-      // One accessor grant per env var: two grants of one binding would each own it, and removing
-      // either later would revoke the other's access.
-      const secret = s.secrets[k]!.secret;
-      const sharing = bySecret.get(secret);
-      if (sharing !== undefined) {
-        at(
-          [...where, "secrets", k],
-          `${k} and ${sharing} both read secret ${JSON.stringify(secret)}; each would get its own grant of the same IAM binding, and removing one later would revoke the other's access. Read it through one variable`,
-        );
-      }
-      bySecret.set(secret, k);
-    }
   }
+  // Two env vars may read one secret: that is one grant (named by the secret), never two.
   if (s.rollout) {
     for (const p of rolloutProblems(s.rollout)) at([...where, "rollout"], p);
     const ungated =
@@ -536,10 +512,22 @@ function checkService(
         }
       }
     }
+    // One grant per member, named by it: a member listed twice (or also the health gate's account)
+    // is one grant; two members whose names differ only in punctuation would be one resource name.
+    const byGrant = new Map<string, string>();
     s.invokers.forEach((m, i) => {
       if (m === "allUsers" || m === "allAuthenticatedUsers") {
         at([...where, "invokers", i], `"${m}" would make the service public; set exposure: public instead`);
       }
+      const grant = cloudRunInvokerGrantName(s.name, m);
+      const other = byGrant.get(grant);
+      if (other !== undefined && other.toLowerCase() !== m.toLowerCase()) {
+        at(
+          [...where, "invokers", i],
+          `"${m}" and "${other}" are different members whose grants would both be named "${grant}"; grant one of them outside this stack`,
+        );
+      }
+      byGrant.set(grant, m);
     });
   } else if (s.exposure === "public" && !s.functionUrl) {
     at(

@@ -119,7 +119,11 @@ describe("CloudRunService", () => {
   it("releases each new revision through one step, after the service and its invokers, gated on the revision itself", () => {
     const release = byName(staging, "command:local:Command", "api-release");
     const svc = byName(staging, "gcp:cloudrunv2/service:Service", "api");
-    const invoker = byName(staging, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "api-public-invoker");
+    const invoker = byName(
+      staging,
+      "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+      "api-invoker-allusers",
+    );
     expect(release.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
     expect(release.inputs.triggers).toEqual([svc.inputs.template.revision]);
     expect(release.inputs.environment).toEqual({ MULTICLOUD_DEPLOY_STEP: "release" });
@@ -168,9 +172,14 @@ describe("CloudRunService", () => {
       overrides: { services: { api: { exposure: "private", healthGateServiceAccount: sa } } },
     });
     const svc = byName(run, "gcp:cloudrunv2/service:Service", "api");
-    const invoker = byName(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "api-health-invoker");
+    const invoker = byName(
+      run,
+      "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+      "api-invoker-serviceaccount-health-check-acme-apps-staging-iam-gserviceaccount-com",
+    );
     expect(invoker.inputs).toMatchObject({ role: "roles/run.invoker", member: `serviceAccount:${sa}` });
-    expect(run.resources.find((r) => r.name === "api-public-invoker")).toBeUndefined();
+    expect(invoker.aliasUrns).toEqual([invoker.urn.replace(/::[^:]+$/, "::api-health-invoker")]);
+    expect(run.resources.find((r) => r.name === "api-invoker-allusers")).toBeUndefined();
     const release = byName(run, "command:local:Command", "api-release");
     expect(release.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
     // The identity token is minted by the step when the gate runs: nothing rotating is an input, so a
@@ -181,5 +190,126 @@ describe("CloudRunService", () => {
       "gcp:serviceaccount/getAccountIdToken:getAccountIdToken",
     );
     expect(gateNotes(run)).toEqual([]);
+  });
+
+  describe("one grant per (resource, role, member), named by that binding (issue 21)", () => {
+    // Google's *IamMember resources share the binding they add to: deleting either of two grants of
+    // one binding revokes it for both (tpgiamresource/resource_iam_member.go resourceIamMemberDelete).
+    const grants = (run: ProgramRun, type: string) =>
+      ofType(run, type).map((g) => ({
+        resource: g.name,
+        ...g.inputs,
+        aliases: g.aliasUrns.map((u) => u.split("::").pop()),
+      }));
+
+    it("two env vars reading one secret share one grant, named by the secret, which keeps the old name as an alias", async () => {
+      const run = await runProgram({
+        stack: "staging",
+        commit: SHA,
+        overrides: {
+          services: {
+            api: {
+              secrets: {
+                API_KEY: { secret: "api-key", version: "latest" },
+                API_KEY_PREVIOUS: { secret: "api-key", version: "1" },
+                // The same secret named in full, in the service's own project: the same binding.
+                API_KEY_FULL: { secret: "projects/acme-apps-staging/secrets/api-key", version: "2" },
+              },
+            },
+          },
+        },
+      });
+      const sa = byName(run, "gcp:serviceaccount/account:Account", "api-sa").outputs.email;
+      expect(grants(run, "gcp:secretmanager/secretIamMember:SecretIamMember")).toEqual([
+        {
+          resource: "api-secret-api-key",
+          project: "acme-apps-staging",
+          secretId: "api-key",
+          role: "roles/secretmanager.secretAccessor",
+          member: `serviceAccount:${sa}`,
+          aliases: ["api-secret-api_key"],
+        },
+      ]);
+      // Every env var still reads it as written.
+      const envs = byName(run, "gcp:cloudrunv2/service:Service", "api").inputs.template.containers[0].envs;
+      expect(
+        envs.filter((e: any) => e.valueSource).map((e: any) => e.valueSource.secretKeyRef.secret),
+      ).toEqual(["api-key", "projects/acme-apps-staging/secrets/api-key", "api-key"]);
+    });
+
+    it("a secret named in full in another project is granted in that project, so the grant is not replaced on every update", async () => {
+      const run = await runProgram({
+        stack: "staging",
+        commit: SHA,
+        overrides: {
+          services: {
+            api: { secrets: { SHARED: { secret: "projects/acme-shared/secrets/token", version: "1" } } },
+          },
+        },
+      });
+      expect(grants(run, "gcp:secretmanager/secretIamMember:SecretIamMember")).toMatchObject([
+        { resource: "api-secret-api-key", project: "acme-apps-staging", secretId: "api-key" },
+        {
+          resource: "api-secret-acme-shared/token",
+          // What the provider stores: the project parsed from the full name (iam_secret_manager_secret.go).
+          project: "acme-shared",
+          secretId: "projects/acme-shared/secrets/token",
+          aliases: ["api-secret-shared"],
+        },
+      ]);
+    });
+
+    it("an invoker listed twice, or also the health gate's account, is one grant", async () => {
+      const sa = "health@acme-apps-staging.iam.gserviceaccount.com";
+      const run = await runProgram({
+        stack: "staging",
+        commit: SHA,
+        overrides: {
+          services: {
+            api: {
+              exposure: "private",
+              invokers: [`serviceAccount:${sa}`, "user:Dev@example.com", "user:dev@example.com"],
+              healthGateServiceAccount: sa,
+            },
+          },
+        },
+      });
+      expect(
+        grants(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember").map((g: any) => [
+          g.resource,
+          g.member,
+        ]),
+      ).toEqual([
+        [
+          `api-invoker-serviceaccount-health-acme-apps-staging-iam-gserviceaccount-com`,
+          `serviceAccount:${sa}`,
+        ],
+        ["api-invoker-user-dev-example-com", "user:Dev@example.com"],
+      ]);
+    });
+
+    it("a cross-project image repository gets one reader grant for the Cloud Run service agent, whatever the number of services", async () => {
+      const run = await runProgram({
+        stack: "staging",
+        commit: SHA,
+        overrides: {
+          artifactRegistry: { project: "acme-images" },
+          services: { web: { target: "cloudrun", context: "apps/api", platform: "linux/amd64" } },
+        },
+      });
+      const readers = ofType(run, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember").filter(
+        (g) => String(g.inputs.member).includes("serverless-robot-prod"),
+      );
+      expect(readers.map((g) => [g.name, g.inputs.project, g.inputs.repository])).toEqual([
+        ["images-reader-cloud-run-agent-acme-apps-staging", "acme-images", "apps"],
+      ]);
+      expect(readers[0]!.aliasUrns).toEqual([
+        "urn:pulumi:staging::multicloud-deploy::multicloud:gcp:CloudRunService$gcp:artifactregistry/repositoryIamMember:RepositoryIamMember::api-image-reader",
+      ]);
+      // Both services are created after it: the first revision must be able to pull.
+      for (const name of ["api", "web"]) {
+        expect(byName(run, "gcp:cloudrunv2/service:Service", name).dependencies).toContain(readers[0]!.urn);
+      }
+    });
   });
 });

@@ -22,6 +22,25 @@ describe("LambdaFunction", () => {
     expect(fn.dependencies).toContain(byName(staging, "command:local:Command", "worker-verify").urn);
   });
 
+  it("is created after the repository policy that lets Lambda pull its image (create retries no ECR denial)", () => {
+    const fn = byName(staging, "aws:lambda/function:Function", "worker");
+    const policy = byName(staging, "aws:ecr/repositoryPolicy:RepositoryPolicy", "worker-repo-lambda-pull");
+    expect(fn.dependencies).toContain(policy.urn);
+  });
+
+  it("lists a secret two env vars read once in its role's policy", async () => {
+    const arn = "arn:aws:secretsmanager:us-east-1:111111111111:secret:staging/worker/db-AbCdEf";
+    const run = await runProgram({
+      stack: "staging",
+      commit: SHA,
+      overrides: {
+        services: { worker: { secrets: { DB_SECRET_ARN: { secret: arn }, DB_ARN: { secret: arn } } } },
+      },
+    });
+    const policy = JSON.parse(byName(run, "aws:iam/rolePolicy:RolePolicy", "worker-secrets").inputs.policy);
+    expect(policy.Statement[0].Resource).toEqual([arn]);
+  });
+
   it("derives x86_64 from a linux/amd64 image", async () => {
     const run = await runProgram({
       stack: "staging",

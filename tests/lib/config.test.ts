@@ -391,29 +391,16 @@ describe("one error never hides another (issue 15, class 1)", () => {
 describe("names Pulumi or the clouds would refuse (issue 15, classes 2, 3 and 7)", () => {
   it.each<[string, Record<string, unknown>, string[]]>([
     [
-      "two secrets whose resource names collide once lower-cased",
+      "two invokers whose grants would have one name (issue 21: one grant per member, named by it)",
       {
         services: svc({
           target: "cloudrun",
           context: "a",
-          secrets: { API_KEY: { secret: "a", version: "1" }, api_key: { secret: "b", version: "1" } },
+          invokers: ["user:a.b@example.com", "user:a-b@example.com"],
         }),
       },
       [
-        `${F}services.api.secrets.api_key: api_key and API_KEY both become the resource name "api-secret-api_key" (names are lower-cased), which Pulumi cannot register twice; rename one of them`,
-      ],
-    ],
-    [
-      "two Cloud Run env vars reading one secret (two grants of one IAM binding)",
-      {
-        services: svc({
-          target: "cloudrun",
-          context: "a",
-          secrets: { API_KEY: { secret: "k", version: "1" }, OTHER_KEY: { secret: "k", version: "1" } },
-        }),
-      },
-      [
-        `${F}services.api.secrets.OTHER_KEY: OTHER_KEY and API_KEY both read secret "k"; each would get its own grant of the same IAM binding, and removing one later would revoke the other's access. Read it through one variable`,
+        `${F}services.api.invokers[1]: "user:a-b@example.com" and "user:a.b@example.com" are different members whose grants would both be named "api-invoker-user-a-b-example-com"; grant one of them outside this stack`,
       ],
     ],
     [

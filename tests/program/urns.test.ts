@@ -15,7 +15,9 @@ beforeAll(async () => {
   ({ staging, prod } = await stacks());
 }, 60_000);
 
-const urns = (run: ProgramRun) => run.resources.map((r) => r.urn).sort();
+/** Each URN, with the URNs it had before (its aliases), which keep a renamed resource in place. */
+const urns = (run: ProgramRun) =>
+  run.resources.map((r) => (r.aliasUrns.length ? `${r.urn} <- ${r.aliasUrns.join(", ")}` : r.urn)).sort();
 
 describe("resource identities (URNs)", () => {
   it("staging registers exactly these", () => {

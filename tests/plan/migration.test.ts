@@ -1,0 +1,95 @@
+/**
+ * Issue 21 renamed and merged grants: one resource per (resource, role, member), named by that
+ * binding. An existing stack must keep every access through the change. This plans today's program
+ * with `--state` against an export of the same config as the code before it (e225be1) registered it
+ * (tests/fixtures/state/), as `npm run plan -- --state <export>` does for a user.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { planMain } from "../../plan/cli";
+import { PROJECT_DIR } from "../../plan/run";
+import type { ResourceChange } from "../../plan/state-diff";
+import { migrationStackFile } from "../fixtures/state/migration-overrides";
+
+const EXPORT = path.join(PROJECT_DIR, "tests/fixtures/state/staging-e225be1.json");
+let dir: string;
+let changes: ResourceChange[];
+let report: { warnings: string[]; changes: ResourceChange[] };
+let text: string;
+
+async function plan(...args: string[]): Promise<string> {
+  const out: string[] = [];
+  const code = await planMain(["node", "plan", "--dir", dir, ...args], {
+    out: (l) => out.push(l),
+    err: () => {},
+  });
+  if (code !== 0) throw new Error(`plan exited ${code}:\n${out.join("\n")}`);
+  return out.join("\n");
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-migration-"));
+  for (const entry of ["Pulumi.yaml", "apps", "node_modules", "scripts"]) {
+    fs.symlinkSync(path.join(PROJECT_DIR, entry), path.join(dir, entry));
+  }
+  fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), migrationStackFile(PROJECT_DIR));
+  report = JSON.parse(await plan("--json", "--state", EXPORT));
+  changes = report.changes;
+  text = await plan("--state", EXPORT);
+}, 120_000);
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const IAM = /IamMember$/;
+
+describe("upgrading a stack deployed before issue 21", () => {
+  it("replaces no grant and no service", () => {
+    expect(changes.filter((c) => c.change === "replace")).toEqual([]);
+    expect(changes.filter((c) => c.change === "create" && IAM.test(c.type))).toEqual([]);
+    expect(
+      changes.filter((c) => c.type === "gcp:cloudrunv2/service:Service").map((c) => [c.change, c.changed]),
+    ).toEqual([
+      ["same", []],
+      ["same", []],
+    ]);
+  });
+
+  it("keeps each renamed grant through its alias, with nothing to change", () => {
+    const renamed = changes
+      .filter((c) => c.renamedFrom)
+      .map((c) => [c.name, c.renamedFrom!.split("::").pop(), c.change])
+      .sort();
+    expect(renamed).toEqual([
+      ["api-invoker-allusers", "api-public-invoker", "same"],
+      ["api-secret-acme-shared/shared-token", "api-secret-shared_token", "same"],
+      ["api-secret-api-key", "api-secret-api_key", "same"],
+      ["images-reader-cloud-run-agent-acme-apps-staging", "api-image-reader", "same"],
+    ]);
+  });
+
+  it("a secret in another project now states its own project, which the provider already stored: no replacement", () => {
+    const grant = changes.find((c) => c.name === "api-secret-acme-shared/shared-token")!;
+    expect(grant.changed).toEqual([]);
+  });
+
+  it("the duplicate grants left over are deleted only from the state: the plan names each with its command", () => {
+    const deletes = changes.filter((c) => c.change === "delete");
+    expect(deletes.map((c) => [c.name, c.revokes !== undefined])).toEqual([
+      ["web-image-reader", true],
+      ["web-health-invoker", true],
+    ]);
+    for (const d of deletes) {
+      expect(report.warnings).toContain(
+        `${d.name}: deleting it would revoke ${d.revokes}, which another grant in this plan holds ` +
+          "(a Google IAM member delete removes the member from the binding, whatever else holds it); " +
+          `before \`pulumi up\`, run: pulumi state delete --stack staging '${d.urn}'`,
+      );
+    }
+    expect(text).toContain(
+      "- gcp:cloudrunv2/serviceIamMember:ServiceIamMember web-health-invoker  REVOKES a binding another grant holds (see the warning)",
+    );
+    expect(text).toContain("api-secret-api-key  ");
+    expect(text).toMatch(/api-secret-api-key .*\(was api-secret-api_key, an alias\)/);
+  });
+});
