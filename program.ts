@@ -152,6 +152,7 @@ export function deployStack(
               cacheRef: repo.cacheRef,
               cacheImageManifest: repo.cacheImageManifest,
               buildOnPreview: config.buildOnPreview,
+              builder: config.builder,
               sourceUrl: config.sourceUrl,
             },
           }

@@ -57,6 +57,11 @@ export interface ImageBuild {
   buildOnPreview?: boolean;
   /** `org.opencontainers.image.source`. @default - no source label */
   sourceUrl?: string;
+  /**
+   * The buildx builder to build on, by name (a remote BuildKit, for a machine with no Docker daemon).
+   * @default - docker-build's: the current builder, else a docker-container builder it creates
+   */
+  builder?: string;
 }
 
 /**
@@ -196,6 +201,7 @@ export class ContainerImage extends pulumi.ComponentResource {
             { address: args.registryAuth.address, username: args.registryAuth.username, password },
           ],
           buildOnPreview: b.buildOnPreview,
+          ...(b.builder === undefined ? {} : { builder: { name: b.builder } }),
         },
         // A replacement of this resource (provider upgrade, unrelated input) must never delete an image
         // a running service points at (pulumi-docker-build#581).

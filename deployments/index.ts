@@ -25,9 +25,16 @@ const packConfig = (stack: StackName) =>
     unknown
   >;
 
+// The version `pulumi policy publish` tags the pack with (its package.json), pinned by each group.
+const packVersion = (
+  JSON.parse(fs.readFileSync(path.join(__dirname, "..", "policy", "package.json"), "utf8")) as {
+    version: string;
+  }
+).version;
+
 export const stacks: Record<string, pulumi.Output<string>> = {};
 for (const stack of ["staging", "prod"] as const) {
   const settings = new service.DeploymentSettings(`${stack}-settings`, deploymentSettingsFor(stack, config));
-  new service.PolicyGroup(`${stack}-policy`, policyGroupFor(stack, config, packConfig(stack)));
+  new service.PolicyGroup(`${stack}-policy`, policyGroupFor(stack, config, packConfig(stack), packVersion));
   stacks[stack] = settings.stack;
 }

@@ -26,6 +26,30 @@ const stackSettings = z.strictObject({
   gcp: gcpOidc,
 });
 
+const builderName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "expected a buildx builder name, like remote-buildkit" });
+
+/**
+ * A remote BuildKit the deployment builds on: Pulumi-hosted runners document no Docker daemon, no
+ * buildx plugin and no binfmt/QEMU (docs/hosted-deployments.md), and docker-build's embedded mode
+ * builds on any buildx builder of the remote driver. One node per platform: a native arm64 node
+ * builds arm64 images with no emulation.
+ */
+const remoteBuilder = z.strictObject({
+  /** The builder's name: the program's `multicloud-deploy:builder` names the same one. */
+  name: builderName,
+  nodes: z
+    .array(
+      z.strictObject({
+        /** `tcp://host:port` of a buildkitd that requires TLS client certificates. */
+        endpoint: z.string().regex(/^tcp:\/\/[^/\s]+:\d+$/, { message: "expected tcp://<host>:<port>" }),
+        platforms: z.array(z.enum(["linux/amd64", "linux/arm64"])).min(1),
+      }),
+    )
+    .min(1),
+});
+
 export const settingsConfigSchema = z.strictObject({
   organization: z.string().min(1),
   /** The program's project name. */
@@ -35,22 +59,29 @@ export const settingsConfigSchema = z.strictObject({
   /** The program's directory in the repository. */
   repoDir: z.string().default("."),
   stacks: z.strictObject({ staging: stackSettings, prod: stackSettings }),
+  /** Where deployments build images. @default - no builder set up: the runner must provide one */
+  builder: remoteBuilder.optional(),
 });
 export type SettingsConfig = z.infer<typeof settingsConfigSchema>;
 
 /**
- * Pushes that touch only these paths trigger a deployment; docs and workflow edits do not. Everything
- * that changes what is built or deployed is listed.
+ * Pushes that touch only these paths trigger a deployment; docs, tests and workflow edits do not.
+ * They are what the program loads: the import graph of `index.ts` and of the scripts its steps run
+ * (lib/scripts.ts), the apps it builds, the stack and project files, the packages and the compiler
+ * settings tsx runs them with. tests/deployments/paths.test.ts derives that set from the sources and
+ * holds this list to it, both ways: every loaded file matches, and every entry matches a loaded file.
  */
 export const DEPLOY_PATHS = [
   "apps/**",
   "components/**",
   "lib/**",
   "scripts/**",
+  "targets/**",
   "index.ts",
   "program.ts",
   "package.json",
   "package-lock.json",
+  "tsconfig.json",
   "Pulumi.yaml",
   "Pulumi.{stack}.yaml",
 ] as const;
@@ -90,15 +121,114 @@ export function deploymentSettingsFor(stack: StackName, config: SettingsConfig) 
       },
       options: { skipIntermediateDeployments: true },
       environmentVariables: { CI: "true" },
+      ...(config.builder ? { preRunCommands: builderPreRunCommands(config.builder) } : {}),
     },
   };
 }
 
-/** The policy group that enforces the published pack on one stack, with that stack's pack config. */
+/** The TLS client files of a remote builder's node, read by buildx's remote driver. */
+export interface BuildxNodeTls {
+  cacert: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * A buildx builder of the remote driver as buildx stores it (`$DOCKER_CONFIG/buildx/instances/<name>`,
+ * docker/buildx store/nodegroup.go `NodeGroup`, and the remote driver's `cacert`, `cert` and `key`
+ * options, driver/remote/factory.go). docker-build's embedded mode reads this store; the e2e suite
+ * registers its BuildKit with this same function.
+ */
+export function buildxRemoteBuilder(
+  name: string,
+  nodes: ReadonlyArray<{ endpoint: string; platforms?: readonly string[]; tls?: BuildxNodeTls }>,
+) {
+  return {
+    Name: name,
+    Driver: "remote",
+    Nodes: nodes.map((n, i) => ({
+      Name: `${name}${i}`,
+      Endpoint: n.endpoint,
+      Platforms: n.platforms
+        ? n.platforms.map((p) => ({ architecture: p.split("/")[1], os: p.split("/")[0] }))
+        : null,
+      DriverOpts: n.tls ? { ...n.tls } : {},
+      Flags: null,
+      Files: null,
+    })),
+    Dynamic: false,
+  };
+}
+
+/** Environment variables (secrets of the deployment settings or its ESC environment) with the TLS files. */
+export const BUILDER_TLS_ENV = {
+  cacert: "BUILDKIT_CA_PEM",
+  cert: "BUILDKIT_CERT_PEM",
+  key: "BUILDKIT_KEY_PEM",
+} as const;
+
+/**
+ * Pre-run commands that register the remote builder before `pulumi up`: each runs in its own shell
+ * (docs/hosted-deployments.md). First what the runner has (for the deployment log), then the TLS
+ * files from the environment, then the builder entry.
+ */
+export function builderPreRunCommands(builder: z.infer<typeof remoteBuilder>): string[] {
+  const certs = `"$HOME/.docker/buildx/certs/${builder.name}"`;
+  const tls = Object.fromEntries(
+    Object.keys(BUILDER_TLS_ENV).map((k) => [k, `\${HOME}/.docker/buildx/certs/${builder.name}/${k}.pem`]),
+  ) as unknown as BuildxNodeTls;
+  const entry = buildxRemoteBuilder(
+    builder.name,
+    builder.nodes.map((n) => ({ endpoint: n.endpoint, platforms: n.platforms, tls })),
+  );
+  return [
+    "uname -m; docker info --format 'docker daemon {{.ServerVersion}}' 2>/dev/null || echo 'no Docker daemon: images build on the remote builder'",
+    [
+      `mkdir -p ${certs} "$HOME/.docker/buildx/instances"`,
+      ...Object.entries(BUILDER_TLS_ENV).map(
+        ([file, env]) => `printf '%s\\n' "$${env}" > ${certs}/${file}.pem`,
+      ),
+      `chmod 600 ${certs}/key.pem`,
+    ].join(" && "),
+    // Double quotes so $HOME expands in the stored paths; the JSON has no other `$` or `"` to escape.
+    `printf '%s' "${JSON.stringify(entry).replace(/"/g, '\\"')}" > "$HOME/.docker/buildx/instances/${builder.name}"`,
+  ];
+}
+
+/**
+ * A pack config as the Pulumi Cloud API takes it. The CLI's `--config` file may give a policy's
+ * enforcement level as a bare string (`"all": "mandatory"`); the CLI turns each into
+ * `{ "enforcementLevel": … }` before it sends the config (pulumi/pulumi pkg/resource/analyzer
+ * config.go `parsePolicyPackConfig`, then `marshalAnalyzerPolicyConfig`), and reads the service's
+ * config back as objects only (`ParsePolicyPackConfigFromAPI` unmarshals each into a map). The
+ * pulumiservice provider sends `config` as given (provider/pkg/resources/policy_group.go
+ * `convertInterfaceArrayToPolicyPacks`), and its example uses the object form
+ * (examples/yaml-policy-groups), so the object form is what this sends.
+ */
+export function policyGroupPackConfig(packConfig: Record<string, unknown>): Record<string, object> {
+  return Object.fromEntries(
+    Object.entries(packConfig).map(([policy, value]) => [
+      policy,
+      typeof value === "string" ? { enforcementLevel: value } : (value as object),
+    ]),
+  );
+}
+
+/**
+ * The policy group that enforces the published pack on one stack, with that stack's pack config.
+ *
+ * @param packVersion The version the pack is published as: `pulumi policy publish` tags a Node pack
+ *   with its package.json `version` (pulumi-policy sdk/nodejs/policy/policy.ts; pulumi/pulumi
+ *   httpstate `cloudPolicyPack.Publish` sends it as `versionTag`). The provider sends `versionTag`
+ *   as given (policy_group.go), and `latest` is only a CLI keyword that is never sent as a tag
+ *   (pulumi/pulumi pkg/cmd/pulumi/policy/policy_enable.go `latestKeyword`): a group must name the
+ *   published version.
+ */
 export function policyGroupFor(
   stack: StackName,
   config: SettingsConfig,
   packConfig: Record<string, unknown>,
+  packVersion: string,
 ) {
   return {
     name: `${config.project}-${stack}`,
@@ -106,6 +236,8 @@ export function policyGroupFor(
     entityType: "stacks",
     mode: "preventative",
     stacks: [{ name: stack, routingProject: config.project }],
-    policyPacks: [{ name: "multicloud-deploy", versionTag: "latest", config: packConfig }],
+    policyPacks: [
+      { name: "multicloud-deploy", versionTag: packVersion, config: policyGroupPackConfig(packConfig) },
+    ],
   };
 }

@@ -474,6 +474,16 @@ export const stackConfigSchema = z.strictObject({
    * writes `cacheTo` even in preview, and a pull request's preview must not write what deploys import.
    */
   buildOnPreview: flag(false),
+  /**
+   * The buildx builder every build runs on, by name (docker-build's `builder.name`): for example a
+   * remote BuildKit registered on a machine with no Docker daemon (docs/hosted-deployments.md).
+   * Unset, docker-build uses the current builder or creates a docker-container one, which needs a
+   * Docker daemon (pulumi-docker-build provider/internal/builder.go).
+   */
+  builder: z
+    .string(e("expected the name of a buildx builder"))
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, e("expected the name of a buildx builder, like remote-buildkit"))
+    .optional(),
   /** Cloud Run `deletionProtection`. */
   deletionProtection: flag(true),
   /** `protect` and `retainOnDelete` on registries, so `pulumi destroy` cannot delete images. */

@@ -2,13 +2,20 @@
  * The deployments/ program (Pulumi Deployments settings as code) under mocks: what it registers for
  * each stack, from its own stack file.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
 import YAML from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DEPLOY_PATHS, settingsConfigSchema } from "../../deployments/settings";
+import {
+  buildxRemoteBuilder,
+  DEPLOY_PATHS,
+  deploymentSettingsFor,
+  settingsConfigSchema,
+} from "../../deployments/settings";
 import { PROJECT_DIR } from "../../plan/run";
 
 const PROJECT = "multicloud-deploy-deployments";
@@ -99,6 +106,27 @@ describe("Pulumi Deployments settings", () => {
     expect(prod.policyPacks[0].config["public-exposure-requires-opt-in"].enforcementLevel).toBe("mandatory");
   });
 
+  it("pins the pack to the version it is published as, never the CLI-only keyword latest (issue 21)", () => {
+    const version = JSON.parse(
+      fs.readFileSync(path.join(PROJECT_DIR, "policy/package.json"), "utf8"),
+    ).version;
+    for (const g of ofType("pulumiservice:index:PolicyGroup")) {
+      expect(g.inputs.policyPacks.map((p: any) => p.versionTag)).toEqual([version]);
+    }
+  });
+
+  it("sends each policy's enforcement level as an object, the form the API stores (the CLI's shorthand expanded)", () => {
+    const prod = ofType("pulumiservice:index:PolicyGroup").find((g) => g.name === "prod-policy")!.inputs;
+    const file = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "policy/config.prod.json"), "utf8"));
+    expect(file.all).toBe("mandatory");
+    expect(prod.policyPacks[0].config.all).toEqual({ enforcementLevel: "mandatory" });
+    expect(prod.policyPacks[0].config["lambda-traffic-through-alias"]).toEqual({
+      enforcementLevel: "mandatory",
+    });
+    for (const value of Object.values(prod.policyPacks[0].config)) expect(typeof value).toBe("object");
+    expect(Object.keys(prod.policyPacks[0].config).sort()).toEqual(Object.keys(file).sort());
+  });
+
   it("rejects settings that would fall back to long-lived keys or the wrong GCP project form", () => {
     const bad = structuredClone(stackFile.config[`${PROJECT}:settings`]) as any;
     bad.stacks.prod.gcp.projectNumber = "acme-apps-prod";
@@ -108,6 +136,69 @@ describe("Pulumi Deployments settings", () => {
     expect(result.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).sort()).toEqual([
       "stacks.prod.gcp.projectNumber: expected a project number (digits), not a project id",
       "stacks.staging.aws: Invalid input: expected object, received undefined",
+    ]);
+  });
+});
+
+describe("a remote builder for Pulumi-hosted deployments (issue 21)", () => {
+  const withBuilder = () => {
+    const cfg = structuredClone(stackFile.config[`${PROJECT}:settings`]) as any;
+    cfg.builder = {
+      name: "remote-buildkit",
+      nodes: [
+        { endpoint: "tcp://buildkit-amd64.internal:1234", platforms: ["linux/amd64"] },
+        { endpoint: "tcp://buildkit-arm64.internal:1234", platforms: ["linux/arm64"] },
+      ],
+    };
+    return settingsConfigSchema.parse(cfg);
+  };
+
+  it("has no pre-run commands when no builder is configured", () => {
+    expect(settingsOf("staging").operationContext).not.toHaveProperty("preRunCommands");
+  });
+
+  it("registers the builder with its TLS files before the update, as buildx stores a remote builder", () => {
+    const commands = deploymentSettingsFor("staging", withBuilder()).operationContext.preRunCommands!;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "prerun-"));
+    const env = {
+      PATH: process.env.PATH,
+      HOME: home,
+      BUILDKIT_CA_PEM: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----",
+      BUILDKIT_CERT_PEM: "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----",
+      BUILDKIT_KEY_PEM: "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----",
+    };
+    // Each pre-run command runs in its own shell.
+    for (const c of commands) {
+      const r = spawnSync("bash", ["-c", c], { env, encoding: "utf8" });
+      expect(r.status, `${c}\n${r.stderr}`).toBe(0);
+    }
+    const certs = path.join(home, ".docker/buildx/certs/remote-buildkit");
+    expect(fs.readFileSync(path.join(certs, "cacert.pem"), "utf8")).toBe(`${env.BUILDKIT_CA_PEM}\n`);
+    expect(fs.readFileSync(path.join(certs, "key.pem"), "utf8")).toBe(`${env.BUILDKIT_KEY_PEM}\n`);
+    expect(fs.statSync(path.join(certs, "key.pem")).mode & 0o777).toBe(0o600);
+    const stored = JSON.parse(
+      fs.readFileSync(path.join(home, ".docker/buildx/instances/remote-buildkit"), "utf8"),
+    );
+    const tls = { cacert: `${certs}/cacert.pem`, cert: `${certs}/cert.pem`, key: `${certs}/key.pem` };
+    expect(stored).toEqual(
+      buildxRemoteBuilder("remote-buildkit", [
+        { endpoint: "tcp://buildkit-amd64.internal:1234", platforms: ["linux/amd64"], tls },
+        { endpoint: "tcp://buildkit-arm64.internal:1234", platforms: ["linux/arm64"], tls },
+      ]),
+    );
+    expect(stored.Nodes[1].Platforms).toEqual([{ architecture: "arm64", os: "linux" }]);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it("refuses a builder endpoint that is not tcp://host:port", () => {
+    const cfg = structuredClone(stackFile.config[`${PROJECT}:settings`]) as any;
+    cfg.builder = {
+      name: "b",
+      nodes: [{ endpoint: "unix:///run/buildkit.sock", platforms: ["linux/amd64"] }],
+    };
+    const r = settingsConfigSchema.safeParse(cfg);
+    expect(r.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      "builder.nodes.0.endpoint: expected tcp://<host>:<port>",
     ]);
   });
 });

@@ -9,6 +9,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { buildxRemoteBuilder } from "../../deployments/settings";
 import { startRegistry, type LocalRegistry } from "../../tools/local-registry";
 import { SYSTEM_REGISTRY } from "../../tools/registry-binary";
 
@@ -177,26 +178,12 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
       () => bkLog.slice(-3000),
     );
 
-    // docker-build's embedded mode looks for a buildx builder; register buildkitd as a "remote" one
-    // (the buildx store format, docker/buildx store/nodegroup.go).
+    // docker-build's embedded mode looks for a buildx builder; register buildkitd as a "remote" one.
     fs.mkdirSync(path.join(dirs.docker!, "buildx/instances"), { recursive: true });
+    // The same entry the Deployments pre-run commands write for a remote builder (deployments/settings.ts).
     fs.writeFileSync(
       path.join(dirs.docker!, "buildx/instances/e2e"),
-      JSON.stringify({
-        Name: "e2e",
-        Driver: "remote",
-        Nodes: [
-          {
-            Name: "e2e0",
-            Endpoint: `unix://${sock}`,
-            Platforms: null,
-            DriverOpts: {},
-            Flags: null,
-            Files: null,
-          },
-        ],
-        Dynamic: false,
-      }),
+      JSON.stringify(buildxRemoteBuilder("e2e", [{ endpoint: `unix://${sock}` }])),
     );
 
     // Plugins: the real docker-build provider; the command stand-in (see tests/e2e/standins/command.ts).
