@@ -6,12 +6,14 @@
  * `index.ts` hands {@link main} to Pulumi; the test harness and the offline plan call the same function.
  */
 import * as fs from "node:fs";
+import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { ContainerImage } from "./components";
 import { resolveCommit, resolveSourceUrl, runGit, type GitRunner } from "./lib/commit";
 import { parseStackConfig, type StackConfig } from "./lib/config/parse";
 import { PROJECT } from "./lib/config/schema";
-import { UserError } from "./lib/errors";
+import { ConfigError, UserError } from "./lib/errors";
+import { googleLocationProblems } from "./lib/config/regions";
 import type { ServiceConfig } from "./lib/config/schema";
 import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
 import { imageSource } from "./lib/service-plan";
@@ -67,7 +69,27 @@ export async function main(): Promise<Record<string, unknown>> {
 /** Reads what must be known first (the promoted images), then registers everything. */
 export async function deploy(config: StackConfig): Promise<Record<string, unknown>> {
   for (const note of config.commit.notes) pulumi.log.warn(note);
+  await checkLocations(config);
   return deployStack(config, await readPromotedImages(config));
+}
+
+/**
+ * The Google region and repository location against the lists the APIs publish for the project
+ * (lib/config/regions.ts), before anything is registered: a made-up region fails here, with the key
+ * and the closest real one, not halfway through an update.
+ */
+export async function checkLocations(config: StackConfig): Promise<void> {
+  const g = config.gcp;
+  if (g === undefined) return;
+  const [cloudRun, artifactRegistry] = await Promise.all([
+    gcp.cloudrun.getLocations({ project: g.project }),
+    gcp.artifactregistry.getLocations({ project: g.artifactRegistry.project }),
+  ]);
+  const problems = googleLocationProblems(config.file, g, g.artifactRegistry.location === g.region, {
+    cloudRun: cloudRun.locations,
+    artifactRegistry: artifactRegistry.locations,
+  });
+  if (problems.length > 0) throw new ConfigError(config.file, problems);
 }
 
 /**

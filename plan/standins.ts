@@ -303,6 +303,28 @@ export function newResourceState(
   }
 }
 
+/**
+ * What `gcp.cloudrun.getLocations` answers (the Cloud Run Admin API's locations): the regions of
+ * https://cloud.google.com/run/docs/locations, tier 1 and tier 2, as that page lists them.
+ */
+export const CLOUD_RUN_LOCATIONS = [
+  ...["asia-east1", "asia-northeast1", "asia-northeast2", "europe-north1", "europe-southwest1"],
+  ...["europe-west1", "europe-west4", "europe-west8", "europe-west9", "me-west1", "us-central1"],
+  ...["us-east1", "us-east4", "us-east5", "us-south1", "us-west1"],
+  ...["africa-south1", "asia-east2", "asia-northeast3", "asia-southeast1", "asia-southeast2"],
+  ...["asia-south1", "asia-south2", "australia-southeast1", "australia-southeast2", "europe-central2"],
+  ...["europe-west10", "europe-west12", "europe-west2", "europe-west3", "europe-west6", "me-central1"],
+  ...["me-central2", "northamerica-northeast1", "northamerica-northeast2", "southamerica-east1"],
+  ...["southamerica-west1", "us-west2", "us-west3", "us-west4"],
+] as const;
+
+/**
+ * What `gcp.artifactregistry.getLocations` answers (`GET /v1/projects/{project}/locations`,
+ * data_source_artifact_registry_locations.go): here every Cloud Run region plus the multi-regions
+ * (gcloud command_lib/artifacts/util.py `_ALLOWED_GCR_REPO_LOCATION`: us, europe, asia).
+ */
+export const ARTIFACT_REGISTRY_LOCATIONS = [...CLOUD_RUN_LOCATIONS, "us", "europe", "asia"] as const;
+
 export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironment): Record<string, unknown> {
   const i = args.inputs as Record<string, any>;
   switch (args.token) {
@@ -321,6 +343,10 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
         ...i,
         idToken: `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ aud: i.targetAudience, email: i.targetServiceAccount })).toString("base64url")}.mock-signature`,
       };
+    case "gcp:cloudrun/getLocations:getLocations":
+      return { id: `projects/${i.project}`, project: i.project, locations: [...CLOUD_RUN_LOCATIONS] };
+    case "gcp:artifactregistry/getLocations:getLocations":
+      return { id: `projects/${i.project}`, project: i.project, locations: [...ARTIFACT_REGISTRY_LOCATIONS] };
     case "gcp:organizations/getProject:getProject":
       return {
         id: `projects/${i.projectId}`,

@@ -19,6 +19,7 @@ import {
 } from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
 import { rolloutProblems } from "../release";
+import { isPublishedAwsRegion } from "./regions";
 import {
   CLOUD_RUN_RESERVED_ENV,
   DEFAULT_LAMBDA_ARCHITECTURE,
@@ -317,6 +318,11 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   for (const [key, value, pattern, expected] of providerChecks) {
     if (value !== undefined && !pattern.test(value)) {
       problems.push(`${ctx.file}: ${key}: ${expected}, got ${describeValue(value)}`);
+    } else if (key === "aws:region" && value !== undefined && !isPublishedAwsRegion(value)) {
+      // The shape is right but no partition lists it (Google's lists are the APIs': program.ts).
+      problems.push(
+        `${ctx.file}: aws:region: ${describeValue(value)} is not a region the AWS SDK's partition table lists; check the spelling, e.g. "us-east-1"`,
+      );
     }
   }
 

@@ -14,6 +14,44 @@ import {
   what,
 } from "../core";
 
+/**
+ * Every annotation gcloud writes for a source deploy, read from gcloud's own source
+ * (google-cloud-sdk 578.0.0, lib/googlecloudsdk; mirror google-cloud-sdk-unofficial/google-cloud-sdk
+ * 4643fc9c). A build (`gcloud run deploy --source`, with a Dockerfile, buildpacks or `--function`)
+ * writes the service-level `build-*` keys in command_lib/run/serverless_operations.py
+ * `_AddRunFunctionsAnnotations` (constants in api_lib/run/service.py `RUN_FUNCTIONS_BUILD_*`), and
+ * clears the deprecated ones of `_ClearRunFunctionsAnnotations` (service.py `*_DEPRECATED`), which
+ * older releases wrote. A no-build source deploy (`gcloud beta run deploy --source --no-build`)
+ * writes `sources` on the revision template (api_lib/run/revision.py `SOURCES_ANNOTATION`,
+ * config_changes.py `SourcesAnnotationChange`). Automatic base-image updates, which rebuild the image
+ * outside the pipeline, write `base-images` (revision.py `BASE_IMAGES_ANNOTATION`). gcloud sets no
+ * label for any of these.
+ */
+export const SOURCE_DEPLOY_ANNOTATIONS = [
+  // service.py RUN_FUNCTIONS_BUILD_*_ANNOTATION, RUN_FUNCTIONS_BUILD_BASE_IMAGE, _ENABLE_AUTOMATIC_UPDATES
+  "run.googleapis.com/build-image-uri",
+  "run.googleapis.com/build-id",
+  "run.googleapis.com/build-environment-variables",
+  "run.googleapis.com/build-source-location",
+  "run.googleapis.com/build-function-target",
+  "run.googleapis.com/build-worker-pool",
+  "run.googleapis.com/build-service-account",
+  "run.googleapis.com/build-name",
+  "run.googleapis.com/build-base-image",
+  "run.googleapis.com/build-enable-automatic-updates",
+  // service.py RUN_FUNCTIONS_*_DEPRECATED
+  "run.googleapis.com/source-location",
+  "run.googleapis.com/function-target",
+  "run.googleapis.com/image-uri",
+  "run.googleapis.com/enable-automatic-updates",
+  // revision.py SOURCES_ANNOTATION (service.py SOURCE_DEPLOY_NO_BUILD_SOURCE_LOCATION_ANNOTATION)
+  "run.googleapis.com/sources",
+  // revision.py BASE_IMAGES_ANNOTATION
+  "run.googleapis.com/base-images",
+] as const;
+
+const SOURCE_DEPLOY_KEYS: ReadonlySet<string> = new Set(SOURCE_DEPLOY_ANNOTATIONS);
+
 export const cloudRunNoSourceDeploy = resourcePolicy(
   "cloud-run-no-source-deploy",
   "Cloud Run (services, jobs, worker pools, v1 services) and Cloud Functions run only images built and verified outside them: no buildConfig, sourceCode, baseImageUri, source-build or base-image annotations, cloud-run-source-deploy images.",
@@ -60,12 +98,8 @@ export const cloudRunNoSourceDeploy = resourcePolicy(
     ];
     for (const annotations of annotationSets) {
       for (const key of Object.keys(annotations ?? {})) {
-        // Source builds, and automatic base-image updates (which rebuild the image outside the pipeline).
-        if (
-          key.startsWith("run.googleapis.com/build-") ||
-          key === "run.googleapis.com/source-location" ||
-          key === "run.googleapis.com/base-images"
-        ) {
+        // Any `build-` key a later gcloud adds is a build too.
+        if (SOURCE_DEPLOY_KEYS.has(key) || key.startsWith("run.googleapis.com/build-")) {
           report(`${subject} has the source-build annotation ${key}: a source deploy; ${BUILD_IT}`);
         }
       }

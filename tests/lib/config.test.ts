@@ -680,6 +680,15 @@ describe("provider settings the clouds would refuse", () => {
       { "aws:region": "us-east" },
       'Pulumi.prod.yaml: aws:region: expected an AWS region like "us-east-1", got "us-east"',
     ],
+    [
+      // The right shape, but no AWS partition has it (issue 21: the SDK's list, not only the shape).
+      { "aws:region": "us-east-9" },
+      `Pulumi.prod.yaml: aws:region: "us-east-9" is not a region the AWS SDK's partition table lists; check the spelling, e.g. "us-east-1"`,
+    ],
+    [
+      { "aws:region": "aws-global" },
+      `Pulumi.prod.yaml: aws:region: expected an AWS region like "us-east-1", got "aws-global"`,
+    ],
   ])("refuses %j", (providers, message) => {
     expect(problemsOf(withProviders(providers))).toEqual([message]);
   });
@@ -687,6 +696,7 @@ describe("provider settings the clouds would refuse", () => {
   it.each<Record<string, string>>([
     { "aws:region": "us-gov-west-1" },
     { "aws:region": "cn-north-1" },
+    { "aws:region": "ap-southeast-7" },
     { "gcp:project": "acme-apps-prod-2026" },
   ])("accepts %j", (providers) => {
     expect(() => parse(withProviders(providers))).not.toThrow();

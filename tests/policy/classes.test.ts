@@ -11,6 +11,7 @@ import type * as gcp from "@pulumi/gcp";
 import { describe, expect, it } from "vitest";
 import { buildPlatforms, credentialKind, goBool, policies, parseVerifyCommandLine } from "../../policy/rules";
 import { evaluatePolicies, type PolicyInput } from "../../plan/policy";
+import { SOURCE_DEPLOY_ANNOTATIONS } from "../../policy/rules/source-deploys";
 
 const D = `sha256:${"ab".repeat(32)}`;
 const SHA = "0123456789abcdef0123456789abcdef01234567";
@@ -496,6 +497,13 @@ describe("class 2: other resource types reach the same outcome", () => {
         "cloud-run-no-source-deploy",
       ),
     ).toHaveLength(1);
+    // Every key gcloud writes for a source deploy (issue 21: the list is read from gcloud's source).
+    for (const key of SOURCE_DEPLOY_ANNOTATIONS) {
+      expect(await fired([v1({ [key]: "x" }, {})], "cloud-run-no-source-deploy"), key).toHaveLength(1);
+    }
+    expect(
+      await fired([v1({ "run.googleapis.com/client-name": "gcloud" }, {})], "cloud-run-no-source-deploy"),
+    ).toEqual([]);
     expect(
       await fired(
         [v1({}, { serviceAccountName: "123456789012-compute@developer.gserviceaccount.com" })],

@@ -1,6 +1,6 @@
 /** The program as a whole: promotion from staging, rollback, and config errors that stop it before anything is registered. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
+import { byName, loadStackConfig, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
 let staging: ProgramRun;
@@ -137,6 +137,21 @@ describe("config errors", () => {
       runProgram({ stack: "staging", commit: SHA, overrides: { services: { api: { memory: "lots" } } } }),
     ).rejects.toThrow(
       'Pulumi.staging.yaml: multicloud-deploy:services.api.memory: expected Cloud Run memory like "512Mi", got "lots"',
+    );
+  });
+
+  it("check the Google region and repository location against the APIs' lists before registering anything (issue 21)", async () => {
+    const config = { ...loadStackConfig("staging"), "gcp:region": "us-centrall1" };
+    await expect(runProgram({ stack: "staging", commit: SHA, config })).rejects.toThrow(
+      "Pulumi.staging.yaml: 1 configuration error (nothing was deployed)\n" +
+        '  - Pulumi.staging.yaml: gcp:region: "us-centrall1" is not a Cloud Run region of project acme-apps-staging (the API lists 40); did you mean "us-central1"?',
+    );
+    const moved = {
+      ...loadStackConfig("staging"),
+      "multicloud-deploy:artifactRegistry": { repositoryId: "apps", location: "europe-west99" },
+    };
+    await expect(runProgram({ stack: "staging", commit: SHA, config: moved })).rejects.toThrow(
+      '  - Pulumi.staging.yaml: multicloud-deploy:artifactRegistry.location: "europe-west99" is not an Artifact Registry location of project acme-apps-staging (the API lists 43); did you mean "europe-west9"?',
     );
   });
 });
