@@ -6,6 +6,7 @@
  * `index.ts` hands {@link main} to Pulumi; the test harness and the offline plan call the same function.
  */
 import * as fs from "node:fs";
+import * as aws from "@pulumi/aws";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { ContainerImage } from "./components";
@@ -14,6 +15,8 @@ import { parseStackConfig, type StackConfig } from "./lib/config/parse";
 import { PROJECT } from "./lib/config/schema";
 import { ConfigError, UserError } from "./lib/errors";
 import { googleLocationProblems } from "./lib/config/regions";
+import { ecrEncryptionProblem } from "./lib/fixed-names";
+import { ecrRepositoryName } from "./lib/names";
 import type { ServiceConfig } from "./lib/config/schema";
 import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
 import { imageSource } from "./lib/service-plan";
@@ -69,7 +72,7 @@ export async function main(): Promise<Record<string, unknown>> {
 /** Reads what must be known first (the promoted images), then registers everything. */
 export async function deploy(config: StackConfig): Promise<Record<string, unknown>> {
   for (const note of config.commit.notes) pulumi.log.warn(note);
-  await checkLocations(config);
+  await Promise.all([checkLocations(config), checkExistingEcrRepositories(config)]);
   return deployStack(config, await readPromotedImages(config));
 }
 
@@ -89,6 +92,43 @@ export async function checkLocations(config: StackConfig): Promise<void> {
     cloudRun: cloudRun.locations,
     artifactRegistry: artifactRegistry.locations,
   });
+  if (problems.length > 0) throw new ConfigError(config.file, problems);
+}
+
+/**
+ * Each Lambda service's ECR repository, if it exists already: a setting ECR cannot change on it
+ * (lib/fixed-names.ts) is refused before anything is registered. The data source reports a missing
+ * repository as an error, `reading ECR Repository (<name>): couldn't find resource`
+ * (terraform-provider-aws internal/service/ecr/repository_data_source.go dataSourceRepositoryRead,
+ * findRepository's NotFoundError): that repository is created by this update.
+ */
+export async function checkExistingEcrRepositories(config: StackConfig): Promise<void> {
+  if (config.aws === undefined) return;
+  const names = config.services
+    .filter((s) => s.target === "lambda")
+    .map((s) => ecrRepositoryName(config.ecr.repositoryPrefix, s.name));
+  const found = await Promise.all(
+    names.map((name) =>
+      aws.ecr.getRepository({ name }).then(
+        (r) => ({ name, encryption: r.encryptionConfigurations[0] }),
+        (err: unknown) => {
+          if (/couldn't find resource|RepositoryNotFoundException/.test(String(err))) return undefined;
+          throw err;
+        },
+      ),
+    ),
+  );
+  const problems = found
+    .filter((r) => r !== undefined)
+    .map((r) =>
+      ecrEncryptionProblem(
+        config.file,
+        r.name,
+        config.ecr.kmsKeyArn,
+        r.encryption ?? { encryptionType: "AES256" },
+      ),
+    )
+    .filter((p) => p !== undefined);
   if (problems.length > 0) throw new ConfigError(config.file, problems);
 }
 

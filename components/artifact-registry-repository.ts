@@ -274,6 +274,11 @@ function cacheRepositoryArgs(a: Normalized, repositoryId: string): gcp.artifactr
     repositoryId,
     format: "DOCKER",
     description: "BuildKit registry cache (mutable tags; nothing here is deployed).",
+    // The provider drops `false` when it sends this (expandArtifactRegistryRepositoryDockerConfig), and
+    // reads `dockerConfig` back as one block with `immutableTags: false` (flatten, since the fix of
+    // hashicorp/terraform-provider-google#14846). Stating it matches what refresh reads; leaving the
+    // block out shows `false → null` on every update instead (the permanent diff
+    // GoogleCloudPlatform/cloud-foundation-fabric#3652 reports). So it stays, explicit.
     dockerConfig: { immutableTags: false },
     cleanupPolicyDryRun: false,
     cleanupPolicies: [

@@ -75,6 +75,11 @@ export function cloudRunAgentReaderKey(serviceProject: string): string {
   return `cloud-run-agent-${serviceProject}`;
 }
 
+/** A Lambda service's ECR repository: `<ecr.repositoryPrefix>/<service>`, a fixed name. */
+export function ecrRepositoryName(prefix: string, service: string): string {
+  return `${prefix}/${service}`;
+}
+
 /** Artifact Registry host for a region: `us-central1-docker.pkg.dev`. */
 export function artifactRegistryHost(location: string): string {
   return `${location}-docker.pkg.dev`;

@@ -17,6 +17,7 @@ import { UserError } from "../lib/errors";
 import { parseOrExit } from "../scripts/cli";
 import { checkPolicies, counts, planNotes, tree } from "./report";
 import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "./run";
+import type { MockEnvironment } from "./standins";
 import { diffAgainstState, parseStackExport, type ExportedResource, type ResourceChange } from "./state-diff";
 import { listStacks } from "./stack-files";
 
@@ -115,6 +116,8 @@ export async function planMain(
       projectDir: o.dir,
       env: process.env,
       stackOutputs: await sourceOutputs(o.stack, o.dir),
+      // What exists, for the checks of settings a cloud cannot change (lib/fixed-names.ts).
+      ecrRepositories: state && ecrRepositoriesIn(state),
     });
     changes = state && diffAgainstState(planned.resources, state);
   } catch (err) {
@@ -220,4 +223,19 @@ function revokingDeletes(stack: string, changes: readonly ResourceChange[] | und
         "(a Google IAM member delete removes the member from the binding, whatever else holds it); " +
         `before \`pulumi up\`, run: pulumi state delete --stack ${stack} '${c.urn}'`,
     );
+}
+
+/** The ECR repositories of an export, with the encryption their last refresh or update recorded. */
+function ecrRepositoriesIn(state: readonly ExportedResource[]): MockEnvironment["ecrRepositories"] {
+  const out: NonNullable<MockEnvironment["ecrRepositories"]> = {};
+  for (const r of state.filter((x) => x.type === "aws:ecr/repository:Repository")) {
+    const o = (r.outputs ?? r.inputs ?? {}) as {
+      name?: string;
+      encryptionConfigurations?: Array<{ encryptionType?: string; kmsKey?: string }>;
+    };
+    const e = o.encryptionConfigurations?.[0];
+    if (o.name)
+      out[o.name] = { encryptionType: e?.encryptionType ?? "AES256", kmsKey: e?.kmsKey || undefined };
+  }
+  return out;
 }

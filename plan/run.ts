@@ -53,6 +53,8 @@ export interface RunOptions {
   projectDir?: string;
   /** Outputs of referenced stacks (promotion), by fully qualified name. */
   stackOutputs?: Record<string, Record<string, unknown>>;
+  /** ECR repositories that exist already (see MockEnvironment.ecrRepositories). @default none */
+  ecrRepositories?: MockEnvironment["ecrRepositories"];
   /** Environment seen by the program (commit detection). @default process.env without GITHUB_SHA */
   env?: Record<string, string | undefined>;
   /**
@@ -168,6 +170,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     gcpRegion: values["gcp:region"] ?? "us-central1",
     gcpProjectNumber: projectNumber(gcpProject),
     stackOutputs: options.stackOutputs ?? {},
+    ecrRepositories: options.ecrRepositories,
     preview: options.preview ?? false,
     options: new Map(),
   };

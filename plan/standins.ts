@@ -31,6 +31,11 @@ export interface MockEnvironment {
    * import id and `ignoreChanges`, by `<type>::<name>` (filled by the harness).
    */
   options?: Map<string, { importId?: string; ignoreChanges: string[] }>;
+  /**
+   * ECR repositories that exist already, by name, with their encryption as the data source reports
+   * it (from a `--state` export); any other name is not found.
+   */
+  ecrRepositories?: Record<string, { encryptionType: string; kmsKey?: string }>;
 }
 
 /**
@@ -98,9 +103,21 @@ export function newResourceState(
   switch (args.type) {
     case "gcp:artifactregistry/repository:Repository": {
       const id = `projects/${project}/locations/${location}/repositories/${i.repositoryId}`;
+      // resource_artifact_registry_repository.go: expand drops `immutable_tags = false` (so create sends
+      // no dockerConfig), and flatten always reads `dockerConfig` back as one block, false when unset
+      // (magic-modules Repository.yaml `allow_empty_object: true`, the fix of
+      // hashicorp/terraform-provider-google#14846's permanent diff).
+      const dockerConfig = { immutableTags: Boolean(i.dockerConfig?.immutableTags) };
       return {
         id,
-        state: { ...i, project, location, name: i.repositoryId, createTime: "2026-01-01T00:00:00Z" },
+        state: {
+          ...i,
+          project,
+          location,
+          name: i.repositoryId,
+          dockerConfig,
+          createTime: "2026-01-01T00:00:00Z",
+        },
       };
     }
     case "gcp:serviceaccount/account:Account": {
@@ -377,6 +394,24 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
         proxyEndpoint: `https://${i.registryId ?? env.awsAccountId}.dkr.ecr.${env.awsRegion}.amazonaws.com`,
         expiresAt: "2026-01-01T12:00:00Z",
       };
+    case "aws:ecr/getRepository:getRepository": {
+      // repository_data_source.go dataSourceRepositoryRead: a missing repository is an error.
+      const known = env.ecrRepositories?.[i.name];
+      if (!known) {
+        // The engine hands a provider's invoke error to the SDK as the RPC's details (resource
+        // monitor Invoke: "invocation of <tok> returned an error: …"); the SDK throws those.
+        const message = `reading ECR Repository (${i.name}): couldn't find resource`;
+        throw Object.assign(new Error(message), {
+          details: `invocation of ${args.token} returned an error: invoking ${args.token}: 1 error occurred:\n\t* ${message}`,
+        });
+      }
+      return {
+        id: i.name,
+        name: i.name,
+        encryptionConfigurations: [{ encryptionType: known.encryptionType, kmsKey: known.kmsKey ?? "" }],
+        repositoryUrl: `${env.awsAccountId}.dkr.ecr.${env.awsRegion}.amazonaws.com/${i.name}`,
+      };
+    }
     case "aws:secretsmanager/getSecret:getSecret":
       return {
         id: i.name,

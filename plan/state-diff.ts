@@ -37,7 +37,9 @@ export interface ResourceChange {
 const REPLACED_BY: Record<string, readonly string[]> = {
   "aws:lambda/function:Function": ["name", "packageType"],
   "aws:iam/role:Role": ["name"],
-  "aws:ecr/repository:Repository": ["name"],
+  // internal/service/ecr/repository.go: `encryption_configuration` is ForceNew too; on this fixed name
+  // the program refuses the change before it registers anything (lib/fixed-names.ts).
+  "aws:ecr/repository:Repository": ["name", "encryptionConfigurations"],
   "aws:cloudwatch/logGroup:LogGroup": ["name"],
   "gcp:cloudrunv2/service:Service": ["name", "location", "project"],
   "gcp:artifactregistry/repository:Repository": ["repositoryId", "location", "project", "format"],

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EcrRepository, LambdaFunction } from "../components";
 import type { StackConfig } from "../lib/config/parse";
 import type { LambdaServiceConfig } from "../lib/config/schema";
+import { ecrRepositoryName } from "../lib/names";
 import { platformTagSuffix } from "../lib/platform";
 import type { RegistryLogin } from "../lib/registry/login";
 import { lambdaSettings } from "../lib/service-plan";
@@ -34,7 +35,7 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
   return {
     repository: (svc) => {
       const ecr = new EcrRepository(`${svc.name}-repo`, {
-        repositoryName: `${config.ecr.repositoryPrefix}/${svc.name}`,
+        repositoryName: ecrRepositoryName(config.ecr.repositoryPrefix, svc.name),
         accountId: account,
         region,
         partition,

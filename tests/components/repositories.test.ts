@@ -28,6 +28,14 @@ describe("registries", () => {
     expect(cache.inputs.labels["multicloud-deploy-role"]).toBe("build-cache");
   });
 
+  it("states dockerConfig as the provider reads it back, so neither repository shows a diff on every update (issue 21)", () => {
+    // The stand-in reads dockerConfig back as the provider's flatten does: one block, false when unset.
+    for (const name of ["images-repo", "images-cache"]) {
+      const repo = byName(staging, "gcp:artifactregistry/repository:Repository", name);
+      expect(repo.inputs.dockerConfig, name).toEqual(repo.outputs.dockerConfig);
+    }
+  });
+
   it("makes ECR tags immutable except the cache prefix, scans on push and lets only this account's Lambda pull", () => {
     const repo = byName(staging, "aws:ecr/repository:Repository", "worker-repo");
     expect(repo.inputs).toMatchObject({

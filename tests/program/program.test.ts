@@ -154,4 +154,27 @@ describe("config errors", () => {
       '  - Pulumi.staging.yaml: multicloud-deploy:artifactRegistry.location: "europe-west99" is not an Artifact Registry location of project acme-apps-staging (the API lists 43); did you mean "europe-west9"?',
     );
   });
+
+  it("refuse an ECR encryption change on an existing repository, which could only be replaced under its own name (issue 21)", async () => {
+    const kms = "arn:aws:kms:us-east-1:111111111111:key/0f0f0f0f-1111-2222-3333-444455556666";
+    const existing = { "multicloud-deploy-staging/worker": { encryptionType: "AES256" } };
+    await expect(
+      runProgram({
+        stack: "staging",
+        commit: SHA,
+        ecrRepositories: existing,
+        overrides: { ecr: { kmsKeyArn: kms } },
+      }),
+    ).rejects.toThrow(
+      `Pulumi.staging.yaml: multicloud-deploy:ecr.kmsKeyArn: "${kms}" differs from the encryption of the existing repository multicloud-deploy-staging/worker (AES256); ECR cannot change a repository's encryption`,
+    );
+    // The same setting on a new stack, or the setting the repository has, registers everything.
+    const fresh = await runProgram({ stack: "staging", commit: SHA, overrides: { ecr: { kmsKeyArn: kms } } });
+    expect(
+      byName(fresh, "aws:ecr/repository:Repository", "worker-repo").inputs.encryptionConfigurations,
+    ).toEqual([{ encryptionType: "KMS", kmsKey: kms }]);
+    await expect(
+      runProgram({ stack: "staging", commit: SHA, ecrRepositories: existing }),
+    ).resolves.toBeDefined();
+  });
 });
