@@ -63,6 +63,15 @@ export interface CloudRunServiceArgs {
    * @default {}
    */
   secrets?: Record<string, CloudRunSecretRef>;
+  /**
+   * Seconds to wait after new accessor grants, before the service's create or update that reads them.
+   * Cloud Run's create fails on "permission denied on secret" without retrying (the provider fails on
+   * the operation's error: resource_cloud_run_v2_service.go, cloud_run_v2_operation.go), and an IAM
+   * grant takes time to apply ("typically within 2 minutes", Google's "Access change propagation").
+   * Only a new grant waits; 0 never waits.
+   * @default 90
+   */
+  grantPropagationSeconds?: number;
   /** @default 8080 */
   port?: number;
   /** @default "1" */
@@ -130,6 +139,7 @@ export interface CloudRunServiceArgs {
     service?: Transform<gcp.cloudrunv2.ServiceArgs>;
     invokerGrant?: Transform<gcp.cloudrunv2.ServiceIamMemberArgs>;
     release?: Transform<command.local.CommandArgs>;
+    grantsSettle?: Transform<command.local.CommandArgs>;
   };
 }
 
@@ -158,12 +168,15 @@ export class CloudRunService extends pulumi.ComponentResource {
   readonly invokerGrants: gcp.cloudrunv2.ServiceIamMember[];
   /** The release step: gates the revision, then moves traffic to it (or back). */
   readonly release: command.local.Command;
+  /** Waits after new accessor grants (see grantPropagationSeconds); unset without secrets. */
+  readonly grantsSettle: command.local.Command | undefined;
 
   constructor(name: string, args: CloudRunServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CLOUD_RUN_SERVICE_TYPE, name, {}, opts);
     const a = normalizeCloudRunArgs(args);
     this.serviceAccount = this.runtimeIdentity(name, a);
     this.secretGrants = this.secretAccess(name, a);
+    this.grantsSettle = this.settleGrants(name, a);
     const { service, revision } = this.runService(name, a);
     this.service = service;
     this.revision = revision;
@@ -248,6 +261,31 @@ export class CloudRunService extends pulumi.ComponentResource {
     });
   }
 
+  /**
+   * A bounded wait after the accessor grants are created, before the service that needs them: it runs
+   * when a grant is new (its trigger), and says why it waits.
+   */
+  private settleGrants(name: string, a: Normalized): command.local.Command | undefined {
+    const seconds = a.grantPropagationSeconds;
+    if (this.secretGrants.length === 0 || seconds === 0) return undefined;
+    return new command.local.Command(
+      ...transform(
+        a.transform?.grantsSettle,
+        `${name}-grants-settle`,
+        {
+          create:
+            `echo '${name}: waiting ${seconds} s for new secret grants to apply ` +
+            `(Cloud Run does not retry a permission denied on a secret)' >&2; sleep ${seconds}`,
+          // A changed wait alone waits for nothing.
+          update: "true",
+          triggers: this.secretGrants.map((g) => g.id),
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this, dependsOn: this.secretGrants },
+      ),
+    );
+  }
+
   private runService(
     name: string,
     a: Normalized,
@@ -304,7 +342,12 @@ export class CloudRunService extends pulumi.ComponentResource {
         parent: this,
         ignoreChanges: ["traffics"],
         // Verified image first; accessor and reader grants before the first revision, or it fails to start.
-        dependsOn: [a.image.verification, ...this.secretGrants, ...a.imageAccess],
+        dependsOn: [
+          a.image.verification,
+          ...this.secretGrants,
+          ...(this.grantsSettle ? [this.grantsSettle] : []),
+          ...a.imageAccess,
+        ],
       },
     );
     // Named by the release and the template as it is sent (after any transform): the same release
@@ -440,6 +483,7 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
     exposure: args.exposure ?? D.exposure,
     invokers: args.invokers ?? [],
     imageAccess: args.imageAccess ?? [],
+    grantPropagationSeconds: args.grantPropagationSeconds ?? D.grantPropagationSeconds,
     deletionProtection: args.deletionProtection ?? D.deletionProtection,
     healthGate: args.healthGate ?? D.healthGate,
     // `exposure` is what the policy pack's public-exposure-requires-opt-in reads: public is declared,

@@ -14,6 +14,14 @@ export interface HealthCheckOptions {
   timeoutMs?: number;
   /** Sent as `Authorization: Bearer …` when set (private services). */
   bearerToken?: string;
+  /**
+   * For this long after the first request, a 401 or 403 is retried without counting as an attempt:
+   * an invoker grant made by this deploy may not apply yet (`allUsers` on a new public service, the
+   * gate's account on a private one; IAM changes "typically" apply "within 2 minutes", Google's
+   * "Access change propagation"). After it, they count like any other failure.
+   * @default 0
+   */
+  grantPendingMs?: number;
 }
 
 export interface HealthCheckResult {
@@ -28,9 +36,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function waitForHealthy(options: HealthCheckOptions): Promise<HealthCheckResult> {
   const attempts = Math.max(1, options.attempts ?? 10);
   const delayMs = options.delayMs ?? 3000;
+  const pendingUntil = Date.now() + (options.grantPendingMs ?? 0);
   let last = "";
-  for (let i = 1; i <= attempts; i++) {
-    if (i > 1) await sleep(delayMs * (i - 1));
+  let counted = 0;
+  for (let request = 0; counted < attempts; request++) {
+    if (request > 0) await sleep(delayMs * Math.min(counted, attempts - 1) || delayMs);
+    let forbidden = false;
     try {
       const res = await fetch(options.url, {
         headers: options.bearerToken ? { authorization: `Bearer ${options.bearerToken}` } : {},
@@ -42,10 +53,16 @@ export async function waitForHealthy(options: HealthCheckOptions): Promise<Healt
         res.status < 300 &&
         (options.expectBody === undefined || body === options.expectBody);
       last = `${res.status} ${JSON.stringify(body.slice(0, 100))}`;
-      if (ok) return { healthy: true, attempts: i, last };
+      if (ok) return { healthy: true, attempts: counted + 1, last };
+      forbidden = res.status === 401 || res.status === 403;
     } catch (err) {
       last = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     }
+    if (!(forbidden && Date.now() < pendingUntil)) counted++;
+  }
+  if (/^40[13] /.test(last)) {
+    last +=
+      " (an invoker grant of this deploy may still be applying: IAM changes take up to a few minutes; re-run to retry the release)";
   }
   return { healthy: false, attempts, last };
 }

@@ -22,6 +22,9 @@ import {
 } from "@aws-sdk/client-lambda";
 import { UserError } from "./errors";
 import { waitForHealthy, type HealthCheckOptions } from "./health";
+
+/** How long a Cloud Run gate takes 401 and 403 for an invoker grant still applying (lib/health.ts). */
+export const GRANT_PENDING_MS = 180_000;
 import {
   CANDIDATE_TAG,
   lambdaHealthEvent,
@@ -75,7 +78,7 @@ export interface CloudRunTargetOptions {
   idToken?: (audience: string) => Promise<string>;
   /** @default "https://run.googleapis.com" */
   endpoint?: string;
-  health?: Pick<HealthCheckOptions, "attempts" | "delayMs" | "timeoutMs">;
+  health?: Pick<HealthCheckOptions, "attempts" | "delayMs" | "timeoutMs" | "grantPendingMs">;
   /** Polling interval for long-running operations. @default 2000 */
   pollMs?: number;
 }
@@ -151,7 +154,14 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
     async gate(): Promise<GateResult> {
       const token = o.idToken ? await o.idToken(audience ?? tagUrl!) : undefined;
       const url = `${tagUrl!.replace(/\/$/, "")}${o.healthPath}`;
-      const r = await waitForHealthy({ url, expectBody: "healthy", bearerToken: token, ...o.health });
+      // The invoker grant the release step depends on may still be applying on a first deploy.
+      const r = await waitForHealthy({
+        url,
+        expectBody: "healthy",
+        bearerToken: token,
+        grantPendingMs: GRANT_PENDING_MS,
+        ...o.health,
+      });
       return { healthy: r.healthy, last: `${url} answered ${r.last}` };
     },
   };

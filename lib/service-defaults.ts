@@ -20,6 +20,7 @@ export const CLOUD_RUN_DEFAULTS = {
   exposure: "private",
   deletionProtection: true,
   healthGate: true,
+  grantPropagationSeconds: 90,
 } as const;
 
 export const LAMBDA_DEFAULTS = {

@@ -62,6 +62,7 @@ export function cloudRunSettings(
     deletionProtection: config.deletionProtection,
     healthGate: svc.healthGate,
     healthGateServiceAccount: svc.healthGateServiceAccount,
+    grantPropagationSeconds: svc.grantPropagationSeconds,
     rollout: svc.rollout,
   };
 }

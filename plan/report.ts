@@ -165,6 +165,15 @@ export function planNotes(run: ProgramRun, state?: readonly ExportedResource[]):
             .join(", ")})`,
     );
   }
+  for (const s of config?.services ?? []) {
+    if (s.target !== "lambda" || s.reservedConcurrency === undefined) continue;
+    // PutFunctionConcurrency runs after CreateFunction (function.go resourceFunctionCreate), and
+    // Lambda refuses a reservation that leaves the account under its unreserved minimum; no data
+    // source reads the account's limits (hashicorp/terraform-provider-aws#32376), so a preview cannot.
+    notes.push(
+      `${s.name}: reserves ${s.reservedConcurrency} concurrent executions; Lambda refuses that after creating the function if the account's unreserved concurrency would drop below its minimum (100 on most accounts, less on new ones). Check first: \`aws lambda get-account-settings\` (AccountLimit.UnreservedConcurrentExecutions must stay at least that minimum after ${s.reservedConcurrency} more)`,
+    );
+  }
   return notes;
 }
 

@@ -179,6 +179,16 @@ export const cloudRunServiceSchema = z.strictObject({
       e("expected a service account email like health-check@my-project.iam.gserviceaccount.com"),
     )
     .optional(),
+  /**
+   * Seconds the first deploy (or a new secret) waits after its accessor grants, before the service:
+   * Cloud Run does not retry a permission denied on a secret while a grant propagates. 0 never waits.
+   */
+  grantPropagationSeconds: z
+    .number(e("expected a number of seconds, 0-600"))
+    .int(e("expected a whole number of seconds"))
+    .min(0, e("expected a number of seconds, 0-600"))
+    .max(600, e("expected a number of seconds, 0-600"))
+    .default(CLOUD_RUN_DEFAULTS.grantPropagationSeconds),
   /** IAM members allowed to invoke a private service. */
   invokers: z
     .array(

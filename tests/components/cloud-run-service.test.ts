@@ -192,6 +192,25 @@ describe("CloudRunService", () => {
     expect(gateNotes(run)).toEqual([]);
   });
 
+  it("waits a bounded time after new secret grants, before the service that reads them (issue 21)", async () => {
+    // Cloud Run's create fails on a permission denied on a secret, and the provider does not retry it.
+    const settle = byName(staging, "command:local:Command", "api-grants-settle");
+    const grants = ofType(staging, "gcp:secretmanager/secretIamMember:SecretIamMember");
+    expect(settle.inputs.create).toBe(
+      "echo 'api: waiting 90 s for new secret grants to apply (Cloud Run does not retry a permission denied on a secret)' >&2; sleep 90",
+    );
+    expect(settle.inputs.update).toBe("true");
+    expect(settle.inputs.triggers).toEqual(grants.map((g) => g.outputs.id ?? expect.anything()));
+    expect(settle.dependencies).toEqual(expect.arrayContaining(grants.map((g) => g.urn)));
+    expect(byName(staging, "gcp:cloudrunv2/service:Service", "api").dependencies).toContain(settle.urn);
+    const never = await runProgram({
+      stack: "staging",
+      commit: SHA,
+      overrides: { services: { api: { grantPropagationSeconds: 0 } } },
+    });
+    expect(never.resources.find((r) => r.name === "api-grants-settle")).toBeUndefined();
+  });
+
   describe("one grant per (resource, role, member), named by that binding (issue 21)", () => {
     // Google's *IamMember resources share the binding they add to: deleting either of two grants of
     // one binding revokes it for both (tpgiamresource/resource_iam_member.go resourceIamMemberDelete).

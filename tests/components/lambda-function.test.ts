@@ -1,6 +1,7 @@
 /** LambdaFunction: image package by digest, derived architecture, least-privilege role, logs, versions, the live alias, URL. */
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseReleaseCommandLine } from "../../lib/release";
+import { planNotes } from "../../plan/report";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
@@ -20,6 +21,13 @@ describe("LambdaFunction", () => {
     for (const key of ["code", "s3Bucket", "s3Key", "filename"]) expect(fn.inputs).not.toHaveProperty(key);
     expect(fn.inputs.architectures).toEqual(["arm64"]);
     expect(fn.dependencies).toContain(byName(staging, "command:local:Command", "worker-verify").urn);
+  });
+
+  it("warns in the plan that a reserved concurrency is refused only after the function exists (issue 21)", () => {
+    expect(planNotes(prod).filter((n) => n.includes("reserves"))).toEqual([
+      "worker: reserves 50 concurrent executions; Lambda refuses that after creating the function if the account's unreserved concurrency would drop below its minimum (100 on most accounts, less on new ones). Check first: `aws lambda get-account-settings` (AccountLimit.UnreservedConcurrentExecutions must stay at least that minimum after 50 more)",
+    ]);
+    expect(planNotes(staging).filter((n) => n.includes("reserves"))).toEqual([]);
   });
 
   it("is created after the repository policy that lets Lambda pull its image (create retries no ECR denial)", () => {

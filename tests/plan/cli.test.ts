@@ -180,7 +180,7 @@ describe("the offline plan CLI", () => {
     );
     expect(r.out).toContain("worker-url  on live authorizationType=AWS_IAM");
     expect(r.out).toMatch(
-      /\n23 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
+      /\n24 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
     );
   });
 
