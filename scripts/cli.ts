@@ -1,6 +1,5 @@
 /**
- * What every CLI in scripts/ shares: commander parsing with the exit codes the README documents
- * (0 help, 2 usage), positive-integer options, user errors printed as one message without a stack
+ * What every CLI in scripts/ shares: commander parsing with the usual exit codes (0 help, 2 usage), positive-integer options, user errors printed as one message without a stack
  * trace (exit 1), and the exit code set without cutting output short.
  */
 import { InvalidArgumentError, type Command } from "commander";

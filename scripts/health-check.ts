@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   }
   console.error(
     `health-check: ${url} did not answer healthy after ${result.attempts} attempts (last: ${result.last}); ` +
-      "the new revision is deployed but unhealthy: check its logs, then roll back (README: Rollback)",
+      "the new revision is deployed but unhealthy: check its logs, then roll back (docs/operations.md: Rollback)",
   );
   return 1;
 }

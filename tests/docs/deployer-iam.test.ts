@@ -1,7 +1,7 @@
 /**
  * The documented AWS deployer policy (docs/iam/aws-deployer-policy.json) must allow what the program
  * does, on the resources it actually names, and no more than that by accident: adding an AWS resource
- * type, or renaming repositories or log groups, fails here until the policy and README follow.
+ * type, or renaming repositories or log groups, fails here until the policy and docs/iam.md follow.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -9,7 +9,7 @@
 # below (docker-build 0.0.22 embeds the BuildKit v0.31.0 client). Where the Go module proxy refuses a
 # module version ("403 … not available"), the script says so: for the CLI it stops (the CLI is built at
 # exactly the SDK's version); for the language host, whose module the proxy does not serve, it builds
-# the last SDK release that contained it (see README, "Run it for real, locally"). It never downloads
+# the last SDK release that contained it (see CONTRIBUTING.md, "The real-engine suite"). It never downloads
 # a prebuilt binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
