@@ -170,8 +170,10 @@ export async function skopeoComparison(layerMiB: number) {
     `docker://${src.host}/src/app@${digest}`,
     `docker://${dst.host}/${dest}:copy`,
   ];
+  // A cold blob-location cache for promote-image too (lib/registry/blob-cache.ts).
+  const oursEnv = { ...env, XDG_CACHE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), "mcd-blobs-")) };
   const run = async (cmd: string[]) => {
-    const r = await measured(cmd, env);
+    const r = await measured(cmd, oursEnv);
     if (r.code !== 0) throw new Error(`${cmd[0]} failed: ${r.out.slice(-2000)}`);
     return { ms: Math.round(r.ms), peakRssMiB: Number(r.peakRssMiB.toFixed(1)) };
   };

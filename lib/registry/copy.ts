@@ -21,6 +21,7 @@ import {
 } from "./client";
 import { MANIFEST_ACCEPT, classifyManifest, sha256Digest } from "./manifest-check";
 import { VerificationError } from "./verify";
+import type { BlobLocationCache } from "./blob-cache";
 
 export interface CopyOptions extends Omit<ClientOptions, "credentials"> {
   /** `registry/repository@sha256:…` to copy from. */
@@ -31,6 +32,12 @@ export interface CopyOptions extends Omit<ClientOptions, "credentials"> {
   destinationCredentials?: Credentials;
   /** Mount blobs across repositories when both are on one registry host. @default true */
   mount?: boolean;
+  /**
+   * Where blobs were seen before: a blob the destination repository lacks is mounted from another
+   * repository of the destination registry that holds it, with no transfer (see ./blob-cache).
+   * @default - none: only the source repository is tried, on the same host
+   */
+  blobCache?: BlobLocationCache;
   /** Blobs copied at once. @default 3 */
   concurrency?: number;
 }
@@ -87,6 +94,7 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
     destination: _d,
     sourceCredentials,
     destinationCredentials,
+    blobCache,
     ...clientOptions
   } = options;
   const from = new RegistryClient(src.registry, { ...clientOptions, credentials: sourceCredentials });
@@ -112,18 +120,35 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
   const descriptors = [kind.manifest.config, ...kind.manifest.layers];
   const sameHost = src.registry === dst.registry;
   const blobs = { total: descriptors.length, present: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
+  const seen = (digest: string) => {
+    blobCache?.record(src.registry, src.repository, digest);
+    blobCache?.record(dst.registry, dst.repository, digest);
+  };
   await eachLimited(descriptors, Math.max(1, options.concurrency ?? 3), async (d) => {
     if (await to.hasBlob(dst.repository, d.digest)) {
       blobs.present++;
+      seen(d.digest);
       return;
     }
-    if (
-      sameHost &&
-      options.mount !== false &&
-      (await to.mountBlob(dst.repository, d.digest, src.repository))
-    ) {
-      blobs.mounted++;
-      return;
+    // Repositories of the destination registry that hold the blob: the source's on one host, then
+    // those the cache remembers, at most three tries (each declined mount costs one request).
+    const mountFrom =
+      options.mount === false
+        ? []
+        : [
+            ...new Set([
+              ...(sameHost ? [src.repository] : []),
+              ...(blobCache?.candidates(dst.registry, d.digest) ?? []),
+            ]),
+          ]
+            .filter((r) => r !== dst.repository)
+            .slice(0, 3);
+    for (const from of mountFrom) {
+      if (await to.mountBlob(dst.repository, d.digest, from)) {
+        blobs.mounted++;
+        seen(d.digest);
+        return;
+      }
     }
     // One retry of a short read: a new GET and a new upload (the abandoned one expires, unwritten).
     for (let attempt = 1; ; attempt++) {
@@ -156,6 +181,7 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
       break;
     }
     blobs.uploaded++;
+    seen(d.digest);
   });
   // Same bytes, same digest. Putting by digest never touches a tag, so immutable registries accept
   // a re-run; the tag is added by verification, after the copy is checked.
@@ -165,5 +191,6 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
     manifest.body,
     kind.manifest.mediaType ?? manifest.contentType ?? "",
   );
+  blobCache?.save();
   return { ref, digest: src.digest, blobs, stats: { source: from.stats, destination: to.stats } };
 }

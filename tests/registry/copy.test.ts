@@ -4,7 +4,11 @@
  * registry can, uploaded when it cannot, and skipped when present; an index is never copied.
  */
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
+import { BlobLocationCache } from "../../lib/registry/blob-cache";
 import { copyImage } from "../../lib/registry/copy";
 import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
@@ -30,6 +34,34 @@ describe("copyImage (promotion) against a real registry", () => {
     expect(result.blobs).toEqual({ total: 3, present: 0, mounted: 3, uploaded: 0, uploadedBytes: 0 });
     const verified = await verifyImage({ ref: result.ref, platform: "linux/amd64", credentials: creds() });
     expect(verified).toMatchObject({ digest, layers: 2 });
+  });
+
+  it("mounts from where the blob cache saw the blobs, on the destination registry, when the source is another host (issue 25)", async () => {
+    const layers = [randomBytes(64 * 1024)];
+    const { digest } = await pushImage(t, "elsewhere/app", { architecture: "amd64", layers });
+    // The same registry under another name: to the copy, a source on another host (no source mount).
+    const source = `${t.host.replace("127.0.0.1", "localhost")}/elsewhere/app@${digest}`;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "blob-cache-"));
+    const copy = (destination: string, blobCache?: BlobLocationCache) =>
+      copyImage({
+        source,
+        destination,
+        sourceCredentials: creds(),
+        destinationCredentials: creds(),
+        blobCache,
+      });
+    const first = await copy(`${t.host}/cached-1/app`, new BlobLocationCache(path.join(dir, "c.json")));
+    expect(first.blobs).toMatchObject({ total: 2, mounted: 0, uploaded: 2 });
+    // A new process reads what the first one recorded.
+    const second = await copy(`${t.host}/cached-2/app`, new BlobLocationCache(path.join(dir, "c.json")));
+    expect(second.blobs).toEqual({ total: 2, present: 0, mounted: 2, uploaded: 0, uploadedBytes: 0 });
+    await expect(
+      verifyImage({ ref: second.ref, platform: "linux/amd64", credentials: creds() }),
+    ).resolves.toMatchObject({ digest });
+    // Without the cache, the same copy transfers every blob again.
+    const uncached = await copy(`${t.host}/cached-3/app`);
+    expect(uncached.blobs).toMatchObject({ mounted: 0, uploaded: 2 });
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("uploads every blob when it cannot mount, then skips them all on a re-run", async () => {
