@@ -104,8 +104,9 @@ export async function checkLocations(config: StackConfig): Promise<void> {
  */
 export async function checkExistingEcrRepositories(config: StackConfig): Promise<void> {
   if (config.aws === undefined) return;
+  // An adopted repository ignores its encryption until adoption is turned off (ECR_ADOPTION_IGNORED).
   const names = config.services
-    .filter((s) => s.target === "lambda")
+    .filter((s) => s.target === "lambda" && !s.adoptExistingRepository)
     .map((s) => ecrRepositoryName(config.ecr.repositoryPrefix, s.name));
   const found = await Promise.all(
     names.map((name) =>

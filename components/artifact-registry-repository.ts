@@ -4,7 +4,7 @@ import { cacheTag } from "../lib/image-tag";
 import type { Platform } from "../lib/platform";
 import { transform, type Transform } from "../lib/transform";
 import type { RegistryAuth } from "./container-image";
-import { artifactRegistryHost } from "../lib/names";
+import { artifactRegistryHost, artifactRegistryReaderKey } from "../lib/names";
 
 export const ARTIFACT_REGISTRY_REPOSITORY_TYPE = "multicloud:gcp:ArtifactRegistryRepository";
 
@@ -186,7 +186,7 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
         `ArtifactRegistryRepository ${this.name}: grantReader: a member that is an output needs a key to name its grant`,
       );
     }
-    const resourceName = `${this.name}-reader-${key ?? (member as string).replace(/[^A-Za-z0-9-]+/g, "-")}`;
+    const resourceName = `${this.name}-reader-${key ?? artifactRegistryReaderKey(member as string)}`;
     const known = this.grantsByName.get(resourceName);
     if (known) return known;
     const grant = new gcp.artifactregistry.RepositoryIamMember(

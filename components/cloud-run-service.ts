@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { transform, type Transform } from "../lib/transform";
 import {
   cloudRunInvokerGrantName,
+  memberSlug,
   cloudRunRevisionName,
   cloudRunSecretGrantName,
   legacyCloudRunSecretGrantName,
@@ -267,21 +268,23 @@ export class CloudRunService extends pulumi.ComponentResource {
    */
   private settleGrants(name: string, a: Normalized): command.local.Command | undefined {
     const seconds = a.grantPropagationSeconds;
-    if (this.secretGrants.length === 0 || seconds === 0) return undefined;
+    // The image reader grant on another project's repository too: a revision that cannot pull fails.
+    const grants = [...this.secretGrants, ...a.imageAccess.filter((r) => r instanceof pulumi.CustomResource)];
+    if (grants.length === 0 || seconds === 0) return undefined;
     return new command.local.Command(
       ...transform(
         a.transform?.grantsSettle,
         `${name}-grants-settle`,
         {
           create:
-            `echo '${name}: waiting ${seconds} s for new secret grants to apply ` +
-            `(Cloud Run does not retry a permission denied on a secret)' >&2; sleep ${seconds}`,
+            `echo '${name}: waiting ${seconds} s for new grants to apply ` +
+            `(Cloud Run does not retry a permission denied on a secret or an image)' >&2; sleep ${seconds}`,
           // A changed wait alone waits for nothing.
           update: "true",
-          triggers: this.secretGrants.map((g) => g.id),
+          triggers: grants.map((g) => g.id),
           logging: command.local.Logging.Stderr,
         },
-        { parent: this, dependsOn: this.secretGrants },
+        { parent: this, dependsOn: grants },
       ),
     );
   }
@@ -398,8 +401,17 @@ export class CloudRunService extends pulumi.ComponentResource {
     };
     if (a.exposure === "public") add("allUsers", `${name}-public-invoker`);
     for (const m of a.invokers) add(m);
-    if (privateGate(a)) add(`serviceAccount:${a.healthGateServiceAccount}`, `${name}-health-invoker`);
-    return [...members].map(
+    const health = privateGate(a) ? `serviceAccount:${a.healthGateServiceAccount}` : undefined;
+    if (health) {
+      const known = members.get(cloudRunInvokerGrantName(name, health));
+      if (known && known.member.toLowerCase() !== health.toLowerCase()) {
+        throw new Error(
+          `CloudRunService ${name}: invoker ${known.member} and healthGateServiceAccount ${a.healthGateServiceAccount} would both be the grant ${cloudRunInvokerGrantName(name, health)}; grant one of them outside this component`,
+        );
+      }
+      add(health, `${name}-health-invoker`);
+    }
+    const grants = [...members].map(
       ([grantName, { member, legacy }]) =>
         new gcp.cloudrunv2.ServiceIamMember(
           ...transform(
@@ -416,6 +428,25 @@ export class CloudRunService extends pulumi.ComponentResource {
           ),
         ),
     );
+    // Before issue 21 an invoker that was also the health gate's account had a second grant,
+    // `<service>-health-invoker`. Deleting it would revoke the binding the kept grant stands for (a
+    // Google IAM member delete removes the member whatever else holds it), and `pulumi state delete`
+    // refuses while the state lists dependents. So it stays registered as it was, retained: no cloud
+    // call, and removing it in a later release only drops it from the state.
+    if (health && a.invokers.some((m) => memberSlug(m) === memberSlug(health))) {
+      new gcp.cloudrunv2.ServiceIamMember(
+        `${name}-health-invoker`,
+        {
+          project: a.project,
+          location: a.region,
+          name: this.service.name,
+          role: "roles/run.invoker",
+          member: health,
+        },
+        { parent: this, retainOnDelete: true },
+      );
+    }
+    return grants;
   }
 
   /**

@@ -43,7 +43,9 @@ const remoteBuilder = z.strictObject({
     .array(
       z.strictObject({
         /** `tcp://host:port` of a buildkitd that requires TLS client certificates. */
-        endpoint: z.string().regex(/^tcp:\/\/[^/\s]+:\d+$/, { message: "expected tcp://<host>:<port>" }),
+        endpoint: z
+          .string()
+          .regex(/^tcp:\/\/[A-Za-z0-9.-]+:\d+$/, { message: "expected tcp://<host>:<port>" }),
         platforms: z.array(z.enum(["linux/amd64", "linux/arm64"])).min(1),
       }),
     )
@@ -173,25 +175,32 @@ export const BUILDER_TLS_ENV = {
  * files from the environment, then the builder entry.
  */
 export function builderPreRunCommands(builder: z.infer<typeof remoteBuilder>): string[] {
-  const certs = `"$HOME/.docker/buildx/certs/${builder.name}"`;
+  // buildx's store is under $DOCKER_CONFIG, else ~/.docker (docker/cli config.Dir).
+  const store = "${DOCKER_CONFIG:-$HOME/.docker}/buildx";
+  const certs = `"${store}/certs/${builder.name}"`;
   const tls = Object.fromEntries(
-    Object.keys(BUILDER_TLS_ENV).map((k) => [k, `\${HOME}/.docker/buildx/certs/${builder.name}/${k}.pem`]),
+    Object.keys(BUILDER_TLS_ENV).map((k) => [k, `${store}/certs/${builder.name}/${k}.pem`]),
   ) as unknown as BuildxNodeTls;
   const entry = buildxRemoteBuilder(
     builder.name,
     builder.nodes.map((n) => ({ endpoint: n.endpoint, platforms: n.platforms, tls })),
   );
+  // The names and endpoints are validated (letters, digits, `.`, `-`, `_`, `:`, `/`): the JSON has no
+  // `$`, backquote, backslash or `"` but its own quotes, which the double-quoted string escapes.
   return [
     "uname -m; docker info --format 'docker daemon {{.ServerVersion}}' 2>/dev/null || echo 'no Docker daemon: images build on the remote builder'",
     [
-      `mkdir -p ${certs} "$HOME/.docker/buildx/instances"`,
+      "umask 077",
+      ...Object.values(BUILDER_TLS_ENV).map(
+        (env) =>
+          `: "\${${env}:?is not set: the builder TLS files come from it (docs/hosted-deployments.md)}"`,
+      ),
+      `mkdir -p ${certs} "${store}/instances"`,
       ...Object.entries(BUILDER_TLS_ENV).map(
         ([file, env]) => `printf '%s\\n' "$${env}" > ${certs}/${file}.pem`,
       ),
-      `chmod 600 ${certs}/key.pem`,
     ].join(" && "),
-    // Double quotes so $HOME expands in the stored paths; the JSON has no other `$` or `"` to escape.
-    `printf '%s' "${JSON.stringify(entry).replace(/"/g, '\\"')}" > "$HOME/.docker/buildx/instances/${builder.name}"`,
+    `printf '%s' "${JSON.stringify(entry).replace(/"/g, '\\"')}" > "${store}/instances/${builder.name}"`,
   ];
 }
 

@@ -67,6 +67,11 @@ export function cloudRunInvokerGrantName(service: string, member: string): strin
   return `${service}-invoker-${memberSlug(member)}`;
 }
 
+/** The key naming an Artifact Registry reader grant of `member`: `<repository>-reader-<key>`. */
+export function artifactRegistryReaderKey(member: string): string {
+  return member.replace(/[^A-Za-z0-9-]+/g, "-");
+}
+
 /**
  * The key of the reader grant of a project's Cloud Run service agent on another project's
  * repository: one per (repository, service project), whatever the number of services.

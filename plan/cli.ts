@@ -156,7 +156,7 @@ export async function planMain(
     outputs: planned.outputs,
     warnings: [
       ...planned.logs.filter((l) => l.severity === "warning").map((l) => l.message),
-      ...revokingDeletes(o.stack, changes),
+      ...revokingDeletes(changes),
     ],
     notes: planNotes(planned, state),
     policy: { configFile: policy.configFile, diagnostics: policy.result.diagnostics },
@@ -210,18 +210,21 @@ export async function planMain(
 }
 
 /**
- * A deleted grant whose binding the plan keeps in another resource: `pulumi up` would delete it last,
- * and Google's delete takes the member out of the binding the kept grant stands for. Removing it from
- * the state first (no cloud call) keeps the access.
+ * A grant whose delete would revoke access the plan keeps: a deleted grant whose binding another
+ * resource holds (`pulumi up` deletes it last, and Google's delete takes the member out of the
+ * binding), or a replaced grant of the same binding (created first, then the old one deleted).
  */
-function revokingDeletes(stack: string, changes: readonly ResourceChange[] | undefined): string[] {
+function revokingDeletes(changes: readonly ResourceChange[] | undefined): string[] {
   return (changes ?? [])
     .filter((c) => c.revokes !== undefined)
-    .map(
-      (c) =>
-        `${c.name}: deleting it would revoke ${c.revokes}, which another grant in this plan holds ` +
-        "(a Google IAM member delete removes the member from the binding, whatever else holds it); " +
-        `before \`pulumi up\`, run: pulumi state delete --stack ${stack} '${c.urn}'`,
+    .map((c) =>
+      c.change === "replace"
+        ? `${c.name}: replacing it would revoke ${c.revokes} (the new grant is created first, then the old one's ` +
+          "delete removes the member from the binding); change the setting that replaces it back, or expect to " +
+          "re-run `pulumi up` once: refresh then finds the grant gone and creates it again"
+        : `${c.name}: deleting it would revoke ${c.revokes}, which another grant in this plan holds ` +
+          "(a Google IAM member delete removes the member from the binding, whatever else holds it); " +
+          "keep it in the program for one update with `retainOnDelete: true`, so that removing it later only drops it from the state",
     );
 }
 

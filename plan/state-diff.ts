@@ -179,6 +179,10 @@ export function diffAgainstState(
           .sort()
       : [];
     const replaced = changed.some((k) => REPLACED_BY[r.type]?.includes(k));
+    // A replaced grant of the same binding is created, then deleted: the delete revokes it.
+    const binding = replaced ? iamBinding(r.type, r.rawInputs) : undefined;
+    const revokes =
+      binding !== undefined && binding === iamBinding(old.type, old.inputs) ? { revokes: binding } : {};
     out.push({
       change: changed.length === 0 ? "same" : replaced ? "replace" : "update",
       urn: r.urn,
@@ -186,6 +190,7 @@ export function diffAgainstState(
       name: r.name,
       changed,
       ...renamedFrom,
+      ...revokes,
     });
   }
   const heldByPlan = new Set(kept.map((r) => iamBinding(r.type, r.rawInputs)).filter((b) => b !== undefined));

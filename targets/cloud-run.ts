@@ -31,24 +31,24 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
   // agent reads it. One grant of one binding for every service (it was one per service before, named
   // `<service>-image-reader` under the first service: the alias keeps that one).
   const services = config.services.filter((s) => s.target === "cloudrun");
+  const crossProject = ar.project !== gcpConfig.project && services.length > 0;
+  const serviceAgent = crossProject
+    ? gcp.organizations
+        .getProjectOutput({ projectId: gcpConfig.project }, { parent: registry })
+        .number.apply((n) => cloudRunServiceAgent(n))
+    : undefined;
   const imageAccess =
-    ar.project === gcpConfig.project || services.length === 0
+    serviceAgent === undefined
       ? []
       : [
-          registry.grantReader(
-            gcp.organizations
-              .getProjectOutput({ projectId: gcpConfig.project }, { parent: registry })
-              .number.apply((n) => cloudRunServiceAgent(n)),
-            cloudRunAgentReaderKey(gcpConfig.project),
-            {
-              aliases: [
-                {
-                  name: `${services[0]!.name}-image-reader`,
-                  parent: pulumi.createUrn(services[0]!.name, CLOUD_RUN_SERVICE_TYPE),
-                },
-              ],
-            },
-          ),
+          registry.grantReader(serviceAgent, cloudRunAgentReaderKey(gcpConfig.project), {
+            aliases: [
+              {
+                name: `${services[0]!.name}-image-reader`,
+                parent: pulumi.createUrn(services[0]!.name, CLOUD_RUN_SERVICE_TYPE),
+              },
+            ],
+          }),
         ];
   return {
     repository: (svc) => ({
@@ -68,6 +68,24 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
         release: config.commit.sha,
         imageAccess,
       });
+      // Before issue 21 every other service had its own grant of that binding, `<service>-image-reader`.
+      // Deleting it would revoke the kept grant's binding (a Google IAM member delete removes the member
+      // whatever else holds it), and `pulumi state delete` refuses while the state lists dependents. So
+      // it stays registered as it was, retained: no cloud call, and a later release only drops it from
+      // the state.
+      if (serviceAgent !== undefined && svc.name !== services[0]!.name) {
+        new gcp.artifactregistry.RepositoryIamMember(
+          `${svc.name}-image-reader`,
+          {
+            project: ar.project,
+            location: ar.location,
+            repository: ar.repositoryId,
+            role: "roles/artifactregistry.reader",
+            member: serviceAgent,
+          },
+          { parent: run, retainOnDelete: true },
+        );
+      }
       return pulumi.output({
         target: "cloudrun",
         url: run.url,

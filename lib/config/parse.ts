@@ -19,7 +19,7 @@ import {
 } from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
 import { rolloutProblems } from "../release";
-import { isPublishedAwsRegion } from "./regions";
+import { AWS_SDK_CORE_VERSION, isPublishedAwsRegion } from "./regions";
 import {
   CLOUD_RUN_RESERVED_ENV,
   DEFAULT_LAMBDA_ARCHITECTURE,
@@ -321,7 +321,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     } else if (key === "aws:region" && value !== undefined && !isPublishedAwsRegion(value)) {
       // The shape is right but no partition lists it (Google's lists are the APIs': program.ts).
       problems.push(
-        `${ctx.file}: aws:region: ${describeValue(value)} is not a region the AWS SDK's partition table lists; check the spelling, e.g. "us-east-1"`,
+        `${ctx.file}: aws:region: ${describeValue(value)} is not a region the AWS SDK's partition table lists; check the spelling, e.g. "us-east-1" (a region launched after @aws-sdk/core ${AWS_SDK_CORE_VERSION} needs a newer one: npm update @aws-sdk/core)`,
       );
     }
   }
@@ -535,6 +535,16 @@ function checkService(
       }
       byGrant.set(grant, m);
     });
+    if (s.healthGateServiceAccount !== undefined) {
+      const health = `serviceAccount:${s.healthGateServiceAccount}`;
+      const other = byGrant.get(cloudRunInvokerGrantName(s.name, health));
+      if (other !== undefined && other.toLowerCase() !== health.toLowerCase()) {
+        at(
+          [...where, "healthGateServiceAccount"],
+          `its invoker grant would have the name of invoker "${other}"'s, a different member; grant that invoker outside this stack`,
+        );
+      }
+    }
   } else if (s.exposure === "public" && !s.functionUrl) {
     at(
       [...where, "exposure"],

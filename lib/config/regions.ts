@@ -14,6 +14,10 @@ import { partition } from "@aws-sdk/core/client";
 import { closest } from "fastest-levenshtein";
 import { describeValue } from "../errors";
 
+/** The `@aws-sdk/core` whose partition table is the list. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const AWS_SDK_CORE_VERSION = (require("@aws-sdk/core/package.json") as { version: string }).version;
+
 /** Whether the AWS SDK's partition table lists `region` (in any partition). */
 export function isPublishedAwsRegion(region: string): boolean {
   if (region.endsWith("-global")) return false;

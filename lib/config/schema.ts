@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { PLATFORMS, LAMBDA_ARCHITECTURES } from "../platform";
 import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../service-defaults";
+import { artifactRegistryReaderKey } from "../names";
 
 /** The Pulumi project name, which is also the config namespace of every key below. */
 export const PROJECT = "multicloud-deploy";
@@ -414,6 +415,25 @@ export const imageConsumersSchema = z
             'expected a list of IAM members like ["serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"]',
           ),
         )
+        // One reader grant per member, named by it (lib/names.ts artifactRegistryReaderKey).
+        .superRefine((members, ctx) => {
+          const byKey = new Map<string, string>();
+          members.forEach((m, i) => {
+            const other = byKey.get(artifactRegistryReaderKey(m).toLowerCase());
+            if (other !== undefined && other !== m) {
+              ctx.addIssue({
+                code: "custom",
+                path: [i],
+                input: m,
+                message:
+                  other.toLowerCase() === m.toLowerCase()
+                    ? `this and "${other}" differ only in case; list the member once`
+                    : `this and "${other}" are different members whose reader grants would have one name; grant one of them outside this stack`,
+              });
+            }
+            byKey.set(artifactRegistryReaderKey(m).toLowerCase(), m);
+          });
+        })
         .default([]),
     },
     e("expected { awsAccounts?, gcpMembers? }"),

@@ -190,6 +190,21 @@ describe("a remote builder for Pulumi-hosted deployments (issue 21)", () => {
     fs.rmSync(home, { recursive: true, force: true });
   });
 
+  it("stops, naming the variable, when a TLS file's environment variable is not set", () => {
+    const commands = deploymentSettingsFor("staging", withBuilder()).operationContext.preRunCommands!;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "prerun-"));
+    const r = spawnSync("bash", ["-c", commands[1]!], {
+      env: { PATH: process.env.PATH, HOME: home },
+      encoding: "utf8",
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(
+      "BUILDKIT_CA_PEM: is not set: the builder TLS files come from it (docs/hosted-deployments.md)",
+    );
+    expect(fs.existsSync(path.join(home, ".docker/buildx/certs"))).toBe(false);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
   it("refuses a builder endpoint that is not tcp://host:port", () => {
     const cfg = structuredClone(stackFile.config[`${PROJECT}:settings`]) as any;
     cfg.builder = {

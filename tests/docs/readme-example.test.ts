@@ -11,7 +11,7 @@ const block = /## Adding a service[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![
 const example = YAML.parse(block).config as Record<string, unknown>;
 
 describe("README: adding a service", () => {
-  it("validates with the staging stack's provider settings, its contexts present", () => {
+  it("validates with the staging stack provider settings (its contexts taken as present)", () => {
     const config = parseStackConfig(
       {
         project: { services: JSON.stringify(example["multicloud-deploy:services"]) },

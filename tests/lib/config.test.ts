@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { CommitInfo } from "../../lib/commit";
 import { ConfigError } from "../../lib/errors";
 import { parseStackConfig, type ParseContext, type RawStackConfig } from "../../lib/config/parse";
+import { AWS_SDK_CORE_VERSION } from "../../lib/config/regions";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const clean: CommitInfo = { sha: SHA, source: "git", dirty: false, timestamp: 1700000000, notes: [] };
@@ -404,6 +405,18 @@ describe("names Pulumi or the clouds would refuse (issue 15, classes 2, 3 and 7)
       ],
     ],
     [
+      "two consumer members whose reader grants would have one name",
+      {
+        imageConsumers: JSON.stringify({
+          gcpMembers: ["user:a.b@example.com", "user:a-b@example.com", "user:A.B@example.com"],
+        }),
+      },
+      [
+        `${F}imageConsumers.gcpMembers[1]: this and "user:a.b@example.com" are different members whose reader grants would have one name; grant one of them outside this stack, got "user:a-b@example.com"`,
+        `${F}imageConsumers.gcpMembers[2]: this and "user:a-b@example.com" are different members whose reader grants would have one name; grant one of them outside this stack, got "user:A.B@example.com"`,
+      ],
+    ],
+    [
       "two Lambda functions given one functionName",
       {
         services: JSON.stringify({
@@ -683,7 +696,7 @@ describe("provider settings the clouds would refuse", () => {
     [
       // The right shape, but no AWS partition has it (issue 21: the SDK's list, not only the shape).
       { "aws:region": "us-east-9" },
-      `Pulumi.prod.yaml: aws:region: "us-east-9" is not a region the AWS SDK's partition table lists; check the spelling, e.g. "us-east-1"`,
+      `Pulumi.prod.yaml: aws:region: "us-east-9" is not a region the AWS SDK's partition table lists; check the spelling, e.g. "us-east-1" (a region launched after @aws-sdk/core ${AWS_SDK_CORE_VERSION} needs a newer one: npm update @aws-sdk/core)`,
     ],
     [
       { "aws:region": "aws-global" },
