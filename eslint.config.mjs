@@ -16,4 +16,36 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  // Layers point one way: program → targets → components → lib. lib/ is pure logic and knows no
+  // resources; components wire resources and know no deployment target or stack config.
+  ...layer(
+    "lib/**/*.ts",
+    ["components", "targets", "plan", "program"],
+    "lib/ is pure: it imports no components, targets, plan or program",
+  ),
+  ...layer(
+    "components/**/*.ts",
+    ["targets", "plan", "program"],
+    "components import no targets, plan or program",
+  ),
+  ...layer("targets/**/*.ts", ["plan", "program"], "targets import no plan or program"),
 );
+
+/** A rule that `files` import none of the top-level `dirs` (relative imports, at any depth). */
+function layer(files, dirs, message) {
+  return [
+    {
+      files: [files],
+      rules: {
+        "no-restricted-imports": [
+          "error",
+          {
+            patterns: [
+              { group: dirs.flatMap((d) => [`../${d}`, `../${d}/*`, `../../${d}`, `../../${d}/*`]), message },
+            ],
+          },
+        ],
+      },
+    },
+  ];
+}

@@ -2,6 +2,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { cacheTag } from "../lib/image-tag";
 import type { Platform } from "../lib/platform";
+import { ComponentArgError } from "../lib/errors";
 import { transform, type Transform } from "../lib/transform";
 import type { RegistryAuth } from "./container-image";
 import { artifactRegistryHost, artifactRegistryReaderKey } from "../lib/names";
@@ -182,8 +183,11 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
     opts?: Pick<pulumi.CustomResourceOptions, "aliases">,
   ): gcp.artifactregistry.RepositoryIamMember {
     if (key === undefined && typeof member !== "string") {
-      throw new Error(
-        `ArtifactRegistryRepository ${this.name}: grantReader: a member that is an output needs a key to name its grant`,
+      throw new ComponentArgError(
+        "ArtifactRegistryRepository",
+        this.name,
+        "grantReader(member)",
+        "a member that is an output needs a key to name its grant; pass one",
       );
     }
     const resourceName = `${this.name}-reader-${key ?? artifactRegistryReaderKey(member as string)}`;

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { ComponentArgError } from "../lib/errors";
 import { transform, type Transform } from "../lib/transform";
 import {
   cloudRunInvokerGrantName,
@@ -405,8 +406,11 @@ export class CloudRunService extends pulumi.ComponentResource {
     if (health) {
       const known = members.get(cloudRunInvokerGrantName(name, health));
       if (known && known.member.toLowerCase() !== health.toLowerCase()) {
-        throw new Error(
-          `CloudRunService ${name}: invoker ${known.member} and healthGateServiceAccount ${a.healthGateServiceAccount} would both be the grant ${cloudRunInvokerGrantName(name, health)}; grant one of them outside this component`,
+        throw new ComponentArgError(
+          "CloudRunService",
+          name,
+          "healthGateServiceAccount",
+          `it and invoker ${known.member} would both be the grant ${cloudRunInvokerGrantName(name, health)}; grant that invoker outside this component`,
         );
       }
       add(health, `${name}-health-invoker`);

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as dockerbuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
+import { ComponentArgError } from "../lib/errors";
 import { transform, type Transform } from "../lib/transform";
 import * as path from "node:path";
 import type { CommitInfo } from "../lib/commit";
@@ -128,7 +129,7 @@ export class ContainerImage extends pulumi.ComponentResource {
   constructor(name: string, args: ContainerImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CONTAINER_IMAGE_TYPE, name, {}, opts);
     if ((args.build === undefined) === (args.promoted === undefined)) {
-      throw new Error(`ContainerImage ${name}: give exactly one of build and promoted`);
+      throw new ComponentArgError("ContainerImage", name, "build, promoted", "give exactly one of them");
     }
     this.tag = pulumi.output(args.tag);
     this.platform = args.platform;

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { ComponentArgError } from "../lib/errors";
 import { transform, type Transform } from "../lib/transform";
 import { LAMBDA_LIVE_ALIAS, releaseCommandLine, type Rollout } from "../lib/release";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
@@ -408,13 +409,19 @@ export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
   const functionName = args.functionName ?? name;
   const roleName = args.roleName ?? lambdaRoleName(functionName);
   if (functionName.length > LAMBDA_FUNCTION_NAME_MAX || !/^[A-Za-z0-9_-]+$/.test(functionName)) {
-    throw new Error(
-      `LambdaFunction ${name}: function name ${JSON.stringify(functionName)} must be 1-${LAMBDA_FUNCTION_NAME_MAX} letters, digits, "-" or "_"`,
+    throw new ComponentArgError(
+      "LambdaFunction",
+      name,
+      "functionName",
+      `${JSON.stringify(functionName)} must be 1-${LAMBDA_FUNCTION_NAME_MAX} letters, digits, "-" or "_"`,
     );
   }
   if (roleName.length > IAM_ROLE_NAME_MAX) {
-    throw new Error(
-      `LambdaFunction ${name}: role name ${JSON.stringify(roleName)} has ${roleName.length} characters; IAM allows ${IAM_ROLE_NAME_MAX}`,
+    throw new ComponentArgError(
+      "LambdaFunction",
+      name,
+      "roleName",
+      `${JSON.stringify(roleName)} has ${roleName.length} characters; IAM allows ${IAM_ROLE_NAME_MAX}`,
     );
   }
   return {

@@ -17,6 +17,17 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * A component given args it cannot use (as SST's `VisibleError` and CDK's `ValidationError`): the
+ * message names the component, its resource name and the arg, and prints without a stack trace.
+ */
+export class ComponentArgError extends UserError {
+  constructor(component: string, name: string, arg: string, problem: string) {
+    super(`${component} ${name}: ${arg}: ${problem}`, []);
+    this.name = "ComponentArgError";
+  }
+}
+
 /** Stack configuration that does not validate. */
 export class ConfigError extends UserError {
   constructor(file: string, problems: readonly string[]) {

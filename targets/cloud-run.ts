@@ -1,13 +1,18 @@
 /** The Cloud Run target: one Artifact Registry repository per stack, one CloudRunService per service. */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { ArtifactRegistryRepository, CloudRunService } from "../components";
+import { ArtifactRegistryRepository, CloudRunService, type CloudRunServiceArgs } from "../components";
 import type { StackConfig } from "../lib/config/parse";
 import type { CloudRunServiceConfig } from "../lib/config/schema";
 import { CLOUD_RUN_SERVICE_TYPE } from "../components/cloud-run-service";
 import { cloudRunAgentReaderKey, cloudRunServiceAgent } from "../lib/names";
 import { cloudRunSettings } from "../lib/service-plan";
 import type { Target } from "./types";
+
+// Every key of cloudRunSettings is a CloudRunService arg: a renamed arg fails to compile here
+// instead of silently dropping the stack's value from the spread below.
+type UnknownSettings = Exclude<keyof ReturnType<typeof cloudRunSettings>, keyof CloudRunServiceArgs>;
+export const SETTINGS_ARE_ARGS: [UnknownSettings] extends [never] ? true : UnknownSettings = true;
 
 export function cloudRunTarget(config: StackConfig, building: boolean): Target<CloudRunServiceConfig> {
   const gcpConfig = config.gcp!;

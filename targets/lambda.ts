@@ -1,7 +1,7 @@
 /** The Lambda target: one ECR repository and one LambdaFunction per service. */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { EcrRepository, LambdaFunction } from "../components";
+import { EcrRepository, LambdaFunction, type LambdaFunctionArgs } from "../components";
 import type { StackConfig } from "../lib/config/parse";
 import type { LambdaServiceConfig } from "../lib/config/schema";
 import { ecrRepositoryName } from "../lib/names";
@@ -21,6 +21,10 @@ export function ecrLoginForRepository(repositoryUrl: string): RegistryLogin {
 function secretArn(secret: string): pulumi.Input<string> {
   return secret.startsWith("arn:") ? secret : aws.secretsmanager.getSecretOutput({ name: secret }).arn;
 }
+
+// Every key of lambdaSettings is a LambdaFunction arg (see targets/cloud-run.ts).
+type UnknownSettings = Exclude<keyof ReturnType<typeof lambdaSettings>, keyof LambdaFunctionArgs>;
+export const SETTINGS_ARE_ARGS: [UnknownSettings] extends [never] ? true : UnknownSettings = true;
 
 export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
   const region = config.aws!.region;

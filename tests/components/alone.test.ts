@@ -14,6 +14,7 @@ import {
   LambdaFunction,
 } from "../../components";
 import type { CommitInfo } from "../../lib/commit";
+import { ComponentArgError } from "../../lib/errors";
 import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../../lib/service-defaults";
 import { byName, dependsOn, runProgram } from "../../plan/run";
 
@@ -174,5 +175,39 @@ describe("registries on their own", () => {
       });
     });
     expect(byName(run, "aws:ecr/repository:Repository", "repo").inputs.tags).toEqual({ team: "a" });
+  });
+});
+
+describe("caller mistakes", () => {
+  it("are ComponentArgErrors naming the component, its name and the arg", async () => {
+    await expect(
+      render(() => {
+        const img = image("fn", "111111111111.dkr.ecr.us-east-1.amazonaws.com/team/fn", "linux/arm64");
+        new LambdaFunction("fn", {
+          image: img,
+          appVersion: SHA,
+          nodeEnv: "production",
+          functionName: "my fn",
+        });
+      }),
+    ).rejects.toThrow('LambdaFunction fn: functionName: "my fn" must be 1-64 letters, digits, "-" or "_"');
+    let thrown: unknown;
+    await render(() => {
+      try {
+        new ContainerImage("both", {
+          repositoryUrl: "r.example/x",
+          platform: "linux/amd64",
+          tag: SHA,
+          commit,
+          registryAuth: { address: "r.example", username: "u", password: "p", login: { kind: "none" } },
+          build: { context: "apps/api", dockerfile: "Dockerfile", cacheRef: "r.example/x:cache" },
+          promoted: { sourceRepositoryUrl: "r.example/y", digest: DIGEST, sourceLogin: { kind: "none" } },
+        });
+      } catch (err) {
+        thrown = err;
+      }
+    });
+    expect(thrown).toBeInstanceOf(ComponentArgError);
+    expect((thrown as Error).message).toBe("ContainerImage both: build, promoted: give exactly one of them");
   });
 });
