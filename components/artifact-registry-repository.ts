@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { cacheTag } from "../lib/image-tag";
 import type { Platform } from "../lib/platform";
 import { ComponentArgError } from "../lib/errors";
+import { REGISTRY_DEFAULTS } from "../lib/service-defaults";
 import { transform, type Transform } from "../lib/transform";
 import type { RegistryAuth } from "./container-image";
 import { artifactRegistryHost, artifactRegistryReaderKey } from "../lib/names";
@@ -226,8 +227,8 @@ export const AR_ADOPTION_IGNORED = [
 export function normalizeArtifactRegistryArgs(args: ArtifactRegistryRepositoryArgs) {
   return {
     ...args,
-    keepTaggedVersions: args.keepTaggedVersions ?? 20,
-    deleteUntaggedAfterDays: args.deleteUntaggedAfterDays ?? 7,
+    keepTaggedVersions: args.keepTaggedVersions ?? REGISTRY_DEFAULTS.keepTagged,
+    deleteUntaggedAfterDays: args.deleteUntaggedAfterDays ?? REGISTRY_DEFAULTS.untaggedDays,
     adoptExisting: args.adoptExisting ?? false,
     protect: args.protect ?? true,
     readers: [...new Set(args.readers ?? [])].sort(),

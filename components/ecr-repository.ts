@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { REGISTRY_DEFAULTS } from "../lib/service-defaults";
 import { transform, type Transform } from "../lib/transform";
 import { CACHE_TAG_PREFIX, cacheTag } from "../lib/image-tag";
 import type { Platform } from "../lib/platform";
@@ -174,8 +175,8 @@ export function normalizeEcrArgs(args: EcrRepositoryArgs) {
   return {
     ...args,
     imageTagPattern: args.imageTagPattern ?? "*",
-    keepTaggedImages: args.keepTaggedImages ?? 20,
-    expireUntaggedAfterDays: args.expireUntaggedAfterDays ?? 7,
+    keepTaggedImages: args.keepTaggedImages ?? REGISTRY_DEFAULTS.keepTagged,
+    expireUntaggedAfterDays: args.expireUntaggedAfterDays ?? REGISTRY_DEFAULTS.untaggedDays,
     adoptExisting: args.adoptExisting ?? false,
     protect: args.protect ?? true,
     pullAccounts: [...new Set(args.pullAccounts ?? [])].sort(),

@@ -33,3 +33,9 @@ export const LAMBDA_DEFAULTS = {
   healthGate: true,
   healthPath: "/health",
 } as const;
+
+/**
+ * Registry cleanup, one owner for the schema and both repository components: the most recent tagged
+ * images kept, and the days after which an untagged one (a failed verification's) is deleted.
+ */
+export const REGISTRY_DEFAULTS = { keepTagged: 20, untaggedDays: 7 } as const;

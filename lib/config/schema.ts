@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { PLATFORMS, LAMBDA_ARCHITECTURES } from "../platform";
-import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../service-defaults";
+import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS, REGISTRY_DEFAULTS } from "../service-defaults";
 import { artifactRegistryReaderKey } from "../names";
 
 /** The Pulumi project name, which is also the config namespace of every key below. */
@@ -380,8 +380,10 @@ export const artifactRegistrySchema = z
       keepTaggedVersions: wholeNumber(
         "expected a whole number, 2 or more: the previous release's image must outlive the next push, for the traffic it still serves during a release and for rollback",
         2,
-      ).default(20),
-      deleteUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(7),
+      ).default(REGISTRY_DEFAULTS.keepTagged),
+      deleteUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(
+        REGISTRY_DEFAULTS.untaggedDays,
+      ),
     },
     e("expected a map of Artifact Registry settings"),
   )
@@ -459,8 +461,10 @@ export const ecrSchema = z
       keepTaggedImages: wholeNumber(
         "expected a whole number, 2 or more: the previous release's image must outlive the next push, for the traffic it still serves during a release and for rollback",
         2,
-      ).default(20),
-      expireUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(7),
+      ).default(REGISTRY_DEFAULTS.keepTagged),
+      expireUntaggedAfterDays: wholeNumber("expected a whole number of days, 1 or more", 1).default(
+        REGISTRY_DEFAULTS.untaggedDays,
+      ),
     },
     e("expected a map of ECR settings"),
   )
