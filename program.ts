@@ -99,8 +99,10 @@ export async function checkLocations(config: StackConfig): Promise<void> {
  * Each Lambda service's ECR repository, if it exists already: a setting ECR cannot change on it
  * (lib/fixed-names.ts) is refused before anything is registered. The data source reports a missing
  * repository as an error, `reading ECR Repository (<name>): couldn't find resource`
- * (terraform-provider-aws internal/service/ecr/repository_data_source.go dataSourceRepositoryRead,
- * findRepository's NotFoundError): that repository is created by this update.
+ * (terraform-provider-aws internal/service/ecr/repository_data_source.go dataSourceRepositoryRead;
+ * terraform-plugin-sdk helper/retry `NotFoundError.Error()`), which the engine passes on as
+ * "invocation of <token> returned an error: …" (pkg/resource/deploy/source_eval.go); the e2e stacks
+ * preview runs this through the real engine. That repository is created by this update.
  */
 export async function checkExistingEcrRepositories(config: StackConfig): Promise<void> {
   if (config.aws === undefined) return;

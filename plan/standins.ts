@@ -9,6 +9,7 @@ import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
 import stringify from "safe-stable-stringify";
 import { imageExportEntries } from "../lib/image-export";
+import { secretManagerSecret } from "../lib/names";
 
 export interface MockEnvironment {
   /** Each stack deploys into its own account and project (the deployer's ambient identity decides). */
@@ -176,9 +177,9 @@ export function newResourceState(
       // iam_secret_manager_secret.go SecretManagerSecretIamUpdaterProducer: a full name's project wins
       // over the `project` given (its qualifiers are copied over the provider's), and is stored as
       // `project`; `secret_id` is stored as `projects/<project>/secrets/<id>`.
-      const full = /^projects\/([^/]+)\/secrets\/([^/]+)$/.exec(String(i.secretId));
-      const project = full?.[1] ?? i.project;
-      const secretId = `projects/${project}/secrets/${full?.[2] ?? i.secretId}`;
+      const parsed = secretManagerSecret(String(i.secretId));
+      const project = parsed.project ?? i.project;
+      const secretId = `projects/${project}/secrets/${parsed.secretId}`;
       return {
         id: `${secretId}/${i.role}/${i.member}`,
         state: { ...i, project, secretId, etag: `BwY${hash(i).slice(0, 9)}` },
@@ -398,8 +399,10 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
       // repository_data_source.go dataSourceRepositoryRead: a missing repository is an error.
       const known = env.ecrRepositories?.[i.name];
       if (!known) {
-        // The engine hands a provider's invoke error to the SDK as the RPC's details (resource
-        // monitor Invoke: "invocation of <tok> returned an error: …"); the SDK throws those.
+        // The engine hands a provider's invoke error to the SDK as the RPC's details (pulumi/pulumi
+        // pkg/resource/deploy/source_eval.go resmon Invoke: "invocation of %v returned an error: %w");
+        // the SDK throws those (runtime/invoke.js `new Error(err.details)`). The text after it is
+        // terraform-plugin-sdk helper/retry NotFoundError.Error(): "couldn't find resource".
         const message = `reading ECR Repository (${i.name}): couldn't find resource`;
         throw Object.assign(new Error(message), {
           details: `invocation of ${args.token} returned an error: invoking ${args.token}: 1 error occurred:\n\t* ${message}`,

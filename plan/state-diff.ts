@@ -5,6 +5,7 @@
  */
 import stringify from "safe-stable-stringify";
 import { UserError } from "../lib/errors";
+import { secretManagerSecret } from "../lib/names";
 import type { RecordedResource } from "./run";
 
 export type Change = "create" | "update" | "replace" | "delete" | "same";
@@ -136,8 +137,8 @@ export function iamBinding(type: string, inputs: Record<string, unknown> | undef
     [...parts, i.role, String(i.member).toLowerCase()].join(" ");
   switch (type) {
     case "gcp:secretmanager/secretIamMember:SecretIamMember": {
-      const full = /^projects\/([^/]+)\/secrets\/([^/]+)$/.exec(String(i.secretId));
-      return key("secret", full?.[1] ?? i.project, full?.[2] ?? i.secretId);
+      const s = secretManagerSecret(String(i.secretId));
+      return key("secret", s.project ?? i.project, s.secretId);
     }
     case "gcp:cloudrunv2/serviceIamMember:ServiceIamMember":
       return key("run-service", i.project, i.location, i.name);

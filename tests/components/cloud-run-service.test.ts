@@ -5,6 +5,10 @@ import { parseReleaseCommandLine } from "../../lib/release";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
+/** The staging stack with `overrides` merged into its `multicloud-deploy:*` config. */
+const stagingWith = (overrides: Record<string, unknown>) =>
+  runProgram({ stack: "staging", commit: SHA, overrides });
+
 const gateNotes = (run: ProgramRun) => planNotes(run).filter((n) => n.includes("no health gate"));
 
 let staging: ProgramRun;
@@ -60,13 +64,9 @@ describe("CloudRunService", () => {
     expect(
       ofType(staging, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember").map((g) => g.inputs.member),
     ).toEqual(["allUsers"]);
-    const run = await runProgram({
-      stack: "staging",
-      commit: SHA,
-      overrides: {
-        services: {
-          api: { exposure: "private", invokers: ["serviceAccount:caller@acme.iam.gserviceaccount.com"] },
-        },
+    const run = await stagingWith({
+      services: {
+        api: { exposure: "private", invokers: ["serviceAccount:caller@acme.iam.gserviceaccount.com"] },
       },
     });
     const grants = ofType(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember");
@@ -104,12 +104,8 @@ describe("CloudRunService", () => {
   });
 
   it("a changed env var makes a new revision name, the same settings the same one", async () => {
-    const again = await runProgram({ stack: "staging", commit: SHA, overrides: { commitSha: SHA } });
-    const changed = await runProgram({
-      stack: "staging",
-      commit: SHA,
-      overrides: { commitSha: SHA, services: { api: { env: { LOG_LEVEL: "info" } } } },
-    });
+    const again = await stagingWith({ commitSha: SHA });
+    const changed = await stagingWith({ commitSha: SHA, services: { api: { env: { LOG_LEVEL: "info" } } } });
     const revision = (r: ProgramRun) =>
       byName(r, "gcp:cloudrunv2/service:Service", "api").inputs.template.revision;
     expect(revision(again)).toBe(revision(staging));
@@ -133,11 +129,7 @@ describe("CloudRunService", () => {
   });
 
   it("passes a rollout's steps and wait to the release step", async () => {
-    const run = await runProgram({
-      stack: "staging",
-      commit: SHA,
-      overrides: { services: { api: { rollout: { steps: [10, 50], waitSeconds: 30 } } } },
-    });
+    const run = await stagingWith({ services: { api: { rollout: { steps: [10, 50], waitSeconds: 30 } } } });
     const step = parseReleaseCommandLine(byName(run, "command:local:Command", "api-release").inputs.create);
     expect(step).toMatchObject({
       target: "cloudrun",
@@ -147,11 +139,7 @@ describe("CloudRunService", () => {
   });
 
   it("skips the health gate of a private service without an identity, and says so in the plan", async () => {
-    const run = await runProgram({
-      stack: "staging",
-      commit: SHA,
-      overrides: { services: { api: { exposure: "private" } } },
-    });
+    const run = await stagingWith({ services: { api: { exposure: "private" } } });
     expect(run.resources.find((r) => r.name === "api-health")).toBeUndefined();
     expect(run.logs).toContainEqual({
       severity: "info",
@@ -166,10 +154,8 @@ describe("CloudRunService", () => {
 
   it("gates a private service as its health-check account, made an invoker first, with no token among the inputs", async () => {
     const sa = "health-check@acme-apps-staging.iam.gserviceaccount.com";
-    const run = await runProgram({
-      stack: "staging",
-      commit: SHA,
-      overrides: { services: { api: { exposure: "private", healthGateServiceAccount: sa } } },
+    const run = await stagingWith({
+      services: { api: { exposure: "private", healthGateServiceAccount: sa } },
     });
     const svc = byName(run, "gcp:cloudrunv2/service:Service", "api");
     const invoker = byName(
@@ -206,11 +192,7 @@ describe("CloudRunService", () => {
     ]);
     expect(settle.dependencies).toEqual(expect.arrayContaining(grants.map((g) => g.urn)));
     expect(byName(staging, "gcp:cloudrunv2/service:Service", "api").dependencies).toContain(settle.urn);
-    const never = await runProgram({
-      stack: "staging",
-      commit: SHA,
-      overrides: { services: { api: { grantPropagationSeconds: 0 } } },
-    });
+    const never = await stagingWith({ services: { api: { grantPropagationSeconds: 0 } } });
     expect(never.resources.find((r) => r.name === "api-grants-settle")).toBeUndefined();
   });
 
@@ -225,18 +207,14 @@ describe("CloudRunService", () => {
       }));
 
     it("two env vars reading one secret share one grant, named by the secret, which keeps the old name as an alias", async () => {
-      const run = await runProgram({
-        stack: "staging",
-        commit: SHA,
-        overrides: {
-          services: {
-            api: {
-              secrets: {
-                API_KEY: { secret: "api-key", version: "latest" },
-                API_KEY_PREVIOUS: { secret: "api-key", version: "1" },
-                // The same secret named in full, in the service's own project: the same binding.
-                API_KEY_FULL: { secret: "projects/acme-apps-staging/secrets/api-key", version: "2" },
-              },
+      const run = await stagingWith({
+        services: {
+          api: {
+            secrets: {
+              API_KEY: { secret: "api-key", version: "latest" },
+              API_KEY_PREVIOUS: { secret: "api-key", version: "1" },
+              // The same secret named in full, in the service's own project: the same binding.
+              API_KEY_FULL: { secret: "projects/acme-apps-staging/secrets/api-key", version: "2" },
             },
           },
         },
@@ -260,13 +238,9 @@ describe("CloudRunService", () => {
     });
 
     it("a secret named in full in another project is granted in that project, so the grant is not replaced on every update", async () => {
-      const run = await runProgram({
-        stack: "staging",
-        commit: SHA,
-        overrides: {
-          services: {
-            api: { secrets: { SHARED: { secret: "projects/acme-shared/secrets/token", version: "1" } } },
-          },
+      const run = await stagingWith({
+        services: {
+          api: { secrets: { SHARED: { secret: "projects/acme-shared/secrets/token", version: "1" } } },
         },
       });
       expect(grants(run, "gcp:secretmanager/secretIamMember:SecretIamMember")).toMatchObject([
@@ -283,16 +257,12 @@ describe("CloudRunService", () => {
 
     it("an invoker listed twice, or also the health gate's account, is one grant", async () => {
       const sa = "health@acme-apps-staging.iam.gserviceaccount.com";
-      const run = await runProgram({
-        stack: "staging",
-        commit: SHA,
-        overrides: {
-          services: {
-            api: {
-              exposure: "private",
-              invokers: [`serviceAccount:${sa}`, "user:Dev@example.com", "user:dev@example.com"],
-              healthGateServiceAccount: sa,
-            },
+      const run = await stagingWith({
+        services: {
+          api: {
+            exposure: "private",
+            invokers: [`serviceAccount:${sa}`, "user:Dev@example.com", "user:dev@example.com"],
+            healthGateServiceAccount: sa,
           },
         },
       });
@@ -312,13 +282,9 @@ describe("CloudRunService", () => {
     });
 
     it("a cross-project image repository gets one reader grant for the Cloud Run service agent, whatever the number of services", async () => {
-      const run = await runProgram({
-        stack: "staging",
-        commit: SHA,
-        overrides: {
-          artifactRegistry: { project: "acme-images" },
-          services: { web: { target: "cloudrun", context: "apps/api", platform: "linux/amd64" } },
-        },
+      const run = await stagingWith({
+        artifactRegistry: { project: "acme-images" },
+        services: { web: { target: "cloudrun", context: "apps/api", platform: "linux/amd64" } },
       });
       const readers = ofType(run, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
         .filter((g) => String(g.inputs.member).includes("serverless-robot-prod"))
