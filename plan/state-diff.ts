@@ -63,7 +63,7 @@ const REPLACED_BY: Record<string, readonly string[]> = {
  * by its last segment (terraform-provider-google iam_secret_manager_secret.go, schema
  * `DiffSuppressFunc: tpgresource.CompareSelfLinkOrResourceName`).
  */
-const STORED_AS: Record<string, Record<string, (value: unknown) => unknown>> = {
+export const STORED_AS: Record<string, Record<string, (value: unknown) => unknown>> = {
   "gcp:secretmanager/secretIamMember:SecretIamMember": {
     project: (v) => v,
     secretId: (v) => String(v).split("/").pop(),

@@ -20,6 +20,15 @@
  *   Cloud Run's own tag URLs are formed (TrafficTargetStatus.uri).
  * - Google's OAuth token endpoint (`POST /token`, oauth2.googleapis.com): an access token for any
  *   refresh-token grant, which is what google-auth-library's `authorized_user` credentials ask for.
+ *   Each grant gets a new token (Google's are short-lived too); `googlePrincipal(token)` says whose
+ *   refresh token it was, which the stand-in Artifact Registry asks.
+ * - ECR's `GetAuthorizationToken` (`POST /` on api.ecr.<region>.amazonaws.com, awsJson1_1 with
+ *   `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken`): for each registry
+ *   asked (`registryIds`, else the caller's own), a token that decodes to `AWS:<password>` and the
+ *   registry's `proxyEndpoint`. The caller's account comes from the access key id in the SigV4
+ *   `Authorization` header (`Credential=<key id>/…`, `accounts` option); the signature is not
+ *   checked. As in ECR, the token is the caller's, valid on any registry its account may use;
+ *   `ecrAccount(password)` says whose it is, which the stand-in ECR registries ask.
  * - `/_fake/…`: what the provider stand-ins do to the cloud (create a service or a revision, publish
  *   a version, create an alias), so the release step and `pulumi refresh` see what they made.
  */
@@ -58,6 +67,8 @@ export type TrafficEvent =
 export interface FakeCloudOptions {
   /** The service's `*.run.app` host name (`api-123456789012.us-central1.run.app`); unset: loopback paths. */
   runAppHost?: (service: string) => string;
+  /** AWS access key id → the account it belongs to, for ECR's GetAuthorizationToken. @default {} */
+  accounts?: Record<string, string>;
 }
 
 export class FakeCloud {
@@ -75,6 +86,10 @@ export class FakeCloud {
   /** ...after answering healthy this many times (a build that breaks under traffic). */
   failNewAfter = 0;
   private checks = new Map<string, number>();
+  /** Access tokens issued → the refresh token they were issued for. */
+  private googleTokens = new Map<string, string>();
+  /** ECR passwords issued → the account of the caller they were issued to. */
+  private ecrPasswords = new Map<string, string>();
   private servers: http.Server[] = [];
   private operations = 0;
   url = "";
@@ -104,6 +119,16 @@ export class FakeCloud {
 
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+
+  /** Whose refresh token an access token was issued for; undefined for a token never issued. */
+  googlePrincipal(accessToken: string): string | undefined {
+    return this.googleTokens.get(accessToken);
+  }
+
+  /** The account an ECR password was issued to; undefined for one never issued. */
+  ecrAccount(password: string): string | undefined {
+    return this.ecrPasswords.get(password);
   }
 
   private mark(key: string): void {
@@ -215,7 +240,44 @@ export class FakeCloud {
     }
     // Google's token endpoint: an access token for a refresh-token grant.
     if (url.pathname === "/token" && req.method === "POST") {
-      return send(200, { access_token: "fake-cloud-access-token", expires_in: 3600, token_type: "Bearer" });
+      const refreshToken = new URLSearchParams(raw).get("refresh_token") ?? "";
+      const token = `ya29.fake-${this.googleTokens.size + 1}-${Math.random().toString(36).slice(2)}`;
+      this.googleTokens.set(token, refreshToken);
+      return send(200, { access_token: token, expires_in: 3600, token_type: "Bearer" });
+    }
+    // ECR GetAuthorizationToken (awsJson1_1).
+    const target = String(req.headers["x-amz-target"] ?? "");
+    if (target === "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken" && req.method === "POST") {
+      const keyId = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
+      const region = /^api\.ecr\.([a-z0-9-]+)\.amazonaws\.com/.exec(String(req.headers.host ?? ""))?.[1];
+      const account = this.options.accounts?.[keyId];
+      if (!account || !region) {
+        return send(
+          400,
+          {
+            __type: "UnrecognizedClientException",
+            message: "The security token included in the request is invalid.",
+          },
+          { "content-type": "application/x-amz-json-1.1" },
+        );
+      }
+      const registries = (body.registryIds as string[] | undefined) ?? [account];
+      const expiresAt = Math.floor(Date.now() / 1000) + 12 * 3600;
+      return send(
+        200,
+        {
+          authorizationData: registries.map((registryId) => {
+            const password = `ecr-${account}-${this.ecrPasswords.size + 1}-${Math.random().toString(36).slice(2)}`;
+            this.ecrPasswords.set(password, account);
+            return {
+              authorizationToken: Buffer.from(`AWS:${password}`).toString("base64"),
+              expiresAt,
+              proxyEndpoint: `https://${registryId}.dkr.ecr.${region}.amazonaws.com`,
+            };
+          }),
+        },
+        { "content-type": "application/x-amz-json-1.1" },
+      );
     }
     // What the provider stand-ins do.
     if (url.pathname === "/_fake/cloudrun/revision" && req.method === "POST") {

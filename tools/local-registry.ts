@@ -65,6 +65,23 @@ export interface LocalRegistry {
   stop(): void;
 }
 
+/** A certificate authority's PEM files, to sign a registry's certificate with. */
+export interface CertificateAuthority {
+  cert: string;
+  key: string;
+}
+
+/**
+ * Token mode's own decisions, for a registry that stands in for a cloud's: who a Basic credential is
+ * (a cloud access token or an ECR password the fake cloud issued), and which of the actions asked
+ * for (`pull`, `push`) that subject gets on a repository. The token carries only those, as
+ * distribution's token spec has an authorization server do; the registry then refuses the rest.
+ */
+export interface TokenAuthority {
+  subject(username: string, password: string): string | undefined;
+  allowed(subject: string, repository: string, actions: string[]): string[];
+}
+
 export interface RegistryOptions {
   auth?: "htpasswd" | "token" | "none";
   /**
@@ -73,6 +90,14 @@ export interface RegistryOptions {
    * @default false
    */
   tls?: boolean;
+  /** With `tls`: sign the certificate with this CA instead of a new one. @default - a new CA */
+  ca?: CertificateAuthority;
+  /** With `tls`: host names the certificate is also for. @default [] */
+  hostNames?: string[];
+  /** The loopback address and port to listen on. @default - 127.0.0.1 and a free port */
+  listen?: { address: string; port: number };
+  /** Token mode: who may do what; the user name and password this returns are not used then. @default - the one credential, every action */
+  authority?: TokenAuthority;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
@@ -86,6 +111,7 @@ async function startTokenServer(
   credentials: { username: string; password: string },
   service: string,
   issuer: string,
+  authority?: TokenAuthority,
 ): Promise<{
   realm: string;
   certPath: string;
@@ -99,16 +125,27 @@ async function startTokenServer(
   let issued = 0;
   const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
   const accepted = new Map([[basic(credentials.username, credentials.password), credentials.username]]);
+  const subjectOf = (header: string): string | undefined => {
+    if (!authority) return accepted.get(header);
+    const decoded = Buffer.from(header.replace(/^Basic /, ""), "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    return colon < 0 ? undefined : authority.subject(decoded.slice(0, colon), decoded.slice(colon + 1));
+  };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const subject = accepted.get(req.headers.authorization ?? "");
+    const subject = subjectOf(req.headers.authorization ?? "");
     if (url.pathname !== "/token" || subject === undefined) {
       res.writeHead(401, { "content-type": "application/json" }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
       return;
     }
     const access = url.searchParams.getAll("scope").flatMap((scope) => {
       const [type, name, actions] = scope.split(":");
-      return type && name && actions ? [{ type, name, actions: actions.split(",") }] : [];
+      if (!type || !name || !actions) return [];
+      const granted =
+        authority && type === "repository"
+          ? authority.allowed(subject, name, actions.split(","))
+          : actions.split(",");
+      return [{ type, name, actions: granted }];
     });
     const now = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ typ: "JWT", alg: "RS256", x5c: [der] }));
@@ -181,41 +218,54 @@ export function selfSigned(
   );
 }
 
-/** A CA and a certificate for 127.0.0.1 signed by it, in `dir`. */
-function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
-  const f = (name: string) => path.join(dir, name);
-  selfSigned(f("ca.key"), f("ca.crt"), "/CN=multicloud-deploy test CA");
+/** A throwaway certificate authority, in `dir`. */
+export function makeCertificateAuthority(dir: string): CertificateAuthority {
+  const ca = { cert: path.join(dir, "ca.crt"), key: path.join(dir, "ca.key") };
+  selfSigned(ca.key, ca.cert, "/CN=multicloud-deploy test CA");
+  return ca;
+}
+
+/** A certificate for `address` (and `hostNames`) signed by `authority`, in `dir`. */
+export function makeCertificate(
+  dir: string,
+  authority: CertificateAuthority,
+  address: string,
+  hostNames: string[] = [],
+  name = "registry",
+): { cert: string; key: string } {
+  const f = (file: string) => path.join(dir, file);
   openssl(
     "req",
     "-newkey",
     "rsa:2048",
     "-nodes",
     "-keyout",
-    f("registry.key"),
+    f(`${name}.key`),
     "-out",
-    f("registry.csr"),
+    f(`${name}.csr`),
     "-subj",
-    "/CN=127.0.0.1",
+    `/CN=${hostNames[0] ?? address}`,
   );
-  fs.writeFileSync(f("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  const names = [`IP:${address}`, "DNS:localhost", ...hostNames.map((h) => `DNS:${h}`)];
+  fs.writeFileSync(f(`${name}.cnf`), `subjectAltName=${names.join(",")}\n`);
   openssl(
     "x509",
     "-req",
     "-in",
-    f("registry.csr"),
+    f(`${name}.csr`),
     "-CA",
-    f("ca.crt"),
+    authority.cert,
     "-CAkey",
-    f("ca.key"),
+    authority.key,
     "-CAcreateserial",
     "-out",
-    f("registry.crt"),
+    f(`${name}.crt`),
     "-days",
     "2",
     "-extfile",
-    f("ext.cnf"),
+    f(`${name}.cnf`),
   );
-  return { ca: f("ca.crt"), cert: f("registry.crt"), key: f("registry.key") };
+  return { cert: f(`${name}.crt`), key: f(`${name}.key`) };
 }
 
 async function waitForRegistry(
@@ -255,7 +305,14 @@ async function waitForRegistry(
 export async function startRegistry(
   options: RegistryOptions["auth"] | RegistryOptions = "htpasswd",
 ): Promise<LocalRegistry> {
-  const { auth = "htpasswd", tls = false } = typeof options === "string" ? { auth: options } : options;
+  const {
+    auth = "htpasswd",
+    tls = false,
+    ca,
+    hostNames = [],
+    listen,
+    authority,
+  } = typeof options === "string" ? ({ auth: options } as RegistryOptions) : options;
   const username = "ci";
   const password = `pw-${process.pid}-${Date.now()}`;
   let child: ChildProcess | undefined;
@@ -270,10 +327,13 @@ export async function startRegistry(
     const bin = registryBinary();
     fs.writeFileSync(path.join(dir, "htpasswd"), `${username}:${bcrypt.hashSync(password, 10)}\n`);
     if (auth === "token")
-      tokens = await startTokenServer(dir, { username, password }, "test-registry", "test-issuer");
-    const port = await freePort();
-    const host = `127.0.0.1:${port}`;
-    const certs = tls ? makeCertificates(dir) : undefined;
+      tokens = await startTokenServer(dir, { username, password }, "test-registry", "test-issuer", authority);
+    const address = listen?.address ?? "127.0.0.1";
+    const host = `${address}:${listen?.port ?? (await freePort())}`;
+    const authorityFiles = tls ? (ca ?? makeCertificateAuthority(dir)) : undefined;
+    const certs = authorityFiles
+      ? { ca: authorityFiles.cert, ...makeCertificate(dir, authorityFiles, address, hostNames) }
+      : undefined;
     fs.writeFileSync(
       path.join(dir, "config.yml"),
       [

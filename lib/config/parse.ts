@@ -19,6 +19,7 @@ import {
 } from "../names";
 import { architectureForPlatform, platformForArchitecture } from "../platform";
 import { rolloutProblems } from "../release";
+import { AWS_REGION_PATTERN, GCP_PROJECT_ID_PATTERN, GCP_REGION_PATTERN } from "./cloud-ids";
 import { AWS_SDK_CORE_VERSION, isPublishedAwsRegion } from "./regions";
 import {
   CLOUD_RUN_RESERVED_ENV,
@@ -36,6 +37,7 @@ import {
   type LambdaServiceConfig,
   type ServiceConfig,
 } from "./schema";
+import { describeIssues, keyPath, type Path } from "./zod-issues";
 
 /** Configuration as Pulumi hands it to the program. */
 export interface RawStackConfig {
@@ -84,83 +86,6 @@ export type StackConfig = Omit<StackSchemaOutput, "services" | "commitSha" | "ar
   /** Set when the stack has Lambda functions. */
   aws?: { region: string };
 };
-
-type Path = readonly PropertyKey[];
-
-function keyPath(p: Path): string {
-  let out = "";
-  for (const part of p) {
-    if (typeof part === "number") out += `[${part}]`;
-    else out += out === "" ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-/** Walks wrappers (default, optional, preprocess) to the object schema, if any, and returns its keys. */
-function objectKeysAt(schema: z.ZodType, p: Path): string[] | undefined {
-  let current: z.ZodType | undefined = schema;
-  const unwrap = (s: z.ZodType): z.ZodType => {
-    let cur = s;
-    for (;;) {
-      const def = (cur as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
-      if (
-        def.type === "default" ||
-        def.type === "prefault" ||
-        def.type === "optional" ||
-        def.type === "nullable"
-      )
-        cur = def.innerType as z.ZodType;
-      else if (def.type === "pipe") cur = def.out as z.ZodType;
-      else return cur;
-    }
-  };
-  for (const part of p) {
-    if (!current) return undefined;
-    const obj = unwrap(current);
-    if (obj instanceof z.ZodObject) current = (obj.shape as Record<string, z.ZodType>)[String(part)];
-    else if (obj instanceof z.ZodRecord)
-      current = (obj._zod.def as unknown as { valueType: z.ZodType }).valueType;
-    else if (obj instanceof z.ZodArray) current = (obj._zod.def as unknown as { element: z.ZodType }).element;
-    else return undefined;
-  }
-  if (!current) return undefined;
-  const obj = unwrap(current);
-  return obj instanceof z.ZodObject ? Object.keys(obj.shape) : undefined;
-}
-
-/** Formats zod issues as `<file>: multicloud-deploy:<path>: <message>, got <value>`. */
-function describeIssues(
-  issues: readonly z.core.$ZodIssue[],
-  schema: z.ZodType,
-  prefix: Path,
-  file: string,
-): string[] {
-  const out: string[] = [];
-  for (const issue of issues) {
-    const where = [...prefix, ...issue.path];
-    if (issue.code === "unrecognized_keys") {
-      const known = objectKeysAt(schema, issue.path) ?? [];
-      for (const key of issue.keys) {
-        const hint = known.length > 0 ? `; did you mean "${closest(key, known)}"?` : "";
-        out.push(
-          `${file}: ${PROJECT}:${keyPath([...where, key])}: unknown key${hint} (known keys: ${known.join(", ")})`,
-        );
-      }
-      continue;
-    }
-    if (issue.code === "invalid_key") {
-      // A map key that is not a valid name: say which key and what a valid one looks like.
-      const why = issue.issues[0]?.message ?? issue.message;
-      out.push(
-        `${file}: ${PROJECT}:${keyPath(where)}: ${JSON.stringify(String(issue.input))} is not a valid name: ${why}`,
-      );
-      continue;
-    }
-    const received = "input" in issue ? `, got ${describeValue(issue.input)}` : "";
-    out.push(`${file}: ${PROJECT}:${keyPath(where)}: ${issue.message}${received}`);
-  }
-  return out;
-}
 
 /**
  * Validates and normalises the whole stack configuration. Collects every problem and throws once.
@@ -304,16 +229,11 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     [
       "gcp:project",
       gcpProject,
-      /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/,
+      GCP_PROJECT_ID_PATTERN,
       "expected a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen",
     ],
-    ["gcp:region", gcpRegion, /^[a-z]+-[a-z]+\d+$/, 'expected a Google Cloud region like "us-central1"'],
-    [
-      "aws:region",
-      awsRegion,
-      /^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$/,
-      'expected an AWS region like "us-east-1"',
-    ],
+    ["gcp:region", gcpRegion, GCP_REGION_PATTERN, 'expected a Google Cloud region like "us-central1"'],
+    ["aws:region", awsRegion, AWS_REGION_PATTERN, 'expected an AWS region like "us-east-1"'],
   ];
   for (const [key, value, pattern, expected] of providerChecks) {
     if (value !== undefined && !pattern.test(value)) {

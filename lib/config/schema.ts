@@ -6,6 +6,7 @@ import { z } from "zod";
 import { PLATFORMS, LAMBDA_ARCHITECTURES } from "../platform";
 import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS, REGISTRY_DEFAULTS } from "../service-defaults";
 import { artifactRegistryReaderKey } from "../names";
+import { GCP_PROJECT_ID, GCP_PROJECT_ID_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN } from "./cloud-ids";
 
 /** The Pulumi project name, which is also the config namespace of every key below. */
 export const PROJECT = "multicloud-deploy";
@@ -121,7 +122,7 @@ const commonService = {
 // Cloud Run
 // ---------------------------------------------------------------------------------------------
 
-const SECRET_ID = /^(?:projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/secrets\/)?[A-Za-z0-9_-]{1,255}$/;
+const SECRET_ID = new RegExp(`^(?:projects/${GCP_PROJECT_ID}/secrets/)?[A-Za-z0-9_-]{1,255}$`);
 /** IAM members; `allUsers`/`allAuthenticatedUsers` pass here and are refused by the exposure rule in parse.ts. */
 const IAM_MEMBER =
   /^(?:(?:user|serviceAccount|group|domain|principal|principalSet):\S+|allUsers|allAuthenticatedUsers)$/;
@@ -176,7 +177,7 @@ export const cloudRunServiceSchema = z.strictObject({
   healthGateServiceAccount: z
     .string(e("expected a service account email like health-check@my-project.iam.gserviceaccount.com"))
     .regex(
-      /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/,
+      GCP_SERVICE_ACCOUNT_PATTERN,
       e("expected a service account email like health-check@my-project.iam.gserviceaccount.com"),
     )
     .optional(),
@@ -365,7 +366,7 @@ export const artifactRegistrySchema = z
       /** Project holding the repositories; defaults to `gcp:project`. Another project makes images cross-project. */
       project: z
         .string(e("expected a GCP project id"))
-        .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, e("expected a GCP project id"))
+        .regex(GCP_PROJECT_ID_PATTERN, e("expected a GCP project id"))
         .optional(),
       /** Region of the repositories, or a multi-region (`us`, `europe`, `asia`); defaults to `gcp:region`. */
       location: z
@@ -533,8 +534,9 @@ export const stackConfigSchema = z.strictObject({
     )
     .optional(),
   /**
-   * Rollback: per service, an image this stack ran before (from `pulumi stack export --version`), to
-   * deploy instead of building or promoting. It must still be in this stack's registry.
+   * Rollback: per service, an image this stack ran before (read from a previous deployment,
+   * docs/operations.md "Rollback"), to deploy instead of building or promoting. It must still be in
+   * this stack's registry.
    */
   rollback: fromConfigString(
     z

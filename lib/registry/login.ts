@@ -17,13 +17,14 @@
  * - `none`: anonymous.
  */
 import { z } from "zod";
+import { AWS_REGION_PATTERN } from "../config/cloud-ids";
 import type { Credentials } from "./client";
 
 export const registryLoginSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("gcp") }),
   z.strictObject({
     kind: z.literal("ecr"),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/),
+    region: z.string().regex(AWS_REGION_PATTERN),
     registryId: z.string().regex(/^\d{12}$/),
   }),
   z.strictObject({

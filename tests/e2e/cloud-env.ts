@@ -1,106 +1,239 @@
 /**
- * The release suite's clouds, on loopback only: tools/fake-cloud.ts serves the Cloud Run Admin API,
- * Google's OAuth token endpoint, the services' own `*.run.app` URLs and the Lambda API over TLS on
- * 127.0.0.1:443, under their real host names. Only the suite's Pulumi processes resolve those names,
- * to 127.0.0.1: each CLI call runs in a mount namespace of its own (`unshare --mount`) with a private
- * /etc/hosts bind-mounted over the real one, and trusts a throwaway certificate for those names. So the
- * release step's real clients (google-auth-library's `authorized_user` refresh and request, the AWS
- * SDK's Lambda client) make their real calls, and no packet leaves the machine.
+ * The clouds, on loopback only, for the suites that deploy: tools/fake-cloud.ts serves the Cloud Run
+ * Admin API, Google's OAuth token endpoint, ECR's GetAuthorizationToken, the services' own `*.run.app`
+ * URLs and the Lambda API over TLS on 127.0.0.1:443; with `registries`, Debian's docker-registry
+ * serves each cloud registry host the program uses (`us-central1-docker.pkg.dev`,
+ * `<account>.dkr.ecr.us-east-1.amazonaws.com`, env.ts CLOUD_REGISTRIES) on an address of its own,
+ * 127.0.0.x:443. All under their real host names, which only the suite's processes resolve: each CLI
+ * call runs in a mount namespace of its own (`unshare --mount`) with a private /etc/hosts
+ * bind-mounted over the real one (BuildKit runs in one too, env.ts), and trusts the suite's CA, which
+ * signed every certificate here. No packet leaves the machine.
  *
- * The endpoints they call are the libraries' defaults, not overrides: google-auth-library refreshes
- * `authorized_user` credentials at `https://oauth2.googleapis.com/token` (its `token_uri` is not read,
- * refreshclient.ts), the release step calls `https://run.googleapis.com/v2/…`, and the AWS SDK derives
- * `https://lambda.<region>.amazonaws.com` from the region (no AWS_ENDPOINT_URL_* is set).
+ * Every client uses its library's default endpoint, so nothing in any stack file or program differs
+ * from a user's; the seam is the host names, and it lives here. What the libraries would honour
+ * instead, read in their source, and why none of it is used:
+ * - google-auth-library (11.3.4): `authorized_user` credentials (what `gcloud auth
+ *   application-default login` writes, used here) always refresh at
+ *   `https://oauth2.googleapis.com/token`: the file's `token_uri` is not read (refreshclient.ts
+ *   `fromJSON` takes client id and secret, refresh token, quota project and universe domain only;
+ *   oauth2client.ts defaults `oauth2TokenUrl` to that host). `external_account`
+ *   credentials (workload identity federation, what Pulumi Deployments' OIDC gives) do honour their
+ *   `token_url`, but would need a subject-token source as well. Cloud Run's API is always
+ *   `https://run.googleapis.com` (scripts/release.ts builds the URL).
+ * - The AWS SDK v3 honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` (e.g.
+ *   `AWS_ENDPOINT_URL_ECR`, `_LAMBDA`) from the environment (`@smithy/core` endpoints `getEndpointFromConfig`, service id upper-cased). Set in a deployer's environment by mistake,
+ *   that would send a real deploy elsewhere, so the suite sets none: the SDK derives
+ *   `https://api.ecr.<region>.amazonaws.com` and `https://lambda.<region>.amazonaws.com`.
+ *
+ * Each stack deploys as its own identity, as in production: its own ADC file (a refresh token named
+ * by its deployer service account) and AWS access key (the fake cloud maps it to the stack's account).
+ * The registries give each identity what IAM would: its own project's or account's repositories in
+ * full, and pull on another's only where that stack lists it in `imageConsumers` (Pulumi.staging.yaml
+ * grants prod's deployer).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { MockEnvironment } from "../../plan/standins";
 import { FakeCloud } from "../../tools/fake-cloud";
-import { selfSigned } from "../../tools/local-registry";
-import { linkProject, sh, type CliResult, type E2eEnvironment } from "./env";
+import { makeCertificate, startRegistry, type LocalRegistry } from "../../tools/local-registry";
+import { CLOUD_REGISTRIES, sh, type CliResult, type E2eEnvironment } from "./env";
 
-/** The identity the stand-ins report for the release stack (plan/standins.ts MockEnvironment). */
-export const IDENTITY = {
-  awsAccountId: "111111111111",
-  awsPartition: "aws",
-  awsRegion: "us-east-1",
-  gcpProject: "acme-e2e",
-  gcpRegion: "us-central1",
-  gcpProjectNumber: "123456789012",
-  stackOutputs: {},
-};
+/** One stack's deployment identity: what the stand-ins report, and the credentials it deploys with. */
+export interface StackIdentity extends MockEnvironment {
+  /** The Google member the stack's deployer is, `serviceAccount:deployer@<project>.iam.gserviceaccount.com`. */
+  gcpDeployer: string;
+  /** The access key id of the stack's AWS credentials (the fake cloud maps it to `awsAccountId`). */
+  awsAccessKeyId: string;
+}
 
-/** `api` → `api-123456789012.us-central1.run.app`, the URL the gcp stand-in gives the service. */
-const runAppHost = (service: string) =>
-  `${service.split("/").pop()}-${IDENTITY.gcpProjectNumber}.${service.split("/")[3]}.run.app`;
+export function stackIdentity(
+  gcpProject: string,
+  gcpProjectNumber: string,
+  awsAccountId: string,
+): StackIdentity {
+  return {
+    awsAccountId,
+    awsPartition: "aws",
+    awsRegion: "us-east-1",
+    gcpProject,
+    gcpRegion: "us-central1",
+    gcpProjectNumber,
+    stackOutputs: {},
+    gcpDeployer: `serviceAccount:deployer@${gcpProject}.iam.gserviceaccount.com`,
+    awsAccessKeyId: `AKIAE2E${awsAccountId}`,
+  };
+}
+
+export interface CloudOptions {
+  /** The Pulumi project directory the CLI runs in. */
+  dir: string;
+  /** The stacks, by name; the first is the default of `pulumi()`. Each is initialised here. */
+  stacks: Record<string, StackIdentity>;
+  /** Cloud Run service names (the last part of `projects/…/services/<name>`) whose URLs resolve. */
+  services: string[];
+  /** Serve CLOUD_REGISTRIES, with each stack file's `imageConsumers` as the readers. @default false */
+  registries?: boolean;
+}
 
 export interface CloudEnvironment {
   cloud: FakeCloud;
-  dir: string;
-  pulumi(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
+  /** The cloud registries by host name (with `registries`). */
+  registries: Map<string, LocalRegistry>;
+  /** The CLI, in `stack`'s namespace and environment (its identity, the stand-ins' account and project). */
+  pulumi(args: string[], extraEnv?: Record<string, string>, stack?: string): Promise<CliResult>;
+  /** A bash script in `stack`'s namespace and environment, the toolchain's `pulumi` on its PATH. */
+  bash(script: string, stack: string, extraEnv?: Record<string, string>): Promise<CliResult>;
   /** The CLI in its own process group (and namespace), to be killed mid-update. */
-  spawnPulumi(args: string[]): ChildProcess;
+  spawnPulumi(args: string[], stack?: string): ChildProcess;
   stop(): Promise<void>;
 }
 
-export async function startCloud(e: E2eEnvironment, services: string[]): Promise<CloudEnvironment> {
+/** `projects/<p>/locations/<r>/services/<s>` → `<s>-<project number>.<r>.run.app`, as Cloud Run names it. */
+function runAppHostFor(stacks: StackIdentity[]) {
+  return (service: string) => {
+    const [, project, , region, , name] = service.split("/");
+    const number = stacks.find((s) => s.gcpProject === project)?.gcpProjectNumber ?? "0";
+    return `${name}-${number}.${region}.run.app`;
+  };
+}
+
+/** Who may do what on a cloud registry: its owner everything, a listed consumer pull. */
+function registryAuthority(
+  host: string,
+  cloud: FakeCloud,
+  stacks: StackIdentity[],
+  consumers: { gcpMembers: string[]; awsAccounts: string[] }[],
+) {
+  const ecrAccount = /^(\d{12})\.dkr\.ecr\./.exec(host)?.[1];
+  return {
+    subject: (username: string, password: string) =>
+      ecrAccount
+        ? username === "AWS"
+          ? cloud.ecrAccount(password)
+          : undefined
+        : username === "oauth2accesstoken"
+          ? cloud.googlePrincipal(password)
+          : undefined,
+    allowed(subject: string, repository: string, actions: string[]) {
+      // ECR: the registry is the account's; Artifact Registry: the repository's first segment is the project.
+      const owner = ecrAccount
+        ? stacks.find((s) => s.awsAccountId === ecrAccount)
+        : stacks.find((s) => s.gcpProject === repository.split("/")[0]);
+      if (!owner) return [];
+      if ((ecrAccount ? owner.awsAccountId : owner.gcpDeployer) === subject) return actions;
+      const index = stacks.indexOf(owner);
+      const reads = ecrAccount
+        ? consumers[index]!.awsAccounts.includes(subject)
+        : consumers[index]!.gcpMembers.includes(subject);
+      return reads ? actions.filter((a) => a === "pull") : [];
+    },
+  };
+}
+
+export async function startCloud(e: E2eEnvironment, options: CloudOptions): Promise<CloudEnvironment> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-cloud-"));
   const f = (name: string) => path.join(root, name);
-  const hostNames = [
+  const stackNames = Object.keys(options.stacks);
+  const identities = Object.values(options.stacks);
+  const runAppHost = runAppHostFor(identities);
+  const serviceHosts = identities.flatMap((s) =>
+    options.services.map((name) =>
+      runAppHost(`projects/${s.gcpProject}/locations/${s.gcpRegion}/services/${name}`),
+    ),
+  );
+  const cloudHosts = [
     "run.googleapis.com",
     "oauth2.googleapis.com",
     "lambda.us-east-1.amazonaws.com",
-    ...services.flatMap((s) => [runAppHost(s), `next---${runAppHost(s)}`]),
+    "api.ecr.us-east-1.amazonaws.com",
+    ...serviceHosts.flatMap((h) => [h, `next---${h}`]),
   ];
-  selfSigned(f("cloud.key"), f("cloud.crt"), "/CN=multicloud-deploy fake cloud", hostNames);
-  // One bundle: the registry's CA (docker-build, verify-image) and the fake cloud's certificate.
-  fs.writeFileSync(
-    f("ca-bundle.pem"),
-    fs.readFileSync(e.env.NODE_EXTRA_CA_CERTS!, "utf8") + fs.readFileSync(f("cloud.crt"), "utf8"),
-  );
+  const cert = makeCertificate(root, e.ca, "127.0.0.1", cloudHosts, "cloud");
   fs.writeFileSync(
     f("hosts"),
-    `127.0.0.1 localhost\n::1 localhost\n${hostNames.map((h) => `127.0.0.1 ${h}`).join("\n")}\n`,
+    [
+      "127.0.0.1 localhost",
+      "::1 localhost",
+      ...cloudHosts.map((h) => `127.0.0.1 ${h}`),
+      ...(options.registries ? Object.entries(CLOUD_REGISTRIES).map(([h, ip]) => `${ip} ${h}`) : []),
+      "",
+    ].join("\n"),
   );
-  fs.writeFileSync(
-    f("adc.json"),
-    JSON.stringify({
-      type: "authorized_user",
-      client_id: "e2e.apps.googleusercontent.com",
-      client_secret: "e2e",
-      refresh_token: "e2e-refresh-token",
-    }),
-  );
+  for (const [stack, id] of Object.entries(options.stacks)) {
+    fs.writeFileSync(
+      f(`adc-${stack}.json`),
+      JSON.stringify({
+        type: "authorized_user",
+        client_id: "e2e.apps.googleusercontent.com",
+        client_secret: "e2e",
+        refresh_token: id.gcpDeployer,
+      }),
+    );
+  }
 
-  const cloud = await new FakeCloud({ runAppHost }).start();
-  await cloud.startTls({
-    cert: fs.readFileSync(f("cloud.crt"), "utf8"),
-    key: fs.readFileSync(f("cloud.key"), "utf8"),
-    port: 443,
-  });
-
-  // The project: tests/e2e/release's program, the image fixtures, the repository's modules and scripts.
-  const dir = f("project");
-  fs.mkdirSync(dir);
-  linkProject(dir, "tests/e2e/release", "e2e-release");
-
-  const env: Record<string, string> = {
-    ...e.env,
-    SSL_CERT_FILE: f("ca-bundle.pem"),
-    NODE_EXTRA_CA_CERTS: f("ca-bundle.pem"),
-    E2E_FAKE_CLOUD: cloud.url,
-    E2E_STANDIN_ENVIRONMENT: JSON.stringify(IDENTITY),
-    GOOGLE_APPLICATION_CREDENTIALS: f("adc.json"),
-    METADATA_SERVER_DETECTION: "none",
-    AWS_ACCESS_KEY_ID: "AKIDE2ERELEASE",
-    AWS_SECRET_ACCESS_KEY: "e2e-release",
-    AWS_EC2_METADATA_DISABLED: "true",
+  const cloud = await new FakeCloud({
+    runAppHost,
+    accounts: Object.fromEntries(identities.map((s) => [s.awsAccessKeyId, s.awsAccountId])),
+  }).start();
+  const registries = new Map<string, LocalRegistry>();
+  const stop = async () => {
+    await cloud.stop();
+    for (const r of registries.values()) r.stop();
+    fs.rmSync(root, { recursive: true, force: true });
   };
-  const pulumiBin = path.join(e.toolchain, "bin/pulumi");
-  // A private mount namespace whose /etc/hosts is ours; the CLI and every plugin and command it starts
-  // inherit it. The rest of the machine keeps its own.
-  const namespaced = (args: string[]) => [
+  try {
+    await cloud.startTls({
+      cert: fs.readFileSync(cert.cert, "utf8"),
+      key: fs.readFileSync(cert.key, "utf8"),
+      port: 443,
+    });
+    if (options.registries) {
+      // What each stack's IAM grants others: its stack file's imageConsumers.
+      const consumers = stackNames.map((stack) => {
+        const file = path.join(options.dir, `Pulumi.${stack}.yaml`);
+        const c = parseYaml(fs.readFileSync(file, "utf8")).config?.["multicloud-deploy:imageConsumers"] ?? {};
+        return { gcpMembers: c.gcpMembers ?? [], awsAccounts: c.awsAccounts ?? [] };
+      });
+      for (const [host, address] of Object.entries(CLOUD_REGISTRIES)) {
+        registries.set(
+          host,
+          await startRegistry({
+            auth: "token",
+            tls: true,
+            ca: e.ca,
+            hostNames: [host],
+            listen: { address, port: 443 },
+            authority: registryAuthority(host, cloud, identities, consumers),
+          }),
+        );
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const envOf = (stack: string): Record<string, string> => {
+    const id = options.stacks[stack];
+    if (!id) throw new Error(`no stack ${stack} in this cloud (${stackNames.join(", ")})`);
+    const { gcpDeployer: _g, awsAccessKeyId, ...standin } = id;
+    return {
+      ...e.env,
+      E2E_FAKE_CLOUD: cloud.url,
+      E2E_STANDIN_ENVIRONMENT: JSON.stringify(standin),
+      GOOGLE_APPLICATION_CREDENTIALS: f(`adc-${stack}.json`),
+      METADATA_SERVER_DETECTION: "none",
+      AWS_ACCESS_KEY_ID: awsAccessKeyId,
+      AWS_SECRET_ACCESS_KEY: `e2e-${stack}`,
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+  };
+  // A private mount namespace whose /etc/hosts is ours; the process and everything it starts inherit
+  // it. The rest of the machine keeps its own.
+  const namespaced = (command: string[]) => [
     "--mount",
     "--propagation",
     "private",
@@ -108,28 +241,41 @@ export async function startCloud(e: E2eEnvironment, services: string[]): Promise
     "-c",
     'mount --bind "$0" /etc/hosts && exec "$@"',
     f("hosts"),
-    pulumiBin,
-    ...args,
-    "--non-interactive",
+    ...command,
   ];
-  const pulumi = (args: string[], extraEnv: Record<string, string> = {}) =>
-    sh("unshare", namespaced(args), { ...env, ...extraEnv }, dir);
-  const init = await pulumi(["stack", "init", "release"]);
-  if (init.code !== 0) throw new Error(`pulumi stack init failed: ${init.stderr}${init.stdout}`);
+  const pulumiBin = path.join(e.toolchain, "bin/pulumi");
+  const pulumi = (args: string[], extraEnv: Record<string, string> = {}, stack = stackNames[0]!) =>
+    sh(
+      "unshare",
+      namespaced([pulumiBin, ...args, "--non-interactive"]),
+      { ...envOf(stack), ...extraEnv },
+      options.dir,
+    );
+  for (const stack of stackNames) {
+    const init = await pulumi(["stack", "init", stack], {}, stack);
+    if (init.code !== 0) {
+      await stop();
+      throw new Error(`pulumi stack init ${stack} failed: ${init.stderr}${init.stdout}`);
+    }
+  }
   return {
     cloud,
-    dir,
+    registries,
     pulumi,
-    spawnPulumi: (args) =>
-      spawn("unshare", namespaced(args), {
-        cwd: dir,
-        env,
+    bash: (script, stack, extraEnv = {}) =>
+      sh(
+        "unshare",
+        namespaced(["bash", "-euo", "pipefail", "-c", script]),
+        { ...envOf(stack), ...extraEnv },
+        options.dir,
+      ),
+    spawnPulumi: (args, stack = stackNames[0]!) =>
+      spawn("unshare", namespaced([pulumiBin, ...args, "--non-interactive"]), {
+        cwd: options.dir,
+        env: envOf(stack),
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
       }),
-    async stop() {
-      await cloud.stop();
-      fs.rmSync(root, { recursive: true, force: true });
-    },
+    stop,
   };
 }

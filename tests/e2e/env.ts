@@ -9,12 +9,29 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseDocument, type Scalar, type YAMLMap } from "yaml";
 import { buildxRemoteBuilder } from "../../deployments/settings";
-import { startRegistry, type LocalRegistry } from "../../tools/local-registry";
+import {
+  makeCertificateAuthority,
+  startRegistry,
+  type CertificateAuthority,
+  type LocalRegistry,
+} from "../../tools/local-registry";
 import { SYSTEM_REGISTRY } from "../../tools/registry-binary";
 
 export const REPO = path.resolve(__dirname, "../..");
 const STACK = "e2e";
+
+/**
+ * The cloud registry hosts the repository's stacks push to and copy between (Artifact Registry for
+ * us-central1, staging's and prod's ECR), each served on loopback at an address of its own on port
+ * 443 (tests/e2e/cloud-env.ts) and resolved there only inside the suite's mount namespaces.
+ */
+export const CLOUD_REGISTRIES = {
+  "us-central1-docker.pkg.dev": "127.0.0.2",
+  "111111111111.dkr.ecr.us-east-1.amazonaws.com": "127.0.0.3",
+  "222222222222.dkr.ecr.us-east-1.amazonaws.com": "127.0.0.4",
+} as const;
 
 export interface CliResult {
   code: number;
@@ -26,6 +43,8 @@ export interface CliResult {
 
 export interface E2eEnvironment {
   registry: LocalRegistry;
+  /** The suite's throwaway CA: it signed every certificate the suite serves, and everything trusts it. */
+  ca: CertificateAuthority;
   /** The Pulumi project directory the CLI runs in (a copy of tests/e2e/project with its fixtures). */
   workDir: string;
   /** The environment every CLI call gets (PATH to the toolchain, PULUMI_HOME, backend, CA, credentials). */
@@ -36,8 +55,8 @@ export interface E2eEnvironment {
   pulumi(args: string[], extraEnv?: Record<string, string>, cwd?: string): Promise<CliResult>;
   /**
    * The project's own program (Pulumi.yaml at the repository root) in a directory of its own: its
-   * sources linked, its stack files copied (the CLI writes an encryption salt into them), and prod's
-   * `promoteFrom` pointed at the file backend's name for the staging stack.
+   * sources linked, its stack files the harness's copies (`harnessStackFile`; the CLI also writes an
+   * encryption salt into them).
    */
   programDir: string;
   /** Starts the CLI in its own process group, to be killed mid-update. */
@@ -94,8 +113,38 @@ export function recordTimings(key: string, timings: Record<string, number>): voi
   if (Object.keys(timings).length === 0) return;
   const file = path.join(REPO, "bench/results.json");
   const results = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
-  results[key] = { date: new Date().toISOString(), ...timings };
+  // Merged: several suites (and .ci/run) write one key.
+  results[key] = { ...results[key], date: new Date().toISOString(), ...timings };
   fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** Where the harness's copy of the program keeps the FROM scratch build contexts (tests/e2e/project/apps). */
+export const FIXTURES = "e2e-apps";
+
+/**
+ * The harness's copy of a stack file, which the real-engine suite deploys instead of the repository's
+ * (docs/testing in CONTRIBUTING.md says so). Everything else is the repository's, unchanged:
+ * - every service's `context` is a FROM scratch fixture (no base image can be pulled here), with its
+ *   own Dockerfile; what is built and how (platforms, tags, labels, push by digest) is not changed;
+ * - Cloud Run's `grantPropagationSeconds` is 2: the stand-ins' grants hold at once, and the wait
+ *   still runs;
+ * - prod's `promoteFrom` names the staging stack as the file backend does (`organization/…`, where
+ *   Pulumi Cloud has the organization's name).
+ */
+export function harnessStackFile(text: string): string {
+  const doc = parseDocument(text);
+  const services = doc.getIn(["config", "multicloud-deploy:services"]) as YAMLMap<Scalar<string>, YAMLMap>;
+  for (const pair of services.items) {
+    const svc = pair.value!;
+    svc.set("context", `${FIXTURES}/hello`);
+    svc.set("dockerfile", "Dockerfile");
+    if (svc.get("target") === "cloudrun") svc.set("grantPropagationSeconds", 2);
+  }
+  const promoteFrom = doc.getIn(["config", "multicloud-deploy:promoteFrom"]);
+  if (typeof promoteFrom === "string") {
+    doc.setIn(["config", "multicloud-deploy:promoteFrom"], promoteFrom.replace(/^[^/]+\//, "organization/"));
+  }
+  return doc.toString();
 }
 
 /** Builds (or finds, when warm) the toolchain; returns its cache directory. */
@@ -141,20 +190,39 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
         `the e2e suite needs Debian's docker-registry at ${SYSTEM_REGISTRY}: run \`apt-get install docker-registry\` (.ci/run does)`,
       );
     }
-    registry = await startRegistry({ auth: "token", tls: true });
-    const ca = registry.caCertPath!;
+    const authority = makeCertificateAuthority(root);
+    registry = await startRegistry({ auth: "token", tls: true, ca: authority });
+    const ca = authority.cert;
 
-    // BuildKit: rootful OCI worker; the registry is HTTPS with our CA, never plain HTTP.
+    // BuildKit: rootful OCI worker; every registry is HTTPS with our CA, never plain HTTP. It runs in a
+    // mount namespace whose /etc/hosts resolves the cloud registry hosts to loopback (cloud-env.ts).
     const sock = path.join(root, "buildkitd.sock");
     const toml = path.join(root, "buildkitd.toml");
     fs.writeFileSync(
       toml,
-      `[registry."${registry.host}"]\n  http = false\n  insecure = false\n  ca = ["${ca}"]\n`,
+      [registry.host, ...Object.keys(CLOUD_REGISTRIES)]
+        .map((h) => `[registry."${h}"]\n  http = false\n  insecure = false\n  ca = ["${ca}"]\n`)
+        .join(""),
+    );
+    const hosts = path.join(root, "buildkitd.hosts");
+    fs.writeFileSync(
+      hosts,
+      `127.0.0.1 localhost\n${Object.entries(CLOUD_REGISTRIES)
+        .map(([h, ip]) => `${ip} ${h}`)
+        .join("\n")}\n`,
     );
     let bkLog = "";
     const bk = spawn(
-      path.join(tc, "bin/buildkitd"),
+      "unshare",
       [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$0" /etc/hosts && exec "$@"',
+        hosts,
+        path.join(tc, "bin/buildkitd"),
         "--config",
         toml,
         "--root",
@@ -229,7 +297,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
       "program.ts",
       "components",
       "lib",
-      "apps",
+      "targets",
       "scripts",
       "node_modules",
       "tsconfig.json",
@@ -237,19 +305,17 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     ]) {
       fs.symlinkSync(path.join(REPO, entry), path.join(programDir, entry));
     }
-    for (const file of ["Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"]) {
-      fs.copyFileSync(path.join(REPO, file), path.join(programDir, file));
+    fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(programDir, "Pulumi.yaml"));
+    fs.cpSync(path.join(REPO, "tests/e2e/project/apps"), path.join(programDir, FIXTURES), {
+      recursive: true,
+    });
+    for (const stack of ["staging", "prod"]) {
+      const file = `Pulumi.${stack}.yaml`;
+      fs.writeFileSync(
+        path.join(programDir, file),
+        harnessStackFile(fs.readFileSync(path.join(REPO, file), "utf8")),
+      );
     }
-    const prodFile = path.join(programDir, "Pulumi.prod.yaml");
-    fs.writeFileSync(
-      prodFile,
-      fs
-        .readFileSync(prodFile, "utf8")
-        .replace(
-          "promoteFrom: acme/multicloud-deploy/staging",
-          "promoteFrom: organization/multicloud-deploy/staging",
-        ),
-    );
 
     // The policy pack, launched the way the engine launches a binary analyzer plugin: an executable
     // with the pack's PulumiPolicy.yaml beside it, given the engine's address; it runs the pack with
@@ -292,6 +358,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     let rotations = 0;
     return {
       registry: reg,
+      ca: authority,
       workDir: work,
       env,
       toolchain: tc,

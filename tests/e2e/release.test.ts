@@ -5,15 +5,19 @@
  * Scenarios share one stack in order, as a team's successive deploys do: first release, same-commit
  * re-runs, a new release, a failing gate, a failure at a gradual step, a kill mid-step.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrafficEvent } from "../../tools/fake-cloud";
-import { startCloud, type CloudEnvironment } from "./cloud-env";
-import { recordTimings, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
+import { stackIdentity, startCloud, type CloudEnvironment } from "./cloud-env";
+import { linkProject, recordTimings, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
 
 const SHA = "5b4c3d2e1f0a9b8c7d6e5f403f2a6c1d9b8e7f6a";
 const SERVICE = "projects/acme-e2e/locations/us-central1/services/api";
 let e: E2eEnvironment;
 let c: CloudEnvironment;
+let dir: string;
 const timings: Record<string, number> = {};
 
 const text = (r: CliResult) => `${r.stdout.slice(-6000)}\n${r.stderr.slice(-6000)}`;
@@ -38,7 +42,14 @@ const share = (ev: Extract<TrafficEvent, { kind: "cloudrun" }>, revision: string
 
 beforeAll(async () => {
   e = await startEnvironment();
-  c = await startCloud(e, [SERVICE]);
+  // The project: tests/e2e/release's program, the image fixtures, the repository's modules and scripts.
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-release-"));
+  linkProject(dir, "tests/e2e/release", "e2e-release");
+  c = await startCloud(e, {
+    dir,
+    stacks: { release: stackIdentity("acme-e2e", "123456789012", "111111111111") },
+    services: ["api"],
+  });
   for (const [k, v] of Object.entries({
     registry: e.registry.host,
     commitSha: SHA,
@@ -51,6 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await c?.stop();
   e?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
   recordTimings("e2eRelease", timings);
 });
 

@@ -1,65 +1,181 @@
 /**
- * The whole program (the repository's own Pulumi.yaml, Pulumi.staging.yaml and Pulumi.prod.yaml) on
- * the real engine: `pulumi preview` as a pull request's comment shows it, with the policy pack run by
- * the engine's analyzer over every resource. The gcp and aws plugins are stand-ins answering as the
- * unit tests' mocks do (tests/e2e/standins/cloud.ts); docker-build and the engine are real. Previews only:
- * an update would push to Artifact Registry and ECR hosts that are not on this machine.
+ * The whole program on the real engine: the repository's Pulumi.yaml with the harness's copies of
+ * Pulumi.staging.yaml and Pulumi.prod.yaml (env.ts harnessStackFile: FROM scratch build contexts, a
+ * 2 s grant wait, the file backend's stack name), deployed as a team does, one step after another:
+ *
+ * 1. staging `pulumi up`: both images built by BuildKit for their platforms, pushed by digest to
+ *    Artifact Registry (`us-central1-docker.pkg.dev`) and staging's ECR host, verified by the real
+ *    verify-image with its `gcp` and `ecr` logins, tagged, then released;
+ * 2. prod `pulumi up`: staging's `images` read through a real StackReference on the file backend, each
+ *    digest copied by the real promote-image into prod's own registries (another project, another
+ *    ECR host, prod's own credentials), verified there and deployed; nothing built;
+ * 3. a second commit released on both; prod rolled back with docs/operations.md's own commands;
+ * 4. a failed gate that leaves traffic where it was; same-commit re-runs with `--expect-no-changes`;
+ *    `pulumi destroy` leaving every image in the registries;
+ * 5. `pulumi preview` of synthetic stacks of 5 and 50 services: the engine's cost per resource.
+ *
+ * The gcp and aws plugins are stand-ins (tests/e2e/standins/cloud.ts); everything the program itself
+ * touches is real: registry hosts, logins, copies, the StackReference, the CLI commands
+ * (tests/e2e/cloud-env.ts says how the host names reach loopback, and only inside the test).
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { stringify as toYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
+import { syntheticConfig } from "../../bench/analysis";
+import { lambdaFunctionName } from "../../lib/names";
+import { stackIdentity, startCloud, type CloudEnvironment, type StackIdentity } from "./cloud-env";
+import {
+  harnessStackFile,
+  recordTimings,
+  REPO,
+  startEnvironment,
+  type CliResult,
+  type E2eEnvironment,
+} from "./env";
 
-const SHA = "3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40";
+/** Three commits, as `git rev-parse HEAD` gives them (Pulumi Deployments sets GITHUB_SHA). */
+const C1 = "3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40";
+const C2 = "8e7f6a5b4c3d2e1f0a9b8c7d6e5f403f2a6c1d9b";
+const C3 = "c3d2e1f0a9b8c7d6e5f403f2a6c1d9b8e7f6a5b4";
+const SCALES = [5, 50] as const;
+
+const staging = stackIdentity("acme-apps-staging", "123456789012", "111111111111");
+const prod = stackIdentity("acme-apps-prod", "210987654321", "222222222222");
+const STACKS: Record<string, StackIdentity> = {
+  staging,
+  prod,
+  // The synthetic stacks deploy as staging does.
+  ...Object.fromEntries(SCALES.map((n) => [`scale${n}`, staging])),
+};
+const cloudRun = (id: StackIdentity) => `projects/${id.gcpProject}/locations/us-central1/services/api`;
+const worker = (stack: string) => lambdaFunctionName("multicloud-deploy", stack, "worker");
+
 let e: E2eEnvironment;
+let c: CloudEnvironment;
+const timings: Record<string, number> = {};
 
-/** Each stack's deployment identity, as the stand-ins report it: its own account and project. */
-const IDENTITY = {
-  staging: {
-    awsAccountId: "111111111111",
-    gcpProject: "acme-apps-staging",
-    gcpProjectNumber: "123456789012",
-  },
-  prod: { awsAccountId: "222222222222", gcpProject: "acme-apps-prod", gcpProjectNumber: "210987654321" },
-} as const;
-
-const run = (stack: keyof typeof IDENTITY, args: string[]) =>
-  e.pulumi(
-    ["--stack", stack, ...args],
-    {
-      GITHUB_SHA: SHA,
-      E2E_STANDIN_ENVIRONMENT: JSON.stringify({
-        ...IDENTITY[stack],
-        awsPartition: "aws",
-        awsRegion: "us-east-1",
-        gcpRegion: "us-central1",
-        stackOutputs: {},
-      }),
-    },
-    e.programDir,
-  );
+const text = (r: CliResult) => `${r.stdout.slice(-8000)}\n${r.stderr.slice(-8000)}`;
+const ok = (r: CliResult, what: string) => {
+  expect(r.code, `${what} failed:\n${text(r)}`).toBe(0);
+  return r;
+};
+const run = (stack: string, args: string[], sha = C1) =>
+  c.pulumi(["--stack", stack, ...args], { GITHUB_SHA: sha }, stack);
+const up = (stack: string, sha: string, ...extra: string[]) =>
+  run(stack, ["up", "--yes", "--skip-preview", ...extra], sha);
 const pack = () => [
   "--policy-pack",
   e.policyPack,
   "--policy-pack-config",
   path.join(REPO, "policy/config.staging.json"),
 ];
-const text = (r: CliResult) => r.stdout + r.stderr;
+
+interface Image {
+  repositoryUrl: string;
+  digest: string;
+  tag: string;
+  commitSha: string;
+}
+const images = async (stack: string) =>
+  JSON.parse(ok(await run(stack, ["stack", "output", "images", "--json"]), "stack output").stdout) as Record<
+    "api" | "worker",
+    Image
+  >;
+const exported = async (stack: string) =>
+  JSON.parse(ok(await run(stack, ["stack", "export"]), "stack export").stdout) as {
+    deployment: { resources?: { type: string; urn: string; inputs?: Record<string, any> }[] };
+  };
+
+/** What the registry serving `repositoryUrl` stores (distribution's filesystem layout), read on disk. */
+function stored(repositoryUrl: string, digest: string) {
+  const [host, ...rest] = repositoryUrl.split("/");
+  const registry = c.registries.get(host!);
+  if (!registry) throw new Error(`no registry serves ${host}`);
+  const v2 = path.join(registry.dataDir, "docker/registry/v2");
+  const manifests = path.join(v2, "repositories", rest.join("/"), "_manifests");
+  const hex = digest.replace(/^sha256:/, "");
+  const tagsDir = path.join(manifests, "tags");
+  const tags = fs.existsSync(tagsDir)
+    ? fs
+        .readdirSync(tagsDir)
+        .filter((t) => fs.readFileSync(path.join(tagsDir, t, "current/link"), "utf8").trim() === digest)
+    : [];
+  const blob = path.join(v2, "blobs/sha256", hex.slice(0, 2), hex, "data");
+  return {
+    manifest: fs.existsSync(path.join(manifests, "revisions/sha256", hex, "link")),
+    tags,
+    bytes: fs.existsSync(blob) ? fs.readFileSync(blob) : undefined,
+  };
+}
+
+const liveRevision = (id: StackIdentity) => {
+  const traffic = c.cloud.services.get(cloudRun(id))!.traffic.filter((t) => t.percent > 0);
+  expect(traffic.map((t) => t.percent)).toEqual([100]);
+  return traffic[0]!.revision!;
+};
+const liveVersion = (stack: string) => {
+  const alias = c.cloud.functions.get(worker(stack))!.aliases.live!;
+  expect(Object.keys(alias.RoutingConfig?.AdditionalVersionWeights ?? {})).toEqual([]);
+  return alias.FunctionVersion;
+};
+
+/**
+ * The share of an update's wall time some resources' steps took, from the engine's event log (one
+ * JSON event per line; `timestamp` in whole seconds): the union of each step's [pre, outputs] span.
+ */
+function stepShare(eventLog: string, match: (urn: string) => boolean): { share: number; seconds: number } {
+  const events = fs
+    .readFileSync(eventLog, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
+  const times = events.map((ev) => ev.timestamp as number);
+  const total = Math.max(1, Math.max(...times) - Math.min(...times));
+  const starts = new Map<string, number>();
+  const spans: [number, number][] = [];
+  for (const ev of events) {
+    const pre = ev.resourcePreEvent?.metadata;
+    const out = ev.resOutputsEvent?.metadata;
+    if (pre && match(pre.urn)) starts.set(pre.urn, ev.timestamp);
+    if (out && match(out.urn) && starts.has(out.urn)) spans.push([starts.get(out.urn)!, ev.timestamp + 1]);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  let covered = 0;
+  let end = -Infinity;
+  for (const [s, t] of spans) {
+    covered += Math.max(0, t - Math.max(s, end));
+    end = Math.max(end, t);
+  }
+  return { share: Math.min(1, covered / total), seconds: total };
+}
 
 beforeAll(async () => {
   e = await startEnvironment();
-  for (const stack of ["staging", "prod"]) {
-    const r = await e.pulumi(["stack", "init", stack], {}, e.programDir);
-    expect(r.code, text(r)).toBe(0);
+  for (const n of SCALES) {
+    fs.writeFileSync(
+      path.join(e.programDir, `Pulumi.scale${n}.yaml`),
+      harnessStackFile(toYaml({ config: syntheticConfig(n) })),
+    );
   }
+  c = await startCloud(e, { dir: e.programDir, stacks: STACKS, services: ["api"], registries: true });
 }, 40 * 60_000);
-afterAll(() => e?.stop());
+
+afterAll(async () => {
+  await c?.stop();
+  e?.stop();
+  recordTimings("e2e", timings);
+});
 
 describe("the staging and prod stacks on the real engine", () => {
+  let first: { staging: Record<"api" | "worker", Image>; revision: string; prodCheckpoint: string };
+  let second: Record<"api" | "worker", Image>;
+
   it("staging previews every resource of both clouds, and the policy pack passes it", async () => {
     const r = await run("staging", ["preview", "--diff", ...pack()]);
     fs.writeFileSync(path.join(REPO, "bench/e2e-staging-preview.txt"), r.stdout);
-    expect(r.code, text(r)).toBe(0);
+    ok(r, "staging preview");
     // `--diff` lists the packs that ran; a violation would fail the preview and be listed with it.
     expect(r.stdout).toMatch(/Policy Packs run:\s+Name\s+Version\s+multicloud-deploy\|local\|\S+\s+0\.1\.0/);
     expect(text(r)).not.toMatch(/mandatory|advisory/);
@@ -84,6 +200,206 @@ describe("the staging and prod stacks on the real engine", () => {
     fs.writeFileSync(path.join(REPO, "bench/e2e-prod-preview.txt"), text(r));
     expect(r.code).not.toBe(0);
     expect(text(r)).toContain("organization/multicloud-deploy/staging");
-    expect(text(r)).toMatch(/images/);
+    expect(text(r)).toMatch(/has no output "images"/);
+  });
+
+  it("staging up: builds both images for their platforms, pushes them by digest to its registries, verifies, tags and releases them", async () => {
+    const r = ok(await up("staging", C1), "staging up");
+    timings.stagingUpColdMs = r.ms;
+    const out = await images("staging");
+    expect(out.api.repositoryUrl).toBe("us-central1-docker.pkg.dev/acme-apps-staging/apps/api");
+    expect(out.worker.repositoryUrl).toBe(
+      "111111111111.dkr.ecr.us-east-1.amazonaws.com/multicloud-deploy-staging/worker",
+    );
+    for (const img of Object.values(out)) {
+      expect(img.commitSha).toBe(C1);
+      const s = stored(img.repositoryUrl, img.digest);
+      // Pushed by digest, read back whole (its bytes hash to the digest), tagged only after verification.
+      expect(s.manifest, img.repositoryUrl).toBe(true);
+      expect(createHash("sha256").update(s.bytes!).digest("hex")).toBe(img.digest.slice("sha256:".length));
+      expect(s.tags).toEqual([img.tag]);
+      expect(img.tag).toContain(C1.slice(0, 12));
+    }
+    // One platform each, from the stack file: the Lambda image is arm64, the Cloud Run one amd64.
+    const manifest = (img: Image) =>
+      JSON.parse(stored(img.repositoryUrl, img.digest).bytes!.toString("utf8"));
+    const platformOf = (img: Image) => {
+      const config = manifest(img).config.digest as string;
+      return JSON.parse(stored(img.repositoryUrl, config).bytes!.toString("utf8")).architecture;
+    };
+    expect([platformOf(out.api), platformOf(out.worker)]).toEqual(["amd64", "arm64"]);
+    expect(manifest(out.api).mediaType).toMatch(/manifest\.v1\+json$/);
+    // The registries were reached with each stack's own tokens: the fake cloud issued them.
+    expect(c.registries.get("us-central1-docker.pkg.dev")!.tokensIssued()).toBeGreaterThan(0);
+    expect(c.registries.get("111111111111.dkr.ecr.us-east-1.amazonaws.com")!.tokensIssued()).toBeGreaterThan(
+      0,
+    );
+    // Released: each new revision or version gated alone, then all traffic.
+    const revision = liveRevision(staging);
+    expect(c.cloud.healthChecks).toContain(revision);
+    expect(liveVersion("staging")).toBe("1");
+    first = { staging: out, revision, prodCheckpoint: "" };
+  });
+
+  it("staging at the same commit has nothing to do: preview and up pass --expect-no-changes", async () => {
+    const before = c.cloud.history.length;
+    ok(await run("staging", ["preview", "--expect-no-changes"]), "preview --expect-no-changes");
+    const r = ok(await up("staging", C1, "--expect-no-changes"), "up --expect-no-changes");
+    timings.stagingUpNoChangeMs = r.ms;
+    expect(c.cloud.history.length).toBe(before);
+  });
+
+  it("prod up: copies staging's verified digests into its own registries through the StackReference, verifies and deploys them, and builds nothing", async () => {
+    const log = path.join(e.programDir, "prod-up.events.jsonl");
+    // The event log is a debug flag of the CLI (up.go: only with PULUMI_DEBUG_COMMANDS).
+    const r = ok(
+      await c.pulumi(
+        ["--stack", "prod", "up", "--yes", "--skip-preview", "--event-log", log],
+        { GITHUB_SHA: C1, PULUMI_DEBUG_COMMANDS: "true" },
+        "prod",
+      ),
+      "prod up",
+    );
+    timings.prodUpColdMs = r.ms;
+    const copyVerify = stepShare(log, (urn) => /::(api|worker)-(promote|verify)$/.test(urn));
+    timings.prodCopyVerifyShare = Number(copyVerify.share.toFixed(2));
+    const out = await images("prod");
+    expect(out.api.repositoryUrl).toBe("us-central1-docker.pkg.dev/acme-apps-prod/apps/api");
+    expect(out.worker.repositoryUrl).toBe(
+      "222222222222.dkr.ecr.us-east-1.amazonaws.com/multicloud-deploy-prod/worker",
+    );
+    for (const name of ["api", "worker"] as const) {
+      const [from, to] = [first.staging[name], out[name]];
+      expect(to.digest).toBe(from.digest);
+      expect(to.commitSha).toBe(C1);
+      // Byte-identical: prod's registry holds the same manifest bytes staging's does, and is tagged.
+      const s = stored(to.repositoryUrl, to.digest);
+      expect(s.bytes!.equals(stored(from.repositoryUrl, from.digest).bytes!)).toBe(true);
+      expect(s.tags).toEqual([to.tag]);
+    }
+    // Nothing built: no docker-build resource in prod, and staging's registries were only read.
+    const types = (await exported("prod")).deployment.resources!.map((res) => res.type);
+    expect(types).not.toContain("docker-build:index:Image");
+    expect(types).toContain("pulumi:pulumi:StackReference");
+    liveRevision(prod);
+    expect(liveVersion("prod")).toBe("1");
+    // The file backend's copy of the state after this update (what a rollback reads, docs/operations.md).
+    const history = path.join(
+      e.env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, ""),
+      ".pulumi/history/multicloud-deploy/prod",
+    );
+    first.prodCheckpoint = fs
+      .readdirSync(history)
+      .filter((f) => f.endsWith(".checkpoint.json"))
+      .sort()
+      .at(-1)!;
+  });
+
+  it("prod at the same commit has nothing to do: preview and up pass --expect-no-changes", async () => {
+    const before = c.cloud.history.length;
+    ok(await run("prod", ["preview", "--expect-no-changes"]), "preview --expect-no-changes");
+    const r = ok(await up("prod", C1, "--expect-no-changes"), "up --expect-no-changes");
+    timings.prodUpNoChangeMs = r.ms;
+    expect(c.cloud.history.length).toBe(before);
+  });
+
+  it("a second commit: staging builds and releases it, prod promotes and releases the same digests", async () => {
+    const s = ok(await up("staging", C2), "staging up at the second commit");
+    timings.stagingUpWarmMs = s.ms;
+    second = await images("staging");
+    expect(second.api.digest).not.toBe(first.staging.api.digest);
+    expect(liveRevision(staging)).not.toBe(first.revision);
+    expect(liveVersion("staging")).toBe("2");
+    const p = ok(await up("prod", C2), "prod up at the second commit");
+    timings.prodUpWarmMs = p.ms;
+    const out = await images("prod");
+    expect([out.api.digest, out.worker.digest]).toEqual([second.api.digest, second.worker.digest]);
+    expect(liveVersion("prod")).toBe("2");
+    // The first commit's images are still in prod's registries, tagged: what a rollback needs.
+    expect(stored(out.api.repositoryUrl, first.staging.api.digest).tags).toEqual([first.staging.api.tag]);
+  });
+
+  it("prod rolls back to the first commit's api with docs/operations.md's own commands", async () => {
+    const doc = fs.readFileSync(path.join(REPO, "docs/operations.md"), "utf8");
+    const section = doc.slice(doc.indexOf("## Rollback"), doc.indexOf("## Troubleshooting"));
+    const [fromCloud, fromHistory, rollBack] = [...section.matchAll(/```bash\n([\s\S]*?)```/g)].map(
+      (m) => m[1]!,
+    );
+    expect([fromCloud, fromHistory, rollBack].every(Boolean), "three bash blocks under Rollback").toBe(true);
+    const stackLine = "STACK=organization/multicloud-deploy/prod";
+    const sub = (script: string, from: string, to: string) => {
+      expect(script, `the docs' commands still say ${from}`).toContain(from);
+      return script.replace(from, to);
+    };
+    // Pulumi Cloud's way: the file backend refuses it, as the page says.
+    const cloudWay = await c.bash(sub(fromCloud!, "STACK=acme/multicloud-deploy/prod", stackLine), "prod");
+    expect(cloudWay.code).not.toBe(0);
+    expect(text(cloudWay)).toContain("does not provide the ability to export previous deployments");
+    // The self-managed backend's way, then the rollback itself.
+    const state = e.env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, "");
+    let script = sub(
+      fromHistory!,
+      "HISTORY=~/state/.pulumi/history/multicloud-deploy/prod",
+      `HISTORY=${state}/.pulumi/history/multicloud-deploy/prod`,
+    );
+    script = sub(script, "prod-1764590000000000000.checkpoint.json", first.prodCheckpoint);
+    const r = await c.bash(`${stackLine}\n${script}\n${rollBack}`, "prod", { GITHUB_SHA: C2 });
+    expect(r.code, text(r)).toBe(0);
+    expect(text(r)).toContain(`api: rolled back to ${C1}`);
+    // Cloud Run runs the first commit's digest, by digest, in a new revision; the worker stays on the second.
+    const resources = (await exported("prod")).deployment.resources!;
+    const service = resources.find((res) => res.type === "gcp:cloudrunv2/service:Service")!;
+    expect(JSON.stringify(service.inputs!.template.containers)).toContain(
+      `acme-apps-prod/apps/api@${first.staging.api.digest}`,
+    );
+    const out = await images("prod");
+    expect(out.api.digest).toBe(first.staging.api.digest);
+    expect(out.worker.digest).toBe(second.worker.digest);
+    liveRevision(prod);
+  });
+
+  it("a failed gate on staging leaves its traffic where it was, on both clouds", async () => {
+    const revision = liveRevision(staging);
+    c.cloud.failNew = true;
+    try {
+      const r = await up("staging", C3);
+      expect(r.code, text(r)).not.toBe(0);
+      expect(text(r)).toMatch(/health/i);
+    } finally {
+      c.cloud.failNew = false;
+    }
+    expect(liveRevision(staging)).toBe(revision);
+    expect(liveVersion("staging")).toBe("2");
+    c.cloud.unhealthy.clear();
+  });
+
+  it("pulumi destroy of staging leaves every image it pushed in its registries", async () => {
+    ok(await run("staging", ["destroy", "--yes", "--skip-preview"]), "staging destroy");
+    for (const img of [...Object.values(first.staging), ...Object.values(second)]) {
+      const s = stored(img.repositoryUrl, img.digest);
+      expect(s.manifest, `${img.repositoryUrl}@${img.digest}`).toBe(true);
+      expect(s.tags).toEqual([img.tag]);
+    }
+  });
+
+  it("the engine's cost grows with the resources, not the program: preview of 5 and of 50 services", async () => {
+    const ms: Record<number, number> = {};
+    const resources: Record<number, number> = {};
+    // Twice each, interleaved, the faster kept: one slow start-up on a 2-core machine is not a trend.
+    for (const n of [...SCALES, ...SCALES]) {
+      const r = ok(await run(`scale${n}`, ["preview"]), `preview of ${n} services`);
+      const created = /Resources:\s+\+ (\d+) to create/.exec(r.stdout);
+      expect(created, r.stdout.slice(-2000)).not.toBeNull();
+      ms[n] = Math.min(ms[n] ?? Infinity, r.ms);
+      resources[n] = Number(created![1]);
+    }
+    // Every service brings the same resources: ten times the services, ten times the resources, less
+    // the stack's own few.
+    expect(resources[50]! / resources[5]!).toBeGreaterThan(9);
+    timings.preview5ServicesMs = ms[5]!;
+    timings.preview50ServicesMs = ms[50]!;
+    timings.preview50To5Ratio = Number((ms[50]! / ms[5]!).toFixed(2));
+    // The engine's cost of one more resource: the slope between the two, free of the fixed start-up.
+    timings.previewMsPerResource = Number(((ms[50]! - ms[5]!) / (resources[50]! - resources[5]!)).toFixed(1));
   });
 });

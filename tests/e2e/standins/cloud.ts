@@ -22,6 +22,16 @@
  *   (ListVersionsByFunction).
  * - `aws:lambda/alias:Alias`: create points it at `functionVersion`; read reports the live
  *   `function_version` and `routing_config` (alias.go Read).
+ * - `gcp:organizations/getClientConfig`: `accessToken` is a token of the provider's own credentials
+ *   (Application Default Credentials), fetched from Google's token endpoint, as the provider's Read
+ *   does (`d.providerConfig.TokenSource.Token()`, terraform-provider-google
+ *   services/resourcemanager/data_source_google_client_config.go).
+ * - `aws:ecr/getAuthorizationToken`: ECR's `GetAuthorizationToken` with the provider's credentials,
+ *   for `registryId` if given; `authorizationToken` decoded into `userName` and `password`, with
+ *   `proxyEndpoint` and `expiresAt` (RFC 3339) as ECR answered (terraform-provider-aws
+ *   internal/service/ecr/authorization_token_data_source.go).
+ *   Both are the real clients (google-auth-library, the AWS SDK) calling the real host names, which
+ *   the suite's processes resolve to tools/fake-cloud.ts.
  */
 import { isDeepStrictEqual } from "node:util";
 import * as provider from "@pulumi/pulumi/provider";
@@ -30,6 +40,7 @@ const { DiffRequest } = require("@pulumi/pulumi/proto/provider_pb") as {
   DiffRequest: { prototype: { getNews(): unknown; getIgnorechangesList(): string[] } };
 };
 import { callResult, newResourceState, type MockEnvironment } from "../../../plan/standins";
+import { STORED_AS } from "../../../plan/state-diff";
 
 const VERSIONS: Record<string, string> = { gcp: "9.37.0", aws: "7.48.0" };
 const [pkg, ...args] = process.argv.slice(2);
@@ -90,6 +101,33 @@ async function liveOutputs(type: string, props: Record<string, any>): Promise<Re
   return {};
 }
 
+/** The invokes whose answers are credentials: asked of the (fake) cloud, as the providers do. */
+async function liveInvoke(token: string, inputs: Record<string, any>): Promise<Record<string, unknown>> {
+  if (token === "gcp:organizations/getClientConfig:getClientConfig") {
+    const { GoogleAuth } = await import("google-auth-library");
+    const accessToken = await new GoogleAuth({
+      scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+    }).getAccessToken();
+    return { accessToken };
+  }
+  if (token === "aws:ecr/getAuthorizationToken:getAuthorizationToken") {
+    const { ECRClient, GetAuthorizationTokenCommand } = await import("@aws-sdk/client-ecr");
+    const out = await new ECRClient({ region: env.awsRegion }).send(
+      new GetAuthorizationTokenCommand(inputs.registryId ? { registryIds: [inputs.registryId] } : {}),
+    );
+    const data = out.authorizationData![0]!;
+    const [userName, password] = Buffer.from(data.authorizationToken!, "base64").toString("utf8").split(":");
+    return {
+      authorizationToken: data.authorizationToken,
+      userName,
+      password,
+      proxyEndpoint: data.proxyEndpoint,
+      expiresAt: data.expiresAt!.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    };
+  }
+  return {};
+}
+
 /** What creating or updating a resource does in the fake cloud. */
 async function apply(
   type: string,
@@ -138,11 +176,14 @@ const standIn: provider.Provider = {
   async check(_urn, _olds, news) {
     return { inputs: news };
   },
-  async diff(_id, _urn, olds: Record<string, unknown>, news: Record<string, unknown>) {
+  async diff(_id, urn, olds: Record<string, unknown>, news: Record<string, unknown>) {
     const ignored = new Set(ignoring);
-    const changed = Object.keys({ ...olds, ...news }).filter(
-      (k) => k in news && !ignored.has(k) && !isDeepStrictEqual(olds[k], news[k]),
-    );
+    // The prior state holds what the provider stored, which for some inputs is not what was sent; the
+    // provider's diff reads both sides the same way (plan/state-diff.ts STORED_AS cites each).
+    const stored = STORED_AS[parse(urn).type] ?? {};
+    const same = (k: string) =>
+      stored[k] ? stored[k](olds[k]) === stored[k](news[k]) : isDeepStrictEqual(olds[k], news[k]);
+    const changed = Object.keys({ ...olds, ...news }).filter((k) => k in news && !ignored.has(k) && !same(k));
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
@@ -162,7 +203,8 @@ const standIn: provider.Provider = {
   },
   async delete() {},
   async invoke(token, inputs) {
-    return { outputs: callResult({ token, inputs, provider: "" } as never, env) };
+    const outputs = callResult({ token, inputs, provider: "" } as never, env);
+    return { outputs: FAKE ? { ...outputs, ...(await liveInvoke(token, inputs)) } : outputs };
   },
 };
 
