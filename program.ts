@@ -19,7 +19,7 @@ import { ecrEncryptionProblem } from "./lib/fixed-names";
 import { ecrRepositoryName } from "./lib/names";
 import type { ServiceConfig } from "./lib/config/schema";
 import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
-import { imageSource } from "./lib/service-plan";
+import { imageArgs, imageSource } from "./lib/service-plan";
 import { cloudRunTarget } from "./targets/cloud-run";
 import { lambdaTarget } from "./targets/lambda";
 import type { Target } from "./targets/types";
@@ -145,7 +145,7 @@ export async function readPromotedImages(
 ): Promise<Record<string, ImageOutput> | undefined> {
   if (config.promoteFrom === undefined) return undefined;
   // Rolled-back services deploy an earlier image of this stack: nothing to read for them.
-  const services = config.services.filter((s) => config.rollback[s.name] === undefined);
+  const services = config.services.filter((s) => config.imageSources[s.name] === "promote");
   const ref = new pulumi.StackReference("promote-from", { name: config.promoteFrom });
   const where = `${config.file}: ${PROJECT}:promoteFrom`;
   let images: pulumi.StackReferenceOutputDetails;
@@ -184,15 +184,15 @@ export function deployStack(
   config: StackConfig,
   promoted?: Record<string, ImageOutput>,
 ): Record<string, unknown> {
-  const has = (target: ServiceConfig["target"]) => config.services.some((s) => s.target === target);
-  const targets = {
-    cloudrun: has("cloudrun") ? cloudRunTarget(config, promoted === undefined) : undefined,
-    lambda: has("lambda") ? lambdaTarget(config) : undefined,
-  };
+  // The config has each cloud's settings exactly when it has services for it (lib/config/parse.ts).
+  const cloudRun = config.gcp && cloudRunTarget(config);
+  const lambda = config.aws && lambdaTarget(config);
   const images: Record<string, pulumi.Output<ImageOutput>> = {};
   const services: Record<string, pulumi.Output<unknown>> = {};
-  for (const svc of config.services) {
-    const target = targets[svc.target] as Target<ServiceConfig>;
+  /** One service through its own target: typed by the service's kind, no cast. */
+  const wire = <S extends ServiceConfig>(svc: S, target: Target<S> | undefined) => {
+    if (target === undefined)
+      throw new Error(`no ${svc.target} target for ${svc.name}: the config has no settings for it`);
     const repo = target.repository(svc);
     const source = imageSource(config, svc, promoted);
     if (source.kind === "rollback") {
@@ -207,37 +207,7 @@ export function deployStack(
       tag: source.tag,
       commit: config.commit,
       registryAuth: repo.auth,
-      ...(source.kind === "build"
-        ? {
-            build: {
-              context: svc.context,
-              dockerfile: svc.dockerfile,
-              buildArgs: svc.buildArgs,
-              target: svc.buildTarget,
-              cacheRef: repo.cacheRef,
-              cacheImageManifest: repo.cacheImageManifest,
-              buildOnPreview: config.buildOnPreview,
-              builder: config.builder,
-              sourceUrl: config.sourceUrl,
-            },
-          }
-        : {
-            // Promotion copies the source stack's verified image by digest into this stack's protected
-            // registry (prod never depends on staging's registry, whose cleanup may delete old images);
-            // a rollback "copies" within this registry, which proves the image is still there.
-            promoted:
-              source.kind === "promote"
-                ? {
-                    sourceRepositoryUrl: source.image.repositoryUrl,
-                    digest: source.image.digest,
-                    sourceLogin: repo.sourceLogin(source.image.repositoryUrl),
-                  }
-                : {
-                    sourceRepositoryUrl: repo.repositoryUrl,
-                    digest: source.digest,
-                    sourceLogin: repo.auth.login,
-                  },
-          }),
+      ...imageArgs(config, svc, source, { ...repo, login: repo.auth.login }),
     });
     services[svc.name] = target.deploy(svc, image, source.commitSha);
     images[svc.name] = pulumi.output({
@@ -249,6 +219,18 @@ export function deployStack(
       // Resolves only after verification: a stack reading these knows they were verified.
       verified: image.verification.stdout.apply(() => true),
     }) as unknown as pulumi.Output<ImageOutput>;
+  };
+  for (const svc of config.services) {
+    switch (svc.target) {
+      case "cloudrun":
+        wire(svc, cloudRun);
+        break;
+      case "lambda":
+        wire(svc, lambda);
+        break;
+      default:
+        svc satisfies never;
+    }
   }
   return { commitSha: config.commit.sha, images, services };
 }

@@ -6,7 +6,7 @@ import { ComponentArgError } from "../lib/errors";
 import { REGISTRY_DEFAULTS } from "../lib/service-defaults";
 import { transform, type Transform } from "../lib/transform";
 import type { RegistryAuth } from "./container-image";
-import { artifactRegistryHost, artifactRegistryReaderKey } from "../lib/names";
+import { artifactRegistryHost, legacyArtifactRegistryReaderKey, memberSlug } from "../lib/names";
 
 export const ARTIFACT_REGISTRY_REPOSITORY_TYPE = "multicloud:gcp:ArtifactRegistryRepository";
 
@@ -191,9 +191,18 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
         "a member that is an output needs a key to name its grant; pass one",
       );
     }
-    const resourceName = `${this.name}-reader-${key ?? artifactRegistryReaderKey(member as string)}`;
+    const resourceName = `${this.name}-reader-${key ?? memberSlug(member as string)}`;
     const known = this.grantsByName.get(resourceName);
     if (known) return known;
+    // Named by the member's own slug before issue 23: the same grant, kept in place.
+    const legacyName =
+      key === undefined
+        ? `${this.name}-reader-${legacyArtifactRegistryReaderKey(member as string)}`
+        : undefined;
+    const aliases = [
+      ...(legacyName !== undefined && legacyName !== resourceName ? [{ name: legacyName }] : []),
+      ...(opts?.aliases ?? []),
+    ];
     const grant = new gcp.artifactregistry.RepositoryIamMember(
       ...transform(
         this.transforms?.readerGrant,
@@ -205,7 +214,7 @@ export class ArtifactRegistryRepository extends pulumi.ComponentResource {
           role: "roles/artifactregistry.reader",
           member,
         },
-        { parent: this, ...opts },
+        { parent: this, ...(aliases.length > 0 ? { aliases } : {}) },
       ),
     );
     this.readerGrants.push(grant);

@@ -49,7 +49,10 @@ export function legacyCloudRunSecretGrantName(service: string, envName: string):
   return `${service}-secret-${envName.toLowerCase()}`;
 }
 
-/** `serviceAccount:ci@p.iam.gserviceaccount.com` → `serviceaccount-ci-p-iam-gserviceaccount-com`. */
+/**
+ * The one slug of an IAM member in a resource name: `serviceAccount:ci@p.iam.gserviceaccount.com` →
+ * `serviceaccount-ci-p-iam-gserviceaccount-com`. Lower-cased, as IAM compares emails.
+ */
 export function memberSlug(member: string): string {
   return member
     .toLowerCase()
@@ -67,8 +70,11 @@ export function cloudRunInvokerGrantName(service: string, member: string): strin
   return `${service}-invoker-${memberSlug(member)}`;
 }
 
-/** The key naming an Artifact Registry reader grant of `member`: `<repository>-reader-<key>`. */
-export function artifactRegistryReaderKey(member: string): string {
+/**
+ * Before issue 23 a reader grant was named by its own slug of the member (case kept, `.`, `@` and
+ * `:` as hyphens): `<repository>-reader-serviceAccount-deployer-…`, the name an alias points back to.
+ */
+export function legacyArtifactRegistryReaderKey(member: string): string {
   return member.replace(/[^A-Za-z0-9-]+/g, "-");
 }
 

@@ -29,9 +29,10 @@ export const LAMBDA_DEFAULTS = {
   ephemeralStorageMb: 512,
   logRetentionDays: 30,
   functionUrl: false,
-  exposure: "private",
-  healthGate: true,
-  healthPath: "/health",
+  // What a service is whatever its target: one owner, Cloud Run's.
+  exposure: CLOUD_RUN_DEFAULTS.exposure,
+  healthGate: CLOUD_RUN_DEFAULTS.healthGate,
+  healthPath: CLOUD_RUN_DEFAULTS.healthPath,
 } as const;
 
 /**

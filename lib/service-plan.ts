@@ -17,16 +17,20 @@ export type ImageSource =
   /** An earlier image of this stack's own registry (`rollback`): nothing is copied, only checked. */
   | { kind: "rollback"; digest: string; tag: string; commitSha: string };
 
-/** Rollback first (it names this service explicitly), then promotion, else a build. */
+/** The source the config decided (StackConfig.imageSources), with what it needs. */
 export function imageSource(
-  config: Pick<StackConfig, "rollback" | "commit">,
+  config: Pick<StackConfig, "rollback" | "commit" | "imageSources">,
   svc: ServiceConfig,
   promoted: Record<string, ImageOutput> | undefined,
 ): ImageSource {
-  const rollback = config.rollback[svc.name];
-  if (rollback) return { kind: "rollback", ...rollback };
-  const image = promoted?.[svc.name];
-  if (image) return { kind: "promote", image, tag: image.tag, commitSha: image.commitSha };
+  const kind = config.imageSources[svc.name];
+  if (kind === "rollback") return { kind: "rollback", ...config.rollback[svc.name]! };
+  if (kind === "promote") {
+    const image = promoted?.[svc.name];
+    // program.ts readPromotedImages reads one for every promoted service, or stops the program.
+    if (!image) throw new Error(`no promoted image was read for ${svc.name}`);
+    return { kind: "promote", image, tag: image.tag, commitSha: image.commitSha };
+  }
   const inputs: BuildInputs = {
     platform: svc.platform,
     context: svc.context,
@@ -35,6 +39,59 @@ export function imageSource(
     buildTarget: svc.buildTarget,
   };
   return { kind: "build", tag: imageTag(config.commit, inputs), commitSha: config.commit.sha, inputs };
+}
+
+/** Where an image lives, as imageArgs needs it (a target's ServiceRepository; values are plain or outputs). */
+export interface ImageRepository<V, L> {
+  repositoryUrl: V;
+  cacheRef: V;
+  cacheImageManifest: boolean;
+  /** How this stack's own steps log in to the repository. */
+  login: L;
+  /** How a promotion copy logs in to the source stack's registry holding a repository. */
+  sourceLogin(sourceRepositoryUrl: string): L;
+}
+
+/**
+ * The image half of ContainerImage's arguments for a source: the build settings, or the image to
+ * copy in. Promotion copies the source stack's verified image by digest into this stack's own
+ * registry (prod never depends on staging's, whose cleanup may delete old images); a rollback
+ * "copies" within this registry, which proves the image is still there.
+ */
+export function imageArgs<V, L>(
+  config: Pick<StackConfig, "buildOnPreview" | "builder" | "sourceUrl">,
+  svc: ServiceConfig,
+  source: ImageSource,
+  repo: ImageRepository<V, L>,
+) {
+  switch (source.kind) {
+    case "build":
+      return {
+        build: {
+          context: svc.context,
+          dockerfile: svc.dockerfile,
+          buildArgs: svc.buildArgs,
+          target: svc.buildTarget,
+          cacheRef: repo.cacheRef,
+          cacheImageManifest: repo.cacheImageManifest,
+          buildOnPreview: config.buildOnPreview,
+          builder: config.builder,
+          sourceUrl: config.sourceUrl,
+        },
+      };
+    case "promote":
+      return {
+        promoted: {
+          sourceRepositoryUrl: source.image.repositoryUrl,
+          digest: source.image.digest,
+          sourceLogin: repo.sourceLogin(source.image.repositoryUrl),
+        },
+      };
+    case "rollback":
+      return {
+        promoted: { sourceRepositoryUrl: repo.repositoryUrl, digest: source.digest, sourceLogin: repo.login },
+      };
+  }
 }
 
 /** A Cloud Run service's settings as CloudRunService takes them (all but the image and version). */

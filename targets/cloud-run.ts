@@ -14,7 +14,7 @@ import type { Target } from "./types";
 type UnknownSettings = Exclude<keyof ReturnType<typeof cloudRunSettings>, keyof CloudRunServiceArgs>;
 export const SETTINGS_ARE_ARGS: [UnknownSettings] extends [never] ? true : UnknownSettings = true;
 
-export function cloudRunTarget(config: StackConfig, building: boolean): Target<CloudRunServiceConfig> {
+export function cloudRunTarget(config: StackConfig): Target<CloudRunServiceConfig> {
   const gcpConfig = config.gcp!;
   const ar = gcpConfig.artifactRegistry;
   const registry = new ArtifactRegistryRepository("images", {
@@ -22,7 +22,7 @@ export function cloudRunTarget(config: StackConfig, building: boolean): Target<C
     location: ar.location,
     repositoryId: ar.repositoryId,
     // A promoting stack builds nothing, so it needs no build cache.
-    cacheRepositoryId: building ? ar.cacheRepositoryId : undefined,
+    cacheRepositoryId: config.builds ? ar.cacheRepositoryId : undefined,
     keepTaggedVersions: ar.keepTaggedVersions,
     deleteUntaggedAfterDays: ar.deleteUntaggedAfterDays,
     adoptExisting: ar.adoptExisting,

@@ -70,6 +70,13 @@ export type StackConfig = Omit<StackSchemaOutput, "services" | "commitSha" | "ar
   stack: string;
   file: string;
   commit: CommitInfo;
+  /** This stack builds its images: it promotes from no other stack (`promoteFrom` unset). */
+  builds: boolean;
+  /**
+   * Where each service's image comes from, decided here once: its `rollback` entry first, else the
+   * stack it promotes from, else a build at this commit (lib/service-plan.ts imageSource).
+   */
+  imageSources: Record<string, "build" | "promote" | "rollback">;
   /** Sorted by name, so the program registers resources in a stable order. */
   services: ServiceConfig[];
   /** Set when the stack has Cloud Run services. */
@@ -259,8 +266,13 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   // A stack builds unless it promotes (an invalid promoteFrom was reported: nothing to check then);
   // rolled-back services deploy an earlier image and build nothing.
   const builds = raw.project.promoteFrom === undefined;
+  const imageSources = Object.fromEntries(
+    services.map(
+      (s) => [s.name, rollback[s.name] !== undefined ? "rollback" : builds ? "build" : "promote"] as const,
+    ),
+  );
   if (builds) {
-    for (const s of services.filter((x) => rollback[x.name] === undefined)) {
+    for (const s of services.filter((x) => imageSources[x.name] === "build")) {
       const contextDir = path.resolve(ctx.projectDir, s.context);
       if (!ctx.exists(contextDir)) {
         at(
@@ -293,6 +305,8 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     stack: ctx.stack,
     file: ctx.file,
     commit,
+    builds,
+    imageSources,
     services,
     gcp: hasCloudRun
       ? {

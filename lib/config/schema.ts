@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { PLATFORMS, LAMBDA_ARCHITECTURES } from "../platform";
 import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS, REGISTRY_DEFAULTS } from "../service-defaults";
-import { artifactRegistryReaderKey } from "../names";
+import { memberSlug } from "../names";
 import { GCP_PROJECT_ID, GCP_PROJECT_ID_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN } from "./cloud-ids";
 
 /** The Pulumi project name, which is also the config namespace of every key below. */
@@ -418,11 +418,11 @@ export const imageConsumersSchema = z
             'expected a list of IAM members like ["serviceAccount:deployer@acme-prod.iam.gserviceaccount.com"]',
           ),
         )
-        // One reader grant per member, named by it (lib/names.ts artifactRegistryReaderKey).
+        // One reader grant per member, named by it (lib/names.ts memberSlug).
         .superRefine((members, ctx) => {
           const byKey = new Map<string, string>();
           members.forEach((m, i) => {
-            const other = byKey.get(artifactRegistryReaderKey(m).toLowerCase());
+            const other = byKey.get(memberSlug(m));
             if (other !== undefined && other !== m) {
               ctx.addIssue({
                 code: "custom",
@@ -434,7 +434,7 @@ export const imageConsumersSchema = z
                     : `this and "${other}" are different members whose reader grants would have one name; grant one of them outside this stack`,
               });
             }
-            byKey.set(artifactRegistryReaderKey(m).toLowerCase(), m);
+            byKey.set(memberSlug(m), m);
           });
         })
         .default([]),

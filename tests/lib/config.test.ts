@@ -474,6 +474,24 @@ describe("names Pulumi or the clouds would refuse (issue 15, classes 2, 3 and 7)
   });
 });
 
+describe("where each service's image comes from, decided once", () => {
+  const old = { digest: `sha256:${"a".repeat(64)}`, tag: "t", commitSha: "b".repeat(40) };
+
+  it("a stack without promoteFrom builds every service but a rolled-back one", () => {
+    const c = parse(raw({ rollback: JSON.stringify({ worker: old }) }));
+    expect(c.builds).toBe(true);
+    expect(c.imageSources).toEqual({ api: "build", worker: "rollback" });
+  });
+
+  it("a promoting stack builds nothing: it promotes every service but a rolled-back one", () => {
+    const c = parse(
+      raw({ promoteFrom: "acme/multicloud-deploy/staging", rollback: JSON.stringify({ api: old }) }),
+    );
+    expect(c.builds).toBe(false);
+    expect(c.imageSources).toEqual({ api: "rollback", worker: "promote" });
+  });
+});
+
 describe("parseStackConfig defaults", () => {
   it("applies the documented defaults in one place", () => {
     const c = parse(raw({ requirePinnedSecretVersions: "false" }));

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { CommitInfo } from "../../lib/commit";
 import type { CloudRunServiceConfig, LambdaServiceConfig } from "../../lib/config/schema";
-import { cloudRunSettings, imageSource, lambdaSettings } from "../../lib/service-plan";
+import { cloudRunSettings, imageArgs, imageSource, lambdaSettings } from "../../lib/service-plan";
 import type { ImageOutput } from "../../lib/promotion";
 
 const commit: CommitInfo = { sha: "a".repeat(40), source: "git", dirty: false, timestamp: 1, notes: [] };
@@ -25,7 +25,9 @@ const rollback = { digest: `sha256:${"d".repeat(64)}`, tag: "t-old", commitSha: 
 
 describe("imageSource", () => {
   it("builds at this commit when nothing else is asked", () => {
-    expect(imageSource({ rollback: {}, commit }, svc, undefined)).toMatchObject({
+    expect(
+      imageSource({ rollback: {}, commit, imageSources: { api: "build" } }, svc, undefined),
+    ).toMatchObject({
       kind: "build",
       commitSha: commit.sha,
       tag: expect.stringMatching(new RegExp(`^${commit.sha}-amd64-`)),
@@ -33,7 +35,9 @@ describe("imageSource", () => {
   });
 
   it("promotes the source stack's image, with its tag and commit", () => {
-    expect(imageSource({ rollback: {}, commit }, svc, { api: promotedImage })).toEqual({
+    expect(
+      imageSource({ rollback: {}, commit, imageSources: { api: "promote" } }, svc, { api: promotedImage }),
+    ).toEqual({
       kind: "promote",
       image: promotedImage,
       tag: "t-promoted",
@@ -41,10 +45,72 @@ describe("imageSource", () => {
     });
   });
 
+  it("a promoted service without its image read is a program error, never a silent build", () => {
+    expect(() => imageSource({ rollback: {}, commit, imageSources: { api: "promote" } }, svc, {})).toThrow(
+      /no promoted image was read for api/,
+    );
+  });
+
   it("rolls back before promoting: the rollback names this service explicitly", () => {
-    expect(imageSource({ rollback: { api: rollback }, commit }, svc, { api: promotedImage })).toEqual({
+    expect(
+      imageSource({ rollback: { api: rollback }, commit, imageSources: { api: "rollback" } }, svc, {
+        api: promotedImage,
+      }),
+    ).toEqual({
       kind: "rollback",
       ...rollback,
+    });
+  });
+});
+
+describe("imageArgs", () => {
+  const repo = {
+    repositoryUrl: "us-docker.pkg.dev/prod/apps/api",
+    cacheRef: "us-docker.pkg.dev/prod/apps-cache/api:buildcache-api-amd64",
+    cacheImageManifest: false,
+    login: { kind: "gcp" },
+    sourceLogin: (url: string) => ({ kind: "gcp", from: url }),
+  };
+  const config = { buildOnPreview: false, builder: "remote", sourceUrl: "https://example.com/r" };
+
+  it("a build gets the service's build settings and this repository's cache", () => {
+    const source = imageSource({ rollback: {}, commit, imageSources: { api: "build" } }, svc, undefined);
+    expect(imageArgs(config, { ...svc, buildTarget: "runtime" }, source, repo)).toEqual({
+      build: {
+        context: "apps/api",
+        dockerfile: "Dockerfile",
+        buildArgs: {},
+        target: "runtime",
+        cacheRef: repo.cacheRef,
+        cacheImageManifest: false,
+        buildOnPreview: false,
+        builder: "remote",
+        sourceUrl: "https://example.com/r",
+      },
+    });
+  });
+
+  it("a promotion copies the source stack's digest, logging in to the source's registry", () => {
+    const source = imageSource({ rollback: {}, commit, imageSources: { api: "promote" } }, svc, {
+      api: promotedImage,
+    });
+    expect(imageArgs(config, svc, source, repo)).toEqual({
+      promoted: {
+        sourceRepositoryUrl: promotedImage.repositoryUrl,
+        digest: promotedImage.digest,
+        sourceLogin: { kind: "gcp", from: promotedImage.repositoryUrl },
+      },
+    });
+  });
+
+  it("a rollback copies within this stack's own repository, with its own login, which proves the image is there", () => {
+    const source = imageSource(
+      { rollback: { api: rollback }, commit, imageSources: { api: "rollback" } },
+      svc,
+      { api: promotedImage },
+    );
+    expect(imageArgs(config, svc, source, repo)).toEqual({
+      promoted: { sourceRepositoryUrl: repo.repositoryUrl, digest: rollback.digest, sourceLogin: repo.login },
     });
   });
 });

@@ -65,6 +65,12 @@ describe("upgrading a stack deployed before issue 21", () => {
       ["api-secret-acme-shared/shared-token", "api-secret-shared_token", "same"],
       ["api-secret-api-key", "api-secret-api_key", "same"],
       ["images-reader-cloud-run-agent-acme-apps-staging", "api-image-reader", "same"],
+      // Issue 23: one member slug for every grant name (lib/names.ts memberSlug).
+      [
+        "images-reader-serviceaccount-deployer-acme-apps-prod-iam-gserviceaccount-com",
+        "images-reader-serviceAccount-deployer-acme-apps-prod-iam-gserviceaccount-com",
+        "same",
+      ],
     ]);
   });
 
