@@ -23,7 +23,8 @@ export function imageSource(
   svc: ServiceConfig,
   promoted: Record<string, ImageOutput> | undefined,
 ): ImageSource {
-  const kind = config.imageSources[svc.name];
+  const kind = config.imageSources[svc.name] as "build" | "promote" | "rollback" | undefined;
+  if (kind === undefined) throw new Error(`the config decided no image source for ${svc.name}`);
   if (kind === "rollback") return { kind: "rollback", ...config.rollback[svc.name]! };
   if (kind === "promote") {
     const image = promoted?.[svc.name];

@@ -180,9 +180,13 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
   }).start();
   const registries = new Map<string, LocalRegistry>();
   const stop = async () => {
-    await cloud.stop();
-    for (const r of registries.values()) r.stop();
-    fs.rmSync(root, { recursive: true, force: true });
+    // The registries first: they hold 127.0.0.2-4:443 in other processes, which outlive a hung close.
+    try {
+      for (const r of registries.values()) r.stop();
+      await cloud.stop();
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   };
   try {
     await cloud.startTls({
@@ -226,6 +230,9 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
       E2E_STANDIN_ENVIRONMENT: JSON.stringify(standin),
       GOOGLE_APPLICATION_CREDENTIALS: f(`adc-${stack}.json`),
       METADATA_SERVER_DETECTION: "none",
+      // No profile of the machine's user (an `endpoint_url` there would be honoured): only these keys.
+      AWS_CONFIG_FILE: f("aws-config"),
+      AWS_SHARED_CREDENTIALS_FILE: f("aws-credentials"),
       AWS_ACCESS_KEY_ID: awsAccessKeyId,
       AWS_SECRET_ACCESS_KEY: `e2e-${stack}`,
       AWS_EC2_METADATA_DISABLED: "true",
@@ -251,6 +258,32 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
       { ...envOf(stack), ...extraEnv },
       options.dir,
     );
+  // Before anything runs: every name this suite serves resolves to loopback only inside the namespace,
+  // as glibc resolves it for the CLI and the plugins (getent ahosts), or nothing starts.
+  const names = [...cloudHosts, ...(options.registries ? Object.keys(CLOUD_REGISTRIES) : [])];
+  const resolved = await sh(
+    "unshare",
+    namespaced([
+      "sh",
+      "-c",
+      'for h in "$@"; do getent ahosts "$h" | while read -r a _; do echo "$h $a"; done; done',
+      "sh",
+      ...names,
+    ]),
+    envOf(stackNames[0]!),
+    options.dir,
+  );
+  const lines = resolved.stdout.split("\n").filter(Boolean);
+  const escapes = names.filter((h) => {
+    const addresses = lines.filter((l) => l.startsWith(`${h} `)).map((l) => l.slice(h.length + 1));
+    return addresses.length === 0 || addresses.some((a) => !a.startsWith("127."));
+  });
+  if (resolved.code !== 0 || escapes.length > 0) {
+    await stop();
+    throw new Error(
+      `not resolved to loopback only in the suite's namespace: ${escapes.join(", ")}\n${resolved.stdout}${resolved.stderr}`,
+    );
+  }
   for (const stack of stackNames) {
     const init = await pulumi(["stack", "init", stack], {}, stack);
     if (init.code !== 0) {
