@@ -86,7 +86,7 @@ export interface CloudEnvironment {
   pulumi(args: string[], extraEnv?: Record<string, string>, stack?: string): Promise<CliResult>;
   /** A bash script in `stack`'s namespace and environment, the toolchain's `pulumi` on its PATH. */
   bash(script: string, stack: string, extraEnv?: Record<string, string>): Promise<CliResult>;
-  /** The CLI in its own process group (and namespace), to be killed mid-update. */
+  /** The CLI in its own process group and PID namespace (and mount namespace), to be killed mid-update. */
   spawnPulumi(args: string[], stack?: string): ChildProcess;
   stop(): Promise<void>;
 }
@@ -302,13 +302,21 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
         { ...envOf(stack), ...extraEnv },
         options.dir,
       ),
+    // Also in a PID namespace of its own, so that killing it is a runner dying: the CLI starts each
+    // plugin in its own process group (sdk/go/common/util/cmdutil RegisterProcessGroup, Setpgid), so
+    // a SIGKILL of the CLI's group alone would leave the command plugin and a release step it runs
+    // moving traffic beside the next update. When the namespace's first process dies, all of it does.
     spawnPulumi: (args, stack = stackNames[0]!) =>
-      spawn("unshare", namespaced([pulumiBin, ...args, "--non-interactive"]), {
-        cwd: options.dir,
-        env: envOf(stack),
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
+      spawn(
+        "unshare",
+        ["--pid", "--fork", "--mount-proc", ...namespaced([pulumiBin, ...args, "--non-interactive"])],
+        {
+          cwd: options.dir,
+          env: envOf(stack),
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      ),
     stop,
   };
 }
