@@ -3,6 +3,7 @@
  * upload and manifest PUT), so each test can put exactly the broken image it needs in place.
  */
 import { createHash } from "node:crypto";
+import type { RegistryClient } from "../lib/registry/client";
 import { MEDIA_TYPES } from "../lib/registry/manifest-check";
 
 export interface RegistryTarget {
@@ -149,4 +150,41 @@ export function requireRegistry(info: {
 }): RegistryTarget {
   if (!info.host) throw new Error(`the test registry did not start: ${info.error}`);
   return { host: info.host, username: info.username, password: info.password };
+}
+
+/**
+ * Pushes a one-layer OCI image through the product's own client (so with whatever auth the registry
+ * asks, token auth included); returns its manifest digest.
+ */
+export async function pushWithClient(
+  client: RegistryClient,
+  repo: string,
+  architecture = "amd64",
+): Promise<string> {
+  const layer = Buffer.from(`layer of ${repo} for ${architecture}`);
+  const config = Buffer.from(
+    JSON.stringify({ os: "linux", architecture, rootfs: { type: "layers", diff_ids: [digestOf(layer)] } }),
+  );
+  await client.uploadBlob(repo, digestOf(layer), layer);
+  await client.uploadBlob(repo, digestOf(config), config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.ociManifest,
+      config: {
+        mediaType: "application/vnd.oci.image.config.v1+json",
+        digest: digestOf(config),
+        size: config.length,
+      },
+      layers: [
+        {
+          mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+          digest: digestOf(layer),
+          size: layer.length,
+        },
+      ],
+    }),
+  );
+  await client.putManifest(repo, digestOf(manifest), manifest, MEDIA_TYPES.ociManifest);
+  return digestOf(manifest);
 }

@@ -39,7 +39,7 @@ import { parse as parseYaml } from "yaml";
 import type { MockEnvironment } from "../../plan/standins";
 import { FakeCloud } from "../../tools/fake-cloud";
 import { makeCertificate, startRegistry, type LocalRegistry } from "../../tools/local-registry";
-import { CLOUD_REGISTRIES, sh, type CliResult, type E2eEnvironment } from "./env";
+import { CLOUD_REGISTRIES, sh, withHosts, type CliResult, type E2eEnvironment } from "./env";
 
 /** One stack's deployment identity: what the stand-ins report, and the credentials it deploys with. */
 export interface StackIdentity extends MockEnvironment {
@@ -238,18 +238,7 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
       AWS_EC2_METADATA_DISABLED: "true",
     };
   };
-  // A private mount namespace whose /etc/hosts is ours; the process and everything it starts inherit
-  // it. The rest of the machine keeps its own.
-  const namespaced = (command: string[]) => [
-    "--mount",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    'mount --bind "$0" /etc/hosts && exec "$@"',
-    f("hosts"),
-    ...command,
-  ];
+  const namespaced = (command: string[]) => withHosts(f("hosts"), command);
   const pulumiBin = path.join(e.toolchain, "bin/pulumi");
   const pulumi = (args: string[], extraEnv: Record<string, string> = {}, stack = stackNames[0]!) =>
     sh(

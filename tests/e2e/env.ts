@@ -118,6 +118,24 @@ export function recordTimings(key: string, timings: Record<string, number>): voi
   fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 }
 
+/**
+ * `unshare` arguments that run `command` in a mount namespace of its own whose /etc/hosts is `hosts`
+ * (bind-mounted over the real one): the process and everything it starts resolve the suite's names
+ * to loopback, and the rest of the machine keeps its own.
+ */
+export function withHosts(hosts: string, command: string[]): string[] {
+  return [
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    'mount --bind "$0" /etc/hosts && exec "$@"',
+    hosts,
+    ...command,
+  ];
+}
+
 /** Where the harness's copy of the program keeps the FROM scratch build contexts (tests/e2e/project/apps). */
 export const FIXTURES = "e2e-apps";
 
@@ -214,14 +232,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
     let bkLog = "";
     const bk = spawn(
       "unshare",
-      [
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        'mount --bind "$0" /etc/hosts && exec "$@"',
-        hosts,
+      withHosts(hosts, [
         path.join(tc, "bin/buildkitd"),
         "--config",
         toml,
@@ -231,7 +242,7 @@ export async function startEnvironment(): Promise<E2eEnvironment> {
         `unix://${sock}`,
         "--oci-worker=true",
         "--containerd-worker=false",
-      ],
+      ]),
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     children.push(bk);

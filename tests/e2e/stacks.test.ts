@@ -64,6 +64,14 @@ const run = (stack: string, args: string[], sha = C1) =>
   c.pulumi(["--stack", stack, ...args], { GITHUB_SHA: sha }, stack);
 const up = (stack: string, sha: string, ...extra: string[]) =>
   run(stack, ["up", "--yes", "--skip-preview", ...extra], sha);
+/** A re-run at the commit deployed: preview and up change nothing, and no traffic moves. Its up's ms. */
+async function sameCommit(stack: string): Promise<number> {
+  const before = c.cloud.history.length;
+  ok(await run(stack, ["preview", "--expect-no-changes"]), `${stack} preview --expect-no-changes`);
+  const r = ok(await up(stack, C1, "--expect-no-changes"), `${stack} up --expect-no-changes`);
+  expect(c.cloud.history.length).toBe(before);
+  return r.ms;
+}
 const pack = () => [
   "--policy-pack",
   e.policyPack,
@@ -243,11 +251,7 @@ describe("the staging and prod stacks on the real engine", () => {
   });
 
   it("staging at the same commit has nothing to do: preview and up pass --expect-no-changes", async () => {
-    const before = c.cloud.history.length;
-    ok(await run("staging", ["preview", "--expect-no-changes"]), "preview --expect-no-changes");
-    const r = ok(await up("staging", C1, "--expect-no-changes"), "up --expect-no-changes");
-    timings.stagingUpNoChangeMs = r.ms;
-    expect(c.cloud.history.length).toBe(before);
+    timings.stagingUpNoChangeMs = await sameCommit("staging");
   });
 
   it("prod up: copies staging's verified digests into its own registries through the StackReference, verifies and deploys them, and builds nothing", async () => {
@@ -297,11 +301,7 @@ describe("the staging and prod stacks on the real engine", () => {
   });
 
   it("prod at the same commit has nothing to do: preview and up pass --expect-no-changes", async () => {
-    const before = c.cloud.history.length;
-    ok(await run("prod", ["preview", "--expect-no-changes"]), "preview --expect-no-changes");
-    const r = ok(await up("prod", C1, "--expect-no-changes"), "up --expect-no-changes");
-    timings.prodUpNoChangeMs = r.ms;
-    expect(c.cloud.history.length).toBe(before);
+    timings.prodUpNoChangeMs = await sameCommit("prod");
   });
 
   it("a second commit: staging builds and releases it, prod promotes and releases the same digests", async () => {

@@ -3,13 +3,11 @@
  * trusting a token server started by the test setup): what Artifact Registry asks of every client.
  * Images are pushed with the same client, so pushing, verifying and promoting all go through it.
  */
-import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { RegistryClient } from "../../lib/registry/client";
 import { copyImage } from "../../lib/registry/copy";
-import { MEDIA_TYPES } from "../../lib/registry/manifest-check";
 import { verifyImage } from "../../lib/registry/verify";
-import { requireRegistry } from "../../tools/image-fixtures";
+import { pushWithClient, requireRegistry } from "../../tools/image-fixtures";
 
 let host: string;
 let creds: { username: string; password: string };
@@ -17,37 +15,8 @@ beforeAll(() => {
   ({ host, ...creds } = requireRegistry(inject("tokenRegistry")));
 });
 
-const digestOf = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
-async function push(repo: string, architecture: string): Promise<string> {
-  const client = new RegistryClient(host, { credentials: creds });
-  const layer = Buffer.from(`layer of ${repo} for ${architecture}`);
-  const config = Buffer.from(
-    JSON.stringify({ os: "linux", architecture, rootfs: { type: "layers", diff_ids: [digestOf(layer)] } }),
-  );
-  await client.uploadBlob(repo, digestOf(layer), layer);
-  await client.uploadBlob(repo, digestOf(config), config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.ociManifest,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        digest: digestOf(config),
-        size: config.length,
-      },
-      layers: [
-        {
-          mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
-          digest: digestOf(layer),
-          size: layer.length,
-        },
-      ],
-    }),
-  );
-  await client.putManifest(repo, digestOf(manifest), manifest, MEDIA_TYPES.ociManifest);
-  return digestOf(manifest);
-}
+const push = (repo: string, architecture: string) =>
+  pushWithClient(new RegistryClient(host, { credentials: creds }), repo, architecture);
 
 describe("Bearer token auth against a real registry", () => {
   it("verifies with one token: challenge, token, manifest, config", async () => {
