@@ -41,7 +41,12 @@ function layer(files, dirs, message) {
           "error",
           {
             patterns: [
-              { group: dirs.flatMap((d) => [`../${d}`, `../${d}/*`, `../../${d}`, `../../${d}/*`]), message },
+              {
+                group: dirs.flatMap((d) =>
+                  ["../", "../../", "../../../"].flatMap((up) => [`${up}${d}`, `${up}${d}/*`]),
+                ),
+                message,
+              },
             ],
           },
         ],

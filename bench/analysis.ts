@@ -3,7 +3,7 @@
  * of N services, the deploy's critical path, and byte-for-byte input fingerprints.
  */
 import stringify from "safe-stable-stringify";
-import { PROJECT } from "../lib/config/schema";
+import { PROJECT } from "../lib/config/project";
 import { loadStackConfig, type ProgramRun, type RecordedResource } from "../plan/run";
 
 /**

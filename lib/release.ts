@@ -24,7 +24,7 @@ export interface Rollout {
   waitSeconds: number;
 }
 
-/** Bounds the config schema enforces (lib/config/schema.ts), and the CLI again. */
+/** Bounds the config enforces (lib/config/services/common.ts runs rolloutProblems), and the CLI again. */
 export const ROLLOUT_LIMITS = { maxSteps: 10, minWaitSeconds: 0, maxWaitSeconds: 3600 } as const;
 
 /** Where traffic goes: a Cloud Run revision name or a Lambda version number, and its share. */

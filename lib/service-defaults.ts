@@ -1,6 +1,6 @@
 /**
  * The one owner of every service setting's default. The components apply them to arguments a caller
- * leaves out; the stack schema (lib/config/schema.ts) uses the same values, so a stack file and a
+ * leaves out; the config schemas (lib/config/schema.ts, lib/config/services/*.ts) use the same values, so a stack file and a
  * direct user of a component get the same service, and docs/config.md's table (checked against
  * the schema) shows them.
  */

@@ -4,7 +4,7 @@
  * resources here (tests/lib/service-plan.test.ts).
  */
 import type { StackConfig } from "./config/parse";
-import type { CloudRunServiceConfig, LambdaServiceConfig, ServiceConfig } from "./config/schema";
+import type { CloudRunServiceConfig, LambdaServiceConfig, ServiceConfig } from "./config/services";
 import { imageTag, type BuildInputs } from "./image-tag";
 import type { ImageOutput } from "./promotion";
 

@@ -12,7 +12,7 @@
 import * as fs from "node:fs";
 import { Command, Option } from "commander";
 import { closest } from "fastest-levenshtein";
-import { PROJECT } from "../lib/config/schema";
+import { PROJECT } from "../lib/config/project";
 import { UserError } from "../lib/errors";
 import { parseOrExit } from "../scripts/cli";
 import { checkPolicies, counts, planNotes, tree } from "./report";

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../lib/config/parse";
-import { PROJECT } from "../lib/config/schema";
+import { PROJECT } from "../lib/config/project";
 import { runGit, type GitRunner } from "../lib/commit";
 import { UserError } from "../lib/errors";
 import { loadStackConfig as loadStackFile } from "./stack-files";

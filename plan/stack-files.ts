@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { PROJECT } from "../lib/config/schema";
+import { PROJECT } from "../lib/config/project";
 import { UserError } from "../lib/errors";
 
 /** The stacks that have a file in `projectDir`, sorted. */

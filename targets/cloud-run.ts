@@ -3,7 +3,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactRegistryRepository, CloudRunService, type CloudRunServiceArgs } from "../components";
 import type { StackConfig } from "../lib/config/parse";
-import type { CloudRunServiceConfig } from "../lib/config/schema";
+import type { CloudRunServiceConfig } from "../lib/config/services";
 import { CLOUD_RUN_SERVICE_TYPE } from "../components/cloud-run-service";
 import { cloudRunAgentReaderKey, cloudRunServiceAgent } from "../lib/names";
 import { cloudRunSettings } from "../lib/service-plan";

@@ -3,7 +3,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EcrRepository, LambdaFunction, type LambdaFunctionArgs } from "../components";
 import type { StackConfig } from "../lib/config/parse";
-import type { LambdaServiceConfig } from "../lib/config/schema";
+import type { LambdaServiceConfig } from "../lib/config/services";
 import { ecrRepositoryName } from "../lib/names";
 import { platformTagSuffix } from "../lib/platform";
 import type { RegistryLogin } from "../lib/registry/login";

@@ -4,7 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { ContainerImage, RegistryAuth } from "../components";
-import type { ServiceConfig } from "../lib/config/schema";
+import type { ServiceConfig } from "../lib/config/services";
 import type { RegistryLogin } from "../lib/registry/login";
 
 /** A service's image repository in this stack's registry. */

@@ -7,37 +7,15 @@ import * as path from "node:path";
 import { closest, distance } from "fastest-levenshtein";
 import { z } from "zod";
 import { ConfigError, describeValue } from "../errors";
-import { cloudRunResourceProblem } from "../cloud-run-limits";
 import type { CommitInfo } from "../commit";
-import {
-  CLOUD_RUN_SERVICE_NAME_MAX,
-  IAM_ROLE_NAME_MAX,
-  cloudRunInvokerGrantName,
-  LAMBDA_FUNCTION_NAME_MAX,
-  lambdaFunctionName,
-  lambdaRoleName,
-} from "../names";
-import { architectureForPlatform, platformForArchitecture } from "../platform";
-import { rolloutProblems } from "../release";
-import { AWS_REGION_PATTERN, GCP_PROJECT_ID_PATTERN, GCP_REGION_PATTERN } from "./cloud-ids";
-import { AWS_SDK_CORE_VERSION, isPublishedAwsRegion } from "./regions";
-import {
-  CLOUD_RUN_RESERVED_ENV,
-  DEFAULT_LAMBDA_ARCHITECTURE,
-  LAMBDA_RESERVED_ENV,
-  PROGRAM_ENV,
-  PROJECT,
-  SECRET_LOOKING_ENV,
-  SERVICE_NAME_PATTERN,
-  cloudRunServiceSchema,
-  lambdaServiceSchema,
-  stackConfigSchema,
-  type ArtifactRegistryConfig,
-  type CloudRunServiceConfig,
-  type LambdaServiceConfig,
-  type ServiceConfig,
-} from "./schema";
+import { PROJECT } from "./project";
+import { stackConfigSchema, type ArtifactRegistryConfig } from "./schema";
+import { SERVICE_NAME_PATTERN, checkCommon, type ServiceContext } from "./services/common";
+import { SERVICE_TARGETS, type ServiceConfig } from "./services";
 import { describeIssues, keyPath, type Path } from "./zod-issues";
+
+/** `"cloudrun" or "lambda"`, for messages. */
+const TARGET_NAMES = SERVICE_TARGETS.map((t) => JSON.stringify(t.target)).join(" or ");
 
 /** Configuration as Pulumi hands it to the program. */
 export interface RawStackConfig {
@@ -111,8 +89,10 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     const r = stackConfigSchema.shape[key].safeParse(raw.project[key]);
     return r.success ? (r.data as z.output<(typeof stackConfigSchema.shape)[K]>) : undefined;
   };
-  const requirePinned = own("requirePinnedSecretVersions");
-  const defaultRetention = own("logRetentionDays");
+  const stackValues = {
+    requirePinnedSecretVersions: own("requirePinnedSecretVersions"),
+    logRetentionDays: own("logRetentionDays"),
+  };
   const plainEnvNames = new Set(own("plainEnvNames") ?? []);
   const promoteFrom = own("promoteFrom");
   const rollback = own("rollback") ?? {};
@@ -139,9 +119,8 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       continue;
     }
     const target = (value as Record<string, unknown>).target;
-    const schema =
-      target === "cloudrun" ? cloudRunServiceSchema : target === "lambda" ? lambdaServiceSchema : undefined;
-    if (!schema) {
+    const rules = SERVICE_TARGETS.find((t) => t.target === target);
+    if (!rules) {
       // A misspelt `target` key reads as a missing target: name the key that is there instead.
       const typo =
         target === undefined
@@ -150,54 +129,29 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       at(
         [...where, typo ?? "target"],
         typo !== undefined
-          ? `unknown key; did you mean "target"? (target is "cloudrun" or "lambda")`
-          : `expected "cloudrun" or "lambda", got ${describeValue(target)}`,
+          ? `unknown key; did you mean "target"? (target is ${TARGET_NAMES})`
+          : `expected ${TARGET_NAMES}, got ${describeValue(target)}`,
       );
       continue;
     }
-    const parsed = schema.safeParse(value, { reportInput: true });
+    const parsed = rules.schema.safeParse(value, { reportInput: true });
     if (!parsed.success) {
-      problems.push(...describeIssues(parsed.error.issues, schema, where, ctx.file));
+      problems.push(...describeIssues(parsed.error.issues, rules.schema, where, ctx.file));
       continue;
     }
-    // Cloud Run service names are at most 49 characters, and 46 with a traffic tag (lib/names.ts).
-    if (parsed.data.target === "cloudrun" && name.length > CLOUD_RUN_SERVICE_NAME_MAX) {
-      at(
-        where,
-        `Cloud Run service names are at most ${CLOUD_RUN_SERVICE_NAME_MAX} characters here (the release gate's tag URL, "next---<service>", must fit Cloud Run's 46-character limit for tag and name); ${JSON.stringify(name)} has ${name.length}. Rename the service`,
-      );
-      continue;
-    }
-    const service =
-      parsed.data.target === "cloudrun"
-        ? ({ ...parsed.data, name } as CloudRunServiceConfig)
-        : normalizeLambda(
-            name,
-            parsed.data as z.output<typeof lambdaServiceSchema>,
-            // 30 only stands in when the stack's own value is invalid, which is reported anyway.
-            defaultRetention ?? 30,
-            ctx.stack,
-            where,
-            at,
-          );
+    const serviceCtx: ServiceContext = { stack: ctx.stack, where, at, stackValues };
+    const service = rules.toService(name, parsed.data, serviceCtx);
     if (service) {
-      checkService(service, where, at, requirePinned, plainEnvNames);
+      checkCommon(rules, service, serviceCtx, plainEnvNames);
+      rules.check(service, serviceCtx);
       services.push(service);
     }
   }
-
-  // Physical names must be unique: two functions with one name would fail in AWS after the first.
-  const byFunctionName = new Map<string, string>();
-  for (const svc of services) {
-    if (svc.target !== "lambda") continue;
-    const other = byFunctionName.get(svc.functionName);
-    if (other !== undefined) {
-      at(
-        ["services", svc.name, "functionName"],
-        `${svc.name} and ${other} would both be the Lambda function ${JSON.stringify(svc.functionName)}; give each its own functionName`,
-      );
-    }
-    byFunctionName.set(svc.functionName, svc.name);
+  for (const rules of SERVICE_TARGETS) {
+    rules.checkStack(
+      services.filter((s) => s.target === rules.target),
+      at,
+    );
   }
 
   // A rollback names services that exist.
@@ -213,45 +167,29 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     }
   }
 
-  // Provider settings the services need.
+  // Provider settings the services need, and what the clouds would refuse (region name shapes,
+  // Google's project-id rules, the AWS SDK's region list), checked here.
+  const used = SERVICE_TARGETS.filter((t) => services.some((s) => s.target === t.target));
+  for (const rules of used) {
+    for (const { key, example } of rules.providers) {
+      if (!raw.providers[key]) {
+        problems.push(
+          `${ctx.file}: ${key}: required by ${rules.services}; set it with \`pulumi config set ${key} ${example}\``,
+        );
+      }
+    }
+  }
+  for (const { key, pattern, expected, check } of SERVICE_TARGETS.flatMap((t) => t.providers)) {
+    const value = raw.providers[key];
+    if (value === undefined) continue;
+    const problem = !pattern.test(value) ? `${expected}, got ${describeValue(value)}` : check?.(value);
+    if (problem !== undefined) problems.push(`${ctx.file}: ${key}: ${problem}`);
+  }
+  const hasCloudRun = services.some((s) => s.target === "cloudrun");
+  const hasLambda = services.some((s) => s.target === "lambda");
   const gcpProject = raw.providers["gcp:project"];
   const gcpRegion = raw.providers["gcp:region"];
   const awsRegion = raw.providers["aws:region"];
-  const hasCloudRun = services.some((s) => s.target === "cloudrun");
-  const hasLambda = services.some((s) => s.target === "lambda");
-  if (hasCloudRun && !gcpProject)
-    problems.push(
-      `${ctx.file}: gcp:project: required by the Cloud Run services; set it with \`pulumi config set gcp:project <project-id>\``,
-    );
-  if (hasCloudRun && !gcpRegion)
-    problems.push(
-      `${ctx.file}: gcp:region: required by the Cloud Run services; set it with \`pulumi config set gcp:region us-central1\``,
-    );
-  if (hasLambda && !awsRegion)
-    problems.push(
-      `${ctx.file}: aws:region: required by the Lambda functions; set it with \`pulumi config set aws:region us-east-1\``,
-    );
-  // What the clouds would refuse, checked here (Google's project-id rules; region name shapes).
-  const providerChecks: Array<[string, string | undefined, RegExp, string]> = [
-    [
-      "gcp:project",
-      gcpProject,
-      GCP_PROJECT_ID_PATTERN,
-      "expected a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen",
-    ],
-    ["gcp:region", gcpRegion, GCP_REGION_PATTERN, 'expected a Google Cloud region like "us-central1"'],
-    ["aws:region", awsRegion, AWS_REGION_PATTERN, 'expected an AWS region like "us-east-1"'],
-  ];
-  for (const [key, value, pattern, expected] of providerChecks) {
-    if (value !== undefined && !pattern.test(value)) {
-      problems.push(`${ctx.file}: ${key}: ${expected}, got ${describeValue(value)}`);
-    } else if (key === "aws:region" && value !== undefined && !isPublishedAwsRegion(value)) {
-      // The shape is right but no partition lists it (Google's lists are the APIs': program.ts).
-      problems.push(
-        `${ctx.file}: aws:region: ${describeValue(value)} is not a region the AWS SDK's partition table lists; check the spelling, e.g. "us-east-1" (a region launched after @aws-sdk/core ${AWS_SDK_CORE_VERSION} needs a newer one: npm update @aws-sdk/core)`,
-      );
-    }
-  }
 
   // A stack cannot promote from itself: it would deploy what it already runs, and never build.
   const source = promoteFrom?.split("/");
@@ -322,167 +260,4 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       : undefined,
     aws: hasLambda ? { region: awsRegion! } : undefined,
   };
-}
-
-function normalizeLambda(
-  name: string,
-  data: z.output<typeof lambdaServiceSchema>,
-  defaultRetention: number,
-  stack: string,
-  where: Path,
-  at: (p: Path, message: string) => void,
-): LambdaServiceConfig | undefined {
-  // Names derive from the stack, so staging and prod can share an account; AWS's limits are checked
-  // here, on the name that would be created.
-  const functionName = data.functionName ?? lambdaFunctionName(PROJECT, stack, name);
-  const roleName = lambdaRoleName(functionName);
-  const nameKey = data.functionName === undefined ? where : [...where, "functionName"];
-  if (functionName.length > LAMBDA_FUNCTION_NAME_MAX) {
-    at(
-      nameKey,
-      `the function name ${JSON.stringify(functionName)} has ${functionName.length} characters; Lambda allows ${LAMBDA_FUNCTION_NAME_MAX}. ` +
-        `Set a shorter functionName`,
-    );
-    return undefined;
-  }
-  if (roleName.length > IAM_ROLE_NAME_MAX) {
-    at(
-      nameKey,
-      `the execution role name ${JSON.stringify(roleName)} has ${roleName.length} characters; IAM allows ${IAM_ROLE_NAME_MAX}. ` +
-        `Set a functionName of at most ${IAM_ROLE_NAME_MAX - (roleName.length - functionName.length)} characters`,
-    );
-    return undefined;
-  }
-  // One of platform/architecture is derived from the other; given both, they must agree.
-  const architecture =
-    data.architecture ??
-    (data.platform ? architectureForPlatform(data.platform) : DEFAULT_LAMBDA_ARCHITECTURE);
-  const platform = data.platform ?? platformForArchitecture(architecture);
-  if (architectureForPlatform(platform) !== architecture) {
-    at(
-      where,
-      `platform "${platform}" builds ${architectureForPlatform(platform)} images but architecture is "${architecture}"; ` +
-        `set only one of them (the other is derived), e.g. architecture: "${architecture}"`,
-    );
-    return undefined;
-  }
-  return {
-    ...data,
-    name,
-    functionName,
-    platform,
-    architecture,
-    logRetentionDays: data.logRetentionDays ?? defaultRetention,
-  };
-}
-
-function checkService(
-  s: ServiceConfig,
-  where: Path,
-  at: (p: Path, message: string) => void,
-  requirePinned: boolean | undefined,
-  plainEnvNames: ReadonlySet<string>,
-): void {
-  const looksSecret = (k: string) => SECRET_LOOKING_ENV.test(k) && !plainEnvNames.has(k);
-  const reserved = new Set<string>([
-    ...PROGRAM_ENV,
-    ...(s.target === "cloudrun" ? CLOUD_RUN_RESERVED_ENV : LAMBDA_RESERVED_ENV),
-  ]);
-  const isReserved = (k: string) => reserved.has(k) || (s.target === "lambda" && k.startsWith("AWS_"));
-  for (const [k, v] of Object.entries(s.env)) {
-    if (isReserved(k)) {
-      at(
-        [...where, "env", k],
-        `${k} is set by ${PROGRAM_ENV.includes(k as never) ? "this program" : s.target === "cloudrun" ? "Cloud Run" : "Lambda"}; remove it from env`,
-      );
-    } else if (looksSecret(k)) {
-      at(
-        [...where, "env", k],
-        // No part of the value is repeated: it may be the secret itself.
-        `${k} looks like a secret but is a plain value (${v.length} characters, not shown); ` +
-          `move it to ${s.target === "cloudrun" ? "secrets (a Secret Manager reference)" : "secrets (a Secrets Manager ARN or name)"}`,
-      );
-    }
-    if (k in s.secrets) at([...where, "env", k], `${k} is declared in both env and secrets; keep one`);
-  }
-  // Build args are written into the image's history (docker history shows them): never a secret.
-  for (const k of Object.keys(s.buildArgs)) {
-    if (looksSecret(k)) {
-      at(
-        [...where, "buildArgs", k],
-        `${k} looks like a secret, and build args are stored in the image's history for anyone who can pull it; ` +
-          "remove it (a secret the build needs must not end up in the image)",
-      );
-    }
-  }
-  for (const k of Object.keys(s.secrets)) {
-    if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
-  }
-  // Two env vars may read one secret: that is one grant (named by the secret), never two.
-  if (s.rollout) {
-    for (const p of rolloutProblems(s.rollout)) at([...where, "rollout"], p);
-    const ungated =
-      !s.healthGate ||
-      (s.target === "cloudrun" && s.exposure === "private" && s.healthGateServiceAccount === undefined);
-    if (ungated) {
-      at(
-        [...where, "rollout"],
-        !s.healthGate
-          ? "a rollout gates each step, and this service has healthGate: false; set healthGate: true or remove rollout"
-          : "a rollout gates each step, and this private service has no healthGateServiceAccount to call it with; set one or remove rollout",
-      );
-    }
-  }
-  if (s.target === "cloudrun") {
-    const resources = cloudRunResourceProblem(s.cpu, s.memory);
-    if (resources) at([...where, "memory"], resources);
-    if (s.minInstances > s.maxInstances) {
-      at(
-        [...where, "minInstances"],
-        `minInstances (${s.minInstances}) is greater than maxInstances (${s.maxInstances})`,
-      );
-    }
-    if (requirePinned) {
-      for (const [k, ref] of Object.entries(s.secrets)) {
-        if (ref.version === "latest") {
-          at(
-            [...where, "secrets", k, "version"],
-            `this stack must pin a numeric secret version (requirePinnedSecretVersions), got "latest"; set e.g. "3"`,
-          );
-        }
-      }
-    }
-    // One grant per member, named by it: a member listed twice (or also the health gate's account)
-    // is one grant; two members whose names differ only in punctuation would be one resource name.
-    const byGrant = new Map<string, string>();
-    s.invokers.forEach((m, i) => {
-      if (m === "allUsers" || m === "allAuthenticatedUsers") {
-        at([...where, "invokers", i], `"${m}" would make the service public; set exposure: public instead`);
-      }
-      const grant = cloudRunInvokerGrantName(s.name, m);
-      const other = byGrant.get(grant);
-      if (other !== undefined && other.toLowerCase() !== m.toLowerCase()) {
-        at(
-          [...where, "invokers", i],
-          `"${m}" and "${other}" are different members whose grants would both be named "${grant}"; grant one of them outside this stack`,
-        );
-      }
-      byGrant.set(grant, m);
-    });
-    if (s.healthGateServiceAccount !== undefined) {
-      const health = `serviceAccount:${s.healthGateServiceAccount}`;
-      const other = byGrant.get(cloudRunInvokerGrantName(s.name, health));
-      if (other !== undefined && other.toLowerCase() !== health.toLowerCase()) {
-        at(
-          [...where, "healthGateServiceAccount"],
-          `its invoker grant would have the name of invoker "${other}"'s, a different member; grant that invoker outside this stack`,
-        );
-      }
-    }
-  } else if (s.exposure === "public" && !s.functionUrl) {
-    at(
-      [...where, "exposure"],
-      `a public Lambda needs a function URL to be reached; set functionUrl: true or exposure: private`,
-    );
-  }
 }

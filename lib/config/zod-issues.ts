@@ -2,13 +2,13 @@
  * zod issues as this program reports config problems: `<file>: multicloud-deploy:<path>: <message>,
  * got <value>`, with the known keys and the closest one for an unknown key. The one file that reads
  * zod internals (`_zod.def`: a schema's wrappers and its record and array element types), which no
- * public API exposes; `tests/config/zod-internals.test.ts` fails, naming what moved, on a zod upgrade
+ * public API exposes; `tests/lib/zod-internals.test.ts` fails, naming what moved, on a zod upgrade
  * that changes them.
  */
 import { closest } from "fastest-levenshtein";
 import { z } from "zod";
 import { describeValue } from "../errors";
-import { PROJECT } from "./schema";
+import { PROJECT } from "./project";
 
 export type Path = readonly PropertyKey[];
 

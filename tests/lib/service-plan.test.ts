@@ -1,7 +1,7 @@
 /** The composition root's pure decisions: where each service's image comes from, and component settings. */
 import { describe, expect, it } from "vitest";
 import type { CommitInfo } from "../../lib/commit";
-import type { CloudRunServiceConfig, LambdaServiceConfig } from "../../lib/config/schema";
+import type { CloudRunServiceConfig, LambdaServiceConfig } from "../../lib/config/services";
 import { cloudRunSettings, imageArgs, imageSource, lambdaSettings } from "../../lib/service-plan";
 import type { ImageOutput } from "../../lib/promotion";
 
