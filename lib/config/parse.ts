@@ -97,62 +97,17 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   const promoteFrom = own("promoteFrom");
   const rollback = own("rollback") ?? {};
 
-  // Services are parsed one by one so each gets the schema of its own target.
   // Even when another top-level key is wrong, check the services too: report everything at once.
   const servicesOnly = base ? undefined : stackConfigSchema.shape.services.safeParse(raw.project.services);
   const rawServices = base?.services ?? (servicesOnly?.success ? servicesOnly.data : {});
-  const services: ServiceConfig[] = [];
-  for (const name of Object.keys(rawServices).sort()) {
-    const where: Path = ["services", name];
-    if (!SERVICE_NAME_PATTERN.test(name)) {
-      at(
-        where,
-        `service name ${JSON.stringify(name)} must be 1-63 lowercase letters, digits or "-", start with a letter and not end with "-" (valid for both Cloud Run and Lambda)`,
-      );
-    }
-    const value = rawServices[name];
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      at(
-        where,
-        `expected a map of service settings like { target: "cloudrun", context: "apps/api" }, got ${describeValue(value)}`,
-      );
-      continue;
-    }
-    const target = (value as Record<string, unknown>).target;
-    const rules = SERVICE_TARGETS.find((t) => t.target === target);
-    if (!rules) {
-      // A misspelt `target` key reads as a missing target: name the key that is there instead.
-      const typo =
-        target === undefined
-          ? Object.keys(value).find((k) => k !== "target" && distance(k, "target") <= 2)
-          : undefined;
-      at(
-        [...where, typo ?? "target"],
-        typo !== undefined
-          ? `unknown key; did you mean "target"? (target is ${TARGET_NAMES})`
-          : `expected ${TARGET_NAMES}, got ${describeValue(target)}`,
-      );
-      continue;
-    }
-    const parsed = rules.schema.safeParse(value, { reportInput: true });
-    if (!parsed.success) {
-      problems.push(...describeIssues(parsed.error.issues, rules.schema, where, ctx.file));
-      continue;
-    }
-    const serviceCtx: ServiceContext = { stack: ctx.stack, where, at, stackValues };
-    const service = rules.toService(name, parsed.data, serviceCtx);
-    if (service) {
-      checkCommon(rules, service, serviceCtx, plainEnvNames);
-      rules.check(service, serviceCtx);
-      services.push(service);
-    }
-  }
-  for (const rules of SERVICE_TARGETS) {
-    rules.checkStack(
-      services.filter((s) => s.target === rules.target),
-      at,
-    );
-  }
+  const services = parseServices(rawServices, {
+    stack: ctx.stack,
+    file: ctx.file,
+    at,
+    problems,
+    stackValues,
+    plainEnvNames,
+  });
 
   // A rollback names services that exist.
   for (const name of Object.keys(rollback)) {
@@ -167,29 +122,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     }
   }
 
-  // Provider settings the services need, and what the clouds would refuse (region name shapes,
-  // Google's project-id rules, the AWS SDK's region list), checked here.
-  const used = SERVICE_TARGETS.filter((t) => services.some((s) => s.target === t.target));
-  for (const rules of used) {
-    for (const { key, example } of rules.providers) {
-      if (!raw.providers[key]) {
-        problems.push(
-          `${ctx.file}: ${key}: required by ${rules.services}; set it with \`pulumi config set ${key} ${example}\``,
-        );
-      }
-    }
-  }
-  for (const { key, pattern, expected, check } of SERVICE_TARGETS.flatMap((t) => t.providers)) {
-    const value = raw.providers[key];
-    if (value === undefined) continue;
-    const problem = !pattern.test(value) ? `${expected}, got ${describeValue(value)}` : check?.(value);
-    if (problem !== undefined) problems.push(`${ctx.file}: ${key}: ${problem}`);
-  }
-  const hasCloudRun = services.some((s) => s.target === "cloudrun");
-  const hasLambda = services.some((s) => s.target === "lambda");
-  const gcpProject = raw.providers["gcp:project"];
-  const gcpRegion = raw.providers["gcp:region"];
-  const awsRegion = raw.providers["aws:region"];
+  problems.push(...providerProblems(raw.providers, services, ctx.file));
 
   // A stack cannot promote from itself: it would deploy what it already runs, and never build.
   const source = promoteFrom?.split("/");
@@ -238,6 +171,12 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
   if (problems.length > 0 || !base || "problem" in commit) throw new ConfigError(ctx.file, problems);
 
   const { services: _services, commitSha: _commitSha, artifactRegistry: ar, ...rest } = base;
+  // Each cloud's settings are there exactly when the stack has services on it (program.ts).
+  const hasCloudRun = services.some((s) => s.target === "cloudrun");
+  const hasLambda = services.some((s) => s.target === "lambda");
+  const gcpProject = raw.providers["gcp:project"];
+  const gcpRegion = raw.providers["gcp:region"];
+  const awsRegion = raw.providers["aws:region"];
   return {
     ...rest,
     stack: ctx.stack,
@@ -260,4 +199,102 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       : undefined,
     aws: hasLambda ? { region: awsRegion! } : undefined,
   };
+}
+
+/**
+ * Each service of `rawServices` (sorted by name) parsed with its target's schema and checked by the
+ * shared rules and its target's; a service with a problem is reported through `at` and left out.
+ */
+function parseServices(
+  rawServices: Record<string, unknown>,
+  {
+    stack,
+    file,
+    at,
+    problems,
+    stackValues,
+    plainEnvNames,
+  }: Omit<ServiceContext, "where"> & { file: string; problems: string[]; plainEnvNames: ReadonlySet<string> },
+): ServiceConfig[] {
+  const services: ServiceConfig[] = [];
+  for (const name of Object.keys(rawServices).sort()) {
+    const where: Path = ["services", name];
+    if (!SERVICE_NAME_PATTERN.test(name)) {
+      at(
+        where,
+        `service name ${JSON.stringify(name)} must be 1-63 lowercase letters, digits or "-", start with a letter and not end with "-" (valid for both Cloud Run and Lambda)`,
+      );
+    }
+    const value = rawServices[name];
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      at(
+        where,
+        `expected a map of service settings like { target: "cloudrun", context: "apps/api" }, got ${describeValue(value)}`,
+      );
+      continue;
+    }
+    const target = (value as Record<string, unknown>).target;
+    const rules = SERVICE_TARGETS.find((t) => t.target === target);
+    if (!rules) {
+      // A misspelt `target` key reads as a missing target: name the key that is there instead.
+      const typo =
+        target === undefined
+          ? Object.keys(value).find((k) => k !== "target" && distance(k, "target") <= 2)
+          : undefined;
+      at(
+        [...where, typo ?? "target"],
+        typo !== undefined
+          ? `unknown key; did you mean "target"? (target is ${TARGET_NAMES})`
+          : `expected ${TARGET_NAMES}, got ${describeValue(target)}`,
+      );
+      continue;
+    }
+    const parsed = rules.schema.safeParse(value, { reportInput: true });
+    if (!parsed.success) {
+      problems.push(...describeIssues(parsed.error.issues, rules.schema, where, file));
+      continue;
+    }
+    const serviceCtx: ServiceContext = { stack, where, at, stackValues };
+    const service = rules.toService(name, parsed.data, serviceCtx);
+    if (service) {
+      checkCommon(rules, service, serviceCtx, plainEnvNames);
+      rules.check(service, serviceCtx);
+      services.push(service);
+    }
+  }
+  for (const rules of SERVICE_TARGETS) {
+    rules.checkStack(
+      services.filter((s) => s.target === rules.target),
+      at,
+    );
+  }
+  return services;
+}
+
+/** The provider settings the stack's services need, and what the clouds would refuse of them. */
+function providerProblems(
+  providers: RawStackConfig["providers"],
+  services: readonly ServiceConfig[],
+  file: string,
+): string[] {
+  const out: string[] = [];
+  // Provider settings the services need, and what the clouds would refuse (region name shapes,
+  // Google's project-id rules, the AWS SDK's region list), checked here.
+  const used = SERVICE_TARGETS.filter((t) => services.some((s) => s.target === t.target));
+  for (const rules of used) {
+    for (const { key, example } of rules.providers) {
+      if (!providers[key]) {
+        out.push(
+          `${file}: ${key}: required by ${rules.services}; set it with \`pulumi config set ${key} ${example}\``,
+        );
+      }
+    }
+  }
+  for (const { key, pattern, expected, check } of SERVICE_TARGETS.flatMap((t) => t.providers)) {
+    const value = providers[key];
+    if (value === undefined) continue;
+    const problem = !pattern.test(value) ? `${expected}, got ${describeValue(value)}` : check?.(value);
+    if (problem !== undefined) out.push(`${file}: ${key}: ${problem}`);
+  }
+  return out;
 }
