@@ -2,6 +2,7 @@
  * One promotion copy in a process of its own, for the benchmark's memory figure: copies SOURCE into
  * DESTINATION (mount off, so every byte goes through this process) and prints the process's peak
  * resident set size. Run by bench/run.ts; credentials come from REGISTRY_USERNAME/REGISTRY_PASSWORD.
+ * RECLAIM_EVERY_BYTES sets CopyOptions.reclaimEveryBytes (0: no collections), to show what they save.
  *
  *   tsx bench/promote-memory.ts <registry/repo@sha256:…> <registry/repo>
  */
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
     sourceCredentials: credentials,
     destinationCredentials: credentials,
     mount: false,
+    ...(process.env.RECLAIM_EVERY_BYTES
+      ? { reclaimEveryBytes: Number(process.env.RECLAIM_EVERY_BYTES) }
+      : {}),
   });
   // maxRSS is in KiB (process.resourceUsage, getrusage ru_maxrss).
   console.log(

@@ -6,9 +6,10 @@
  * Blobs the destination already has are skipped; on the same registry host they are mounted across
  * repositories (no transfer); otherwise they are streamed from the source into the destination's
  * upload (RegistryClient.uploadStream), a few blobs at a time, so memory stays at a few stream
- * buffers whatever the layer size, and each request's timeout grows with what it carries. Every blob's sha256 is checked on the way
- * through, before the upload is completed. Only single-platform image manifests are copied: an index
- * is refused before anything is written.
+ * buffers whatever the layer size (the read buffers behind them are collected every few MiB:
+ * ./reclaim.ts), and each request's timeout grows with what it carries. Every blob's sha256 is
+ * checked on the way through, before the upload is completed. Only single-platform image manifests
+ * are copied: an index is refused before anything is written.
  */
 import { createHash } from "node:crypto";
 import { parseImageRef } from "../image-ref";
@@ -22,6 +23,7 @@ import {
 import { MANIFEST_ACCEPT, classifyManifest, sha256Digest } from "./manifest-check";
 import { VerificationError } from "./verify";
 import type { BlobLocationCache } from "./blob-cache";
+import { reclaimer } from "./reclaim";
 
 export interface CopyOptions extends Omit<ClientOptions, "credentials"> {
   /** `registry/repository@sha256:…` to copy from. */
@@ -40,17 +42,27 @@ export interface CopyOptions extends Omit<ClientOptions, "credentials"> {
   blobCache?: BlobLocationCache;
   /** Blobs copied at once. @default 3 */
   concurrency?: number;
+  /**
+   * Bytes read between two young-generation collections, which free the read buffers behind the
+   * copy (./reclaim.ts); 0 leaves it to V8. @default 4 MiB
+   */
+  reclaimEveryBytes?: number;
 }
 
-/** Passes a stream through, hashing and counting what goes by. */
+/** What {@link CopyOptions.reclaimEveryBytes} defaults to: the knee in bench/README.md "Beside skopeo". */
+export const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
+
+/** Passes a stream through, hashing and counting what goes by; `read` hears of each piece. */
 async function* hashing(
   stream: ReadableStream<Uint8Array>,
   hash: ReturnType<typeof createHash>,
   count: { bytes: number },
+  read: (bytes: number) => void,
 ): AsyncGenerator<Uint8Array> {
   for await (const piece of stream as unknown as AsyncIterable<Uint8Array>) {
     hash.update(piece);
     count.bytes += piece.length;
+    read(piece.length);
     yield piece;
   }
 }
@@ -95,8 +107,10 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
     sourceCredentials,
     destinationCredentials,
     blobCache,
+    reclaimEveryBytes = RECLAIM_EVERY_BYTES,
     ...clientOptions
   } = options;
+  const reclaim = reclaimer(reclaimEveryBytes);
   const from = new RegistryClient(src.registry, { ...clientOptions, credentials: sourceCredentials });
   const to = new RegistryClient(dst.registry, { ...clientOptions, credentials: destinationCredentials });
   const ref = `${dst.registry}/${dst.repository}@${src.digest}`;
@@ -158,7 +172,7 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
       let short = false;
       // Never completed with other bytes: the check throws before the PUT, and the upload expires.
       try {
-        await to.uploadStream(dst.repository, d.digest, d.size, hashing(source, hash, count), () => {
+        await to.uploadStream(dst.repository, d.digest, d.size, hashing(source, hash, count, reclaim), () => {
           if (count.bytes < d.size) {
             short = true;
             throw new RegistryError(
