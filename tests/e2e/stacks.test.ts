@@ -11,7 +11,7 @@
  *    ECR host, prod's own credentials), verified there and deployed; nothing built;
  * 3. a second commit released on both; prod rolled back with docs/operations.md's own commands;
  * 4. a failed gate that leaves traffic where it was; same-commit re-runs with `--expect-no-changes`;
- *    `pulumi destroy` of staging;
+ *    `pulumi destroy` of prod, refused at its Cloud Run service and registries, and of staging;
  * 5. `pulumi preview` of synthetic stacks of 5 and 50 services: the engine's cost per resource.
  *
  * The gcp and aws plugins are stand-ins (tests/e2e/standins/cloud.ts); everything the program itself
@@ -384,6 +384,37 @@ describe("the staging and prod stacks on the real engine", () => {
     }
     expect(liveRevision(staging)).toBe(revision);
     expect(liveVersion("staging")).toBe("2");
+  });
+
+  it("pulumi destroy of prod deletes what it may and stops at its Cloud Run service and its registries: no image goes", async () => {
+    // --continue-on-error: the engine deletes all it can, so both refusals are reached whatever the
+    // order (without it, no new step starts after the first failure).
+    const deployed = await images("prod");
+    const r = await run("prod", ["destroy", "--yes", "--skip-preview", "--continue-on-error"]);
+    const all = r.stdout + r.stderr;
+    expect(r.code, text(r)).not.toBe(0);
+    // The provider's refusal (Cloud Run deletionProtection, the stand-in's delete cites it) and the
+    // engine's (protect on the registries: pkg/resource/deploy/step.go deleteProtectedError).
+    expect(all).toContain("cannot destroy service without setting deletion_protection=false");
+    expect(all).toMatch(
+      /aws:ecr\/repository:Repository::[\w-]+" cannot be deleted\s+because it is protected/,
+    );
+    const left = (await exported("prod")).deployment.resources!.map((res) => res.type);
+    expect(left).toContain("gcp:cloudrunv2/service:Service");
+    expect(left).toContain("gcp:artifactregistry/repository:Repository");
+    expect(left).toContain("aws:ecr/repository:Repository");
+    // What nothing protects went: the function and its alias, whose chain ends at the ECR repository.
+    expect(left).not.toContain("aws:lambda/function:Function");
+    expect(left).not.toContain("aws:lambda/alias:Alias");
+    // Every image prod ran is still in its registries, the first commit's too.
+    for (const [repositoryUrl, digest] of [
+      [deployed.api.repositoryUrl, deployed.api.digest],
+      [deployed.worker.repositoryUrl, deployed.worker.digest],
+      [deployed.api.repositoryUrl, first.staging.api.digest],
+      [deployed.worker.repositoryUrl, first.staging.worker.digest],
+    ] as const) {
+      expect(stored(repositoryUrl, digest).bytes, `${repositoryUrl}@${digest}`).toBeDefined();
+    }
   });
 
   it("pulumi destroy of staging removes everything it made from the state", async () => {

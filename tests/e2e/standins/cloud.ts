@@ -22,6 +22,8 @@
  *   (ListVersionsByFunction).
  * - `aws:lambda/alias:Alias`: create points it at `functionVersion`; read reports the live
  *   `function_version` and `routing_config` (alias.go Read).
+ * - `gcp:cloudrunv2/service:Service` delete: refused while `deletionProtection` is not false, as the
+ *   provider refuses it (see `delete` below).
  * - `gcp:organizations/getClientConfig`: `accessToken` is a token of the provider's own credentials
  *   (Application Default Credentials), fetched from Google's token endpoint, as the provider's Read
  *   does (`d.providerConfig.TokenSource.Token()`, terraform-provider-google
@@ -201,7 +203,18 @@ const standIn: provider.Provider = {
     if (type === "aws:lambda/alias:Alias" && !("routingConfig" in live)) delete next.routingConfig;
     return { id, props: next };
   },
-  async delete() {},
+  // Cloud Run refuses to delete a service whose deletion_protection is on, before any API call:
+  // terraform-provider-google services/cloudrunv2/resource_cloud_run_v2_service.go
+  // resourceCloudRunV2ServiceDelete (`if d.Get("deletion_protection").(bool) { return fmt.Errorf(…) }`,
+  // after the deletion_policy check, whose "DELETE" default passes; the schema's Default is true).
+  // Everything else is deleted without a word: nothing in the fake cloud or the registries goes.
+  async delete(_id, urn, props: Record<string, unknown>) {
+    if (parse(urn).type === "gcp:cloudrunv2/service:Service" && props.deletionProtection !== false) {
+      throw new Error(
+        "cannot destroy service without setting deletion_protection=false and running `terraform apply`",
+      );
+    }
+  },
   async invoke(token, inputs) {
     const outputs = callResult({ token, inputs, provider: "" } as never, env);
     return { outputs: FAKE ? { ...outputs, ...(await liveInvoke(token, inputs)) } : outputs };
