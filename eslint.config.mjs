@@ -31,7 +31,7 @@ export default tseslint.config(
   ...layer("targets/**/*.ts", ["plan", "program"], "targets import no plan or program"),
 );
 
-/** A rule that `files` import none of the top-level `dirs` (relative imports, at any depth). */
+/** A rule that `files` import none of the top-level `dirs` (relative imports, from up to three levels down). */
 function layer(files, dirs, message) {
   return [
     {

@@ -10,7 +10,7 @@ import { ConfigError, describeValue } from "../errors";
 import type { CommitInfo } from "../commit";
 import { PROJECT } from "./project";
 import { stackConfigSchema, type ArtifactRegistryConfig } from "./schema";
-import { SERVICE_NAME_PATTERN, checkCommon, type ServiceContext } from "./services/common";
+import { SERVICE_NAME_PATTERN, type ParseServiceContext, type ProviderKey } from "./services/common";
 import { SERVICE_TARGETS, type ServiceConfig } from "./services";
 import { describeIssues, keyPath, type Path } from "./zod-issues";
 
@@ -207,14 +207,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
  */
 function parseServices(
   rawServices: Record<string, unknown>,
-  {
-    stack,
-    file,
-    at,
-    problems,
-    stackValues,
-    plainEnvNames,
-  }: Omit<ServiceContext, "where"> & { file: string; problems: string[]; plainEnvNames: ReadonlySet<string> },
+  { stack, file, at, problems, stackValues, plainEnvNames }: Omit<ParseServiceContext, "where">,
 ): ServiceConfig[] {
   const services: ServiceConfig[] = [];
   for (const name of Object.keys(rawServices).sort()) {
@@ -249,25 +242,18 @@ function parseServices(
       );
       continue;
     }
-    const parsed = rules.schema.safeParse(value, { reportInput: true });
-    if (!parsed.success) {
-      problems.push(...describeIssues(parsed.error.issues, rules.schema, where, file));
-      continue;
-    }
-    const serviceCtx: ServiceContext = { stack, where, at, stackValues };
-    const service = rules.toService(name, parsed.data, serviceCtx);
-    if (service) {
-      checkCommon(rules, service, serviceCtx, plainEnvNames);
-      rules.check(service, serviceCtx);
-      services.push(service);
-    }
-  }
-  for (const rules of SERVICE_TARGETS) {
-    rules.checkStack(
-      services.filter((s) => s.target === rules.target),
+    const service = rules.parse(name, value, {
+      stack,
+      where,
       at,
-    );
+      stackValues,
+      file,
+      problems,
+      plainEnvNames,
+    });
+    if (service) services.push(service);
   }
+  for (const rules of SERVICE_TARGETS) rules.checkStack(services, at);
   return services;
 }
 
@@ -280,17 +266,21 @@ function providerProblems(
   const out: string[] = [];
   // Provider settings the services need, and what the clouds would refuse (region name shapes,
   // Google's project-id rules, the AWS SDK's region list), checked here.
-  const used = SERVICE_TARGETS.filter((t) => services.some((s) => s.target === t.target));
-  for (const rules of used) {
+  // Each key once, however many targets need it: the first target that needs it is named.
+  const required = new Map<string, { example: string; by: string }>();
+  for (const rules of SERVICE_TARGETS.filter((t) => services.some((s) => s.target === t.target))) {
     for (const { key, example } of rules.providers) {
-      if (!providers[key]) {
-        out.push(
-          `${file}: ${key}: required by ${rules.services}; set it with \`pulumi config set ${key} ${example}\``,
-        );
-      }
+      if (!required.has(key)) required.set(key, { example, by: rules.services });
     }
   }
-  for (const { key, pattern, expected, check } of SERVICE_TARGETS.flatMap((t) => t.providers)) {
+  for (const [key, { example, by }] of required) {
+    if (!providers[key]) {
+      out.push(`${file}: ${key}: required by ${by}; set it with \`pulumi config set ${key} ${example}\``);
+    }
+  }
+  const shapes = new Map<string, ProviderKey>();
+  for (const p of SERVICE_TARGETS.flatMap((t) => t.providers)) if (!shapes.has(p.key)) shapes.set(p.key, p);
+  for (const { key, pattern, expected, check } of shapes.values()) {
     const value = providers[key];
     if (value === undefined) continue;
     const problem = !pattern.test(value) ? `${expected}, got ${describeValue(value)}` : check?.(value);

@@ -49,7 +49,7 @@ export interface CopyOptions extends Omit<ClientOptions, "credentials"> {
   reclaimEveryBytes?: number;
 }
 
-/** What {@link CopyOptions.reclaimEveryBytes} defaults to: the knee in bench/README.md "Beside skopeo". */
+/** What {@link CopyOptions.reclaimEveryBytes} defaults to (exploratory runs: bench/README.md "Promotion memory"). */
 export const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
 
 /** Passes a stream through, hashing and counting what goes by; `read` hears of each piece. */

@@ -228,6 +228,10 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
       ...e.env,
       E2E_FAKE_CLOUD: cloud.url,
       E2E_STANDIN_ENVIRONMENT: JSON.stringify(standin),
+      // Where each registry host keeps its storage, for the stand-ins' repository deletes.
+      E2E_REGISTRY_STORAGE: JSON.stringify(
+        Object.fromEntries([...registries].map(([host, r]) => [host, r.dataDir])),
+      ),
       GOOGLE_APPLICATION_CREDENTIALS: f(`adc-${stack}.json`),
       METADATA_SERVER_DETECTION: "none",
       // No profile of the machine's user (an `endpoint_url` there would be honoured): only these keys.

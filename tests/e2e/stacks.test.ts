@@ -386,43 +386,61 @@ describe("the staging and prod stacks on the real engine", () => {
     expect(liveVersion("staging")).toBe("2");
   });
 
-  it("pulumi destroy of prod deletes what it may and stops at its Cloud Run service and its registries: no image goes", async () => {
+  it("pulumi destroy of prod deletes what it may and stops at its Cloud Run service and its registries: every image stays", async () => {
+    const deployed = await images("prod");
     // --continue-on-error: the engine deletes all it can, so both refusals are reached whatever the
     // order (without it, no new step starts after the first failure).
-    const deployed = await images("prod");
     const r = await run("prod", ["destroy", "--yes", "--skip-preview", "--continue-on-error"]);
     const all = r.stdout + r.stderr;
     expect(r.code, text(r)).not.toBe(0);
     // The provider's refusal (Cloud Run deletionProtection, the stand-in's delete cites it) and the
-    // engine's (protect on the registries: pkg/resource/deploy/step.go deleteProtectedError).
+    // engine's (protect on the registries: pkg/resource/deploy/step.go deleteProtectedError), for
+    // the ECR repository; the Artifact Registry repository is never reached, the service needs it.
     expect(all).toContain("cannot destroy service without setting deletion_protection=false");
     expect(all).toMatch(
-      /aws:ecr\/repository:Repository::[\w-]+" cannot be deleted\s+because it is protected/,
+      /aws:ecr\/repository:Repository::worker-repo" cannot be deleted\s+because it is protected/,
     );
-    const left = (await exported("prod")).deployment.resources!.map((res) => res.type);
-    expect(left).toContain("gcp:cloudrunv2/service:Service");
-    expect(left).toContain("gcp:artifactregistry/repository:Repository");
-    expect(left).toContain("aws:ecr/repository:Repository");
-    // What nothing protects went: the function and its alias, whose chain ends at the ECR repository.
-    expect(left).not.toContain("aws:lambda/function:Function");
-    expect(left).not.toContain("aws:lambda/alias:Alias");
-    // Every image prod ran is still in its registries, the first commit's too.
+    expect(all).not.toMatch(/artifactregistry\/repository:Repository::images-repo" cannot be deleted/);
+    const names = (await exported("prod")).deployment.resources!.map((res) => res.urn.split("::").pop());
+    // What stays: the service and what it needs, and the registries.
+    for (const kept of ["api", "api-sa", "api-promote", "api-verify", "images-repo", "worker-repo"]) {
+      expect(names, kept).toContain(kept);
+    }
+    // What nothing protects goes: the function and its alias, URL and release step, and the
+    // service's public invoker and release step (the service stays, but no longer answers the public).
+    for (const gone of [
+      "worker",
+      "worker-live",
+      "worker-url",
+      "worker-release",
+      "worker-role",
+      "api-release",
+      "api-invoker-allusers",
+    ]) {
+      expect(names, gone).not.toContain(gone);
+    }
+    // Every image prod ran is still in its repositories, the first commit's too.
     for (const [repositoryUrl, digest] of [
       [deployed.api.repositoryUrl, deployed.api.digest],
       [deployed.worker.repositoryUrl, deployed.worker.digest],
       [deployed.api.repositoryUrl, first.staging.api.digest],
       [deployed.worker.repositoryUrl, first.staging.worker.digest],
     ] as const) {
-      expect(stored(repositoryUrl, digest).bytes, `${repositoryUrl}@${digest}`).toBeDefined();
+      expect(stored(repositoryUrl, digest).manifest, `${repositoryUrl}@${digest}`).toBe(true);
     }
   });
 
-  it("pulumi destroy of staging removes everything it made from the state", async () => {
-    // Staging's stack file sets protectRegistries: false, so its repositories (and, in the clouds, the
-    // images in them) go too; prod's are protected. What docker-build leaves is the pipeline suite's.
+  it("pulumi destroy of staging removes everything it made, its repositories and their images too", async () => {
+    // Staging's stack file sets protectRegistries: false, so its repositories go, and the stand-ins
+    // delete them from the registries as the APIs do (ECR because forceDelete follows protect).
+    // What docker-build leaves when its resource goes is the pipeline suite's.
+    const deployed = await images("staging");
     ok(await run("staging", ["destroy", "--yes", "--skip-preview"]), "staging destroy");
     const left = (await exported("staging")).deployment.resources ?? [];
     expect(left.map((res) => res.type)).toEqual([]);
+    for (const image of [deployed.api, deployed.worker, first.staging.api, first.staging.worker]) {
+      expect(stored(image.repositoryUrl, image.digest).manifest, image.repositoryUrl).toBe(false);
+    }
   });
 
   it("the engine's cost grows with the resources, not the program: preview of 5 and of 50 services", async () => {

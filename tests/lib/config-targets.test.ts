@@ -2,24 +2,29 @@
  * Config by target (issue 23): each target's rules are one file in lib/config/services/, listed in
  * its index. A third target, added here as a test double of that one file, gets every shared rule
  * (reserved and secret-looking env, build args, rollout gating, provider keys) without any change
- * to parse.ts.
+ * to parse.ts. (What parse.ts still knows per cloud is the StackConfig blocks the components read,
+ * `gcp` and `aws`: a target on a new cloud adds its block there.)
  */
 import { describe, expect, it, vi } from "vitest";
+import type { z } from "zod";
 import { ConfigError } from "../../lib/errors";
 import { parseStackConfig } from "../../lib/config/parse";
 import { SERVICE_TARGETS } from "../../lib/config/services";
 
 vi.mock("../../lib/config/services", async (importOriginal) => {
   const original = await importOriginal<typeof import("../../lib/config/services")>();
-  const { z } = await import("zod");
-  const { commonService, healthPath, secretsMap } = await import("../../lib/config/services/common");
-  const schema = z.strictObject({
-    target: z.literal("containerapp"),
+  const { z: zod } = await import("zod");
+  const { commonService, defineTarget, healthPath, secretsMap } =
+    await import("../../lib/config/services/common");
+  const schema = zod.strictObject({
+    target: zod.literal("containerapp"),
     ...commonService,
-    secrets: secretsMap("API_KEY", z.strictObject({ keyVaultSecretId: z.string() })),
+    secrets: secretsMap("API_KEY", zod.strictObject({ keyVaultSecretId: zod.string() })),
     healthPath,
   });
-  const containerApps = {
+  type ContainerAppConfig = z.output<typeof schema> & { name: string };
+  // The one file a third target is, typed as the real ones are.
+  const containerApps = defineTarget<ContainerAppConfig, z.output<typeof schema>>({
     target: "containerapp",
     runtime: "Azure Container Apps",
     services: "the Container Apps",
@@ -32,14 +37,21 @@ vi.mock("../../lib/config/services", async (importOriginal) => {
         pattern: /^[a-z]+\d?$/,
         expected: 'expected an Azure location like "eastus"',
       },
+      // A key another target needs too is asked for, and checked, once.
+      {
+        key: "gcp:project",
+        example: "<project-id>",
+        pattern: /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/,
+        expected: "expected a Google Cloud project id",
+      },
     ],
-    isReservedEnv: (k: string) => k === "CONTAINER_APP_NAME",
-    toService: (name: string, data: Record<string, unknown>) => ({ ...data, name }),
+    isReservedEnv: (k) => k === "CONTAINER_APP_NAME",
+    toService: (name, data) => ({ ...data, name }),
     ungatedReason: () =>
       "a rollout gates each step, and Container Apps revisions have no gate here; remove rollout",
     check: () => {},
     checkStack: () => {},
-  };
+  });
   return { ...original, SERVICE_TARGETS: [...original.SERVICE_TARGETS, containerApps] };
 });
 
@@ -68,7 +80,7 @@ describe("a third target is one file", () => {
   it("is parsed with its own schema and defaults, beside the others", () => {
     const config = parse(
       { web: { target: "containerapp", context: "apps/web" } },
-      { "azure-native:location": "eastus" },
+      { "azure-native:location": "eastus", "gcp:project": "acme-web" },
     );
     expect(config.services).toEqual([
       expect.objectContaining({
@@ -95,7 +107,7 @@ describe("a third target is one file", () => {
             healthPth: "/ready",
           },
         },
-        { "azure-native:location": "East US" },
+        { "azure-native:location": "East US", "gcp:project": "acme-web" },
       ),
     ).toEqual([
       `${F}.healthPth: unknown key; did you mean "healthPath"? (known keys: target, context, dockerfile, buildArgs, buildTarget, exposure, env, healthGate, rollout, secrets, healthPath)`,
@@ -112,7 +124,7 @@ describe("a third target is one file", () => {
             rollout: { steps: [50] },
           },
         },
-        { "azure-native:location": "East US" },
+        { "azure-native:location": "East US", "gcp:project": "acme-web" },
       ),
     ).toEqual([
       `${F}.env.CONTAINER_APP_NAME: CONTAINER_APP_NAME is set by Azure Container Apps; remove it from env`,
@@ -123,12 +135,38 @@ describe("a third target is one file", () => {
     ]);
   });
 
-  it("names its provider key when the stack lacks it, and is listed where a target is expected", () => {
+  it("names its provider keys when the stack lacks them, and is listed where a target is expected", () => {
     expect(problems({ web: { target: "containerapp", context: "apps/web" } })).toEqual([
       "Pulumi.prod.yaml: azure-native:location: required by the Container Apps; set it with `pulumi config set azure-native:location eastus`",
+      "Pulumi.prod.yaml: gcp:project: required by the Container Apps; set it with `pulumi config set gcp:project <project-id>`",
     ]);
     expect(problems({ web: { target: "appengine", context: "apps/web" } })).toEqual([
       'Pulumi.prod.yaml: multicloud-deploy:services.web.target: expected "cloudrun" or "lambda" or "containerapp", got "appengine"',
+    ]);
+  });
+});
+
+describe("a provider key two targets need", () => {
+  const both = {
+    api: { target: "cloudrun", context: "apps/api" },
+    web: { target: "containerapp", context: "apps/web" },
+  };
+
+  it("is asked for once, by the first target that needs it", () => {
+    expect(problems(both, { "gcp:region": "us-central1", "azure-native:location": "eastus" })).toEqual([
+      "Pulumi.prod.yaml: gcp:project: required by the Cloud Run services; set it with `pulumi config set gcp:project <project-id>`",
+    ]);
+  });
+
+  it("is checked once, against the first target's rule", () => {
+    expect(
+      problems(both, {
+        "gcp:project": "Acme",
+        "gcp:region": "us-central1",
+        "azure-native:location": "eastus",
+      }),
+    ).toEqual([
+      'Pulumi.prod.yaml: gcp:project: expected a Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, got "Acme"',
     ]);
   });
 });

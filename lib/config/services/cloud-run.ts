@@ -13,10 +13,10 @@ import {
   GCP_SERVICE_ACCOUNT_PATTERN,
 } from "../cloud-ids";
 import { e, wholeNumber } from "../fields";
-import { commonService, healthPath, secretsMap, type ServiceTarget } from "./common";
+import { commonService, defineTarget, healthPath, secretsMap } from "./common";
 
 /** Reserved by Cloud Run's container contract. */
-export const CLOUD_RUN_RESERVED_ENV = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"] as const;
+const CLOUD_RUN_RESERVED_ENV = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"] as const;
 
 const SECRET_ID = new RegExp(`^(?:projects/${GCP_PROJECT_ID}/secrets/)?[A-Za-z0-9_-]{1,255}$`);
 /** IAM members; `allUsers`/`allAuthenticatedUsers` pass here and are refused by the exposure rule below. */
@@ -42,7 +42,7 @@ const cloudRunSecret = z.strictObject(
   e('expected { secret: "<secret id>", version: "<number or latest>" }'),
 );
 
-export const cloudRunServiceSchema = z.strictObject({
+const cloudRunServiceSchema = z.strictObject({
   target: z.literal("cloudrun"),
   ...commonService,
   /** Cloud Run runs linux/amd64 images only (container runtime contract: "Linux x86_64 ABI"). */
@@ -114,7 +114,7 @@ export const cloudRunServiceSchema = z.strictObject({
 
 export type CloudRunServiceConfig = z.output<typeof cloudRunServiceSchema> & { name: string };
 
-export const cloudRunTarget: ServiceTarget<CloudRunServiceConfig, z.output<typeof cloudRunServiceSchema>> = {
+export const cloudRunTarget = defineTarget<CloudRunServiceConfig, z.output<typeof cloudRunServiceSchema>>({
   target: "cloudrun",
   runtime: "Cloud Run",
   services: "the Cloud Run services",
@@ -175,7 +175,6 @@ export const cloudRunTarget: ServiceTarget<CloudRunServiceConfig, z.output<typeo
     }
     // One grant per member, named by it: a member listed twice (or also the health gate's account)
     // is one grant; two members whose names differ only in punctuation would be one resource name.
-    // Two env vars may read one secret: that is one grant (named by the secret), never two.
     const byGrant = new Map<string, string>();
     s.invokers.forEach((m, i) => {
       if (m === "allUsers" || m === "allAuthenticatedUsers") {
@@ -204,4 +203,4 @@ export const cloudRunTarget: ServiceTarget<CloudRunServiceConfig, z.output<typeo
   },
 
   checkStack: () => {},
-};
+});

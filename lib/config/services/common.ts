@@ -1,13 +1,13 @@
 /**
  * What every service has, whichever cloud it runs on: the shared fields of its schema, the rules on
- * them, and the shape of a target's own rules ({@link ServiceTarget}). Each target is one file
- * beside this one, listed in ./index.ts; lib/config/parse.ts runs them.
+ * them, and the shape of a target's own rules ({@link ServiceTarget}, sealed by {@link defineTarget}).
+ * Each target is one file beside this one, listed in ./index.ts; lib/config/parse.ts runs them.
  */
 import { z } from "zod";
 import { rolloutProblems } from "../../release";
 import { CLOUD_RUN_DEFAULTS } from "../../service-defaults";
 import { e, emptyIsNone, envNameKey, ENV_NAME } from "../fields";
-import type { Path } from "../zod-issues";
+import { describeIssues, type Path } from "../zod-issues";
 
 /**
  * Service names become the Cloud Run service name (at most 63 characters, lowercase letters, digits
@@ -17,10 +17,10 @@ import type { Path } from "../zod-issues";
 export const SERVICE_NAME_PATTERN = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Names the program sets itself on every service; config may not set them. */
-export const PROGRAM_ENV = ["APP_VERSION", "NODE_ENV"] as const;
+const PROGRAM_ENV = ["APP_VERSION", "NODE_ENV"] as const;
 
 /** Env names that look like they hold a secret: these must come from a secret reference. */
-export const SECRET_LOOKING_ENV = /KEY|SECRET|TOKEN|PASSWORD/i;
+const SECRET_LOOKING_ENV = /KEY|SECRET|TOKEN|PASSWORD/i;
 
 const envMap = z.record(
   envNameKey("API_URL"),
@@ -125,10 +125,11 @@ export interface ProviderKey {
 }
 
 /**
- * One deployment target's config rules. A new target is one file implementing this, listed in
- * ./index.ts; the component wiring is `targets/` at the top of the repository.
+ * One deployment target's config rules, written against its own service type `S` and its schema's
+ * output `Data`. A new target is one file implementing this, sealed with {@link defineTarget} and
+ * listed in ./index.ts; the component wiring is `targets/` at the top of the repository.
  */
-export interface ServiceTarget<S extends CommonServiceConfig & { target: string }, Data = unknown> {
+export interface ServiceTarget<S extends CommonServiceConfig & { target: string }, Data> {
   /** The value of `target` that selects these rules. */
   readonly target: S["target"];
   /** Who sets the target's reserved env names, for messages: "Cloud Run". */
@@ -142,26 +143,79 @@ export interface ServiceTarget<S extends CommonServiceConfig & { target: string 
   /** The provider settings a stack with such a service needs, in the order they are reported. */
   readonly providers: readonly ProviderKey[];
   /** Names the runtime sets itself, besides {@link PROGRAM_ENV}. */
-  isReservedEnv(name: string): boolean;
+  readonly isReservedEnv: (name: string) => boolean;
   /**
    * Turns the schema's output into the service's config, resolving what depends on the stack, or
    * reports why it cannot be deployed and returns undefined (no further rule then runs on it).
    */
-  toService(name: string, data: Data, ctx: ServiceContext): S | undefined;
+  readonly toService: (name: string, data: Data, ctx: ServiceContext) => S | undefined;
   /** Why a rollout on a service with its health gate on still could not be gated, if so. */
-  ungatedReason(s: S): string | undefined;
+  readonly ungatedReason: (s: S) => string | undefined;
   /** The rules that tie this target's own fields together, after the shared ones. */
-  check(s: S, ctx: ServiceContext): void;
+  readonly check: (s: S, ctx: ServiceContext) => void;
   /** Rules across the stack's services of this target, e.g. physical names that must be unique. */
-  checkStack(services: readonly S[], at: Report): void;
+  readonly checkStack: (services: readonly S[], at: Report) => void;
+}
+
+/** What parsing one service is given: its place, the stack's values, and where problems go. */
+export interface ParseServiceContext extends ServiceContext {
+  file: string;
+  problems: string[];
+  plainEnvNames: ReadonlySet<string>;
+}
+
+/**
+ * A target's rules with its own types sealed in, as parse.ts runs them for services of every
+ * target: nothing outside can hand one target's rules another target's service.
+ */
+export interface TargetRules<S> {
+  readonly target: string;
+  readonly runtime: string;
+  readonly services: string;
+  readonly schema: z.ZodType;
+  readonly providers: readonly ProviderKey[];
+  /**
+   * Parses one service with the target's schema, then runs the shared rules and the target's: its
+   * config, or undefined once a problem has been reported.
+   */
+  readonly parse: (name: string, value: unknown, ctx: ParseServiceContext) => S | undefined;
+  /** The stack-wide rules, on this target's services among `all`. */
+  readonly checkStack: (all: readonly { target: string }[], at: Report) => void;
+}
+
+/** Seals a target's rules: each rule only ever sees a service parsed by its own schema. */
+export function defineTarget<S extends CommonServiceConfig & { target: string }, Data>(
+  rules: ServiceTarget<S, Data>,
+): TargetRules<S> {
+  const mine = (s: { target: string }): s is S => s.target === rules.target;
+  return {
+    target: rules.target,
+    runtime: rules.runtime,
+    services: rules.services,
+    schema: rules.schema,
+    providers: rules.providers,
+    parse(name, value, ctx) {
+      const parsed = rules.schema.safeParse(value, { reportInput: true });
+      if (!parsed.success) {
+        ctx.problems.push(...describeIssues(parsed.error.issues, rules.schema, ctx.where, ctx.file));
+        return undefined;
+      }
+      const service = rules.toService(name, parsed.data, ctx);
+      if (service) {
+        checkCommon(rules, service, ctx);
+        rules.check(service, ctx);
+      }
+      return service;
+    },
+    checkStack: (all, at) => rules.checkStack(all.filter(mine), at),
+  };
 }
 
 /** The rules on the fields every service has; the target supplies what differs. */
-export function checkCommon<S extends CommonServiceConfig & { target: string }>(
-  rules: ServiceTarget<S>,
+function checkCommon<S extends CommonServiceConfig & { target: string }, Data>(
+  rules: ServiceTarget<S, Data>,
   s: S,
-  { where, at }: ServiceContext,
-  plainEnvNames: ReadonlySet<string>,
+  { where, at, plainEnvNames }: ParseServiceContext,
 ): void {
   const looksSecret = (k: string) => SECRET_LOOKING_ENV.test(k) && !plainEnvNames.has(k);
   const isProgramEnv = (k: string) => (PROGRAM_ENV as readonly string[]).includes(k);
@@ -195,6 +249,7 @@ export function checkCommon<S extends CommonServiceConfig & { target: string }>(
   for (const k of Object.keys(s.secrets)) {
     if (isReserved(k)) at([...where, "secrets", k], `${k} is reserved; pick another variable name`);
   }
+  // Two env vars may read one secret: that is one grant (named by the secret), never two.
   if (s.rollout) {
     for (const p of rolloutProblems(s.rollout)) at([...where, "rollout"], p);
     const ungated = !s.healthGate

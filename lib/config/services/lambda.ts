@@ -16,10 +16,10 @@ import { AWS_REGION_PATTERN } from "../cloud-ids";
 import { e, KMS_KEY_ARN, wholeNumber } from "../fields";
 import { PROJECT } from "../project";
 import { AWS_SDK_CORE_VERSION, isPublishedAwsRegion } from "../regions";
-import { commonService, healthPath, secretsMap, type ServiceTarget } from "./common";
+import { commonService, defineTarget, healthPath, secretsMap } from "./common";
 
 /** Reserved by the Lambda runtime (plus every `AWS_*` name). */
-export const LAMBDA_RESERVED_ENV = [
+const LAMBDA_RESERVED_ENV = [
   "_HANDLER",
   "_X_AMZN_TRACE_ID",
   "LAMBDA_TASK_ROOT",
@@ -31,7 +31,7 @@ const SECRETS_MANAGER_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:se
 const SECRETS_MANAGER_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /** Values CloudWatch Logs accepts for retention. */
-export const LOG_RETENTION_DAYS = [
+const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
@@ -59,9 +59,9 @@ const lambdaSecret = z.strictObject(
  * A Lambda function's architecture when neither `architecture` nor `platform` is given (arm64 costs
  * less per GB-second). When one is given the other is derived from it, below.
  */
-export const DEFAULT_LAMBDA_ARCHITECTURE = "arm64" satisfies (typeof LAMBDA_ARCHITECTURES)[number];
+const DEFAULT_LAMBDA_ARCHITECTURE = "arm64" satisfies (typeof LAMBDA_ARCHITECTURES)[number];
 
-export const lambdaServiceSchema = z.strictObject({
+const lambdaServiceSchema = z.strictObject({
   target: z.literal("lambda"),
   ...commonService,
   /** Image platform; the function's architecture is derived from it. Give this or `architecture`. */
@@ -131,7 +131,7 @@ export type LambdaServiceConfig = Omit<
   logRetentionDays: number;
 };
 
-export const lambdaTarget: ServiceTarget<LambdaServiceConfig, z.output<typeof lambdaServiceSchema>> = {
+export const lambdaTarget = defineTarget<LambdaServiceConfig, z.output<typeof lambdaServiceSchema>>({
   target: "lambda",
   runtime: "Lambda",
   services: "the Lambda functions",
@@ -193,8 +193,9 @@ export const lambdaTarget: ServiceTarget<LambdaServiceConfig, z.output<typeof la
       functionName,
       platform,
       architecture,
-      // The stack's own default is invalid only when that is reported anyway; 30 then stands in.
-      logRetentionDays: data.logRetentionDays ?? stackValues.logRetentionDays ?? 30,
+      // The stack's own default is missing only when it is invalid, which is reported anyway.
+      logRetentionDays:
+        data.logRetentionDays ?? stackValues.logRetentionDays ?? LAMBDA_DEFAULTS.logRetentionDays,
     };
   },
 
@@ -223,4 +224,4 @@ export const lambdaTarget: ServiceTarget<LambdaServiceConfig, z.output<typeof la
       byFunctionName.set(fn.functionName, fn.name);
     }
   },
-};
+});

@@ -22,8 +22,9 @@
  *   (ListVersionsByFunction).
  * - `aws:lambda/alias:Alias`: create points it at `functionVersion`; read reports the live
  *   `function_version` and `routing_config` (alias.go Read).
- * - `gcp:cloudrunv2/service:Service` delete: refused while `deletionProtection` is not false, as the
- *   provider refuses it (see `delete` below).
+ * - delete: a Cloud Run service is refused while `deletionProtection` is not false; an Artifact
+ *   Registry or ECR repository takes its images with it in the suite's registries (ECR only when
+ *   forced), as the providers and APIs do (see `delete` below).
  * - `gcp:organizations/getClientConfig`: `accessToken` is a token of the provider's own credentials
  *   (Application Default Credentials), fetched from Google's token endpoint, as the provider's Read
  *   does (`d.providerConfig.TokenSource.Token()`, terraform-provider-google
@@ -35,6 +36,8 @@
  *   Both are the real clients (google-auth-library, the AWS SDK) calling the real host names, which
  *   the suite's processes resolve to tools/fake-cloud.ts.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import * as provider from "@pulumi/pulumi/provider";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -48,6 +51,20 @@ const VERSIONS: Record<string, string> = { gcp: "9.37.0", aws: "7.48.0" };
 const [pkg, ...args] = process.argv.slice(2);
 if (!pkg || !VERSIONS[pkg]) throw new Error(`usage: cloud.ts <${Object.keys(VERSIONS).join("|")}> <engine>`);
 const env = JSON.parse(process.env.E2E_STANDIN_ENVIRONMENT ?? "{}") as MockEnvironment;
+
+/** Each registry host's storage (distribution's filesystem driver), from the suite. */
+const storage = JSON.parse(process.env.E2E_REGISTRY_STORAGE ?? "{}") as Record<string, string>;
+const repositoryDir = (host: string, repository: string) =>
+  storage[host] ? path.join(storage[host], "docker/registry/v2/repositories", repository) : undefined;
+function hasImages(host: string, repository: string): boolean {
+  const dir = repositoryDir(host, repository);
+  return dir !== undefined && fs.existsSync(path.join(dir, "_manifests"));
+}
+/** A repository's images and uploads go; blobs other repositories link stay, as the registry keeps them. */
+function removeRepository(host: string, repository: string): void {
+  const dir = repositoryDir(host, repository);
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
 
 /** `urn:pulumi:<stack>::<project>::<parent types$>type::name` → type and name. */
 function parse(urn: string): { type: string; name: string } {
@@ -203,17 +220,36 @@ const standIn: provider.Provider = {
     if (type === "aws:lambda/alias:Alias" && !("routingConfig" in live)) delete next.routingConfig;
     return { id, props: next };
   },
-  // Cloud Run refuses to delete a service whose deletion_protection is on, before any API call:
-  // terraform-provider-google services/cloudrunv2/resource_cloud_run_v2_service.go
-  // resourceCloudRunV2ServiceDelete (`if d.Get("deletion_protection").(bool) { return fmt.Errorf(…) }`,
-  // after the deletion_policy check, whose "DELETE" default passes; the schema's Default is true).
-  // Everything else is deleted without a word: nothing in the fake cloud or the registries goes.
   async delete(_id, urn, props: Record<string, unknown>) {
-    if (parse(urn).type === "gcp:cloudrunv2/service:Service" && props.deletionProtection !== false) {
+    const type = parse(urn).type;
+    // Cloud Run refuses to delete a service whose deletion_protection is on, before any API call:
+    // terraform-provider-google services/cloudrunv2/resource_cloud_run_v2_service.go
+    // resourceCloudRunV2ServiceDelete (`if d.Get("deletion_protection").(bool) { return fmt.Errorf(…) }`,
+    // after the deletion_policy check, whose "DELETE" default passes; the schema's Default is true).
+    if (type === "gcp:cloudrunv2/service:Service" && props.deletionProtection !== false) {
       throw new Error(
         "cannot destroy service without setting deletion_protection=false and running `terraform apply`",
       );
     }
+    // Artifact Registry's DeleteRepository "Deletes a repository and all of its contents"
+    // (googleapis google/devtools/artifactregistry/v1/service.proto).
+    if (type === "gcp:artifactregistry/repository:Repository") {
+      removeRepository(`${props.location}-docker.pkg.dev`, `${props.project}/${props.repositoryId}`);
+    }
+    // ECR's DeleteRepository refuses a repository with images unless forced, and the provider forces
+    // it with force_delete (terraform-provider-aws internal/service/ecr/repository.go
+    // resourceRepositoryDelete: `Force: d.Get("force_delete")`; RepositoryNotEmptyException → "ECR
+    // Repository (%s) not empty, consider using force_delete").
+    if (type === "aws:ecr/repository:Repository") {
+      const [host, ...rest] = String(props.repositoryUrl).split("/");
+      if (props.forceDelete !== true && hasImages(host!, rest.join("/"))) {
+        throw new Error(
+          `ECR Repository (${props.name}) not empty, consider using force_delete: RepositoryNotEmptyException`,
+        );
+      }
+      removeRepository(host!, rest.join("/"));
+    }
+    // Everything else is deleted without a word: nothing in the fake cloud goes.
   },
   async invoke(token, inputs) {
     const outputs = callResult({ token, inputs, provider: "" } as never, env);
