@@ -172,19 +172,15 @@ export async function skopeoComparison(layerMiB: number) {
   ];
   // A cold blob-location cache for promote-image too (lib/registry/blob-cache.ts).
   const oursEnv = { ...env, XDG_CACHE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), "mcd-blobs-")) };
-  const run = async (cmd: string[]) => {
-    const r = await measured(cmd, oursEnv);
-    if (r.code !== 0) throw new Error(`${cmd[0]} failed: ${r.out.slice(-2000)}`);
-    return { ms: Math.round(r.ms), peakRssMiB: Number(r.peakRssMiB.toFixed(1)) };
-  };
   // A cold blob-info cache for skopeo, as on a fresh runner.
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-skopeo-"));
   const skopeoEnv = { ...env, XDG_DATA_HOME: cacheDir, HOME: cacheDir };
-  const runSkopeo = async (dest: string) => {
-    const r = await measured(skopeo(dest), skopeoEnv);
-    if (r.code !== 0) throw new Error(`skopeo failed: ${r.out.slice(-2000)}`);
+  const run = async (cmd: string[], runEnv: Record<string, string | undefined> = oursEnv) => {
+    const r = await measured(cmd, runEnv);
+    if (r.code !== 0) throw new Error(`${cmd[0]} failed: ${r.out.slice(-2000)}`);
     return { ms: Math.round(r.ms), peakRssMiB: Number(r.peakRssMiB.toFixed(1)) };
   };
+  const runSkopeo = (dest: string) => run(skopeo(dest), skopeoEnv);
   const ours = await run([...promoteCli, `${src.host}/src/app@${digest}`, `${dst.host}/ours/app`]);
   const theirs = await runSkopeo("theirs/app");
   // The second copy into another repository of the same destination registry.

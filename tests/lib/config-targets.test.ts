@@ -95,17 +95,17 @@ describe("a third target is one file", () => {
 
   it("gets every shared rule, in its own words, and its provider key checked", () => {
     const F = "Pulumi.prod.yaml: multicloud-deploy:services.web";
+    const web = {
+      target: "containerapp",
+      context: "apps/web",
+      env: { CONTAINER_APP_NAME: "x", DB_PASSWORD: "hunter2" },
+      buildArgs: { NPM_TOKEN: "t" },
+      rollout: { steps: [50] },
+    };
     expect(
       problems(
         {
-          web: {
-            target: "containerapp",
-            context: "apps/web",
-            env: { CONTAINER_APP_NAME: "x", DB_PASSWORD: "hunter2" },
-            buildArgs: { NPM_TOKEN: "t" },
-            rollout: { steps: [50] },
-            healthPth: "/ready",
-          },
+          web: { ...web, healthPth: "/ready" },
         },
         { "azure-native:location": "East US", "gcp:project": "acme-web" },
       ),
@@ -116,13 +116,7 @@ describe("a third target is one file", () => {
     expect(
       problems(
         {
-          web: {
-            target: "containerapp",
-            context: "apps/web",
-            env: { CONTAINER_APP_NAME: "x", DB_PASSWORD: "hunter2" },
-            buildArgs: { NPM_TOKEN: "t" },
-            rollout: { steps: [50] },
-          },
+          web,
         },
         { "azure-native:location": "East US", "gcp:project": "acme-web" },
       ),

@@ -168,12 +168,10 @@ export interface ParseServiceContext extends ServiceContext {
  * A target's rules with its own types sealed in, as parse.ts runs them for services of every
  * target: nothing outside can hand one target's rules another target's service.
  */
-export interface TargetRules<S> {
-  readonly target: string;
-  readonly runtime: string;
-  readonly services: string;
-  readonly schema: z.ZodType;
-  readonly providers: readonly ProviderKey[];
+export interface TargetRules<S> extends Pick<
+  ServiceTarget<CommonServiceConfig & { target: string }, unknown>,
+  "target" | "runtime" | "services" | "schema" | "providers"
+> {
   /**
    * Parses one service with the target's schema, then runs the shared rules and the target's: its
    * config, or undefined once a problem has been reported.
@@ -187,17 +185,18 @@ export interface TargetRules<S> {
 export function defineTarget<S extends CommonServiceConfig & { target: string }, Data>(
   rules: ServiceTarget<S, Data>,
 ): TargetRules<S> {
-  const mine = (s: { target: string }): s is S => s.target === rules.target;
+  const { target, runtime, services, schema, providers } = rules;
+  const mine = (s: { target: string }): s is S => s.target === target;
   return {
-    target: rules.target,
-    runtime: rules.runtime,
-    services: rules.services,
-    schema: rules.schema,
-    providers: rules.providers,
+    target,
+    runtime,
+    services,
+    schema,
+    providers,
     parse(name, value, ctx) {
-      const parsed = rules.schema.safeParse(value, { reportInput: true });
+      const parsed = schema.safeParse(value, { reportInput: true });
       if (!parsed.success) {
-        ctx.problems.push(...describeIssues(parsed.error.issues, rules.schema, ctx.where, ctx.file));
+        ctx.problems.push(...describeIssues(parsed.error.issues, schema, ctx.where, ctx.file));
         return undefined;
       }
       const service = rules.toService(name, parsed.data, ctx);

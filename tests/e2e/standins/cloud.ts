@@ -44,6 +44,7 @@ import * as provider from "@pulumi/pulumi/provider";
 const { DiffRequest } = require("@pulumi/pulumi/proto/provider_pb") as {
   DiffRequest: { prototype: { getNews(): unknown; getIgnorechangesList(): string[] } };
 };
+import { artifactRegistryHost } from "../../../lib/names";
 import { callResult, newResourceState, type MockEnvironment } from "../../../plan/standins";
 import { STORED_AS } from "../../../plan/state-diff";
 
@@ -234,7 +235,10 @@ const standIn: provider.Provider = {
     // Artifact Registry's DeleteRepository "Deletes a repository and all of its contents"
     // (googleapis google/devtools/artifactregistry/v1/service.proto).
     if (type === "gcp:artifactregistry/repository:Repository") {
-      removeRepository(`${props.location}-docker.pkg.dev`, `${props.project}/${props.repositoryId}`);
+      removeRepository(
+        artifactRegistryHost(String(props.location)),
+        `${props.project}/${props.repositoryId}`,
+      );
     }
     // ECR's DeleteRepository refuses a repository with images unless forced, and the provider forces
     // it with force_delete (terraform-provider-aws internal/service/ecr/repository.go
