@@ -25,7 +25,8 @@ import { parseOrExit, positiveInt, run } from "../scripts/cli";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OAuth2Client } from "google-auth-library";
 import { release, type ReleaseTarget, type Rollout } from "../lib/release";
-import { cloudRunTarget, lambdaTarget, type HttpClient } from "../lib/release-targets";
+import { cloudRunTarget, type HttpClient } from "../lib/release/cloud-run";
+import { lambdaTarget } from "../lib/release/lambda";
 import { FakeCloud } from "../tools/fake-cloud";
 import { promotionSoak, skopeoComparison } from "./promotion";
 
@@ -277,12 +278,8 @@ async function policyCost(run: ProgramRun, programMs: number, repeat: number) {
   };
 }
 
-/**
- * The release step's own cost: time from a verified image's release starting to 100% traffic, against
- * the time its gates took and the waits it was told to make, over real HTTP to the loopback API
- * stand-ins (tools/fake-cloud.ts, whose health answers take `gateMs`). The machinery is the rest.
- */
-async function releaseOverhead(gateMs: number, waitSeconds: number) {
+/** The fake cloud, whose health answers take `gateMs`, and the two clients the release step uses. */
+async function releaseClients(gateMs: number) {
   const cloud = await new FakeCloud().start();
   cloud.healthDelayMs = gateMs;
   const http = new OAuth2Client();
@@ -291,7 +288,62 @@ async function releaseOverhead(gateMs: number, waitSeconds: number) {
     region: "us-east-1",
     endpoint: cloud.url,
     credentials: { accessKeyId: "AKIDBENCH", secretAccessKey: "bench" },
+    // As scripts/release.ts builds it: the release's retry policy is the only one.
+    maxAttempts: 1,
   });
+  return { cloud, http, lambda };
+}
+
+/**
+ * A service (Cloud Run) or function (Lambda) named `name` serving its first revision or version, and a
+ * release target for its second: `broken`, that one fails once it has traffic (cloud.failNewAfter).
+ */
+function candidateOf(
+  { cloud, http, lambda }: Awaited<ReturnType<typeof releaseClients>>,
+  target: "cloudrun" | "lambda",
+  name: string,
+  o: { pollMs?: number; attempts?: number; broken?: boolean },
+): ReleaseTarget {
+  cloud.failNew = false;
+  if (target === "cloudrun") {
+    const service = `projects/bench/locations/us-central1/services/${name}`;
+    cloud.addService(service, `${name}-a`);
+    cloud.failNew = o.broken ?? false;
+    cloud.addRevision(service, `${name}-b`);
+    cloud.failNew = false;
+    return cloudRunTarget({
+      http: http as unknown as HttpClient,
+      service,
+      revision: `${name}-b`,
+      healthPath: "/health",
+      endpoint: cloud.url,
+      ...(o.pollMs ? { pollMs: o.pollMs } : {}),
+      ...(o.attempts ? { health: { attempts: o.attempts } } : {}),
+    });
+  }
+  cloud.publish(name, "1");
+  cloud.setAlias(name, "live", "1");
+  cloud.failNew = o.broken ?? false;
+  cloud.publish(name, "2");
+  cloud.failNew = false;
+  return lambdaTarget({
+    client: lambda,
+    functionArn: `arn:aws:lambda:us-east-1:111111111111:function:${name}`,
+    version: "2",
+    alias: "live",
+    healthPath: "/health",
+    ...(o.attempts ? { attempts: o.attempts } : {}),
+  });
+}
+
+/**
+ * The release step's own cost: time from a verified image's release starting to 100% traffic, against
+ * the time its gates took and the waits it was told to make, over real HTTP to the loopback API
+ * stand-ins (tools/fake-cloud/, whose health answers take `gateMs`). The machinery is the rest.
+ */
+async function releaseOverhead(gateMs: number, waitSeconds: number) {
+  const clients = await releaseClients(gateMs);
+  const { cloud, http } = clients;
   const rows: Array<{
     target: string;
     rollout: string;
@@ -317,31 +369,7 @@ async function releaseOverhead(gateMs: number, waitSeconds: number) {
   for (const target of ["cloudrun", "lambda"] as const) {
     for (const rollout of [undefined, { steps: [10, 50], waitSeconds }] as (Rollout | undefined)[]) {
       n++;
-      let t: ReleaseTarget;
-      if (target === "cloudrun") {
-        const service = `projects/bench/locations/us-central1/services/api${n}`;
-        cloud.addService(service, `api${n}-a`);
-        cloud.addRevision(service, `api${n}-b`);
-        t = cloudRunTarget({
-          http: http as unknown as HttpClient,
-          service,
-          revision: `api${n}-b`,
-          healthPath: "/health",
-          endpoint: cloud.url,
-          pollMs: 1,
-        });
-      } else {
-        cloud.publish(`fn${n}`, "1");
-        cloud.setAlias(`fn${n}`, "live", "1");
-        cloud.publish(`fn${n}`, "2");
-        t = lambdaTarget({
-          client: lambda,
-          functionArn: `arn:aws:lambda:us-east-1:111111111111:function:fn${n}`,
-          version: "2",
-          alias: "live",
-          healthPath: "/health",
-        });
-      }
+      const t = candidateOf(clients, target, `api${n}`, { pollMs: 1 });
       let gates = 0;
       let waits = 0;
       const gate = t.gate.bind(t);
@@ -356,9 +384,12 @@ async function releaseOverhead(gateMs: number, waitSeconds: number) {
       const total = await timed(() =>
         release(timedTarget, {
           rollout,
-          sleep: async (ms) => {
-            const s = await timed(() => new Promise((r) => setTimeout(r, ms)));
-            waits += s.ms;
+          clock: {
+            now: () => Date.now(),
+            sleep: async (ms) => {
+              const s = await timed(() => new Promise((r) => setTimeout(r, ms)));
+              waits += s.ms;
+            },
           },
         }),
       );
@@ -375,6 +406,60 @@ async function releaseOverhead(gateMs: number, waitSeconds: number) {
   }
   await cloud.stop();
   return { gateMs, waitSeconds, rows, worstOverhead: Math.max(...rows.map((r) => r.overhead)), target: 0.05 };
+}
+
+/**
+ * Time to revert: a candidate healthy at its first gate fails at the 10% step; from the failing gate's
+ * verdict to all traffic back on what served before (the release's one cleanup path), with the
+ * production poll interval (2 s) and the fake's operations done after one not-done poll, as recorded.
+ * Also the same release with a 503 on the write after the failing gate: the retry, then the revert.
+ */
+async function releaseRevert(gateMs: number) {
+  const clients = await releaseClients(gateMs);
+  const { cloud } = clients;
+  const rows: Array<{ target: string; fault: string; revertMs: number; reverted: boolean }> = [];
+  let n = 0;
+  for (const fault of ["gate fails at 10%", "gate fails at 10%, then a 503 on the revert"]) {
+    for (const target of ["cloudrun", "lambda"] as const) {
+      n++;
+      cloud.reset();
+      cloud.healthDelayMs = gateMs;
+      // Healthy at the first gate, broken once it has traffic.
+      cloud.failNewAfter = 1;
+      const t = candidateOf(clients, target, `revert${n}`, { attempts: 1, broken: true });
+      if (fault.includes("503")) {
+        // The revert is the 3rd traffic PATCH (tag, 10%, revert) for Cloud Run, the 2nd UpdateAlias for Lambda.
+        cloud.faults.set({
+          operationPolls: 1,
+          errors: [
+            target === "cloudrun"
+              ? { op: "run.services.patch", nth: [3], status: 503 }
+              : { op: "lambda.UpdateAlias", nth: [2], status: 503 },
+          ],
+        });
+      }
+      let failedAt = 0;
+      const gate = t.gate.bind(t);
+      const timedTarget: ReleaseTarget = {
+        ...t,
+        gate: async () => {
+          const g = await gate();
+          if (!g.healthy) failedAt = performance.now();
+          return g;
+        },
+      };
+      const outcome = await release(timedTarget, { rollout: { steps: [10, 50], waitSeconds: 0 } });
+      const done = performance.now();
+      rows.push({
+        target,
+        fault,
+        revertMs: round(done - failedAt, 1),
+        reverted: outcome.kind === "failed" && !outcome.message.includes("could not be returned"),
+      });
+    }
+  }
+  await cloud.stop();
+  return { gateMs, pollMs: 2000, rows };
 }
 
 function table(headers: string[], rows: Array<Array<string | number>>): string {
@@ -417,6 +502,7 @@ async function main(argv: string[]): Promise<number> {
   const policy = await policyCost(scale.runs.get(large.services)!, large.ms, o.repeat);
   const promotion = await promotionMemory(o.promoteMib);
   const releaseCost = await releaseOverhead(1000, 2);
+  const revert = await releaseRevert(1000);
   const soak = await promotionSoak({ copies: o.soakCopies, concurrency: 4, layerMiB: 64 });
   const skopeo = await skopeoComparison(Math.max(...o.promoteMib));
 
@@ -436,6 +522,7 @@ async function main(argv: string[]): Promise<number> {
     policy,
     promotion,
     release: releaseCost,
+    releaseRevert: revert,
     promotionSoak: soak,
     skopeo,
   };
@@ -538,6 +625,15 @@ async function main(argv: string[]): Promise<number> {
   );
   console.log(
     `worst overhead ${round(releaseCost.worstOverhead * 100, 2)}% of gates + waits (target < ${releaseCost.target * 100}%)`,
+  );
+  console.log(
+    `\nTime to revert: from the failing gate's verdict to all traffic back (operations polled every ${revert.pollMs} ms, done after one not-done poll)`,
+  );
+  console.log(
+    table(
+      ["target", "fault", "revert ms", "reverted"],
+      revert.rows.map((r) => [r.target, r.fault, r.revertMs, String(r.reverted)]),
+    ),
   );
   console.log(
     `\nPromotion soak: ${soak.copies} copies per mode, ${soak.concurrency} at once, ${soak.layerMiB} MiB layer (promote-image CLI, real registries)`,

@@ -12,7 +12,7 @@ import {
   runtimeServiceAccountId,
   secretManagerSecret,
 } from "../lib/names";
-import { releaseCommandLine, type Rollout } from "../lib/release";
+import { encodeReleaseStep, releaseTrigger, type Rollout } from "../lib/release";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
@@ -464,7 +464,7 @@ export class CloudRunService extends pulumi.ComponentResource {
         `${name}-release`,
         {
           create: pulumi.all([this.service.id, this.revision]).apply(([service, revision]) =>
-            releaseCommandLine({
+            encodeReleaseStep({
               target: "cloudrun",
               service,
               revision,
@@ -476,8 +476,12 @@ export class CloudRunService extends pulumi.ComponentResource {
           // A changed rollout, gate or health path alone releases nothing: the revision is live already.
           update: "true",
           environment: { [STEP_MARKER]: STEPS.release },
-          // A new revision (new image, env or secret version) is a new release.
-          triggers: [this.revision],
+          // A new revision (new image, env or secret version) is a new release; so is live traffic that
+          // names this revision but is not all on it (an interrupted release, then the stack going back
+          // to a revision it had released): the step runs and converges it (lib/release releaseTrigger).
+          triggers: pulumi
+            .all([this.revision, this.service.traffics])
+            .apply(([revision, live]) => releaseTrigger(revision, live)),
           logging: command.local.Logging.Stderr,
         },
         { parent: this, dependsOn: [this.service, ...this.invokerGrants] },

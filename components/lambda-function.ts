@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ComponentArgError } from "../lib/errors";
 import { transform, type Transform } from "../lib/transform";
-import { LAMBDA_LIVE_ALIAS, releaseCommandLine, type Rollout } from "../lib/release";
+import { LAMBDA_LIVE_ALIAS, encodeReleaseStep, type Rollout } from "../lib/release";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
 import {
   IAM_ROLE_NAME_MAX,
@@ -361,7 +361,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
         `${name}-release`,
         {
           create: pulumi.all([this.function.arn, this.function.version]).apply(([functionArn, version]) =>
-            releaseCommandLine({
+            encodeReleaseStep({
               target: "lambda",
               functionArn,
               version,

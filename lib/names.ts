@@ -125,7 +125,7 @@ export function lambdaRoleName(functionName: string): string {
  * Cloud Run service names are at most 49 characters (Admin API v2 `CreateServiceRequest.service_id`:
  * "must contain fewer than 50 characters"), and a traffic tag plus the service name at most 46 (they
  * form one DNS label of the tag URL; gcloud: "Combined traffic tag and service name cannot exceed
- * 46 characters"). The release tag (lib/release.ts `CANDIDATE_TAG`, 4 characters) leaves 42.
+ * 46 characters"). The release tag (lib/release/traffic.ts `CANDIDATE_TAG`, 4 characters) leaves 42.
  */
 export const CLOUD_RUN_SERVICE_NAME_MAX = 42;
 
@@ -148,4 +148,50 @@ export function cloudRunRevisionName(service: string, release: string, template:
       .replace(/[^a-z0-9]/g, "")
       .slice(0, 7) || "release";
   return `${service}-${id}-${hash.slice(0, 5)}`;
+}
+
+/** A Cloud Run service's full name, as the Admin API v2 names it. */
+export interface CloudRunServiceName {
+  project: string;
+  location: string;
+  service: string;
+}
+
+const CLOUD_RUN_SERVICE = /^projects\/([^/]+)\/locations\/([^/]+)\/services\/([^/]+)$/;
+
+/** `projects/<p>/locations/<r>/services/<name>` (google/cloud/run/v2/service.proto, Service.name). */
+export function formatCloudRunService(n: CloudRunServiceName): string {
+  return `projects/${n.project}/locations/${n.location}/services/${n.service}`;
+}
+
+/** The parts of `projects/<p>/locations/<r>/services/<name>`; undefined when it is not one. */
+export function parseCloudRunService(name: string): CloudRunServiceName | undefined {
+  const m = CLOUD_RUN_SERVICE.exec(name);
+  return m ? { project: m[1]!, location: m[2]!, service: m[3]! } : undefined;
+}
+
+/** A revision's short name from `projects/…/services/<s>/revisions/<name>` (or a short name as is). */
+export function cloudRunRevisionShortName(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
+/** An unqualified Lambda function ARN. */
+export interface LambdaArn {
+  partition: string;
+  region: string;
+  account: string;
+  functionName: string;
+}
+
+const LAMBDA_ARN = /^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):function:([A-Za-z0-9_-]+)$/;
+
+/** `arn:<partition>:lambda:<region>:<account>:function:<name>` (Lambda API, FunctionArn). */
+export function formatLambdaArn(a: LambdaArn): string {
+  return `arn:${a.partition}:lambda:${a.region}:${a.account}:function:${a.functionName}`;
+}
+
+/** The parts of an unqualified function ARN; undefined for anything else (a qualified ARN too). */
+export function parseLambdaArn(arn: string): LambdaArn | undefined {
+  const m = LAMBDA_ARN.exec(arn);
+  return m ? { partition: m[1]!, region: m[2]!, account: m[3]!, functionName: m[4]! } : undefined;
 }

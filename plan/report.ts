@@ -8,7 +8,7 @@ import {
   parsePromoteCommandLine,
   parseVerifyCommandLine,
 } from "../lib/verify-step";
-import { CANDIDATE_TAG, describeTraffic, parseReleaseCommandLine, rolloutPercents } from "../lib/release";
+import { CANDIDATE_TAG, describeTraffic, decodeReleaseStep, rolloutPercents } from "../lib/release";
 import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "./run";
 import type { Change, ExportedResource, ResourceChange } from "./state-diff";
 
@@ -62,7 +62,7 @@ function summarize(r: RecordedResource): string {
           ? `rollback: ${promote.source} must still be in this registry (nothing is copied)`
           : `copy ${promote.source} -> ${promote.destination}`;
       }
-      const release = parseReleaseCommandLine(text);
+      const release = decodeReleaseStep(text);
       if (release) {
         const what =
           release.target === "cloudrun" ? `revision ${release.revision}` : `version ${release.version}`;
@@ -184,7 +184,7 @@ function releaseNotes(run: ProgramRun, state?: readonly ExportedResource[]): str
     .filter((x) => x.type === "command:local:Command")
     .sort((a, b) => a.name.localeCompare(b.name));
   for (const r of steps) {
-    const step = parseReleaseCommandLine(String(r.inputs.create ?? ""));
+    const step = decodeReleaseStep(String(r.inputs.create ?? ""));
     if (!step) continue;
     const service = run.resources.find((x) => x.urn === r.parent)?.name ?? r.name;
     const candidate = step.target === "cloudrun" ? step.revision : `version ${step.version}`;
@@ -215,7 +215,7 @@ function releaseNotes(run: ProgramRun, state?: readonly ExportedResource[]): str
 
 /** Traffic in an export: a Cloud Run service's `traffics` output, a Lambda alias's version and weights. */
 function liveTraffic(
-  step: NonNullable<ReturnType<typeof parseReleaseCommandLine>>,
+  step: NonNullable<ReturnType<typeof decodeReleaseStep>>,
   state: readonly ExportedResource[],
 ): { target: string; percent: number }[] | undefined {
   if (step.target === "cloudrun") {

@@ -1,105 +1,102 @@
 /**
  * release: the step that owns a service's traffic (docs/safe-release.md). It gates the new Cloud Run
  * revision on its own tag URL, or the new Lambda version by invoking its qualified ARN, before either
- * takes traffic; then moves traffic to it, at once or in steps gated again at each. A failed gate
- * returns all traffic to where it was and exits 1 with one message.
+ * takes traffic; then moves traffic to it, at once or in steps gated again at each. Any failure returns
+ * all traffic to where it was and exits 1 with one message; a step that finds someone else moving the
+ * traffic, or its own update gone, stops without writing.
  *
  *   npm run release -- cloudrun projects/<p>/locations/<r>/services/<name> --revision <name>
- *     [--gate public|none|id-token:<service account>] [--health-path /health] [--steps 10,50 --wait-seconds 60]
+ *     --gate public|none|id-token:<service account> --health-path /health [--steps 10,50 --wait-seconds 60]
  *   npm run release -- lambda <function ARN> --version <n> --alias live
- *     [--gate invoke|none] [--health-path /health] [--steps 10,50 --wait-seconds 60]
+ *     --gate invoke|none --health-path /health [--steps 10,50 --wait-seconds 60]
  *
+ * The arguments are lib/release/step.ts's codec, the same one the components write them with.
  * Credentials are the deployer's ambient identity, as `pulumi up` has them: Application Default
  * Credentials for Google (a private service's identity token is minted here, by impersonating the
  * gate's service account, when the gate runs), the AWS SDK's default chain for Lambda.
  */
-import { Command, InvalidArgumentError } from "commander";
 import { UserError } from "../lib/errors";
-import { release, rolloutProblems, type ReleaseTarget, type Rollout } from "../lib/release";
-import { cloudRunTarget, lambdaTarget, type HttpClient } from "../lib/release-targets";
-import { parseOrExit, run } from "./cli";
+import { parseLambdaArn } from "../lib/names";
+import { decodeReleaseArgs, release, type ReleaseStep, type ReleaseTarget } from "../lib/release";
+import { cloudRunTarget, type HttpClient } from "../lib/release/cloud-run";
+import { LAMBDA_REQUEST_TIMEOUT_MS, lambdaTarget } from "../lib/release/lambda";
+import { watchUpdate } from "../lib/release/ownership";
+import { run } from "./cli";
 
-function steps(value: string): number[] {
-  const list = value.split(",").map(Number);
-  if (list.some((n) => !Number.isInteger(n)))
-    throw new InvalidArgumentError("expected percentages like 10,50");
-  return list;
-}
+const USAGE = `usage: release cloudrun projects/<p>/locations/<r>/services/<name> --revision <name> --gate public|none|id-token:<account> --health-path <path> [--steps 10,50 --wait-seconds 60]
+       release lambda <function ARN> --version <n> --alias <alias> --gate invoke|none --health-path <path> [--steps 10,50 --wait-seconds 60]`;
 
-async function googleTarget(service: string, o: Options): Promise<ReleaseTarget> {
+async function googleTarget(step: Extract<ReleaseStep, { target: "cloudrun" }>): Promise<ReleaseTarget> {
   const { GoogleAuth, Impersonated } = await import("google-auth-library");
   const auth = new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] });
   const client = await auth.getClient();
-  const gate = o.gate ?? "public";
-  const idTokenFor = gate.startsWith("id-token:") ? gate.slice("id-token:".length) : undefined;
+  const gate = step.gate;
   return cloudRunTarget({
     http: client as unknown as HttpClient,
-    service,
-    revision: o.revision!,
-    healthPath: o.healthPath,
-    idToken: idTokenFor
-      ? (audience) =>
-          new Impersonated({
-            sourceClient: client,
-            targetPrincipal: idTokenFor,
-            targetScopes: ["https://www.googleapis.com/auth/cloud-platform"],
-          }).fetchIdToken(audience, { includeEmail: true })
-      : undefined,
+    service: step.service,
+    revision: step.revision,
+    healthPath: step.healthPath,
+    idToken:
+      typeof gate === "object"
+        ? (audience) =>
+            new Impersonated({
+              sourceClient: client,
+              targetPrincipal: gate.idTokenFor,
+              targetScopes: ["https://www.googleapis.com/auth/cloud-platform"],
+            }).fetchIdToken(audience, { includeEmail: true })
+        : undefined,
   });
 }
 
-async function awsTarget(functionArn: string, o: Options): Promise<ReleaseTarget> {
+async function awsTarget(step: Extract<ReleaseStep, { target: "lambda" }>): Promise<ReleaseTarget> {
   const { LambdaClient } = await import("@aws-sdk/client-lambda");
-  const region = functionArn.split(":")[3];
-  if (!region) throw new UserError(`not a Lambda function ARN: ${JSON.stringify(functionArn)}`, []);
+  const arn = parseLambdaArn(step.functionArn);
+  if (!arn)
+    throw new UserError(`not an unqualified Lambda function ARN: ${JSON.stringify(step.functionArn)}`, []);
   return lambdaTarget({
-    client: new LambdaClient({ region }),
-    functionArn,
-    version: o.version!,
-    alias: o.alias!,
-    healthPath: o.healthPath,
+    // One retry policy owns every call (lib/release/retry.ts): the SDK's own retries are off. The
+    // SDK's Node handler waits forever by default: every request gets a deadline.
+    client: new LambdaClient({
+      region: arn.region,
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: LAMBDA_REQUEST_TIMEOUT_MS },
+    }),
+    functionArn: step.functionArn,
+    version: step.version,
+    alias: step.alias,
+    healthPath: step.healthPath,
   });
 }
 
-interface Options {
-  revision?: string;
-  version?: string;
-  alias?: string;
-  gate?: string;
-  healthPath: string;
-  steps?: number[];
-  waitSeconds?: number;
+/**
+ * Output that cannot be delivered is dropped, never fatal: a step whose provider died (its pipes
+ * closed) keeps running to its own decision, which is to stop without writing (lib/release/run.ts).
+ */
+function survivePipes(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
 }
 
 async function main(argv: string[]): Promise<number> {
-  const program = new Command()
-    .name("release")
-    .argument("<target>", "cloudrun or lambda")
-    .argument("<name>", "Cloud Run service name projects/…/services/…, or the Lambda function ARN")
-    .option("--revision <name>", "Cloud Run: the revision to release")
-    .option("--version <n>", "Lambda: the published version to release")
-    .option("--alias <name>", "Lambda: the alias that carries traffic")
-    .option("--gate <kind>", "public, id-token:<service account>, invoke, or none")
-    .option("--health-path <path>", "the health endpoint", "/health")
-    .option("--steps <percentages>", "gradual shares before 100, e.g. 10,50", steps)
-    .option("--wait-seconds <s>", "wait after each step", (v) => Number(v));
-  const stop = parseOrExit(program, argv);
-  if (stop !== undefined) return stop;
-  const [kind, name] = program.args as [string, string];
-  const o = program.opts<Options>();
-  const rollout: Rollout | undefined = o.steps
-    ? { steps: o.steps, waitSeconds: o.waitSeconds ?? 0 }
-    : undefined;
-  const problems = rollout ? rolloutProblems(rollout) : [];
-  if (kind === "cloudrun" && !o.revision) problems.push("cloudrun needs --revision");
-  if (kind === "lambda" && (!o.version || !o.alias)) problems.push("lambda needs --version and --alias");
-  if (kind !== "cloudrun" && kind !== "lambda") problems.push(`unknown target ${JSON.stringify(kind)}`);
-  if (problems.length > 0) throw new UserError("invalid arguments", problems);
-
-  const target = kind === "cloudrun" ? await googleTarget(name, o) : await awsTarget(name, o);
+  survivePipes();
+  if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
+    console.log(USAGE);
+    return argv.length === 0 ? 2 : 0;
+  }
+  const decoded = decodeReleaseArgs(argv);
+  if (!decoded.step) throw new UserError("invalid arguments", [...decoded.problems, USAGE]);
+  const step = decoded.step;
+  const target = step.target === "cloudrun" ? await googleTarget(step) : await awsTarget(step);
+  const update = watchUpdate();
+  if (update.watched === 0) {
+    console.error(
+      "release: no pulumi CLI among this step's parent processes; if this step outlives its update, " +
+        "only its conditional writes stop it",
+    );
+  }
   const outcome = await release(target, {
-    rollout,
-    gated: o.gate !== "none",
+    rollout: step.rollout,
+    gated: step.gate !== "none",
+    update,
     log: (line) => console.error(line),
   });
   if (!outcome.released) {
@@ -111,4 +108,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-run("release", () => main(process.argv));
+run("release", () => main(process.argv.slice(2)));

@@ -1,7 +1,7 @@
 /** CloudRunService: digest-pinned service, identity, secrets, probes, invokers, the release step. */
 import { beforeAll, describe, expect, it } from "vitest";
 import { planNotes } from "../../plan/report";
-import { parseReleaseCommandLine } from "../../lib/release";
+import { decodeReleaseStep } from "../../lib/release";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
@@ -77,9 +77,9 @@ describe("CloudRunService", () => {
       ],
     ]);
     // No identity to call a private service with: the release moves traffic without a gate.
-    expect(
-      parseReleaseCommandLine(byName(run, "command:local:Command", "api-release").inputs.create)?.gate,
-    ).toBe("none");
+    expect(decodeReleaseStep(byName(run, "command:local:Command", "api-release").inputs.create)?.gate).toBe(
+      "none",
+    );
   });
 
   it("has deletion protection in prod only", () => {
@@ -130,7 +130,7 @@ describe("CloudRunService", () => {
 
   it("passes a rollout's steps and wait to the release step", async () => {
     const run = await stagingWith({ services: { api: { rollout: { steps: [10, 50], waitSeconds: 30 } } } });
-    const step = parseReleaseCommandLine(byName(run, "command:local:Command", "api-release").inputs.create);
+    const step = decodeReleaseStep(byName(run, "command:local:Command", "api-release").inputs.create);
     expect(step).toMatchObject({
       target: "cloudrun",
       gate: "public",
@@ -170,7 +170,7 @@ describe("CloudRunService", () => {
     expect(release.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
     // The identity token is minted by the step when the gate runs: nothing rotating is an input, so a
     // re-run changes nothing and a preview needs no token-creator role.
-    expect(parseReleaseCommandLine(release.inputs.create)?.gate).toEqual({ idTokenFor: sa });
+    expect(decodeReleaseStep(release.inputs.create)?.gate).toEqual({ idTokenFor: sa });
     expect(release.rawInputs.environment).toEqual({ MULTICLOUD_DEPLOY_STEP: "release" });
     expect(run.resources.map((r) => r.type)).not.toContain(
       "gcp:serviceaccount/getAccountIdToken:getAccountIdToken",

@@ -1,6 +1,6 @@
 /** LambdaFunction: image package by digest, derived architecture, least-privilege role, logs, versions, the live alias, URL. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseReleaseCommandLine } from "../../lib/release";
+import { decodeReleaseStep } from "../../lib/release";
 import { planNotes } from "../../plan/report";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
@@ -170,7 +170,7 @@ describe("LambdaFunction", () => {
     const release = byName(staging, "command:local:Command", "worker-release");
     expect(release.dependencies).toContain(fn.urn);
     expect(release.inputs.triggers).toEqual([fn.outputs.version]);
-    expect(parseReleaseCommandLine(release.inputs.create)).toEqual({
+    expect(decodeReleaseStep(release.inputs.create)).toEqual({
       target: "lambda",
       functionArn: fn.outputs.arn,
       version: fn.outputs.version,
@@ -212,7 +212,7 @@ describe("LambdaFunction", () => {
       overrides: { services: { worker: { healthGate: false } } },
     });
     expect(
-      parseReleaseCommandLine(byName(run, "command:local:Command", "worker-release").inputs.create)?.gate,
+      decodeReleaseStep(byName(run, "command:local:Command", "worker-release").inputs.create)?.gate,
     ).toBe("none");
   });
 });

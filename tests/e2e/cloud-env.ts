@@ -1,5 +1,5 @@
 /**
- * The clouds, on loopback only, for the suites that deploy: tools/fake-cloud.ts serves the Cloud Run
+ * The clouds, on loopback only, for the suites that deploy: tools/fake-cloud/ serves the Cloud Run
  * Admin API, Google's OAuth token endpoint, ECR's GetAuthorizationToken, the services' own `*.run.app`
  * URLs and the Lambda API over TLS on 127.0.0.1:443; with `registries`, Debian's docker-registry
  * serves each cloud registry host the program uses (`us-central1-docker.pkg.dev`,
@@ -86,8 +86,13 @@ export interface CloudEnvironment {
   pulumi(args: string[], extraEnv?: Record<string, string>, stack?: string): Promise<CliResult>;
   /** A bash script in `stack`'s namespace and environment, the toolchain's `pulumi` on its PATH. */
   bash(script: string, stack: string, extraEnv?: Record<string, string>): Promise<CliResult>;
-  /** The CLI in its own process group and PID namespace (and mount namespace), to be killed mid-update. */
-  spawnPulumi(args: string[], stack?: string): ChildProcess;
+  /**
+   * The CLI in its own process group and mount namespace, to be killed mid-update. With `pidNamespace`
+   * (the default) also in a PID namespace of its own, whose death is a runner dying: everything it
+   * started dies with it. Without, `child.pid` is the CLI itself, whose `kill -9` leaves its plugins
+   * and the steps they run alive, as a terminal closing on `pulumi up` does.
+   */
+  spawnPulumi(args: string[], stack?: string, o?: { pidNamespace?: boolean }): ChildProcess;
   stop(): Promise<void>;
 }
 
@@ -295,14 +300,18 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
         { ...envOf(stack), ...extraEnv },
         options.dir,
       ),
-    // Also in a PID namespace of its own, so that killing it is a runner dying: the CLI starts each
-    // plugin in its own process group (sdk/go/common/util/cmdutil RegisterProcessGroup, Setpgid), so
-    // a SIGKILL of the CLI's group alone would leave the command plugin and a release step it runs
-    // moving traffic beside the next update. When the namespace's first process dies, all of it does.
-    spawnPulumi: (args, stack = stackNames[0]!) =>
+    // The CLI starts each plugin in its own process group (sdk/go/common/util/cmdutil
+    // RegisterProcessGroup, Setpgid): a SIGKILL of the CLI alone leaves the command plugin and the
+    // release step it runs alive (the release suite shows the step then stops without writing). In a
+    // PID namespace, the namespace's first process dying takes all of it.
+    spawnPulumi: (args, stack = stackNames[0]!, o = {}) =>
       spawn(
         "unshare",
-        ["--pid", "--fork", "--mount-proc", ...namespaced([pulumiBin, ...args, "--non-interactive"])],
+        [
+          ...(o.pidNamespace === false ? [] : ["--pid", "--fork", "--mount-proc"]),
+          // unshare and the hosts wrapper exec: the child's PID is the CLI's.
+          ...namespaced([pulumiBin, ...args, "--non-interactive"]),
+        ],
         {
           cwd: options.dir,
           env: envOf(stack),

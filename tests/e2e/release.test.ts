@@ -1,7 +1,7 @@
 /**
  * Safe release on the real engine: the product's CloudRunService and LambdaFunction (tests/e2e/release),
  * built by real BuildKit, verified in the TLS registry, then released by the real release step through
- * the real Google and AWS clients, against tools/fake-cloud.ts on loopback (tests/e2e/cloud-env.ts).
+ * the real Google and AWS clients, against tools/fake-cloud/ on loopback (tests/e2e/cloud-env.ts).
  * Scenarios share one stack in order, as a team's successive deploys do: first release, same-commit
  * re-runs, a new release, a failing gate, a failure at a gradual step, a kill mid-step.
  */
@@ -33,6 +33,16 @@ const outputs = async () =>
     revision: string;
     version: string;
   };
+/** A release step's log: its Command's `stderr` output in the stack's state. */
+const stepLog = async (name: string) => {
+  const exported = JSON.parse(ok(await c.pulumi(["stack", "export"]), "stack export").stdout) as {
+    deployment: { resources: { urn: string; type: string; outputs?: { stderr?: string } }[] };
+  };
+  const step = exported.deployment.resources.find(
+    (r) => r.type === "command:local:Command" && r.urn.endsWith(`::${name}`),
+  );
+  return step?.outputs?.stderr ?? "";
+};
 const live = () => c.cloud.services.get(SERVICE)!.traffic.filter((t) => t.percent > 0);
 const alias = () => c.cloud.functions.get("worker")!.aliases.live!;
 const runEvents = () =>
@@ -161,16 +171,74 @@ describe("safe release on the real engine", () => {
     expect(alias()).toEqual({
       FunctionVersion: servedVersion,
       RoutingConfig: { AdditionalVersionWeights: {} },
+      RevisionId: expect.any(String),
     });
     c.cloud.unhealthy.clear();
     ok(await up(), "re-run after the fix");
   });
 
-  it("an update killed mid-step, then pulumi cancel and pulumi up, converges to the new version fully live", async () => {
-    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 8 }));
+  it("a 503 and a 429 between two steps are retried, and the release completes on both clouds", async () => {
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 1 }));
     await config("logLevel", "fatal");
+    // The release step's PATCHes: the tag, 10%, 50%, 100%. The second and third answer 503 once each.
+    c.cloud.faults.set({
+      errors: [
+        { op: "run.services.patch", nth: [2], status: 503 },
+        { op: "lambda.UpdateAlias", nth: [2], status: 429 },
+      ],
+    });
+    ok(await up(), "up with a throttled API");
+    c.cloud.faults.reset();
+    // Each step's log is its Command's stderr output, in the state.
+    expect(await stepLog("api-release")).toMatch(
+      /Cloud Run service api: move traffic: .*503.*; retrying in \d+ ms/,
+    );
+    expect(await stepLog("worker-release")).toMatch(
+      /Lambda function worker: move traffic: TooManyRequestsException: Rate exceeded; retrying in \d+ ms/,
+    );
+    const after = await outputs();
+    expect(live()).toEqual([expect.objectContaining({ revision: after.revision, percent: 100 })]);
+    expect(alias()).toMatchObject({ FunctionVersion: after.version });
+  });
+
+  it("an operation that ends in an error leaves traffic where it was, with one message", async () => {
+    const served = live()[0]!.revision!;
+    await config("logLevel", "info");
+    c.cloud.faults.set({ operationError: { code: 13, message: "Internal error while updating traffic" } });
+    const r = await up();
+    c.cloud.faults.reset();
+    expect(r.code).not.toBe(0);
+    expect(text(r)).toMatch(
+      new RegExp(
+        `Cloud Run service api: release of \\S+ failed before any traffic: CloudCallError: Cloud Run refused the traffic change of api: Internal error while updating traffic; traffic: 100% on ${served}, unchanged`,
+      ),
+    );
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+    expect(c.cloud.services.get(SERVICE)!.traffic.some((t) => t.tag === "next")).toBe(false);
+    ok(await up(), "re-run once the API answers again");
+  });
+
+  it("a tag the team made by hand survives the next release", async () => {
+    const svc = c.cloud.services.get(SERVICE)!;
+    const served = live()[0]!.revision!;
+    // As `gcloud run services update-traffic api --set-tags stable=<serving revision>` leaves it.
+    c.cloud.run.setTraffic(SERVICE, [
+      ...svc.traffic,
+      { type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision: served, percent: 0, tag: "stable" },
+    ]);
+    ok(await c.pulumi(["refresh", "--yes", "--skip-preview"]), "refresh after the hand-made tag");
+    await config("logLevel", "warn");
+    ok(await up(), "a release beside the hand-made tag");
+    expect(c.cloud.services.get(SERVICE)!.traffic).toContainEqual(
+      expect.objectContaining({ revision: served, tag: "stable" }),
+    );
+  });
+
+  it("kill -9 of the CLI alone: the orphaned step outlives its provider, and the next update owns traffic", async () => {
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 8 }));
+    await config("logLevel", "debug");
     c.cloud.history.length = 0;
-    const child = c.spawnPulumi(["up", "--yes", "--skip-preview"]);
+    const child = c.spawnPulumi(["up", "--yes", "--skip-preview"], undefined, { pidNamespace: false });
     let log = "";
     child.stdout?.on("data", (d) => (log += d));
     child.stderr?.on("data", (d) => (log += d));
@@ -180,8 +248,20 @@ describe("safe release on the real engine", () => {
         throw new Error(`no split was reached:\n${log.slice(-4000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    process.kill(-child.pid!, "SIGKILL");
+    process.kill(child.pid!, "SIGKILL");
     await new Promise((r) => child.once("close", r));
+    const killedAt = runEvents().length - 1;
+    // The provider notices the engine is gone and kills `sh` alone (tests/e2e/standins/command.ts);
+    // then it is killed too, as its fallback write to the dead CLI's stderr would (SIGPIPE).
+    await until(
+      () => processes(/sh -c node_modules\/\.bin\/tsx scripts\/release\.ts cloudrun/).length === 0,
+      10_000,
+      "sh killed",
+    );
+    for (const pid of processes(/standins\/command\.ts/)) process.kill(pid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    const orphans = processes(/scripts\/release\.ts cloudrun/);
+    expect(orphans.length, "the release step outlives its provider").toBeGreaterThan(0);
     const split = live();
     expect(split.length).toBe(2);
 
@@ -189,8 +269,74 @@ describe("safe release on the real engine", () => {
     const r = ok(await up(), "up after the kill");
     timings.resumeAfterKillMs = r.ms;
     const after = await outputs();
+    const settled = c.cloud.history.length;
+    // The orphan wakes from its 8 s wait, finds its update gone, and stops without writing.
+    await until(() => processes(/scripts\/release\.ts/).length === 0, 60_000, "the orphaned steps to end");
+    expect(c.cloud.history.slice(settled)).toEqual([]);
+    // From the kill on, the new revision's share never went down: nobody moved traffic back.
+    const shares = runEvents()
+      .slice(killedAt)
+      .map((ev) => share(ev, after.revision));
+    expect(shares).toEqual([...shares].sort((x, y) => x - y));
     expect(live()).toEqual([expect.objectContaining({ revision: after.revision, percent: 100 })]);
     expect(alias()).toMatchObject({ FunctionVersion: after.version });
+    // The resumed step converged a release left unfinished: the update after it runs the step once
+    // more (a gated release that moves nothing), then the stack is settled.
+    ok(await up(), "the update after the convergence");
     ok(await c.pulumi(["preview", "--expect-no-changes"]), "preview --expect-no-changes after converging");
   });
+
+  it("an interrupted release, then the previous configuration again at its commit: traffic converges on it", async () => {
+    const served = live()[0]!.revision!;
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 30 }));
+    await config("logLevel", "trace");
+    c.cloud.history.length = 0;
+    const child = c.spawnPulumi(["up", "--yes", "--skip-preview"]);
+    const deadline = Date.now() + 5 * 60_000;
+    while (!runEvents().some((ev) => ev.traffic.some((t) => t.percent === 10))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error("no split was reached");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.kill(-child.pid!, "SIGKILL");
+    await new Promise((r) => child.once("close", r));
+    expect(c.cloud.services.get(SERVICE)!.traffic).toContainEqual(
+      expect.objectContaining({ tag: "next", percent: 10 }),
+    );
+
+    // Back to what served: the same revision name, whose release step is still in the state.
+    await config("logLevel", "debug");
+    ok(await c.pulumi(["cancel", "--yes"]), "pulumi cancel");
+    const r = ok(await up(), "up with the previous configuration");
+    expect(text(r)).toMatch(/command:local:Command api-release replac/);
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+    expect(c.cloud.services.get(SERVICE)!.traffic.some((t) => t.tag === "next")).toBe(false);
+    // The update after a convergence runs the step once more (its trigger is back to the revision
+    // alone), a gated no-op; then the stack is settled.
+    ok(await up(), "the update after the convergence");
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+    ok(await c.pulumi(["preview", "--expect-no-changes"]), "preview --expect-no-changes once settled");
+  });
 });
+
+/** PIDs of this machine's processes whose command line matches. */
+function processes(pattern: RegExp): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ");
+      if (pattern.test(cmdline)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+async function until(done: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -623,8 +623,36 @@ describe("parseStackConfig accepts what the clouds accept", () => {
       { target: "lambda", context: "a", rollout: [10, 50] },
       [`${F}services.api.rollout: expected { steps: [10, 50], waitSeconds: 60 }, got [10,50]`],
     ],
+    [
+      "a health gate that internal ingress keeps out",
+      { target: "cloudrun", context: "a", exposure: "public", ingress: "internal" },
+      [
+        `${F}services.api.ingress: the health gate asks the new revision's tag URL (https://next---<service>….run.app), which ingress "internal" closes to every caller outside the VPC, the deploy runner included, so no release could pass it; set healthGate: false (the revision's startup probe must still pass before it takes traffic) or ingress: all`,
+      ],
+    ],
+    [
+      "a private service's gate behind internal-and-cloud-load-balancing ingress",
+      {
+        target: "cloudrun",
+        context: "a",
+        healthGateServiceAccount: "health-gate@acme-staging.iam.gserviceaccount.com",
+        ingress: "internal-and-cloud-load-balancing",
+      },
+      [
+        `${F}services.api.ingress: the health gate asks the new revision's tag URL (https://next---<service>….run.app), which ingress "internal-and-cloud-load-balancing" closes to every caller outside the VPC, the deploy runner included, so no release could pass it; set healthGate: false (the revision's startup probe must still pass before it takes traffic) or ingress: all`,
+      ],
+    ],
   ])("refuses %s, naming the file and key", (_, api, expected) => {
     expect(problemsOf(raw({ services: svc(api) }))).toEqual(expected);
+  });
+
+  it.each([
+    { exposure: "public", ingress: "internal", healthGate: false },
+    // A private service without a gate account has no gate to keep out.
+    { ingress: "internal" },
+  ])("lets internal ingress through when no gate would run: %j", (extra) => {
+    const config = parse(raw({ services: svc({ target: "cloudrun", context: "a", ...extra }) }));
+    expect(config.services[0]).toMatchObject({ ingress: "internal" });
   });
 
   it.each(["artifactRegistry", "ecr"])(

@@ -155,6 +155,17 @@ export const cloudRunTarget = defineTarget<CloudRunServiceConfig, z.output<typeo
       : undefined,
 
   check(s, { where, at, stackValues }) {
+    // The gate asks the new revision's tag URL (https://next---<service>….run.app), and "All ingress
+    // paths, including the default run.app URL, are subject to your ingress setting" (Cloud Run
+    // ingress docs): with internal ingress no caller outside the VPC reaches it, a deploy runner
+    // included, so every release would fail its gate (docs/safe-release.md, "Ingress").
+    const gated = s.healthGate && (s.exposure === "public" || s.healthGateServiceAccount !== undefined);
+    if (gated && s.ingress !== "all") {
+      at(
+        [...where, "ingress"],
+        `the health gate asks the new revision's tag URL (https://next---<service>….run.app), which ingress "${s.ingress}" closes to every caller outside the VPC, the deploy runner included, so no release could pass it; set healthGate: false (the revision's startup probe must still pass before it takes traffic) or ingress: all`,
+      );
+    }
     const resources = cloudRunResourceProblem(s.cpu, s.memory);
     if (resources) at([...where, "memory"], resources);
     if (s.minInstances > s.maxInstances) {

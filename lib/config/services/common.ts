@@ -73,7 +73,7 @@ export const commonService = {
   healthGate: z.boolean(e("expected true or false")).default(CLOUD_RUN_DEFAULTS.healthGate),
   /**
    * A gradual release: the new revision or version's share at each step, then 100, with a wait and
-   * the gate after each. Off by default: traffic moves at once after the gate. Rules: lib/release.ts.
+   * the gate after each. Off by default: traffic moves at once after the gate. Rules: lib/release/traffic.ts.
    */
   rollout: z
     .strictObject(

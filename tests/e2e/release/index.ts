@@ -1,7 +1,7 @@
 /**
  * The release suite's Pulumi program: the product's own ContainerImage, CloudRunService and
  * LambdaFunction, one service per cloud, run by the real engine, docker-build and BuildKit, with the
- * gcp and aws stand-ins keeping their services in tools/fake-cloud.ts (tests/e2e/release.test.ts).
+ * gcp and aws stand-ins keeping their services in tools/fake-cloud/ (tests/e2e/release.test.ts).
  * Config (`e2e:*`): registry host, commit, the services' LOG_LEVEL (a change that is a new release)
  * and an optional rollout.
  */

@@ -10,7 +10,7 @@
  * E2E_STANDIN_ENVIRONMENT (JSON, a MockEnvironment), which the suite sets per stack: each stack has
  * its own account and project, as in production. Installed only into the suite's PULUMI_HOME.
  *
- * With E2E_FAKE_CLOUD (the release suite), the services they make exist in tools/fake-cloud.ts, where
+ * With E2E_FAKE_CLOUD (the release suite), the services they make exist in tools/fake-cloud/, where
  * the release step moves their traffic through the real APIs, and `read` (refresh) reports it back:
  * - `gcp:cloudrunv2/service:Service`: create makes the service with `template.revision` at the traffic
  *   given; update makes the new revision and sends the traffic in state, as the provider's Update
@@ -34,12 +34,13 @@
  *   `proxyEndpoint` and `expiresAt` (RFC 3339) as ECR answered (terraform-provider-aws
  *   internal/service/ecr/authorization_token_data_source.go).
  *   Both are the real clients (google-auth-library, the AWS SDK) calling the real host names, which
- *   the suite's processes resolve to tools/fake-cloud.ts.
+ *   the suite's processes resolve to tools/fake-cloud/.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import * as provider from "@pulumi/pulumi/provider";
+import stringify from "safe-stable-stringify";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { DiffRequest } = require("@pulumi/pulumi/proto/provider_pb") as {
   DiffRequest: { prototype: { getNews(): unknown; getIgnorechangesList(): string[] } };
@@ -161,6 +162,9 @@ async function apply(
       revision: outs.template?.revision,
       // Create sends the configured traffic; Update the traffic in state.
       traffic: olds ? olds.traffics : outs.traffics,
+      // Cloud Run refuses a known revision name with another template (409): the template names it.
+      template: stringify({ ...outs.template, revision: undefined }),
+      ingress: outs.ingress,
     });
     return { ...outs, ...(await liveOutputs(type, outs)) };
   }

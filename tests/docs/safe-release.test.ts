@@ -1,0 +1,49 @@
+/**
+ * docs/safe-release.md's faults table states the release's retry policy, its operation polling and
+ * the Lambda gate's attempts; they are the code's own values, and each test file the page names exists.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  CLOUD_RUN_OPERATION_DEADLINE_MS,
+  CLOUD_RUN_POLL_MS,
+  CLOUD_RUN_REQUEST_TIMEOUT_MS,
+} from "../../lib/release/cloud-run";
+import { LAMBDA_REQUEST_TIMEOUT_MS } from "../../lib/release/lambda";
+import { DEFAULT_RETRY } from "../../lib/release/retry";
+import { PROJECT_DIR } from "../../plan/run";
+
+const page = fs.readFileSync(path.join(PROJECT_DIR, "docs/safe-release.md"), "utf8");
+const row = (start: string) => {
+  const line = page.split("\n").find((l) => l.startsWith(`| ${start}`));
+  expect(line, `a row starting "${start}" in docs/safe-release.md`).toBeDefined();
+  return line!;
+};
+
+describe("docs/safe-release.md", () => {
+  it("states the retry policy the release uses", () => {
+    const s = (ms: number) => `${ms / 1000} s`;
+    expect(row("429 or 5xx")).toContain(
+      `(${s(DEFAULT_RETRY.initialMs)} doubling to ${s(DEFAULT_RETRY.maxDelayMs)}), up to ${DEFAULT_RETRY.deadlineMs / 60_000} minutes per call`,
+    );
+  });
+
+  it("states how Cloud Run operations are polled", () => {
+    expect(row("a Cloud Run operation not done yet")).toContain(
+      `polled every ${CLOUD_RUN_POLL_MS / 1000} s, up to ${CLOUD_RUN_OPERATION_DEADLINE_MS / 60_000} minutes`,
+    );
+  });
+
+  it("states each request's timeout", () => {
+    expect(row("a request that hangs")).toContain(
+      `(${CLOUD_RUN_REQUEST_TIMEOUT_MS / 1000} s to Cloud Run, ${LAMBDA_REQUEST_TIMEOUT_MS / 1000} s to Lambda, Invoke included)`,
+    );
+  });
+
+  it("names test files that exist", () => {
+    const named = [...page.matchAll(/`(tests\/[^`]+\.test\.ts)`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(2);
+    for (const file of named) expect(fs.existsSync(path.join(PROJECT_DIR, file)), file).toBe(true);
+  });
+});
