@@ -137,8 +137,8 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
   /**
    * Writes one split, conditionally on what this step read (`fresh`: just read, nothing waited on since;
    * else it reads again first). A write is never sent twice on one basis: after a refusal, a lost
-   * answer or a throttled call, the step waits (transient errors only, to the policy's deadline),
-   * reads again and decides: its write landed, someone else wrote (stop), or nothing moved (write again
+   * answer or a throttled call, the step waits (with backoff, to the policy's deadline), reads again
+   * and decides: its write landed, someone else wrote (stop), or nothing moved (write again
    * on the new version).
    */
   const write = async (traffic: Traffic, tagged: boolean, fresh?: Snapshot): Promise<void> => {
@@ -161,13 +161,12 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
         if (err instanceof Stop || !(err instanceof TrafficConflict || transient(err))) throw err;
         failure = err;
       }
-      if (!(failure instanceof TrafficConflict)) {
-        const left = start + policy.deadlineMs - clock.now();
-        if (left <= 0) throw new DeadlineError("move traffic", tries, failure);
-        const wait = Math.min(left, backoffMs(policy, tries));
-        retried("move traffic", failure, wait);
-        await clock.sleep(wait);
-      }
+      // A refusal whose traffic turns out unchanged is decided again too, within the same deadline.
+      const left = start + policy.deadlineMs - clock.now();
+      if (left <= 0) throw new DeadlineError("move traffic", tries, failure);
+      const wait = Math.min(left, backoffMs(policy, tries));
+      retried("move traffic", failure, wait);
+      await clock.sleep(wait);
       await ownUpdate();
       const now = await read();
       if (now.routing === intended) {

@@ -76,6 +76,9 @@ describe("the update a step belongs to", () => {
     const step = Number(
       await new Promise<string>((r) => cli.stdout.once("data", (d) => r(String(d).trim()))),
     );
+    // `$!` is known as soon as the shell forks: wait for the child to be `sleep` itself.
+    for (let i = 0; i < 100 && fs.readFileSync(`/proc/${step}/comm`, "utf8").trim() !== "sleep"; i++)
+      await new Promise((r) => setTimeout(r, 20));
     const chain = updateAncestry(step);
     expect(chain.map((p) => [p.pid, p.comm])).toEqual([
       [step, "sleep"],

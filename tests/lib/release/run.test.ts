@@ -3,7 +3,7 @@
  * an in-memory service with conditional writes and a fault plan (memory-target.ts), on a virtual clock.
  */
 import { describe, expect, it } from "vitest";
-import { release, type ReleaseOptions, type Traffic } from "../../../lib/release";
+import { release, TrafficConflict, type ReleaseOptions, type Traffic } from "../../../lib/release";
 import { virtualClock } from "../../../lib/release/retry";
 import { MemoryService, memoryTarget as onService } from "./memory-target";
 
@@ -380,5 +380,24 @@ describe("review findings: where a failure ends, and what a step adopts", () => 
         { target: "b", percent: 10 },
       ],
     ]);
+  });
+});
+
+describe("a refusal that changed nothing", () => {
+  it("is decided again after a wait, and a refusal that never ends stops at the deadline", async () => {
+    const m = memoryTarget([{ target: "a", percent: 100 }], "b", []);
+    // Every write is refused (409) while the traffic stays as it was: an API answering ABORTED for
+    // another reason. The step must not spin: it waits, re-reads, tries again, and gives up in time.
+    m.target.route = async () => {
+      throw new TrafficConflict("409 ABORTED");
+    };
+    const clock = virtualClock();
+    const quick = { initialMs: 1000, maxDelayMs: 4000, deadlineMs: 10_000, jitter: 0 };
+    const r = await release(m.target, { clock, retry: quick });
+    expect(r.kind).toBe("failed");
+    expect(r.released === false && r.message).toContain(
+      "DeadlineError: move traffic: still failing after 5 tries",
+    );
+    expect(clock.slept.slice(0, 4)).toEqual([1000, 2000, 4000, 3000]);
   });
 });
