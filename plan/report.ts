@@ -8,6 +8,7 @@ import {
   parsePromoteCommandLine,
   parseVerifyCommandLine,
 } from "../lib/verify-step";
+import { parseCloudRunService, parseLambdaArn } from "../lib/names";
 import { CANDIDATE_TAG, describeTraffic, decodeReleaseStep, rolloutPercents } from "../lib/release";
 import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "./run";
 import type { Change, ExportedResource, ResourceChange } from "./state-diff";
@@ -219,7 +220,7 @@ function liveTraffic(
   state: readonly ExportedResource[],
 ): { target: string; percent: number }[] | undefined {
   if (step.target === "cloudrun") {
-    const name = step.service.split("/").pop();
+    const name = parseCloudRunService(step.service)?.service;
     const svc = state.find(
       (x) => x.type === "gcp:cloudrunv2/service:Service" && (x.outputs?.name ?? x.inputs?.name) === name,
     );
@@ -228,7 +229,7 @@ function liveTraffic(
       ?.filter((t) => (t.percent ?? 0) > 0)
       .map((t) => ({ target: String(t.revision), percent: t.percent ?? 0 }));
   }
-  const fn = step.functionArn.split(":").pop();
+  const fn = parseLambdaArn(step.functionArn)?.functionName;
   const alias = state.find((x) => x.type === "aws:lambda/alias:Alias" && x.outputs?.functionName === fn);
   if (!alias) return undefined;
   const weights = (

@@ -9,7 +9,7 @@ import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
 import stringify from "safe-stable-stringify";
 import { imageExportEntries } from "../lib/image-export";
-import { secretManagerSecret } from "../lib/names";
+import { formatCloudRunService, formatLambdaArn, secretManagerSecret } from "../lib/names";
 
 export interface MockEnvironment {
   /** Each stack deploys into its own account and project (the deployer's ambient identity decides). */
@@ -149,7 +149,7 @@ export function newResourceState(
           ? i.traffics
           : [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", percent: 100 }];
       return {
-        id: `projects/${project}/locations/${location}/services/${name}`,
+        id: formatCloudRunService({ project, location, service: name }),
         state: {
           ...i,
           name,
@@ -264,7 +264,7 @@ export function newResourceState(
       };
     case "aws:lambda/function:Function": {
       const name = i.name ?? autoname(args.name);
-      const arn = `arn:${env.awsPartition}:lambda:${region}:${acct}:function:${name}`;
+      const arn = formatLambdaArn({ partition: env.awsPartition, region, account: acct, functionName: name });
       // With `publish`, creating the function publishes version 1; Read takes `version` from the last
       // entry of ListVersionsByFunction, and `qualified_arn` is `<arn>:<version>` (function.go). Without
       // it the function has only $LATEST.

@@ -3,8 +3,13 @@
  * through an authorized HTTP client such as google-auth-library's). Each call and field is the
  * documented API's (googleapis google/cloud/run/v2/service.proto, traffic_target.proto):
  *
- * - `services.get`, and `services.patch` (`PATCH https://run.googleapis.com/v2/{name}`, query
- *   `updateMask`), which answers a long-running Operation that is not done yet (recorded real traffic,
+ * - `services.get`, and `services.patch` (`PATCH https://run.googleapis.com/v2/{name}`) with only
+ *   `traffic` (and the etag) in the body and no `updateMask`, as the recorded PATCH and
+ *   terraform-provider-google send it: AIP-134 has a service "treat an omitted field mask as an
+ *   implied field mask equivalent to all fields that are populated", so the list sent replaces the
+ *   stored one. A mask naming a repeated field could append instead (protobuf field_mask.proto: "new
+ *   values will be appended"), which no Cloud Run page rules out. The PATCH answers a long-running
+ *   Operation that is not done yet (recorded real traffic,
  *   shared/recorded/cloud-run-v2: no `done` key, `metadata` the Service with `reconciling: true`),
  *   polled at `GET /v2/{operation.name}` until `done`, then either `response` or `error`
  *   (google.longrunning.Operation). Every poll has a deadline.
@@ -38,7 +43,7 @@ import {
   type Snapshot,
 } from "./target";
 import { CANDIDATE_TAG, type Traffic } from "./traffic";
-import { isTransient } from "./transient";
+import { httpStatusOf, isTransient } from "./transient";
 
 /** How long a Cloud Run gate takes 401 and 403 for an invoker grant still applying (lib/health.ts). */
 export const GRANT_PENDING_MS = 180_000;
@@ -119,14 +124,9 @@ const canonical = (entries: CloudRunTrafficTarget[]) =>
       .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
   );
 
-/** An HTTP error's status and google.rpc status name, as gaxios reports them (AIP-193 error body). */
-function errorOf(err: unknown): { status?: number; rpc?: string } {
-  const e = err as {
-    status?: number;
-    response?: { status?: number; data?: { error?: { status?: string } } };
-  };
-  return { status: e.status ?? e.response?.status, rpc: e.response?.data?.error?.status };
-}
+/** The google.rpc status name of an AIP-193 error body, as gaxios hands it over. */
+const rpcStatusOf = (err: unknown) =>
+  (err as { response?: { data?: { error?: { status?: string } } } }).response?.data?.error?.status;
 
 export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
   const clock = o.clock ?? realClock;
@@ -158,6 +158,9 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
     return [...ours, ...foreign];
   };
 
+  /** The service each snapshot was read from: the tags a write keeps are the ones its basis read. */
+  const readFrom = new WeakMap<Snapshot, CloudRunServiceResource>();
+  /** The last service read, for the gate's URL and audience. */
   let service: CloudRunServiceResource | undefined;
   const snapshot = (svc: CloudRunServiceResource): Snapshot => {
     service = svc;
@@ -175,13 +178,15 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
     const shares = new Map<string, number>();
     for (const t of svc.traffic ?? [])
       if ((t.percent ?? 0) > 0) shares.set(t.revision!, (shares.get(t.revision!) ?? 0) + t.percent!);
-    return {
+    const read: Snapshot = {
       traffic: [...shares].map(([target, percent]) => ({ target, percent })),
       routing: canonical(svc.traffic ?? []),
       version: svc.etag ?? "",
       ...(svc.template?.revision ? { newest: svc.template.revision } : {}),
       ...(tagged?.revision ? { tagged: tagged.revision } : {}),
     };
+    readFrom.set(read, svc);
+    return read;
   };
 
   const finish = async (op: Operation): Promise<void> => {
@@ -212,21 +217,21 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
     label: `Cloud Run service ${name}`,
     candidate: o.revision,
     read: async () => snapshot(await get()),
-    routingOf: (t, _basis, { tagged }) => canonical(entriesFor(t, service, tagged)),
+    routingOf: (t, basis, { tagged }) => canonical(entriesFor(t, readFrom.get(basis), tagged)),
     async route(t, basis, { tagged }) {
       let op: Operation;
       try {
         op = (
           await o.http.request<Operation>({
-            url: `${base}/v2/${o.service}?updateMask=traffic`,
+            url: `${base}/v2/${o.service}`,
             method: "PATCH",
             timeout,
-            data: { traffic: entriesFor(t, service, tagged), etag: basis.version },
+            data: { traffic: entriesFor(t, readFrom.get(basis), tagged), etag: basis.version },
           })
         ).data;
       } catch (err) {
-        const { status, rpc } = errorOf(err);
-        if (status === 409 && (rpc === undefined || rpc === "ABORTED"))
+        const rpc = rpcStatusOf(err);
+        if (httpStatusOf(err) === 409 && (rpc === undefined || rpc === "ABORTED"))
           throw new TrafficConflict(
             `Cloud Run refused the write of ${name}'s traffic at etag ${basis.version}: 409 ${rpc ?? ""}`.trim(),
           );

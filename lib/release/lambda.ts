@@ -39,9 +39,13 @@ export function lambdaHealthEvent(healthPath: string): string {
 }
 
 /**
- * A function error that is not the code's own answer: the invocation ran out of time (Lambda's
- * "Task timed out after 3.00 seconds"; an init that outlives its 10 s limit is reported the same way,
- * `Sandbox.Timedout`). A fresh image's first invoke is a cold start, so it is asked again.
+ * A function error that is not the code's own answer: the invocation ran out of time. Lambda answers
+ * it `{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: … Error: Task timed out after 1.00
+ * seconds"}` (recorded against Lambda in 2025, LocalStack `test_lambda.snapshot.json`
+ * `test_lambda_invoke_with_timeout`), and before with only `"errorMessage": "<date> <id> Task timed out
+ * after 1.00 seconds"`, so both are matched. A fresh image's first invoke is a cold start (its Init
+ * is limited to 10 s and retried at the first invoke: AWS docs, lambda-runtime-environment.md), so it
+ * is asked again.
  */
 export function isColdStartTimeout(payload: string): boolean {
   return (

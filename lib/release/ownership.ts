@@ -6,8 +6,9 @@
  * provider, the shell and this step running, and nothing tells the step: it must look. It records its
  * ancestors up to the CLI when it starts, and the update is gone once any of them is.
  *
- * Linux reads `/proc/<pid>/stat`; elsewhere `ps -o ppid=,comm=`. A PID re-used by another program is
- * told apart by its command name and start time.
+ * Linux reads `/proc/<pid>/stat` (the path the suites run); elsewhere `ps -o ppid=,stat=,lstart=,comm=`,
+ * which no test here runs (no macOS machine). A PID re-used by another program is told apart by its
+ * command name and start time; a zombie counts as exited.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";

@@ -82,7 +82,6 @@ class Failed extends Error {
     readonly check: string,
     readonly code: string,
     readonly detail: string,
-    readonly stage: string,
   ) {
     super(`${check}: ${detail}`);
   }
@@ -122,17 +121,28 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
     const gone = await options.update?.gone();
     if (gone) throw new Stop(`its update is gone (${gone})`, last.traffic, false);
   };
+  /**
+   * The one ownership rule: a read shows this step's traffic only while its routing is one this step
+   * left (`mine`) and the service names no newer revision. Else it stops, saying why.
+   */
+  const owned = (fresh: Snapshot, mine: (string | undefined)[], refused?: TrafficConflict): Snapshot => {
+    if (fresh.newest !== undefined && fresh.newest !== candidate)
+      throw new Stop(`${fresh.newest} is newer, and its own update releases it`, fresh.traffic);
+    if (!mine.includes(fresh.routing))
+      throw new Stop(
+        refused
+          ? `its write was refused: ${refused.detail}`
+          : "traffic was changed by someone else since this step set it",
+        fresh.traffic,
+      );
+    return fresh;
+  };
   /** Re-reads, and stops unless the traffic is still as this step left it and its update still runs. */
   const stillMine = async (): Promise<Snapshot> => {
     await ownUpdate();
-    const fresh = await read();
-    if (fresh.newest !== undefined && fresh.newest !== candidate)
-      throw new Stop(`${fresh.newest} is newer, and its own update releases it`, fresh.traffic);
-    if (fresh.routing !== last.routing && fresh.routing !== attempted)
-      throw new Stop(`traffic was changed by someone else since this step set it`, fresh.traffic);
-    last = fresh;
+    last = owned(await read(), [last.routing, attempted]);
     attempted = undefined;
-    return fresh;
+    return last;
   };
   /**
    * Writes one split, conditionally on what this step read (`fresh`: just read, nothing waited on since;
@@ -168,21 +178,16 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
       retried("move traffic", failure, wait);
       await clock.sleep(wait);
       await ownUpdate();
-      const now = await read();
+      const now = owned(
+        await read(),
+        [intended, basis.routing],
+        failure instanceof TrafficConflict ? failure : undefined,
+      );
       if (now.routing === intended) {
         last = now;
         attempted = undefined;
         return;
       }
-      if (now.routing !== basis.routing)
-        throw new Stop(
-          failure instanceof TrafficConflict
-            ? `its write was refused: ${failure.detail}`
-            : "traffic was changed by someone else since this step set it",
-          now.traffic,
-        );
-      if (now.newest !== undefined && now.newest !== candidate)
-        throw new Stop(`${now.newest} is newer, and its own update releases it`, now.traffic);
       basis = now;
     }
   };
@@ -191,7 +196,7 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
       if (check.name === "health gate") gateRuns++;
       const v = await check.run(stage);
       log(`${label}: ${check.name} ${stage.label}: ${v.ok ? "passed" : "failed"} (${v.detail})`);
-      if (!v.ok) throw new Failed(check.name, v.code, v.detail, stage.label);
+      if (!v.ok) throw new Failed(check.name, v.code, v.detail);
     }
   };
 

@@ -29,11 +29,13 @@ const RETRIED_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
-function statusOf(err: Record<string, unknown>): number | undefined {
-  const response = err.response as { status?: unknown } | undefined;
-  const metadata = err.$metadata as { httpStatusCode?: unknown } | undefined;
-  for (const s of [err.status, response?.status, metadata?.httpStatusCode])
-    if (typeof s === "number") return s;
+/** An error's HTTP status: gaxios's `status` or `response.status`, the AWS SDK's `$metadata.httpStatusCode`. */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (!err || typeof err !== "object") return undefined;
+  const e = err as Record<string, unknown>;
+  const response = e.response as { status?: unknown } | undefined;
+  const metadata = e.$metadata as { httpStatusCode?: unknown } | undefined;
+  for (const s of [e.status, response?.status, metadata?.httpStatusCode]) if (typeof s === "number") return s;
   return undefined;
 }
 
@@ -42,7 +44,7 @@ export function isTransient(err: unknown): boolean {
   const e = err as Record<string, unknown>;
   if (e.name === "PreconditionFailedException" || e.name === "TrafficConflict") return false;
   if (typeof e.name === "string" && RETRIED_NAMES.has(e.name)) return true;
-  const status = statusOf(e);
+  const status = httpStatusOf(e);
   if (status !== undefined) return RETRIED_STATUS.has(status);
   const code = (e.code ?? (e.cause as { code?: unknown } | undefined)?.code) as unknown;
   if (typeof code === "string" && RETRIED_CODES.has(code)) return true;

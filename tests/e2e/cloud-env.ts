@@ -37,6 +37,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { MockEnvironment } from "../../plan/standins";
+import { parseCloudRunService } from "../../lib/names";
 import { FakeCloud } from "../../tools/fake-cloud";
 import { makeCertificate, startRegistry, type LocalRegistry } from "../../tools/local-registry";
 import { CLOUD_REGISTRIES, sh, withHosts, type CliResult, type E2eEnvironment } from "./env";
@@ -99,9 +100,9 @@ export interface CloudEnvironment {
 /** `projects/<p>/locations/<r>/services/<s>` → `<s>-<project number>.<r>.run.app`, as Cloud Run names it. */
 function runAppHostFor(stacks: StackIdentity[]) {
   return (service: string) => {
-    const [, project, , region, , name] = service.split("/");
+    const { project, location, service: name } = parseCloudRunService(service)!;
     const number = stacks.find((s) => s.gcpProject === project)?.gcpProjectNumber ?? "0";
-    return `${name}-${number}.${region}.run.app`;
+    return `${name}-${number}.${location}.run.app`;
   };
 }
 

@@ -194,7 +194,7 @@ describe("safe release on the real engine", () => {
       /Cloud Run service api: move traffic: .*503.*; retrying in \d+ ms/,
     );
     expect(await stepLog("worker-release")).toMatch(
-      /Lambda function worker: move traffic: TooManyRequestsException: Rate exceeded; retrying in \d+ ms/,
+      /Lambda function worker: move traffic: TooManyRequestsException: The request throughput limit was exceeded\.; retrying in \d+ ms/,
     );
     const after = await outputs();
     expect(live()).toEqual([expect.objectContaining({ revision: after.revision, percent: 100 })]);

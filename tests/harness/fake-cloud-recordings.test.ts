@@ -55,7 +55,7 @@ const shape = (o: Record<string, any>) =>
 describe("the fake Cloud Run answers in the recorded shapes", () => {
   it("a PATCH answers an Operation that is not done, typed as a Service and reconciling", async () => {
     const recorded = real.find((r) => r.method === "PATCH")!.body;
-    const fake = await call("PATCH", `/v2/${SERVICE}?updateMask=traffic`, {
+    const fake = await call("PATCH", `/v2/${SERVICE}`, {
       traffic: [
         { type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision: "api-a", percent: 100 },
         { type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision: "api-b", percent: 0, tag: "next" },
@@ -100,7 +100,7 @@ describe("the fake Cloud Run answers in the recorded shapes", () => {
     const first = await call("GET", `/v2/${SERVICE}`);
     const again = await call("GET", `/v2/${SERVICE}`);
     expect(again.etag).toBe(first.etag);
-    const op = await call("PATCH", `/v2/${SERVICE}?updateMask=traffic`, {
+    const op = await call("PATCH", `/v2/${SERVICE}`, {
       traffic: [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision: "api-b", percent: 100 }],
     });
     expect(op.metadata.etag).not.toBe(first.etag);
@@ -170,11 +170,11 @@ describe("the fake Cloud Run refuses what Cloud Run refuses", () => {
 
   it("a traffic change with a stale etag: 409 ABORTED, and nothing changes", async () => {
     const svc = await call("GET", `/v2/${NAMED}`);
-    await call("PATCH", `/v2/${NAMED}?updateMask=traffic`, {
+    await call("PATCH", `/v2/${NAMED}`, {
       traffic: [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision: "named-b", percent: 100 }],
       etag: svc.etag,
     });
-    const stale = await fetch(`${cloud.url}/v2/${NAMED}?updateMask=traffic`, {
+    const stale = await fetch(`${cloud.url}/v2/${NAMED}`, {
       method: "PATCH",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
@@ -187,5 +187,23 @@ describe("the fake Cloud Run refuses what Cloud Run refuses", () => {
     expect(cloud.services.get(NAMED)!.traffic).toEqual([
       { type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision: "named-b", percent: 100 },
     ]);
+  });
+});
+
+describe("the fake's traffic PATCH follows the field-mask rules", () => {
+  it("no updateMask: the list sent replaces the stored one (AIP-134's implied mask); updateMask=traffic appends", async () => {
+    const S = "projects/acme/locations/us-central1/services/masked";
+    cloud.addService(S, "masked-a");
+    cloud.addRevision(S, "masked-b");
+    const b100 = [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision: "masked-b", percent: 100 }];
+    const appended = await fetch(`${cloud.url}/v2/${S}?updateMask=traffic`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ traffic: b100 }),
+    });
+    // Appended to a-100: 200% in all, refused.
+    expect(appended.status).toBe(400);
+    await call("PATCH", `/v2/${S}`, { traffic: b100 });
+    expect(cloud.services.get(S)!.traffic).toEqual(b100);
   });
 });

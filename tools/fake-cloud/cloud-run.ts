@@ -7,8 +7,12 @@
  *   write: the recordings), `template.revision` (the name its last update asked for), `traffic`,
  *   `trafficStatuses` (each tag's own `uri`), `latestCreatedRevision` and `latestReadyRevision`,
  *   `reconciling` while an operation runs (absent when settled).
- * - `PATCH …?updateMask=traffic` replaces the whole `traffic` list (AIP-134: a field named in the mask
- *   is replaced). It answers an Operation that is not done (no `done` key; `metadata` the Service,
+ * - `PATCH …` with `traffic` in the body and no `updateMask` replaces the whole `traffic` list: AIP-134
+ *   has a service "treat an omitted field mask as an implied field mask equivalent to all fields that
+ *   are populated", as the recorded PATCH and terraform-provider-google send it. With an explicit
+ *   `updateMask=traffic`, protobuf field_mask.proto's rule for a repeated field applies here ("new
+ *   values will be appended to the existing repeated field"), which no Cloud Run page rules out.
+ *   The PATCH answers an Operation that is not done (no `done` key; `metadata` the Service,
  *   `reconciling: true`), as the recordings' PATCH does; `GET /v2/<operation>` answers not done for
  *   `operationPolls` polls, then `done: true` with `response`, or with `error` (a google.rpc.Status):
  *   `FAILED_PRECONDITION` (9) "Revision '…' is not ready and cannot serve traffic." for a revision
@@ -197,8 +201,7 @@ export class CloudRunApi {
       const svc = this.services.get(m[1]!);
       if (!svc) return (reply(404, googleError(404, `Resource '${m[1]}' was not found`)), true);
       if (method === "GET") return (reply(200, this.resource(svc)), true);
-      if (method === "PATCH" && query.get("updateMask") === "traffic")
-        return (this.patch(svc, body, reply), true);
+      if (method === "PATCH") return (this.patch(svc, body, query.get("updateMask"), reply), true);
     }
     m = /^\/v2\/(projects\/[^/]+\/locations\/[^/]+\/operations\/[^/]+)$/.exec(path);
     if (m && method === "GET") {
@@ -209,10 +212,11 @@ export class CloudRunApi {
     return false;
   }
 
-  private patch(svc: FakeService, body: JsonBody, reply: Reply): void {
+  private patch(svc: FakeService, body: JsonBody, mask: string | null, reply: Reply): void {
     if (body.etag !== undefined && body.etag !== svc.etag)
       return reply(409, googleError(409, `etag ${body.etag} does not match the current ${svc.etag}`));
-    const traffic = (body.traffic ?? []) as TrafficTarget[];
+    const sent = (body.traffic ?? []) as TrafficTarget[];
+    const traffic = mask?.split(",").includes("traffic") ? [...svc.traffic, ...sent] : sent;
     const total = traffic.reduce((n, t) => n + (t.percent ?? 0), 0);
     const unknown = traffic.find((t) => t.revision && !svc.revisions.includes(t.revision));
     if (total !== 100 || unknown) {

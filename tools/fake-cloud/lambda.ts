@@ -53,7 +53,8 @@ const ERRORS: Record<
   },
   429: {
     type: "TooManyRequestsException",
-    message: () => "Rate exceeded",
+    // The shape's documentation (botocore service-2.json TooManyRequestsException).
+    message: () => "The request throughput limit was exceeded.",
     headers: { "retry-after": "1" },
   },
   500: { type: "ServiceException", message: () => "Internal error" },
