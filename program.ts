@@ -9,11 +9,14 @@ import * as fs from "node:fs";
 import * as aws from "@pulumi/aws";
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
 import { ContainerImage } from "./components";
 import { resolveCommit, resolveSourceUrl, runGit, type GitRunner } from "./lib/commit";
 import { parseStackConfig, type StackConfig } from "./lib/config/parse";
 import { PROJECT } from "./lib/config/project";
 import { ConfigError, UserError } from "./lib/errors";
+import { parsePulumiArgs, staleStateProblem } from "./lib/refresh";
+import { cliCommandLine } from "./lib/release/ownership";
 import { googleLocationProblems } from "./lib/config/regions";
 import { ecrEncryptionProblem } from "./lib/fixed-names";
 import { ecrRepositoryName } from "./lib/names";
@@ -61,12 +64,34 @@ export function readStackConfig(host: ProgramHost = { env: process.env, git: run
 
 export async function main(): Promise<Record<string, unknown>> {
   try {
+    checkRefresh();
     return await deploy(readStackConfig());
   } catch (err) {
     // User mistakes print as a list, without a stack trace.
     if (UserError.is(err)) throw new pulumi.RunError(err.message);
     throw err;
   }
+}
+
+/**
+ * Refuses `pulumi up` without refresh, before anything is registered (lib/refresh.ts says why); a
+ * preview without it gets a warning. The command is read from the `pulumi` CLI this program runs
+ * under; with none (the offline plan, a test) there is nothing to check.
+ */
+export function checkRefresh(
+  argv: string[] | undefined = cliCommandLine(),
+  projectYaml: () => string = () => fs.readFileSync("Pulumi.yaml", "utf8"),
+): void {
+  if (argv === undefined) return;
+  const invocation = parsePulumiArgs(argv);
+  if (invocation.command === undefined) return;
+  const options = (parseYaml(projectYaml()) as { options?: { refresh?: unknown } } | null)?.options;
+  const problem = staleStateProblem(
+    invocation,
+    typeof options?.refresh === "string" ? options.refresh : undefined,
+  );
+  if (problem?.level === "warning") pulumi.log.warn(problem.message);
+  if (problem?.level === "error") throw new UserError(problem.message, []);
 }
 
 /** Reads what must be known first (the promoted images), then registers everything. */

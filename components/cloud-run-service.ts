@@ -13,6 +13,7 @@ import {
   secretManagerSecret,
 } from "../lib/names";
 import { encodeReleaseStep, releaseTrigger, type Rollout } from "../lib/release";
+import { chooseRevision, liveRevisionsOf, type LiveRevisions } from "../lib/release/revision";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
 
 export const CLOUD_RUN_SERVICE_TYPE = "multicloud:gcp:CloudRunService";
@@ -357,15 +358,26 @@ export class CloudRunService extends pulumi.ComponentResource {
     // Named by the release and the template as it is sent (after any transform): the same release
     // re-run names the same revision, and any change makes a new one (Cloud Run refuses a known name
     // with another template). Not secret even when an env value is: the plan and the pack read it.
+    // A name whose revision failed to start is not asked for again (lib/release/revision.ts): what the
+    // live service asked for last, and its newest ready revision, decide a fresh one.
     const finalTemplate = pulumi.output(args.template);
+    const live = this.liveRevisions(args);
     const revision = pulumi.unsecret(
       pulumi
         .all([
           pulumi.output(args.name ?? serviceName),
           pulumi.output(a.release ?? a.appVersion),
           finalTemplate,
+          live,
         ])
-        .apply(([svc, release, t]) => cloudRunRevisionName(svc!, release, { ...t, revision: undefined })),
+        .apply(([svc, release, t, l]) => {
+          const choice = chooseRevision(
+            cloudRunRevisionName(svc!, release, { ...t, revision: undefined }),
+            l,
+          );
+          if (choice.note) pulumi.log.warn(`${svc}: ${choice.note}`, this);
+          return choice.name;
+        }),
     );
     const service = new gcp.cloudrunv2.Service(
       resourceName,
@@ -387,6 +399,27 @@ export class CloudRunService extends pulumi.ComponentResource {
       options,
     );
     return { service, revision };
+  }
+
+  /**
+   * The live service's last asked-for and newest ready revision, through the provider's data source
+   * (read as refresh reads the service); undefined for a service this update creates. The data source
+   * answers a missing service with `<id> not found` (terraform-provider-google
+   * data_source_google_cloud_run_v2_service.go), which the engine passes on inside its own message.
+   */
+  private liveRevisions(args: gcp.cloudrunv2.ServiceArgs): pulumi.Output<LiveRevisions | undefined> {
+    return pulumi
+      .all([pulumi.output(args.name), pulumi.output(args.project), pulumi.output(args.location)])
+      .apply(async ([name, project, location]) => {
+        const id = `projects/${project}/locations/${location}/services/${name}`;
+        try {
+          const s = await gcp.cloudrunv2.getService({ name: name!, project, location }, { parent: this });
+          return liveRevisionsOf(s);
+        } catch (err) {
+          if (String(err instanceof Error ? err.message : err).includes(`${id} not found`)) return undefined;
+          throw err;
+        }
+      });
   }
 
   /**

@@ -14,6 +14,7 @@ import { Command, Option } from "commander";
 import { closest } from "fastest-levenshtein";
 import { PROJECT } from "../lib/config/project";
 import { UserError } from "../lib/errors";
+import { cloudRunRevisionShortName, formatCloudRunService } from "../lib/names";
 import { parseOrExit } from "../scripts/cli";
 import { checkPolicies, counts, planNotes, tree } from "./report";
 import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "./run";
@@ -118,6 +119,8 @@ export async function planMain(
       stackOutputs: await sourceOutputs(o.stack, o.dir),
       // What exists, for the checks of settings a cloud cannot change (lib/fixed-names.ts).
       ecrRepositories: state && ecrRepositoriesIn(state),
+      // Which revision each service serves, so a re-run names the ready one (lib/release/revision.ts).
+      cloudRunServices: state && cloudRunServicesIn(state),
     });
     changes = state && diffAgainstState(planned.resources, state);
   } catch (err) {
@@ -226,6 +229,32 @@ function revokingDeletes(changes: readonly ResourceChange[] | undefined): string
           "(a Google IAM member delete removes the member from the binding, whatever else holds it); " +
           "keep it in the program for one update with `retainOnDelete: true`, so that removing it later only drops it from the state",
     );
+}
+
+/** The Cloud Run services of an export: the revision each last asked for, and the newest ready one. */
+function cloudRunServicesIn(state: readonly ExportedResource[]): MockEnvironment["cloudRunServices"] {
+  const out: NonNullable<MockEnvironment["cloudRunServices"]> = {};
+  for (const r of state.filter((x) => x.type === "gcp:cloudrunv2/service:Service")) {
+    const o = (r.outputs ?? {}) as {
+      name?: string;
+      project?: string;
+      location?: string;
+      template?: { revision?: string };
+      latestReadyRevision?: string;
+      trafficStatuses?: Array<{ revision?: string; percent?: number }>;
+    };
+    const asked = o.template?.revision;
+    if (o.name && o.project && o.location && asked) {
+      out[formatCloudRunService({ project: o.project, location: o.location, service: o.name })] = {
+        asked,
+        latestReady: o.latestReadyRevision ? cloudRunRevisionShortName(o.latestReadyRevision) : undefined,
+        serving: (o.trafficStatuses ?? [])
+          .filter((t) => (t.percent ?? 0) > 0 && t.revision)
+          .map((t) => t.revision!),
+      };
+    }
+  }
+  return out;
 }
 
 /** The ECR repositories of an export, with the encryption their last refresh or update recorded. */

@@ -55,6 +55,8 @@ export interface RunOptions {
   stackOutputs?: Record<string, Record<string, unknown>>;
   /** ECR repositories that exist already (see MockEnvironment.ecrRepositories). @default none */
   ecrRepositories?: MockEnvironment["ecrRepositories"];
+  /** Cloud Run services that exist already (see MockEnvironment.cloudRunServices). @default none */
+  cloudRunServices?: MockEnvironment["cloudRunServices"];
   /** Environment seen by the program (commit detection). @default process.env without GITHUB_SHA */
   env?: Record<string, string | undefined>;
   /**
@@ -171,6 +173,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
     gcpProjectNumber: projectNumber(gcpProject),
     stackOutputs: options.stackOutputs ?? {},
     ecrRepositories: options.ecrRepositories,
+    cloudRunServices: options.cloudRunServices,
     preview: options.preview ?? false,
     options: new Map(),
   };

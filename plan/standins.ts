@@ -37,6 +37,12 @@ export interface MockEnvironment {
    * it (from a `--state` export); any other name is not found.
    */
   ecrRepositories?: Record<string, { encryptionType: string; kmsKey?: string }>;
+  /**
+   * Cloud Run services that exist already, by full name (`projects/…/services/<name>`), with the
+   * revision their last update asked for and the newest ready one (from a `--state` export); any
+   * other name is not found.
+   */
+  cloudRunServices?: Record<string, { asked: string; latestReady?: string; serving?: string[] }>;
 }
 
 /**
@@ -413,6 +419,35 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
         name: i.name,
         encryptionConfigurations: [{ encryptionType: known.encryptionType, kmsKey: known.kmsKey ?? "" }],
         repositoryUrl: `${env.awsAccountId}.dkr.ecr.${env.awsRegion}.amazonaws.com/${i.name}`,
+      };
+    }
+    case "gcp:cloudrunv2/getService:getService": {
+      // data_source_google_cloud_run_v2_service.go dataSourceGoogleCloudRunV2ServiceRead: the id is
+      // `projects/{{project}}/locations/{{location}}/services/{{name}}` (project from the provider when
+      // unset), and a service the Read finds missing (404 clears the id) is `fmt.Errorf("%s not found", id)`.
+      // The data source's schema is the resource's (DatasourceSchemaFromResourceSchema): `template` is
+      // a one-element list (`templates` in the SDK's result), revision names are full resource names.
+      const id = `projects/${i.project ?? env.gcpProject}/locations/${i.location ?? env.gcpRegion}/services/${i.name}`;
+      const known = env.cloudRunServices?.[id];
+      if (!known) {
+        const message = `${id} not found`;
+        throw Object.assign(new Error(message), {
+          details: `invocation of ${args.token} returned an error: invoking ${args.token}: 1 error occurred:\n\t* ${message}`,
+        });
+      }
+      const full = (r: string) => `${id}/revisions/${r}`;
+      return {
+        id,
+        name: i.name,
+        templates: [{ revision: known.asked }],
+        latestCreatedRevision: full(known.asked),
+        latestReadyRevision: known.latestReady ? full(known.latestReady) : "",
+        // Each serving revision's share; a stand-in knows which serve, not how much.
+        trafficStatuses: (known.serving ?? []).map((r, _, all) => ({
+          type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+          revision: r,
+          percent: Math.floor(100 / all.length),
+        })),
       };
     }
     case "aws:secretsmanager/getSecret:getSecret":

@@ -106,3 +106,30 @@ export function watchUpdate(
     },
   };
 }
+
+/**
+ * The command line of the `pulumi` CLI this process runs under (its path first): Linux reads
+ * `/proc/<pid>/cmdline` (NUL-separated, exact); elsewhere `ps -ww -o args=`, split on spaces (an
+ * argument with a space in it is split too). Undefined when no CLI is an ancestor (the offline plan,
+ * a test) or its command line cannot be read.
+ */
+export function cliCommandLine(
+  read: (pid: number) => Proc | undefined | "unknown" = readProc,
+  pid = process.ppid,
+): string[] | undefined {
+  const cli = updateAncestry(pid, read).at(-1);
+  if (cli === undefined) return undefined;
+  try {
+    if (fs.existsSync("/proc/self/cmdline")) {
+      return fs
+        .readFileSync(`/proc/${cli.pid}/cmdline`, "utf8")
+        .split("\0")
+        .filter((a) => a !== "");
+    }
+    return execFileSync("ps", ["-ww", "-o", "args=", "-p", String(cli.pid)], { encoding: "utf8" })
+      .trim()
+      .split(/\s+/);
+  } catch {
+    return undefined;
+  }
+}

@@ -112,6 +112,29 @@ describe("CloudRunService", () => {
     expect(revision(changed)).not.toBe(revision(staging));
   });
 
+  it("a re-run after its revision failed to start asks for a fresh name, says why, and releases that one", async () => {
+    const base = byName(staging, "gcp:cloudrunv2/service:Service", "api").inputs.template.revision as string;
+    const full = "projects/acme-apps-staging/locations/us-central1/services/api";
+    const rerun = (asked: string, latestReady: string) =>
+      runProgram({ stack: "staging", commit: SHA, cloudRunServices: { [full]: { asked, latestReady } } });
+    const failed = await rerun(base, "api-fedcba9-00000");
+    const svc = byName(failed, "gcp:cloudrunv2/service:Service", "api");
+    expect(svc.inputs.template.revision).toBe(`${base}-2`);
+    expect(byName(failed, "command:local:Command", "api-release").inputs.triggers).toEqual([`${base}-2`]);
+    expect(failed.logs).toContainEqual({
+      severity: "warning",
+      message: expect.stringContaining(`api: revision ${base} did not become ready`),
+    });
+    // Once the fresh one is ready, re-runs name it again (no change); a ready base name is kept.
+    const served = await rerun(`${base}-2`, `${base}-2`);
+    expect(byName(served, "gcp:cloudrunv2/service:Service", "api").inputs.template.revision).toBe(
+      `${base}-2`,
+    );
+    const ready = await rerun(base, base);
+    expect(byName(ready, "gcp:cloudrunv2/service:Service", "api").inputs.template.revision).toBe(base);
+    expect(ready.logs.filter((l) => l.message.includes("did not become ready"))).toEqual([]);
+  });
+
   it("releases each new revision through one step, after the service and its invokers, gated on the revision itself", () => {
     const release = byName(staging, "command:local:Command", "api-release");
     const svc = byName(staging, "gcp:cloudrunv2/service:Service", "api");

@@ -218,6 +218,31 @@ describe("safe release on the real engine", () => {
     ok(await up(), "re-run once the API answers again");
   });
 
+  it("a re-run after its revision failed to start releases a fresh revision of the same commit", async () => {
+    const served = live()[0]!.revision!;
+    await config("logLevel", "notice");
+    c.cloud.faults.set({ failStarts: 1 });
+    const r = await up();
+    c.cloud.faults.reset();
+    expect(r.code).not.toBe(0);
+    // The provider's own error: the update's operation fails on the revision that did not start.
+    const failed = new RegExp(
+      `Error waiting for Updating Service: Error code 9, message: Revision '(api-${SHA.slice(0, 7)}-[0-9a-f]{5})' is not ready and cannot serve traffic\\.`,
+    ).exec(text(r))?.[1];
+    expect(failed, text(r)).toBeDefined();
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+
+    // The same commit and configuration again: its name is taken by a revision that cannot serve.
+    const again = ok(await up(), "re-run at the same commit");
+    expect(text(again)).toContain(`revision ${failed} did not become ready`);
+    expect((await outputs()).revision).toBe(`${failed}-2`);
+    expect(live()).toEqual([expect.objectContaining({ revision: `${failed}-2`, percent: 100 })]);
+    ok(
+      await c.pulumi(["preview", "--expect-no-changes"]),
+      "preview --expect-no-changes after the fresh release",
+    );
+  });
+
   it("a tag the team made by hand survives the next release", async () => {
     const svc = c.cloud.services.get(SERVICE)!;
     const served = live()[0]!.revision!;

@@ -254,6 +254,31 @@ describe("the staging and prod stacks on the real engine", () => {
     timings.stagingUpNoChangeMs = await sameCommit("staging");
   });
 
+  it("pulumi up --refresh=false is refused before anything is registered; a preview without refresh warns", async () => {
+    const resources = async () =>
+      // Plain text: each export encrypts the secrets again, with a fresh nonce.
+      (
+        JSON.parse(
+          ok(await run("staging", ["stack", "export", "--show-secrets"]), "stack export").stdout,
+        ) as {
+          deployment: { resources: unknown[] };
+        }
+      ).deployment.resources;
+    const before = { history: c.cloud.history.length, resources: await resources() };
+    const r = await up("staging", C1, "--refresh=false");
+    expect(r.code).not.toBe(0);
+    expect(text(r)).toContain(
+      "pulumi up --refresh=false skips refresh: each Cloud Run service would be sent back the traffic its state remembers",
+    );
+    expect(text(r)).toContain("Run it without --refresh=false (Pulumi.yaml sets options.refresh: always)");
+    const p = ok(await run("staging", ["preview", "--refresh=false"]), "preview --refresh=false");
+    expect(text(p)).toContain(
+      "pulumi preview --refresh=false skips refresh: this diff is against the state's memory",
+    );
+    expect(c.cloud.history.length).toBe(before.history);
+    expect(await resources()).toEqual(before.resources);
+  });
+
   it("prod up: copies staging's verified digests into its own registries through the StackReference, verifies and deploys them, and builds nothing", async () => {
     const log = path.join(e.programDir, "prod-up.events.jsonl");
     // The event log is a debug flag of the CLI (up.go: only with PULUMI_DEBUG_COMMANDS).

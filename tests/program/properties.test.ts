@@ -56,13 +56,18 @@ describe("services deploy in parallel", () => {
   });
 
   it("looks up provider data once per stack, whatever the number of services", () => {
-    // Except whether each ECR repository exists already (program.ts checkExistingEcrRepositories).
+    // Except whether each ECR repository exists already (program.ts checkExistingEcrRepositories),
+    // and each Cloud Run service's live revisions (lib/release/revision.ts): one read per service.
     const ECR = "aws:ecr/getRepository:getRepository";
-    const perStack = (r: ProgramRun) => r.invokes.filter((t) => t !== ECR).sort();
+    const RUN = "gcp:cloudrunv2/getService:getService";
+    const perStack = (r: ProgramRun) => r.invokes.filter((t) => t !== ECR && t !== RUN).sort();
     expect(perStack(large)).toEqual(perStack(small));
     expect(new Set(perStack(large)).size).toBe(perStack(large).length);
-    const lambdas = (r: ProgramRun) => r.config!.services.filter((s) => s.target === "lambda").length;
-    expect(large.invokes.filter((t) => t === ECR)).toHaveLength(lambdas(large));
-    expect(lambdas(large)).toBeGreaterThan(lambdas(small));
+    const count = (r: ProgramRun, target: string) =>
+      r.config!.services.filter((s) => s.target === target).length;
+    expect(large.invokes.filter((t) => t === ECR)).toHaveLength(count(large, "lambda"));
+    expect(count(large, "lambda")).toBeGreaterThan(count(small, "lambda"));
+    expect(large.invokes.filter((t) => t === RUN)).toHaveLength(count(large, "cloudrun"));
+    expect(count(large, "cloudrun")).toBeGreaterThan(count(small, "cloudrun"));
   });
 });

@@ -47,6 +47,8 @@ export interface FakeService {
   revisions: string[];
   /** Each revision's template, as its creator sent it (JSON): a name re-used with another is refused. */
   templates: Map<string, string>;
+  /** Revisions that failed to start (FaultPlan.failStarts): they never become ready. */
+  failed: Set<string>;
   /** The revision the service's template names now (`template.revision`): what its last update asked for. */
   current: string;
   traffic: TrafficTarget[];
@@ -113,6 +115,7 @@ export class CloudRunApi {
       name: fullName,
       revisions: [revision],
       templates: new Map([[revision, o.template ?? ""]]),
+      failed: new Set(this.faults.failStart() ? [revision] : []),
       current: revision,
       traffic: o.traffic ?? [{ type: "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", revision, percent: 100 }],
       ingress: o.ingress ?? "INGRESS_TRAFFIC_ALL",
@@ -142,6 +145,7 @@ export class CloudRunApi {
     }
     svc.current = revision;
     this.created(`${short(fullName)}/${revision}`);
+    if (this.faults.failStart()) svc.failed.add(revision);
     svc.revisions.push(revision);
     svc.templates.set(revision, template);
     this.written(svc);
@@ -173,11 +177,16 @@ export class CloudRunApi {
       template: { revision: svc.current },
       latestCreatedRevision: `${base}/services/${short(svc.name)}/revisions/${svc.revisions.at(-1)}`,
       latestReadyRevision: `${base}/services/${short(svc.name)}/revisions/${
-        [...svc.revisions].reverse().find((r) => !this.faults.neverReady(`${short(svc.name)}/${r}`)) ?? ""
+        [...svc.revisions].reverse().find((r) => this.ready(svc, r)) ?? ""
       }`,
       ...(svc.reconciling ? { reconciling: true } : {}),
       etag: svc.etag,
     };
+  }
+
+  /** Whether a revision became ready: not one the plan keeps from it, nor one that failed to start. */
+  ready(svc: FakeService, revision: string): boolean {
+    return !this.faults.neverReady(`${short(svc.name)}/${revision}`) && !svc.failed.has(revision);
   }
 
   /** The revision a tag names, for its URL; undefined when the tag is unknown or not reachable. */
@@ -230,9 +239,7 @@ export class CloudRunApi {
         ),
       );
     }
-    const notReady = traffic.find(
-      (t) => t.revision && this.faults.neverReady(`${short(svc.name)}/${t.revision}`),
-    );
+    const notReady = traffic.find((t) => t.revision && !this.ready(svc, t.revision));
     const name = `${svc.name.replace(/\/services\/.*/, "")}/operations/${randomUUID()}`;
     const before = svc.traffic;
     this.setTraffic(svc.name, traffic);

@@ -33,6 +33,12 @@ export interface FaultPlan {
   lostAnswers?: { op: "run.services.patch" | "lambda.UpdateAlias"; nth: number[] }[];
   /** Cloud Run revisions (`<service>/<revision>`) that never become ready. */
   neverReady?: string[];
+  /**
+   * The next N Cloud Run revisions created fail to start, and stay failed once the plan is reset: a
+   * revision's readiness is its own (`Revision.conditions`, google/cloud/run/v2/revision.proto), and
+   * nothing documents Cloud Run starting a failed revision again.
+   */
+  failStarts?: number;
   /** Lambda versions (`<function>:<version>`) whose first N invokes time out (a cold start). */
   coldStarts?: Record<string, number>;
 }
@@ -43,12 +49,14 @@ export class Faults {
   private calls = new Map<FakeOp, number>();
   private operations = 0;
   private cold = new Map<string, number>();
+  private startsToFail = 0;
 
   set(plan: FaultPlan): void {
     this.plan = plan;
     this.calls.clear();
     this.operations = 0;
     this.cold = new Map(Object.entries(plan.coldStarts ?? {}));
+    this.startsToFail = plan.failStarts ?? 0;
   }
 
   reset(): void {
@@ -85,6 +93,13 @@ export class Faults {
     const left = this.cold.get(key) ?? 0;
     if (left <= 0) return false;
     this.cold.set(key, left - 1);
+    return true;
+  }
+
+  /** Whether the revision being created now fails to start (and counts it). */
+  failStart(): boolean {
+    if (this.startsToFail <= 0) return false;
+    this.startsToFail--;
     return true;
   }
 

@@ -244,7 +244,9 @@ export class FakeCloud {
         // The provider's PATCH carries the traffic it has in state (resource_cloud_run_v2_service.go Update).
         if (body.traffic) this.run.setTraffic(body.service, body.traffic);
       }
-      return (reply(200, this.run.resource(this.run.services.get(body.service)!)), true);
+      // `ready`: whether the revision asked for started (the provider waits for the update's operation).
+      const svc = this.run.services.get(body.service)!;
+      return (reply(200, { ...this.run.resource(svc), ready: this.run.ready(svc, body.revision) }), true);
     }
     if (url.pathname === "/_fake/lambda/publish" && method === "POST") {
       const version = String((this.lambda.functions.get(body.fn)?.versions.length ?? 0) + 1);

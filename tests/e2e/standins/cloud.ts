@@ -25,6 +25,9 @@
  * - delete: a Cloud Run service is refused while `deletionProtection` is not false; an Artifact
  *   Registry or ECR repository takes its images with it in the suite's registries (ECR only when
  *   forced), as the providers and APIs do (see `delete` below).
+ * - `gcp:cloudrunv2/getService`: the service as the fake cloud has it, or the data source's `<id> not
+ *   found` (data_source_google_cloud_run_v2_service.go), so a re-run knows a revision that never
+ *   became ready (lib/release/revision.ts).
  * - `gcp:organizations/getClientConfig`: `accessToken` is a token of the provider's own credentials
  *   (Application Default Credentials), fetched from Google's token endpoint, as the provider's Read
  *   does (`d.providerConfig.TokenSource.Token()`, terraform-provider-google
@@ -149,6 +152,32 @@ async function liveInvoke(token: string, inputs: Record<string, any>): Promise<R
   return {};
 }
 
+/**
+ * `gcp:cloudrunv2/getService`: the service as the fake cloud has it (the data source reads it as the
+ * resource's Read does), in the offline plan's shape (plan/standins.ts cites the provider); a missing
+ * service is the data source's `<id> not found`.
+ */
+async function liveService(i: Record<string, any>): Promise<Record<string, unknown>> {
+  const id = `projects/${i.project ?? env.gcpProject}/locations/${i.location ?? env.gcpRegion}/services/${i.name}`;
+  const res = await fetch(`${FAKE}/v2/${id}`);
+  if (res.status === 404) throw new Error(`${id} not found`);
+  if (!res.ok) throw new Error(`fake cloud /v2/${id}: ${res.status} ${await res.text()}`);
+  const s = (await res.json()) as {
+    template?: { revision?: string };
+    latestCreatedRevision?: string;
+    latestReadyRevision?: string;
+    trafficStatuses?: Record<string, unknown>[];
+  };
+  return {
+    id,
+    trafficStatuses: s.trafficStatuses ?? [],
+    name: i.name,
+    templates: [{ revision: s.template?.revision ?? "" }],
+    latestCreatedRevision: s.latestCreatedRevision ?? "",
+    latestReadyRevision: s.latestReadyRevision ?? "",
+  };
+}
+
 /** What creating or updating a resource does in the fake cloud. */
 async function apply(
   type: string,
@@ -157,7 +186,7 @@ async function apply(
 ): Promise<Record<string, unknown>> {
   if (!FAKE) return outs;
   if (type === "gcp:cloudrunv2/service:Service") {
-    await fake("/_fake/cloudrun/revision", {
+    const made = await fake<{ ready: boolean }>("/_fake/cloudrun/revision", {
       service: outs.id,
       revision: outs.template?.revision,
       // Create sends the configured traffic; Update the traffic in state.
@@ -166,6 +195,17 @@ async function apply(
       template: stringify({ ...outs.template, revision: undefined }),
       ingress: outs.ingress,
     });
+    // A revision that does not start fails the update's operation, and the provider returns that error
+    // (resource_cloud_run_v2_service.go Update: `CloudRunV2OperationWaitTime(…, "Updating Service", …)`,
+    // then `return err`; tpgresource/common_operation.go: "Error waiting for %s: %s" around
+    // CommonOpError's "Error code %v, message: %s"). Cloud Run's message is the fake's (cloud-run.ts).
+    // A first revision that fails (a failed create, kept as a partial state) is not modeled.
+    const revision = String(outs.template?.revision ?? "");
+    if (olds && !made.ready) {
+      throw new Error(
+        `Error waiting for Updating Service: Error code 9, message: Revision '${revision}' is not ready and cannot serve traffic.`,
+      );
+    }
     return { ...outs, ...(await liveOutputs(type, outs)) };
   }
   if (type === "aws:lambda/function:Function" && outs.publish) {
@@ -260,6 +300,8 @@ const standIn: provider.Provider = {
     // Everything else is deleted without a word: nothing in the fake cloud goes.
   },
   async invoke(token, inputs) {
+    if (FAKE && token === "gcp:cloudrunv2/getService:getService")
+      return { outputs: await liveService(inputs) };
     const outputs = callResult({ token, inputs, provider: "" } as never, env);
     return { outputs: FAKE ? { ...outputs, ...(await liveInvoke(token, inputs)) } : outputs };
   },

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseProcStat, updateAncestry, watchUpdate } from "../../../lib/release/ownership";
+import { cliCommandLine, parseProcStat, updateAncestry, watchUpdate } from "../../../lib/release/ownership";
 
 type Proc = { pid: number; ppid: number; comm: string; start: string };
 const table = (rows: Proc[]) => {
@@ -65,7 +65,7 @@ describe("the update a step belongs to", () => {
     expect(await watch.gone()).toBe("the pulumi CLI (pid 20) has exited");
   });
 
-  it("reads this machine's real process table: a CLI that exits is seen gone", async () => {
+  it("reads this machine's real process table: the CLI's command line, and a CLI that exits is seen gone", async () => {
     // A shell under the CLI's name (comm comes from the executable's file name), with a child.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-owner-"));
     fs.copyFileSync("/bin/bash", path.join(dir, "pulumi"));
@@ -83,6 +83,12 @@ describe("the update a step belongs to", () => {
     expect(chain.map((p) => [p.pid, p.comm])).toEqual([
       [step, "sleep"],
       [cli.pid, "pulumi"],
+    ]);
+    // The CLI's own command line, word for word (what lib/refresh.ts reads the --refresh flag from).
+    expect(cliCommandLine(undefined, step)).toEqual([
+      path.join(dir, "pulumi"),
+      "-c",
+      "sleep 30 & echo $!; wait",
     ]);
     const watch = watchUpdate(undefined, chain);
     expect(await watch.gone()).toBeUndefined();
