@@ -24,7 +24,12 @@ import type { ServiceConfig } from "./lib/config/services";
 import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
 import { imageArgs, imageSource } from "./lib/service-plan";
 import { cloudRunTarget } from "./targets/cloud-run";
-import { lambdaTarget } from "./targets/lambda";
+import { ecrLoginForRepository, lambdaTarget } from "./targets/lambda";
+import { parseImageRef } from "./lib/image-ref";
+import { ambientTokenSources } from "./lib/registry/ambient";
+import { RegistryClient } from "./lib/registry/client";
+import { resolveCredentials } from "./lib/registry/login";
+import { verifySignature } from "./lib/signing/verify";
 import type { Target } from "./targets/types";
 
 /** What the program reads from the machine it runs on. */
@@ -94,11 +99,76 @@ export function checkRefresh(
   if (problem?.level === "error") throw new UserError(problem.message, []);
 }
 
-/** Reads what must be known first (the promoted images), then registers everything. */
-export async function deploy(config: StackConfig): Promise<Record<string, unknown>> {
+/** What the program checks in the clouds before it registers anything; the offline plan swaps them. */
+export interface ProgramChecks {
+  /** Each promoted image's signature at the source, by the pinned key, for its commit. */
+  promotedSignatures(config: StackConfig, promoted: Record<string, ImageOutput>): Promise<void>;
+}
+export const LIVE_CHECKS: ProgramChecks = { promotedSignatures: checkPromotedSignatures };
+
+/** Reads what must be known first (the promoted images, their signatures), then registers everything. */
+export async function deploy(
+  config: StackConfig,
+  checks: ProgramChecks = LIVE_CHECKS,
+): Promise<Record<string, unknown>> {
   for (const note of config.commit.notes) pulumi.log.warn(note);
+  if (config.builds && config.signing === undefined) {
+    pulumi.log.warn(
+      `${config.file}: multicloud-deploy:signing is unset, so this stack's images are not signed, and a stack that promotes from it refuses them (docs/signing.md)`,
+    );
+  }
   await Promise.all([checkLocations(config), checkExistingEcrRepositories(config)]);
-  return deployStack(config, await readPromotedImages(config));
+  const promoted = await readPromotedImages(config);
+  if (promoted) await checks.promotedSignatures(config, promoted);
+  return deployStack(config, promoted);
+}
+
+/**
+ * Before anything is registered in a promoting stack: every promoted image carries the source stack's
+ * signature (cosign's format) by the pinned public key of its cloud, of that very digest, for the commit
+ * the source stack names (lib/signing/verify.ts). The promote step checks again when it copies. An
+ * image pushed into the source registry outside the program, or a stack export edited to name another
+ * digest, has no such signature: the update stops here, naming the service, the digest and the check.
+ */
+export async function checkPromotedSignatures(
+  config: StackConfig,
+  promoted: Record<string, ImageOutput>,
+): Promise<void> {
+  const problems: string[] = [];
+  await Promise.all(
+    config.services
+      .filter((s) => config.imageSources[s.name] === "promote" && promoted[s.name])
+      .map(async (svc) => {
+        const image = promoted[svc.name]!;
+        const publicKeyPem = config.signatureKeys?.[svc.target === "cloudrun" ? "gcp" : "aws"];
+        const { registry, repository } = parseImageRef(image.repositoryUrl);
+        const login =
+          svc.target === "cloudrun" ? ({ kind: "gcp" } as const) : ecrLoginForRepository(image.repositoryUrl);
+        const client = new RegistryClient(registry, {
+          credentials: await resolveCredentials(login, process.env, ambientTokenSources),
+        });
+        const check = publicKeyPem
+          ? await verifySignature({
+              client,
+              repository,
+              digest: image.digest,
+              publicKeyPem,
+              commit: image.commitSha,
+            })
+          : ({ ok: false, check: "key", problem: "no public key for this cloud in signatureKeys" } as const);
+        if (!check.ok) {
+          problems.push(
+            `${svc.name}: ${image.repositoryUrl}@${image.digest} failed the "${check.check}" check: ${check.problem}`,
+          );
+        }
+      }),
+  );
+  if (problems.length > 0) {
+    throw new UserError(
+      `${config.file}: refusing to promote from ${config.promoteFrom}: ${problems.length} image${problems.length === 1 ? "" : "s"} without a valid signature (nothing was registered; docs/signing.md says what each check means)`,
+      problems.sort(),
+    );
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { registryExport } from "../lib/image-export";
 import { ociLabels } from "../lib/image-tag";
 import { STEP_MARKER, STEPS, promoteCommandLine, verifyCommandLine } from "../lib/verify-step";
 import type { Platform } from "../lib/platform";
+import { encodeSignStep, SIGNATURE_KEY_VAR, type SigningKey } from "../lib/signing/step";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
 
@@ -75,6 +76,20 @@ export interface PromotedImage {
   digest: pulumi.Input<string>;
   /** How the copy step logs in to the source registry (read access), at run time. */
   sourceLogin: pulumi.Input<RegistryLogin>;
+  /**
+   * The source stack's signature the copy requires: checked at the source (the digest claim, the key,
+   * the commit claim), copied with the image byte for byte, and checked again here (docs/signing.md).
+   * Plain: the public key and commit are config.
+   * @default - no signature check (a rollback, which copies nothing)
+   */
+  signature?: { publicKeyPem: string; commit: string };
+}
+
+/** Sign the verified digest in cosign's format (scripts/sign-image.ts, docs/signing.md). */
+export interface ImageSigning {
+  key: SigningKey;
+  /** The stack that signs: the signature's `stack` claim. */
+  stack: string;
 }
 
 export interface ContainerImageArgs {
@@ -93,6 +108,12 @@ export interface ContainerImageArgs {
   /** Deploy an image that was built elsewhere: copy it here by digest, then verify it. */
   promoted?: PromotedImage;
   /**
+   * Once verified, sign the digest with this KMS key; services then depend on the signature too.
+   * Plain: it decides whether the step exists.
+   * @default - not signed
+   */
+  signing?: ImageSigning;
+  /**
    * Changes a child's args or options before it is created (the escape hatch for a field this
    * component does not expose); see lib/transform.ts.
    * @default - no change
@@ -101,6 +122,7 @@ export interface ContainerImageArgs {
     image?: Transform<dockerbuild.ImageArgs>;
     promotion?: Transform<command.local.CommandArgs>;
     verification?: Transform<command.local.CommandArgs>;
+    signing?: Transform<command.local.CommandArgs>;
   };
 }
 
@@ -125,6 +147,8 @@ export class ContainerImage extends pulumi.ComponentResource {
   readonly verification: command.local.Command;
   /** The copy from the source stack's registry; undefined for images built here. */
   readonly promotion: command.local.Command | undefined;
+  /** The signing step after verification; undefined when the image is not signed here. */
+  readonly signing: command.local.Command | undefined;
 
   constructor(name: string, args: ContainerImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CONTAINER_IMAGE_TYPE, name, {}, opts);
@@ -150,7 +174,11 @@ export class ContainerImage extends pulumi.ComponentResource {
     // and a policy can see it in property dependencies), through the Command's URN rather than its
     // output: the URN is known in every preview, so a re-verification (for example after registry
     // credentials rotated) never makes the image unknown and never shows services as changing.
-    this.imageRef = pulumi.all([pinned, this.verification.urn]).apply(([ref]) => ref);
+    this.signing = args.signing && this.sign(name, args, args.signing, pinned, login);
+    // The signature too, when this stack signs: a service starts only after its image is signed.
+    this.imageRef = pulumi
+      .all([pinned, this.verification.urn, ...(this.signing ? [this.signing.urn] : [])])
+      .apply(([ref]) => ref);
     this.registerOutputs({
       digest: this.digest,
       imageRef: this.imageRef,
@@ -228,11 +256,14 @@ export class ContainerImage extends pulumi.ComponentResource {
         {
           create: pulumi
             .all([source, this.repositoryUrl])
-            .apply(([from, to]) => promoteCommandLine({ source: from, destination: to })),
+            .apply(([from, to]) =>
+              promoteCommandLine({ source: from, destination: to, signedFor: p.signature?.commit }),
+            ),
           environment: {
             [STEP_MARKER]: STEPS.promote,
             [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),
             [LOGIN_VAR]: login,
+            ...(p.signature ? { [SIGNATURE_KEY_VAR]: p.signature.publicKeyPem } : {}),
           },
           triggers: [this.digest, this.repositoryUrl],
           logging: command.local.Logging.Stderr,
@@ -265,6 +296,31 @@ export class ContainerImage extends pulumi.ComponentResource {
           logging: command.local.Logging.Stderr,
         },
         { parent: this, dependsOn: this.image ? [this.image] : [this.promotion!] },
+      ),
+    );
+  }
+
+  /** Signs the verified digest, unless this key signed it already (see scripts/sign-image.ts). */
+  private sign(
+    name: string,
+    args: ContainerImageArgs,
+    signing: ImageSigning,
+    pinned: pulumi.Output<string>,
+    login: pulumi.Output<string>,
+  ): command.local.Command {
+    return new command.local.Command(
+      ...transform(
+        args.transform?.signing,
+        `${name}-sign`,
+        {
+          create: pinned.apply((ref) =>
+            encodeSignStep({ ref, key: signing.key, commit: args.commit.sha, stack: signing.stack }),
+          ),
+          environment: { [STEP_MARKER]: STEPS.sign, [LOGIN_VAR]: login },
+          triggers: [this.digest],
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this, dependsOn: [this.verification] },
       ),
     );
   }

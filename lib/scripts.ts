@@ -15,3 +15,6 @@ export const PROMOTE_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/promote-imag
 
 /** Gates a new revision or version, then moves traffic to it (scripts/release.ts). */
 export const RELEASE_COMMAND = "node_modules/.bin/tsx scripts/release.ts";
+
+/** Signs a verified image's digest with a KMS key, in cosign's format (scripts/sign-image.ts). */
+export const SIGN_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/sign-image.ts";

@@ -7,6 +7,7 @@ import type { StackConfig } from "./config/parse";
 import type { CloudRunServiceConfig, LambdaServiceConfig, ServiceConfig } from "./config/services";
 import { imageTag, type BuildInputs } from "./image-tag";
 import type { ImageOutput } from "./promotion";
+import type { SigningKey } from "./signing/step";
 
 /** Where a service's image comes from, and which commit it is. */
 export type ImageSource =
@@ -60,14 +61,19 @@ export interface ImageRepository<V, L> {
  * "copies" within this registry, which proves the image is still there.
  */
 export function imageArgs<V, L>(
-  config: Pick<StackConfig, "buildOnPreview" | "builder" | "sourceUrl">,
+  config: Pick<
+    StackConfig,
+    "buildOnPreview" | "builder" | "sourceUrl" | "signing" | "signatureKeys" | "stack" | "aws"
+  >,
   svc: ServiceConfig,
   source: ImageSource,
   repo: ImageRepository<V, L>,
 ) {
   switch (source.kind) {
-    case "build":
+    case "build": {
+      const key = signingKey(config, svc);
       return {
+        ...(key ? { signing: { key, stack: config.stack } } : {}),
         build: {
           context: svc.context,
           dockerfile: svc.dockerfile,
@@ -80,19 +86,42 @@ export function imageArgs<V, L>(
           sourceUrl: config.sourceUrl,
         },
       };
-    case "promote":
+    }
+    case "promote": {
+      // parse.ts signingProblems requires the key of every cloud a stack promotes.
+      const publicKeyPem = config.signatureKeys?.[svc.target === "cloudrun" ? "gcp" : "aws"];
       return {
         promoted: {
           sourceRepositoryUrl: source.image.repositoryUrl,
           digest: source.image.digest,
           sourceLogin: repo.sourceLogin(source.image.repositoryUrl),
+          ...(publicKeyPem ? { signature: { publicKeyPem, commit: source.commitSha } } : {}),
         },
       };
+    }
     case "rollback":
       return {
         promoted: { sourceRepositoryUrl: repo.repositoryUrl, digest: source.digest, sourceLogin: repo.login },
       };
   }
+}
+
+/**
+ * The KMS key that signs a built image of `svc` (its cloud's key in `signing`), or undefined when the
+ * stack does not sign. An AWS key's region is its ARN's, else the stack's `aws:region`.
+ */
+export function signingKey(
+  config: Pick<StackConfig, "signing" | "aws">,
+  svc: ServiceConfig,
+): SigningKey | undefined {
+  if (svc.target === "cloudrun") {
+    const keyVersion = config.signing?.gcpKmsKey;
+    return keyVersion ? { cloud: "gcp", keyVersion } : undefined;
+  }
+  const keyId = config.signing?.awsKmsKey;
+  if (!keyId) return undefined;
+  const region = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):/.exec(keyId)?.[1] ?? config.aws?.region;
+  return region ? { cloud: "aws", keyId, region } : undefined;
 }
 
 /** A Cloud Run service's settings as CloudRunService takes them (all but the image and version). */

@@ -13,7 +13,12 @@
 import { HEALTH_CHECK_COMMAND, PROMOTE_IMAGE_COMMAND, VERIFY_IMAGE_COMMAND } from "./scripts";
 
 export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
-export const STEPS = { verify: "verify-image", promote: "promote-image", release: "release" } as const;
+export const STEPS = {
+  verify: "verify-image",
+  promote: "promote-image",
+  release: "release",
+  sign: "sign-image",
+} as const;
 
 export interface VerifyStep {
   /** `repo@sha256:…` */
@@ -51,24 +56,45 @@ export function parseVerifyCommandLine(text: string): VerifyStep | undefined {
   return { ref: positional[0]!, platform: flags.platform, ...(flags.tag ? { tag: flags.tag } : {}) };
 }
 
-/** A promotion copy: `<promote-image> <source repo>@sha256:<digest> <destination repo>`. */
+/**
+ * A promotion copy: `<promote-image> <source repo>@sha256:<digest> <destination repo> [--signed-for <commit>]`.
+ * With `--signed-for`, the copy requires the source stack's signature for that commit, by the public
+ * key in the step's `SIGNATURE_PUBLIC_KEY` (lib/signing/step.ts), and copies it too.
+ */
 export interface PromoteStep {
   /** `repo@sha256:…` to copy from. */
   source: string;
   /** Repository to copy into (the same repository for a rollback, which only proves the image is there). */
   destination: string;
+  /** The commit the source's signature must claim; undefined: no signature check (a rollback). */
+  signedFor?: string;
 }
 
 export function promoteCommandLine(step: PromoteStep): string {
-  return [PROMOTE_IMAGE_COMMAND, step.source, step.destination].join(" ");
+  return [
+    PROMOTE_IMAGE_COMMAND,
+    step.source,
+    step.destination,
+    ...(step.signedFor ? ["--signed-for", step.signedFor] : []),
+  ].join(" ");
 }
 
 /** Reads a promote-image command line back; undefined when it is not one. */
 export function parsePromoteCommandLine(text: string): PromoteStep | undefined {
   const words = text.trim().split(/\s+/);
   const at = words.findIndex((w) => /(^|\/)promote-image(\.ts)?$/.test(w));
-  const args = at < 0 ? [] : words.slice(at + 1).filter((w) => !w.startsWith("--"));
-  return args.length === 2 ? { source: args[0]!, destination: args[1]! } : undefined;
+  if (at < 0) return undefined;
+  const args: string[] = [];
+  let signedFor: string | undefined;
+  for (let i = at + 1; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === "--signed-for") signedFor = words[++i];
+    else if (w.startsWith("--signed-for=")) signedFor = w.slice("--signed-for=".length);
+    else if (!w.startsWith("--")) args.push(w);
+  }
+  return args.length === 2
+    ? { source: args[0]!, destination: args[1]!, ...(signedFor ? { signedFor } : {}) }
+    : undefined;
 }
 
 /** A health gate: `<health-check> <url> --expect <body> --attempts <n>`. */

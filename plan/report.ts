@@ -1,4 +1,5 @@
 /** How the offline plan presents a recorded run: a resource tree, counts, notes and the policy pack's verdict. */
+import { decodeSignStep, keyUri } from "../lib/signing/step";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PACK_ENFORCEMENT, PACK_NAME, policies } from "../policy/rules";
@@ -61,8 +62,15 @@ function summarize(r: RecordedResource): string {
         const repo = promote.source.split("@")[0];
         return repo === promote.destination
           ? `rollback: ${promote.source} must still be in this registry (nothing is copied)`
-          : `copy ${promote.source} -> ${promote.destination}`;
+          : `copy ${promote.source} -> ${promote.destination}${
+              promote.signedFor
+                ? ` with its signature, checked at both ends by signatureKeys for commit ${promote.signedFor}`
+                : ""
+            }`;
       }
+      const sign = decodeSignStep(text);
+      if (sign)
+        return `sign ${sign.ref} with ${keyUri(sign.key)} (cosign format; commit ${sign.commit}, stack ${sign.stack})`;
       const release = decodeReleaseStep(text);
       if (release) {
         const what =

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../lib/config/parse";
+import type { ProgramChecks } from "../program";
 import { PROJECT } from "../lib/config/project";
 import { runGit, type GitRunner } from "../lib/commit";
 import { UserError } from "../lib/errors";
@@ -42,6 +43,21 @@ export interface ProgramRun {
   resources: RecordedResource[];
   outputs: Record<string, any>;
 }
+
+/**
+ * The offline plan reaches no registry: each promoted image's signature check (program.ts
+ * checkPromotedSignatures) is said, not made.
+ */
+export const OFFLINE_CHECKS: ProgramChecks = {
+  async promotedSignatures(config, promoted) {
+    for (const [service, image] of Object.entries(promoted).sort()) {
+      const cloud = config.services.find((s) => s.name === service)?.target === "cloudrun" ? "gcp" : "aws";
+      pulumi.log.info(
+        `${service}: before anything is registered, the update checks ${image.repositoryUrl}@${image.digest} for a signature by signatureKeys.${cloud}, for commit ${image.commitSha}`,
+      );
+    }
+  },
+};
 
 export interface RunOptions {
   stack: string;
@@ -241,7 +257,7 @@ async function runOnce(options: RunOptions): Promise<ProgramRun> {
         git: options.commit === undefined ? runGit : checkedOut(options.commit),
       });
       config = parsed;
-      program = () => deploy(parsed);
+      program = () => deploy(parsed, OFFLINE_CHECKS);
     }
     const outputs = (await pulumi.runtime.runInPulumiStack(async () => program())) ?? {};
     await waitForRPCs();

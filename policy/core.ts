@@ -333,7 +333,12 @@ export function stackPolicy(
 
 /** The pack's copy of the program's step contract (lib/verify-step.ts; parity test in tests/policy). */
 export const STEP_MARKER = "MULTICLOUD_DEPLOY_STEP";
-export const STEPS = { verify: "verify-image", promote: "promote-image", release: "release" } as const;
+export const STEPS = {
+  verify: "verify-image",
+  promote: "promote-image",
+  release: "release",
+  sign: "sign-image",
+} as const;
 
 /** A Command that carries the step marker: its text or name proves nothing. */
 export const isStep = (step: string) => (r: PolicyResource) => {

@@ -5,7 +5,8 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { UserError } from "../lib/errors";
 import type { Credentials } from "../lib/registry/client";
-import { parseLogin, resolveCredentials, type RegistryLogin, type TokenSources } from "../lib/registry/login";
+import { ambientTokenSources } from "../lib/registry/ambient";
+import { parseLogin, resolveCredentials, type RegistryLogin } from "../lib/registry/login";
 
 /** Parses argv; returns an exit code when the CLI should stop here (help: 0, usage error: 2). */
 export function parseOrExit(program: Command, argv: string[]): number | undefined {
@@ -66,23 +67,3 @@ export async function registryAccess(
     plainHttp: plain === undefined ? undefined : plain === "true",
   };
 }
-
-/** Tokens from the deployer's ambient identity, through each cloud's own SDK (loaded only when used). */
-const ambientTokenSources: TokenSources = {
-  async gcpAccessToken() {
-    const { GoogleAuth } = await import("google-auth-library");
-    const auth = new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] });
-    const token = await auth.getAccessToken();
-    if (!token) throw new UserError("Application Default Credentials gave no access token", []);
-    return token;
-  },
-  async ecrAuthorizationToken(region, registryId) {
-    const { ECRClient, GetAuthorizationTokenCommand } = await import("@aws-sdk/client-ecr");
-    const out = await new ECRClient({ region }).send(
-      new GetAuthorizationTokenCommand({ registryIds: [registryId] }),
-    );
-    const token = out.authorizationData?.[0]?.authorizationToken;
-    if (!token) throw new UserError(`ECR gave no authorization token for registry ${registryId}`, []);
-    return token;
-  },
-};

@@ -10,11 +10,19 @@
  * Blobs the destination repository lacks are mounted from another repository of the destination
  * registry when the blob-location cache (~/.cache/multicloud-deploy/blob-locations.json, as skopeo's
  * blob-info cache) saw them there; `--no-blob-cache` turns that off.
+ * With `--signed-for <commit>`, the source stack's signature (cosign's format) of that digest, by the
+ * public key in SIGNATURE_PUBLIC_KEY and for that commit, is checked at the source before anything is
+ * copied, copied with the image, and checked again at the destination (lib/signing/promote.ts).
  * Exit 0: copied (or already there); exit 1: not copied (the problem is printed); exit 2: usage.
  */
 import { Command } from "commander";
 import { BlobLocationCache } from "../lib/registry/blob-cache";
+import { UserError } from "../lib/errors";
+import { parseImageRef } from "../lib/image-ref";
+import { RegistryClient } from "../lib/registry/client";
 import { copyImage } from "../lib/registry/copy";
+import { checkSourceSignature, copySignature, type SignedCopyOptions } from "../lib/signing/promote";
+import { SIGNATURE_KEY_VAR } from "../lib/signing/step";
 import { parseOrExit, registryAccess, run } from "./cli";
 
 async function main(argv: string[]): Promise<number> {
@@ -24,12 +32,20 @@ async function main(argv: string[]): Promise<number> {
     .argument("<source>", "registry/repository@sha256:<digest> to copy")
     .argument("<destination>", "registry/repository to copy into")
     .option("--json", "print the result as JSON")
-    .option("--no-blob-cache", "do not read or record where blobs were seen (lib/registry/blob-cache.ts)");
+    .option("--no-blob-cache", "do not read or record where blobs were seen (lib/registry/blob-cache.ts)")
+    .option(
+      "--signed-for <commit>",
+      `require the source's signature for this commit, by the public key (PEM) in ${SIGNATURE_KEY_VAR}; copy it too`,
+    );
   const stop = parseOrExit(program, argv);
   if (stop !== undefined) return stop;
   const [source, destination] = program.args;
   const from = await registryAccess(process.env, "SOURCE_");
   const to = await registryAccess(process.env);
+  const signedFor = program.opts<{ signedFor?: string }>().signedFor;
+  const signed = signedFor === undefined ? undefined : signedCopy(source!, destination!, signedFor, from, to);
+  // The signature first: an image it does not cover is never copied.
+  const signature = signed && (await checkSourceSignature(signed));
   const result = await copyImage({
     source: source!,
     destination: destination!,
@@ -38,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     plainHttp: to.plainHttp,
     blobCache: program.opts<{ blobCache: boolean }>().blobCache ? new BlobLocationCache() : undefined,
   });
+  if (signed && signature) await copySignature(signed, signature);
   if (program.opts<{ json?: boolean }>().json) {
     console.log(JSON.stringify(result));
   } else {
@@ -47,6 +64,42 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/** Both ends of a signed copy, with the public key from the environment. */
+function signedCopy(
+  source: string,
+  destination: string,
+  commit: string,
+  from: Awaited<ReturnType<typeof registryAccess>>,
+  to: Awaited<ReturnType<typeof registryAccess>>,
+): SignedCopyOptions {
+  const publicKeyPem = process.env[SIGNATURE_KEY_VAR];
+  if (!publicKeyPem) {
+    throw new UserError(`promote-image: --signed-for needs the source stack's public key`, [
+      `set ${SIGNATURE_KEY_VAR} to it (PEM); the program sets it from multicloud-deploy:signatureKeys`,
+    ]);
+  }
+  const src = parseImageRef(source);
+  const dst = parseImageRef(destination);
+  return {
+    from: {
+      client: new RegistryClient(src.registry, from),
+      host: src.registry,
+      repository: src.repository,
+      credentials: from.credentials,
+    },
+    to: {
+      client: new RegistryClient(dst.registry, to),
+      host: dst.registry,
+      repository: dst.repository,
+      credentials: to.credentials,
+      plainHttp: to.plainHttp,
+    },
+    digest: src.digest!,
+    publicKeyPem,
+    commit,
+  };
 }
 
 run("promote-image", () => main(process.argv));

@@ -112,6 +112,9 @@ async function startTokenServer(
   service: string,
   issuer: string,
   authority?: TokenAuthority,
+  /** Serve over TLS (a registry on TLS): clients such as cosign (go-containerregistry's bearer
+   * transport) refuse an `http` realm for a secure registry, as a real registry's is `https`. */
+  tls?: { cert: string; key: string },
 ): Promise<{
   realm: string;
   certPath: string;
@@ -131,7 +134,7 @@ async function startTokenServer(
     const colon = decoded.indexOf(":");
     return colon < 0 ? undefined : authority.subject(decoded.slice(0, colon), decoded.slice(colon + 1));
   };
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const subject = subjectOf(req.headers.authorization ?? "");
     if (url.pathname !== "/token" || subject === undefined) {
@@ -166,11 +169,16 @@ async function startTokenServer(
     res
       .writeHead(200, { "content-type": "application/json" })
       .end(JSON.stringify({ token: `${header}.${claims}.${signature}`, expires_in: 300 }));
-  });
+  };
+  const server = tls
+    ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) }, handler)
+    : http.createServer(handler);
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    // A host name, not an IP literal: go-containerregistry (cosign) refuses a realm that is a loopback
+    // or private IP literal (pkg/v1/remote/transport/bearer.go validateRealmURL), as real realms never are.
+    realm: tls ? `https://localhost:${port}/token` : `http://127.0.0.1:${port}/token`,
     certPath,
     issued: () => issued,
     accept: (u, p) => void accepted.set(basic(u, p), u),
@@ -326,11 +334,19 @@ export async function startRegistry(
   try {
     const bin = registryBinary();
     fs.writeFileSync(path.join(dir, "htpasswd"), `${username}:${bcrypt.hashSync(password, 10)}\n`);
-    if (auth === "token")
-      tokens = await startTokenServer(dir, { username, password }, "test-registry", "test-issuer", authority);
+    const authorityFiles = tls ? (ca ?? makeCertificateAuthority(dir)) : undefined;
+    if (auth === "token") {
+      tokens = await startTokenServer(
+        dir,
+        { username, password },
+        "test-registry",
+        "test-issuer",
+        authority,
+        authorityFiles && makeCertificate(dir, authorityFiles, "127.0.0.1", [], "token-server"),
+      );
+    }
     const address = listen?.address ?? "127.0.0.1";
     const host = `${address}:${listen?.port ?? (await freePort())}`;
-    const authorityFiles = tls ? (ca ?? makeCertificateAuthority(dir)) : undefined;
     const certs = authorityFiles
       ? { ca: authorityFiles.cert, ...makeCertificate(dir, authorityFiles, address, hostNames) }
       : undefined;

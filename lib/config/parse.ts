@@ -9,7 +9,12 @@ import { z } from "zod";
 import { ConfigError, describeValue } from "../errors";
 import type { CommitInfo } from "../commit";
 import { PROJECT } from "./project";
-import { stackConfigSchema, type ArtifactRegistryConfig } from "./schema";
+import {
+  stackConfigSchema,
+  type ArtifactRegistryConfig,
+  type SignatureKeysConfig,
+  type SigningConfig,
+} from "./schema";
 import { SERVICE_NAME_PATTERN, type ParseServiceContext, type ProviderKey } from "./services/common";
 import { SERVICE_TARGETS, type ServiceConfig } from "./services";
 import { describeIssues, keyPath, type Path } from "./zod-issues";
@@ -158,6 +163,10 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       }
     }
   }
+  problems.push(
+    ...signingProblems(ctx.file, services, imageSources, own("signing"), own("signatureKeys"), promoteFrom),
+  );
+
   const commit = ctx.resolveCommit(own("commitSha"));
   if ("problem" in commit) {
     problems.push(`${ctx.file}: ${commit.problem}`);
@@ -287,4 +296,52 @@ function providerProblems(
     if (problem !== undefined) out.push(`${file}: ${key}: ${problem}`);
   }
   return out;
+}
+
+/** Per target: its signing key, its public key in a promoting stack, and what it is, for messages. */
+const SIGNING_BY_TARGET = {
+  cloudrun: { signing: "gcpKmsKey", publicKey: "gcp", images: "Cloud Run images (Artifact Registry)" },
+  lambda: { signing: "awsKmsKey", publicKey: "aws", images: "Lambda images (ECR)" },
+} as const;
+
+/**
+ * A building stack that signs has a key for each cloud it builds for; a promoting stack has the source
+ * stack's public key for each cloud it promotes, and never signs (docs/signing.md).
+ */
+export function signingProblems(
+  file: string,
+  services: readonly ServiceConfig[],
+  imageSources: Record<string, "build" | "promote" | "rollback">,
+  signing: SigningConfig | undefined,
+  signatureKeys: SignatureKeysConfig | undefined,
+  promoteFrom: string | undefined,
+): string[] {
+  const problems: string[] = [];
+  const at = (key: string, message: string) => problems.push(`${file}: ${PROJECT}:${key}: ${message}`);
+  const builds = Object.values(imageSources).every((s) => s !== "promote") && promoteFrom === undefined;
+  if (!builds && signing !== undefined) {
+    at(
+      "signing",
+      `this stack promotes from ${promoteFrom} and builds nothing: it must never sign as the stack it promotes from; remove signing (the source stack signs, this one checks with signatureKeys)`,
+    );
+  }
+  for (const target of ["cloudrun", "lambda"] as const) {
+    const t = SIGNING_BY_TARGET[target];
+    const of = (source: string) =>
+      services.some((s) => s.target === target && imageSources[s.name] === source);
+    if (builds && signing !== undefined && of("build") && !signing[t.signing]) {
+      at(
+        `signing.${t.signing}`,
+        `required: this stack builds ${t.images} and signs what it builds; set the key (docs/signing.md), or remove signing`,
+      );
+    }
+    // An invalid promoteFrom was reported already: its keys are not asked for on top of it.
+    if (promoteFrom !== undefined && of("promote") && !signatureKeys?.[t.publicKey]) {
+      at(
+        `signatureKeys.${t.publicKey}`,
+        `required: this stack promotes ${t.images} from ${promoteFrom} and deploys only what that stack signed; set its public key in PEM (docs/signing.md, "What prod needs")`,
+      );
+    }
+  }
+  return problems;
 }

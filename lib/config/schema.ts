@@ -9,6 +9,7 @@ import { memberSlug } from "../names";
 import { GCP_PROJECT_ID_PATTERN } from "./cloud-ids";
 import { e, ENV_NAME, KMS_KEY_ARN, wholeNumber } from "./fields";
 import { logRetention } from "./services/lambda";
+import { AWS_KMS_KEY, EXAMPLE_GCP_KEY, GCP_KMS_KEY_VERSION, isP256PublicKey } from "../signing/keys";
 
 // ---------------------------------------------------------------------------------------------
 // Registries
@@ -56,6 +57,42 @@ export const artifactRegistrySchema = z
   )
   // An absent key is parsed as `{}`, so the defaults above apply (one owner each).
   .prefault({});
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+// ---------------------------------------------------------------------------------------------
+
+const signingSchema = z.strictObject(
+  {
+    /** Signs Artifact Registry images: a Cloud KMS key version (EC_SIGN_P256_SHA256). */
+    gcpKmsKey: z
+      .string(e(`expected a Cloud KMS key version like ${EXAMPLE_GCP_KEY}`))
+      .regex(GCP_KMS_KEY_VERSION, e(`expected a Cloud KMS key version like ${EXAMPLE_GCP_KEY}`))
+      .optional(),
+    /** Signs ECR images: an AWS KMS key (ECC_NIST_P256, SIGN_VERIFY) by id, ARN, alias/<name> or alias ARN. */
+    awsKmsKey: z
+      .string(e('expected an AWS KMS key: an id, an ARN, "alias/<name>" or an alias ARN'))
+      .regex(AWS_KMS_KEY, e('expected an AWS KMS key: an id, an ARN, "alias/<name>" or an alias ARN'))
+      .optional(),
+  },
+  e("expected { gcpKmsKey, awsKmsKey }"),
+);
+
+const publicKey = z
+  .string(e("expected a public key in PEM (-----BEGIN PUBLIC KEY-----)"))
+  .refine((pem) => isP256PublicKey(pem), {
+    message:
+      "expected an ECDSA P-256 public key in PEM (-----BEGIN PUBLIC KEY-----), as `gcloud kms keys versions get-public-key` or `aws kms get-public-key` gives it",
+  });
+const signatureKeysSchema = z.strictObject(
+  {
+    /** Verifies Artifact Registry images: the public key of the source stack's `signing.gcpKmsKey`. */
+    gcp: publicKey.optional(),
+    /** Verifies ECR images: the public key of the source stack's `signing.awsKmsKey`. */
+    aws: publicKey.optional(),
+  },
+  e("expected { gcp, aws }: public keys in PEM"),
+);
 
 export const imageConsumersSchema = z
   .strictObject(
@@ -243,6 +280,18 @@ export const stackConfigSchema = z.strictObject({
    * repository policy (accounts) and Artifact Registry reader grants (IAM members).
    */
   imageConsumers: fromConfigString(imageConsumersSchema),
+  /**
+   * A building stack (staging): the KMS keys that sign each verified image in cosign's format, one per
+   * cloud it builds for (docs/signing.md). Unset: nothing is signed, and a stack that promotes from this
+   * one refuses its images.
+   */
+  signing: fromConfigString(signingSchema.optional()),
+  /**
+   * A promoting stack (prod): the public keys of the stack it promotes from (SPKI PEM, of one pinned key
+   * version), per cloud. Each promoted image must carry a signature by its cloud's key, for the commit
+   * being deployed. Prod never holds a KMS permission, so it can never sign as staging.
+   */
+  signatureKeys: fromConfigString(signatureKeysSchema.optional()),
   artifactRegistry: fromConfigString(artifactRegistrySchema),
   ecr: fromConfigString(ecrSchema),
   services: fromConfigString(
@@ -255,3 +304,5 @@ export const stackConfigSchema = z.strictObject({
 export type ArtifactRegistryConfig = z.output<typeof artifactRegistrySchema>;
 export type EcrConfig = z.output<typeof ecrSchema>;
 export type ImageConsumersConfig = z.output<typeof imageConsumersSchema>;
+export type SigningConfig = z.output<typeof signingSchema>;
+export type SignatureKeysConfig = z.output<typeof signatureKeysSchema>;

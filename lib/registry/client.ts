@@ -136,6 +136,34 @@ export class RegistryClient {
     };
   }
 
+  /**
+   * The OCI 1.1 referrers of a manifest (distribution-spec `GET /v2/<name>/referrers/<digest>`, an image
+   * index), or, where a registry has no referrers API (404), what the spec's fallback tag
+   * `sha256-<hex>` holds. Undefined when neither exists.
+   */
+  async getReferrers(
+    repository: string,
+    digest: string,
+  ): Promise<Array<{ digest: string; artifactType?: string }> | undefined> {
+    const index = "application/vnd.oci.image.index.v1+json";
+    const scope = `repository:${repository}:pull`;
+    let res = await this.request("GET", `/v2/${repository}/referrers/${digest}`, scope, { accept: index });
+    if (res.status === 404) {
+      res = await this.request("GET", `/v2/${repository}/manifests/${digest.replace(":", "-")}`, scope, {
+        accept: index,
+      });
+    }
+    if (res.status !== 200) return undefined;
+    try {
+      const doc = JSON.parse(res.body.toString("utf8")) as {
+        manifests?: Array<{ digest: string; artifactType?: string }>;
+      };
+      return doc.manifests ?? [];
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The digest a tag points at, or undefined when the tag does not exist. */
   async headManifest(repository: string, reference: string, accept: string): Promise<string | undefined> {
     const res = await this.request(

@@ -155,6 +155,8 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
     "oauth2.googleapis.com",
     "lambda.us-east-1.amazonaws.com",
     "api.ecr.us-east-1.amazonaws.com",
+    "cloudkms.googleapis.com",
+    "kms.us-east-1.amazonaws.com",
     ...serviceHosts.flatMap((h) => [h, `next---${h}`]),
   ];
   const cert = makeCertificate(root, e.ca, "127.0.0.1", cloudHosts, "cloud");

@@ -18,9 +18,11 @@
  * touches is real: registry hosts, logins, copies, the StackReference, the CLI commands
  * (tests/e2e/cloud-env.ts says how the host names reach loopback, and only inside the test).
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import { stringify as toYaml } from "yaml";
+import { parse as parseYaml, parseDocument, stringify as toYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticConfig } from "../../bench/analysis";
 import { lambdaFunctionName } from "../../lib/names";
@@ -95,6 +97,103 @@ const exported = async (stack: string) =>
     deployment: { resources?: { type: string; urn: string; inputs?: Record<string, any> }[] };
   };
 
+/** Staging's signing keys' public halves (fake KMS), pinned in prod's stack file by beforeAll. */
+const keys = { gcp: "", aws: "" };
+
+/**
+ * `cosign verify --key <pem> --insecure-ignore-tlog=true <ref>` (the real cosign, tests/e2e/toolchain.sh)
+ * in the suite's namespace, logged in to the registry as `stack` (a token the fake cloud issues, as
+ * `gcloud auth print-access-token` or `aws ecr get-login-password` would give), trusting the suite's CA.
+ */
+async function cosignVerify(stack: string, id: StackIdentity, ref: string, pem: string): Promise<CliResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-cosign-"));
+  const host = ref.split("/")[0]!;
+  const password = host.includes(".dkr.ecr.")
+    ? c.cloud.ecrLogin(id.awsAccountId)
+    : await c.cloud.googleAccessToken(id.gcpDeployer);
+  const username = host.includes(".dkr.ecr.") ? "AWS" : "oauth2accesstoken";
+  fs.writeFileSync(
+    path.join(dir, "config.json"),
+    JSON.stringify({
+      auths: { [host]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } },
+    }),
+  );
+  fs.writeFileSync(path.join(dir, "key.pem"), pem);
+  const cosign = path.join(e.toolchain, "bin/cosign");
+  return c.bash(`"${cosign}" verify --key "${dir}/key.pem" --insecure-ignore-tlog=true "${ref}"`, stack, {
+    DOCKER_CONFIG: dir,
+  });
+}
+
+/** The repository's directory in its registry's storage (distribution's filesystem layout). */
+function repositoryDir(repositoryUrl: string): { v2: string; manifests: string } {
+  const [host, ...rest] = repositoryUrl.split("/");
+  const registry = c.registries.get(host!);
+  if (!registry) throw new Error(`no registry serves ${host}`);
+  const v2 = path.join(registry.dataDir, "docker/registry/v2");
+  return { v2, manifests: path.join(v2, "repositories", rest.join("/"), "_manifests") };
+}
+const sigTag = (digest: string) => `sha256-${digest.slice("sha256:".length)}.sig`;
+const hasTag = (repositoryUrl: string, tag: string) =>
+  fs.existsSync(path.join(repositoryDir(repositoryUrl).manifests, "tags", tag, "current/link"));
+
+/**
+ * An image put into a repository outside the program: `digest`'s manifest with an annotation `mark`,
+ * written into the registry's storage as distribution lays out a pushed manifest. Its new digest.
+ */
+function pushByHand(repositoryUrl: string, digest: string, mark: string): string {
+  const { v2, manifests } = repositoryDir(repositoryUrl);
+  const blob = (d: string) => path.join(v2, "blobs/sha256", d.slice(7, 9), d.slice(7), "data");
+  const manifest = JSON.parse(fs.readFileSync(blob(digest), "utf8"));
+  const bytes = Buffer.from(
+    JSON.stringify({ ...manifest, annotations: { "example.com/pushed-by-hand": mark } }),
+  );
+  const made = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  fs.mkdirSync(path.dirname(blob(made)), { recursive: true });
+  fs.writeFileSync(blob(made), bytes);
+  const link = path.join(manifests, "revisions/sha256", made.slice(7), "link");
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  fs.writeFileSync(link, made);
+  return made;
+}
+
+/** Points tag `to` at what tag `from` names, as a copy of that manifest by hand would. */
+function copyTag(repositoryUrl: string, from: string, to: string): void {
+  const { manifests } = repositoryDir(repositoryUrl);
+  const digest = fs.readFileSync(path.join(manifests, "tags", from, "current/link"), "utf8").trim();
+  for (const file of ["current/link", `index/sha256/${digest.slice(7)}/link`]) {
+    fs.mkdirSync(path.dirname(path.join(manifests, "tags", to, file)), { recursive: true });
+    fs.writeFileSync(path.join(manifests, "tags", to, file), digest);
+  }
+}
+
+/**
+ * Runs `body` while staging's exported `images` output names `digest` for `service` (an edited stack
+ * export, `pulumi stack import`), then puts the export back as it was.
+ */
+async function withStagingImage(
+  service: "api" | "worker",
+  digest: string,
+  body: () => Promise<void>,
+): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-export-"));
+  const original = path.join(dir, "original.json");
+  ok(await run("staging", ["stack", "export", "--file", original]), "stack export");
+  const doc = JSON.parse(fs.readFileSync(original, "utf8"));
+  const root = doc.deployment.resources.find((r: { type: string }) => r.type === "pulumi:pulumi:Stack");
+  root.outputs.images[service].digest = digest;
+  fs.writeFileSync(path.join(dir, "edited.json"), JSON.stringify(doc));
+  ok(
+    await run("staging", ["stack", "import", "--file", path.join(dir, "edited.json")]),
+    "stack import (edited)",
+  );
+  try {
+    await body();
+  } finally {
+    ok(await run("staging", ["stack", "import", "--file", original]), "stack import (original)");
+  }
+}
+
 /** What the registry serving `repositoryUrl` stores (distribution's filesystem layout), read on disk. */
 function stored(repositoryUrl: string, digest: string) {
   const [host, ...rest] = repositoryUrl.split("/");
@@ -167,6 +266,19 @@ beforeAll(async () => {
     );
   }
   c = await startCloud(e, { dir: e.programDir, stacks: STACKS, services: ["api"], registries: true });
+  // Staging's signing keys, under the names its stack file gives, usable by staging's deployer only;
+  // prod's stack file then pins their public keys, as a team copies them in (docs/signing.md).
+  const signing = parseYaml(fs.readFileSync(path.join(e.programDir, "Pulumi.staging.yaml"), "utf8")).config[
+    "multicloud-deploy:signing"
+  ] as { gcpKmsKey: string; awsKmsKey: string };
+  keys.gcp = c.cloud.kms.addGoogleKey(signing.gcpKmsKey, [staging.gcpDeployer]).publicKeyPem;
+  keys.aws = c.cloud.kms.addAwsKey(staging.awsAccountId, "us-east-1", signing.awsKmsKey).publicKeyPem;
+  // (Written into the harness's copy of the file: `pulumi config set` takes a value that starts with
+  // "-----" for a flag.)
+  const prodFile = path.join(e.programDir, "Pulumi.prod.yaml");
+  const doc = parseDocument(fs.readFileSync(prodFile, "utf8"));
+  doc.setIn(["config", "multicloud-deploy:signatureKeys"], { gcp: keys.gcp, aws: keys.aws });
+  fs.writeFileSync(prodFile, doc.toString());
 }, 40 * 60_000);
 
 afterAll(async () => {
@@ -243,11 +355,46 @@ describe("the staging and prod stacks on the real engine", () => {
     expect(c.registries.get("111111111111.dkr.ecr.us-east-1.amazonaws.com")!.tokensIssued()).toBeGreaterThan(
       0,
     );
+    // Signed after verification, in cosign's format beside each image, by KMS calls of staging's own
+    // identity (prod's deployer may not use the keys: tests/signing/signing.test.ts).
+    for (const img of Object.values(out))
+      expect(hasTag(img.repositoryUrl, sigTag(img.digest)), img.repositoryUrl).toBe(true);
+    const signs = c.cloud.kms.calls.filter((k) => k.op === "asymmetricSign" || k.op === "Sign");
+    expect(signs.map((k) => [k.op, k.caller])).toEqual(
+      expect.arrayContaining([
+        ["asymmetricSign", staging.gcpDeployer],
+        ["Sign", staging.awsAccountId],
+      ]),
+    );
+    expect(signs).toHaveLength(2);
     // Released: each new revision or version gated alone, then all traffic.
     const revision = liveRevision(staging);
     expect(c.cloud.healthChecks).toContain(revision);
     expect(liveVersion("staging")).toBe("1");
     first = { staging: out, revision, prodCheckpoint: "" };
+  });
+
+  it("the real cosign verifies what staging signed, with the public keys prod pins, and refuses another key", async () => {
+    for (const [name, cloud] of [
+      ["api", "gcp"],
+      ["worker", "aws"],
+    ] as const) {
+      const img = first.staging[name];
+      const r = ok(
+        await cosignVerify("staging", staging, `${img.repositoryUrl}@${img.digest}`, keys[cloud]),
+        `cosign verify ${name}`,
+      );
+      expect(text(r)).toContain("The signatures were verified against the specified public key");
+      expect(r.stdout).toContain(`"docker-manifest-digest":"${img.digest}"`);
+      expect(r.stdout).toContain(`"commit":"${C1}"`);
+    }
+    const wrong = await cosignVerify(
+      "staging",
+      staging,
+      `${first.staging.api.repositoryUrl}@${first.staging.api.digest}`,
+      keys.aws,
+    );
+    expect(wrong.code).not.toBe(0);
   });
 
   it("staging at the same commit has nothing to do: preview and up pass --expect-no-changes", async () => {
@@ -307,6 +454,16 @@ describe("the staging and prod stacks on the real engine", () => {
       expect(s.bytes!.equals(stored(from.repositoryUrl, from.digest).bytes!)).toBe(true);
       expect(s.tags).toEqual([to.tag]);
     }
+    // The signature came along: the real cosign verifies prod's own copy, read as prod.
+    for (const [name, cloud] of [
+      ["api", "gcp"],
+      ["worker", "aws"],
+    ] as const) {
+      ok(
+        await cosignVerify("prod", prod, `${out[name].repositoryUrl}@${out[name].digest}`, keys[cloud]),
+        `cosign verify prod ${name}`,
+      );
+    }
     // Nothing built: no docker-build resource in prod, and staging's registries were only read.
     const types = (await exported("prod")).deployment.resources!.map((res) => res.type);
     expect(types).not.toContain("docker-build:index:Image");
@@ -343,6 +500,58 @@ describe("the staging and prod stacks on the real engine", () => {
     expect(liveVersion("prod")).toBe("2");
     // The first commit's images are still in prod's registries, tagged: what a rollback needs.
     expect(stored(out.api.repositoryUrl, first.staging.api.digest).tags).toEqual([first.staging.api.tag]);
+  });
+
+  it("prod stops before registering anything when an image lacks staging's signature: unsigned, another key, another digest's .sig, another commit", async () => {
+    const api = second.api;
+    const repo = api.repositoryUrl;
+    // Images put into staging's registry outside the program (on its disk, as a push by hand would).
+    const byHand = (mark: string) => pushByHand(repo, api.digest, mark);
+    const unsigned = byHand("unsigned");
+    const otherKey = byHand("other-key");
+    const copiedSig = byHand("copied-sig");
+    const other =
+      "projects/acme-apps-staging/locations/us-central1/keyRings/multicloud-deploy/cryptoKeys/someone-else/cryptoKeyVersions/1";
+    c.cloud.kms.addGoogleKey(other, [staging.gcpDeployer]);
+    ok(
+      await c.bash(
+        `node_modules/.bin/tsx scripts/sign-image.ts ${repo}@${otherKey} --key gcpkms://${other} --commit ${C2} --stack staging`,
+        "staging",
+        { REGISTRY_LOGIN: '{"kind":"gcp"}' },
+      ),
+      "a signature by another key",
+    );
+    copyTag(repo, sigTag(api.digest), sigTag(copiedSig));
+
+    // The StackReference is read first (its outputs name what is checked); nothing else is registered.
+    const registered = async () =>
+      (
+        JSON.parse(ok(await run("prod", ["stack", "export", "--show-secrets"]), "stack export").stdout) as {
+          deployment: { resources: { type: string; urn: string; inputs?: unknown }[] };
+        }
+      ).deployment.resources
+        .filter((r) => r.type !== "pulumi:pulumi:StackReference")
+        // What was registered: each resource and its inputs. (Each refused update still refreshes
+        // first, which records live outputs such as the alias's version, and rewrites bookkeeping.)
+        .map(({ urn, inputs }) => ({ urn, inputs }));
+    const before = await registered();
+    const history = c.cloud.history.length;
+    for (const [digest, check] of [
+      [unsigned, "unsigned"],
+      [otherKey, "key"],
+      [copiedSig, "digest"],
+      // A real staging build, named under the other commit: its signature says C1, the export C2.
+      [first.staging.api.digest, "commit"],
+    ] as const) {
+      await withStagingImage("api", digest, async () => {
+        const r = await up("prod", C2);
+        expect(r.code, check).not.toBe(0);
+        expect(text(r)).toContain("refusing to promote from organization/multicloud-deploy/staging");
+        expect(text(r)).toContain(`api: ${repo}@${digest} failed the "${check}" check`);
+      });
+    }
+    expect(await registered()).toEqual(before);
+    expect(c.cloud.history.length).toBe(history);
   });
 
   it("prod rolls back to the first commit's api with docs/operations.md's own commands", async () => {

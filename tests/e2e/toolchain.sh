@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds what `npm run e2e` runs for real, from Go modules only, into a cache outside the repository:
 # the Pulumi CLI and its Node.js language host, the docker-build provider plugin, and BuildKit
-# (buildkitd + buildctl). Idempotent: each piece is keyed by its version and skipped when present.
+# (buildkitd + buildctl), and cosign. Idempotent: each piece is keyed by its version and skipped when present.
 #
 #   bash tests/e2e/toolchain.sh            # prints the cache directory's manifest when done
 #
@@ -16,6 +16,8 @@ cd "$(dirname "$0")/../.."
 
 CACHE=${MULTICLOUD_TOOLCHAIN:-${XDG_CACHE_HOME:-$HOME/.cache}/multicloud-deploy/toolchain}
 BUILDKIT_VERSION=v0.31.0
+# The newest cosign the module proxy serves (v3.1.1–v3.1.3): it verifies the legacy `.sig` format too.
+COSIGN_VERSION=v3.1.3
 # The last github.com/pulumi/pulumi/sdk/v3 release that still contained the Node.js language host
 # (from v3.69.0 it is its own module, which this proxy does not serve).
 LANGUAGE_HOST_FALLBACK=v3.68.0
@@ -151,6 +153,20 @@ if [ ! -e "$(stamp "buildkit-$BUILDKIT_VERSION")" ]; then
   touch "$(stamp "buildkit-$BUILDKIT_VERSION")"
 fi
 note buildkitd "$BUILDKIT_VERSION"
+
+# --- cosign ---------------------------------------------------------------------------------------
+# The real CLI, to check what the product signs (`cosign verify --key`) and to sign the legacy way for
+# the product to check. The whole CLI, not a tool around its verification package: the evidence is
+# what users run. Its go.mod has no replace directives, so `go install pkg@version` builds it (about
+# 4 minutes cold on 2 cores).
+if [ ! -e "$(stamp "cosign-$COSIGN_VERSION")" ]; then
+  log "building cosign $COSIGN_VERSION"
+  GOBIN="$CACHE/bin" go install \
+    -ldflags "-X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION" \
+    "github.com/sigstore/cosign/v3/cmd/cosign@$COSIGN_VERSION"
+  touch "$(stamp "cosign-$COSIGN_VERSION")"
+fi
+note cosign "$COSIGN_VERSION (github.com/sigstore/cosign/v3)"
 
 # The command provider (github.com/pulumi/pulumi-command/provider) is not served by this proxy at any
 # version: the e2e suite runs `command:local:Command` on its stand-in (tests/e2e/standins).

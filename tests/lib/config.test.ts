@@ -1,4 +1,5 @@
 /** Config validation: each bad input and the exact error users see. */
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { CommitInfo } from "../../lib/commit";
 import { ConfigError } from "../../lib/errors";
@@ -44,6 +45,13 @@ function problemsOf(r: RawStackConfig, ctx?: Partial<ParseContext>): readonly st
 }
 
 const svc = (api: Record<string, unknown>) => JSON.stringify({ api });
+/** A P-256 public key in PEM, as `gcloud kms keys versions get-public-key` gives one. */
+const pem = () =>
+  generateKeyPairSync("ec", { namedCurve: "P-256" })
+    .publicKey.export({ type: "spki", format: "pem" })
+    .toString();
+/** What every promoting stack carries: the source stack's public keys. */
+const KEYS = JSON.stringify({ gcp: pem(), aws: pem() });
 const F = "Pulumi.prod.yaml: multicloud-deploy:";
 
 describe("parseStackConfig rejects", () => {
@@ -449,7 +457,7 @@ describe("names Pulumi or the clouds would refuse (issue 15, classes 2, 3 and 7)
     ],
     [
       "a stack promoting from itself",
-      { promoteFrom: "acme/multicloud-deploy/prod" },
+      { promoteFrom: "acme/multicloud-deploy/prod", signatureKeys: KEYS },
       [
         `${F}promoteFrom: a stack cannot promote from itself (acme/multicloud-deploy/prod is this stack); name the stack whose images this one deploys, e.g. acme/multicloud-deploy/staging, or remove promoteFrom to build here`,
       ],
@@ -485,10 +493,80 @@ describe("where each service's image comes from, decided once", () => {
 
   it("a promoting stack builds nothing: it promotes every service but a rolled-back one", () => {
     const c = parse(
-      raw({ promoteFrom: "acme/multicloud-deploy/staging", rollback: JSON.stringify({ api: old }) }),
+      raw({
+        promoteFrom: "acme/multicloud-deploy/staging",
+        signatureKeys: KEYS,
+        rollback: JSON.stringify({ api: old }),
+      }),
     );
     expect(c.builds).toBe(false);
     expect(c.imageSources).toEqual({ api: "rollback", worker: "promote" });
+  });
+});
+
+describe("signing and signature keys (docs/signing.md)", () => {
+  const ED25519 = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }).toString();
+  const GCP_KEY =
+    "projects/acme-apps-staging/locations/us-central1/keyRings/r/cryptoKeys/image-signing/cryptoKeyVersions/1";
+  it.each<[string, Record<string, unknown>, string[]]>([
+    [
+      "a building stack that signs needs a key for each cloud it builds for",
+      { signing: JSON.stringify({ gcpKmsKey: GCP_KEY }) },
+      [
+        `${F}signing.awsKmsKey: required: this stack builds Lambda images (ECR) and signs what it builds; set the key (docs/signing.md), or remove signing`,
+      ],
+    ],
+    [
+      "a promoting stack needs the source stack's public key for each cloud it promotes",
+      { promoteFrom: "acme/multicloud-deploy/staging", signatureKeys: JSON.stringify({ gcp: pem() }) },
+      [
+        `${F}signatureKeys.aws: required: this stack promotes Lambda images (ECR) from acme/multicloud-deploy/staging and deploys only what that stack signed; set its public key in PEM (docs/signing.md, "What prod needs")`,
+      ],
+    ],
+    [
+      "a promoting stack never signs",
+      {
+        promoteFrom: "acme/multicloud-deploy/staging",
+        signatureKeys: KEYS,
+        signing: JSON.stringify({ gcpKmsKey: GCP_KEY, awsKmsKey: "alias/image-signing" }),
+      },
+      [
+        `${F}signing: this stack promotes from acme/multicloud-deploy/staging and builds nothing: it must never sign as the stack it promotes from; remove signing (the source stack signs, this one checks with signatureKeys)`,
+      ],
+    ],
+    [
+      "a key version that is not pinned, and a public key that is not P-256",
+      {
+        signing: JSON.stringify({
+          gcpKmsKey: GCP_KEY.replace(/\/cryptoKeyVersions\/1$/, ""),
+          awsKmsKey: "alias/k",
+        }),
+        signatureKeys: JSON.stringify({
+          gcp: ED25519,
+        }),
+      },
+      [
+        `${F}signatureKeys.gcp: expected an ECDSA P-256 public key in PEM (-----BEGIN PUBLIC KEY-----), as \`gcloud kms keys versions get-public-key\` or \`aws kms get-public-key\` gives it, got ${JSON.stringify(ED25519)}`,
+        `${F}signing.gcpKmsKey: expected a Cloud KMS key version like projects/acme-apps-staging/locations/us-central1/keyRings/multicloud-deploy/cryptoKeys/image-signing/cryptoKeyVersions/1, got "${GCP_KEY.replace(/\/cryptoKeyVersions\/1$/, "")}"`,
+      ],
+    ],
+  ])("%s", (_, project, expected) => {
+    expect([...problemsOf(raw(project))].sort()).toEqual([...expected].sort());
+  });
+
+  it("parses both, as each cloud's step reads them", () => {
+    const key = pem();
+    const c = parse(
+      raw({ signing: JSON.stringify({ gcpKmsKey: GCP_KEY, awsKmsKey: "alias/image-signing" }) }),
+    );
+    expect(c.signing).toEqual({ gcpKmsKey: GCP_KEY, awsKmsKey: "alias/image-signing" });
+    const p = parse(
+      raw({
+        promoteFrom: "acme/multicloud-deploy/staging",
+        signatureKeys: JSON.stringify({ gcp: key, aws: key }),
+      }),
+    );
+    expect(p.signatureKeys).toEqual({ gcp: key, aws: key });
   });
 });
 

@@ -71,7 +71,16 @@ describe("imageArgs", () => {
     login: { kind: "gcp" },
     sourceLogin: (url: string) => ({ kind: "gcp", from: url }),
   };
-  const config = { buildOnPreview: false, builder: "remote", sourceUrl: "https://example.com/r" };
+  const config = {
+    buildOnPreview: false,
+    builder: "remote",
+    sourceUrl: "https://example.com/r",
+    stack: "prod",
+    signing: undefined,
+    signatureKeys: undefined,
+    aws: undefined,
+  };
+  const KEY = "projects/acme-apps-staging/locations/us-central1/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3";
 
   it("a build gets the service's build settings and this repository's cache", () => {
     const source = imageSource({ rollback: {}, commit, imageSources: { api: "build" } }, svc, undefined);
@@ -100,6 +109,28 @@ describe("imageArgs", () => {
         digest: promotedImage.digest,
         sourceLogin: { kind: "gcp", from: promotedImage.repositoryUrl },
       },
+    });
+  });
+
+  it("a build in a signing stack is signed with its cloud's key, as this stack", () => {
+    const source = imageSource({ rollback: {}, commit, imageSources: { api: "build" } }, svc, undefined);
+    const signed = { ...config, stack: "staging", signing: { gcpKmsKey: KEY } };
+    expect(imageArgs(signed, svc, source, repo)).toMatchObject({
+      signing: { key: { cloud: "gcp", keyVersion: KEY }, stack: "staging" },
+    });
+    // No key for this cloud: nothing is signed (parse.ts refuses that combination in a signing stack).
+    expect(imageArgs({ ...signed, signing: { awsKmsKey: "alias/k" } }, svc, source, repo)).not.toHaveProperty(
+      "signing",
+    );
+  });
+
+  it("a promotion requires the source stack's signature by its cloud's public key, for the image's commit", () => {
+    const source = imageSource({ rollback: {}, commit, imageSources: { api: "promote" } }, svc, {
+      api: promotedImage,
+    });
+    const pem = "-----BEGIN PUBLIC KEY-----\nstaging\n-----END PUBLIC KEY-----\n";
+    expect(imageArgs({ ...config, signatureKeys: { gcp: pem } }, svc, source, repo)).toMatchObject({
+      promoted: { signature: { publicKeyPem: pem, commit: promotedImage.commitSha } },
     });
   });
 

@@ -83,7 +83,7 @@ describe("the offline plan CLI", () => {
     [
       "an unclosed single quote, at its own line and not at the end of the file",
       (t: string) => t.replace("      exposure: public", "      exposure: 'public"),
-      "Pulumi.staging.yaml:46:17: this single-quoted value is never closed; add the closing '",
+      "Pulumi.staging.yaml:51:17: this single-quoted value is never closed; add the closing '",
     ],
   ])("names the file and line of %s", async (_, edit, expected) => {
     const r = await plan(project({ "Pulumi.staging.yaml": stackFile("staging", edit) }));
@@ -179,8 +179,13 @@ describe("the offline plan CLI", () => {
       "worker-secrets  Allow secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:111111111111:secret:staging/worker/db-AbCdEf",
     );
     expect(r.out).toContain("worker-url  on live authorizationType=AWS_IAM");
+    // Each verified image is signed with its cloud's key, and the plan says with which.
     expect(r.out).toMatch(
-      /\n24 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
+      /api-sign {2}sign us-central1-docker\.pkg\.dev\/acme-apps-staging\/apps\/api@sha256:[0-9a-f]{64} with gcpkms:\/\/projects\/acme-apps-staging\/locations\/us-central1\/keyRings\/multicloud-deploy\/cryptoKeys\/image-signing\/cryptoKeyVersions\/1 \(cosign format; commit [0-9a-f]{40}, stack staging\)/,
+    );
+    expect(r.out).toContain("with awskms:///alias/multicloud-deploy-image-signing (cosign format;");
+    expect(r.out).toMatch(
+      /\n26 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
     );
   });
 

@@ -15,9 +15,10 @@ describe("promotion", () => {
     const { digest, tag } = staging.outputs.images.api;
     const promote = byName(prod, "command:local:Command", "api-promote");
     const verify = byName(prod, "command:local:Command", "api-verify");
+    // Only with staging's signature for the commit staging built it at (docs/signing.md).
     expect(promote.inputs.create).toBe(
       `node_modules/.bin/tsx scripts/promote-image.ts us-central1-docker.pkg.dev/acme-apps-staging/apps/api@${digest} ` +
-        "us-central1-docker.pkg.dev/acme-apps-prod/apps/api",
+        `us-central1-docker.pkg.dev/acme-apps-prod/apps/api --signed-for ${staging.outputs.images.api.commitSha}`,
     );
     expect(verify.inputs.create).toBe(
       `node_modules/.bin/tsx scripts/verify-image.ts us-central1-docker.pkg.dev/acme-apps-prod/apps/api@${digest} --platform linux/amd64 --tag ${tag}`,
@@ -33,12 +34,14 @@ describe("promotion", () => {
     );
   });
 
-  it("tells the copy where to log in to each registry (staging's account, prod's own), never a token", () => {
+  it("tells the copy where to log in to each registry (staging's account, prod's own), never a token, and which key to trust", () => {
+    const keys = prod.config!.signatureKeys!;
     const promote = byName(prod, "command:local:Command", "worker-promote");
     expect(promote.inputs.environment).toEqual({
       MULTICLOUD_DEPLOY_STEP: "promote-image",
       SOURCE_REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"111111111111"}',
       REGISTRY_LOGIN: '{"kind":"ecr","region":"us-east-1","registryId":"222222222222"}',
+      SIGNATURE_PUBLIC_KEY: keys.aws,
     });
     const text = JSON.stringify(promote.rawInputs);
     expect(text).not.toContain("mock-ecr-password");
@@ -46,7 +49,32 @@ describe("promotion", () => {
       MULTICLOUD_DEPLOY_STEP: "promote-image",
       SOURCE_REGISTRY_LOGIN: '{"kind":"gcp"}',
       REGISTRY_LOGIN: '{"kind":"gcp"}',
+      SIGNATURE_PUBLIC_KEY: keys.gcp,
     });
+  });
+
+  it("staging signs each verified digest with its cloud's key before any service uses it; prod signs nothing", () => {
+    for (const [svc, key] of [
+      [
+        "api",
+        "gcpkms://projects/acme-apps-staging/locations/us-central1/keyRings/multicloud-deploy/cryptoKeys/image-signing/cryptoKeyVersions/1",
+      ],
+      ["worker", "awskms:///alias/multicloud-deploy-image-signing"],
+    ] as const) {
+      const sign = byName(staging, "command:local:Command", `${svc}-sign`);
+      const verify = byName(staging, "command:local:Command", `${svc}-verify`);
+      const { digest, repositoryUrl, commitSha } = staging.outputs.images[svc];
+      expect(sign.inputs.create).toBe(
+        `node_modules/.bin/tsx scripts/sign-image.ts ${repositoryUrl}@${digest} --key ${key}` +
+          `${svc === "worker" ? " --aws-region us-east-1" : ""} --commit ${commitSha} --stack staging`,
+      );
+      expect(sign.inputs.environment.MULTICLOUD_DEPLOY_STEP).toBe("sign-image");
+      expect(sign.dependencies).toContain(verify.urn);
+    }
+    expect(byName(staging, "gcp:cloudrunv2/service:Service", "api").propertyDependencies?.template).toContain(
+      byName(staging, "command:local:Command", "api-sign").urn,
+    );
+    expect(ofType(prod, "command:local:Command").filter((c) => c.name.endsWith("-sign"))).toEqual([]);
   });
 
   it("prod has no build cache repository and exports the same digests under the same names", () => {

@@ -27,15 +27,32 @@ export class Credentials {
     return this.googleTokens.get(accessToken);
   }
 
+  /** The account an access key id belongs to (what SigV4's `Credential=` names). */
+  awsAccount(accessKeyId: string): string | undefined {
+    return this.accounts[accessKeyId];
+  }
+
   ecrAccount(password: string): string | undefined {
     return this.ecrPasswords.get(password);
   }
 
+  /** An access token for a refresh token, as the token endpoint issues it. */
+  googleToken(refreshToken: string): string {
+    const token = `ya29.fake-${this.googleTokens.size + 1}-${Math.random().toString(36).slice(2)}`;
+    this.googleTokens.set(token, refreshToken);
+    return token;
+  }
+
+  /** An ECR password for an account, as GetAuthorizationToken issues it. */
+  ecrPassword(account: string): string {
+    const password = `ecr-${account}-${this.ecrPasswords.size + 1}-${Math.random().toString(36).slice(2)}`;
+    this.ecrPasswords.set(password, account);
+    return password;
+  }
+
   handle(req: http.IncomingMessage, path: string, raw: string, body: JsonBody, reply: Reply): boolean {
     if (path === "/token" && req.method === "POST") {
-      const refreshToken = new URLSearchParams(raw).get("refresh_token") ?? "";
-      const token = `ya29.fake-${this.googleTokens.size + 1}-${Math.random().toString(36).slice(2)}`;
-      this.googleTokens.set(token, refreshToken);
+      const token = this.googleToken(new URLSearchParams(raw).get("refresh_token") ?? "");
       reply(200, { access_token: token, expires_in: 3600, token_type: "Bearer" });
       return true;
     }
@@ -63,8 +80,7 @@ export class Credentials {
       200,
       {
         authorizationData: registries.map((registryId) => {
-          const password = `ecr-${account}-${this.ecrPasswords.size + 1}-${Math.random().toString(36).slice(2)}`;
-          this.ecrPasswords.set(password, account);
+          const password = this.ecrPassword(account);
           return {
             authorizationToken: Buffer.from(`AWS:${password}`).toString("base64"),
             expiresAt,

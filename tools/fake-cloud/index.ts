@@ -6,7 +6,8 @@
  * - cloud-run.ts: Cloud Run Admin API v2 (services, traffic, long-running operations, etags, tags,
  *   ingress, revision names);
  * - lambda.ts: the Lambda API (aliases with RevisionId, Invoke);
- * - auth.ts: Google's token endpoint and ECR's GetAuthorizationToken.
+ * - auth.ts: Google's token endpoint and ECR's GetAuthorizationToken;
+ * - kms.ts: Cloud KMS asymmetricSign and AWS KMS Sign, with their public keys.
  *
  * Each revision or version also answers its own health check, and can be told to fail (`unhealthy`,
  * `failNew`), so a test can release a broken build. A tagged revision's URL is served here:
@@ -30,6 +31,7 @@ import {
 import { Faults, type FaultPlan } from "./faults";
 import type { JsonBody, Reply } from "./http";
 import { LambdaApi, type FakeAlias, type FakeFunction, type LambdaEvent } from "./lambda";
+import { KmsApi } from "./kms";
 
 export type { FakeAlias, FakeFunction, FakeService, FaultPlan, TrafficTarget };
 
@@ -62,11 +64,17 @@ export class FakeCloud {
   private readonly credentials: Credentials;
   readonly run: CloudRunApi;
   readonly lambda: LambdaApi;
+  /** Cloud KMS and AWS KMS signing keys (kms.ts). */
+  readonly kms: KmsApi;
 
   constructor(private readonly options: FakeCloudOptions = {}) {
     this.credentials = new Credentials(options.accounts);
     const record = (e: TrafficEvent) => this.history.push(e);
     const mark = (key: string) => this.mark(key);
+    this.kms = new KmsApi(
+      (token) => this.credentials.googlePrincipal(token),
+      (keyId) => this.credentials.awsAccount(keyId),
+    );
     this.run = new CloudRunApi(this.faults, record, (svc, tag) => this.serviceUri(svc, tag), mark);
     this.lambda = new LambdaApi(
       this.faults,
@@ -129,6 +137,16 @@ export class FakeCloud {
   /** Whose refresh token an access token was issued for; undefined for a token never issued. */
   googlePrincipal(accessToken: string): string | undefined {
     return this.credentials.googlePrincipal(accessToken);
+  }
+
+  /** An access token for `refreshToken`'s principal, as `gcloud auth print-access-token` would give one. */
+  async googleAccessToken(refreshToken: string): Promise<string> {
+    return this.credentials.googleToken(refreshToken);
+  }
+
+  /** An ECR password of `account`, as `aws ecr get-login-password` would give one. */
+  ecrLogin(account: string): string {
+    return this.credentials.ecrPassword(account);
   }
 
   /** The account an ECR password was issued to; undefined for one never issued. */
@@ -219,6 +237,7 @@ export class FakeCloud {
     }
     if (this.credentials.handle(req, url.pathname, raw, body, reply)) return;
     if (this.stands(method, url, body, reply)) return;
+    if (this.kms.handle(req, method, url.pathname, body, reply)) return;
     if (this.run.handle(method, url.pathname, body, url.searchParams, reply)) return;
     // A revision's own URL, by tag: its health answer.
     const m = /^\/run\/([^/]+)\/([^/]+)(\/.*)$/.exec(url.pathname);

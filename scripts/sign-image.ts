@@ -1,0 +1,72 @@
+/**
+ * sign-image: signs a verified image's digest with a cloud KMS key, in cosign's legacy format, in the
+ * image's own repository (lib/signing/simple-signing.ts), so `cosign verify --key` and the product's
+ * own checks accept it.
+ *
+ *   npm run sign-image -- <repo>@sha256:<hex> --key gcpkms://projects/…/cryptoKeyVersions/1 --commit <sha> --stack staging
+ *   npm run sign-image -- <repo>@sha256:<hex> --key awskms:///alias/signing --aws-region us-east-1 --commit <sha> --stack staging
+ *
+ * Idempotent under immutable tags: a valid signature by this key for this commit is kept, never made
+ * again (ECDSA signatures differ on every run, and the `.sig` tag can be written once: cosign's answer
+ * is "verify, else sign", sigstore/cosign#313). A `.sig` that is not this key's for this commit cannot
+ * be replaced and stops the step, saying which check it failed. Registry credentials come from the
+ * environment (REGISTRY_LOGIN, lib/registry/login.ts); the KMS from the deployer's ambient identity.
+ * Exit 0: signed or kept; exit 1: not signed (the problem is printed); exit 2: usage.
+ */
+import { Command } from "commander";
+import { UserError } from "../lib/errors";
+import { RegistryClient } from "../lib/registry/client";
+import { awsKmsSigner, gcpKmsSigner, type Signer } from "../lib/signing/kms";
+import { signImage } from "../lib/signing/sign";
+import { decodeSignArgs, keyUri, type SigningKey } from "../lib/signing/step";
+import { parseOrExit, registryAccess, run } from "./cli";
+
+async function signerFor(key: SigningKey): Promise<Signer> {
+  if (key.cloud === "gcp") {
+    const { GoogleAuth } = await import("google-auth-library");
+    const client = await new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloudkms"] }).getClient();
+    return gcpKmsSigner(key.keyVersion, client as never);
+  }
+  const { KMSClient } = await import("@aws-sdk/client-kms");
+  return awsKmsSigner(key.keyId, new KMSClient({ region: key.region }));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name("sign-image")
+    .description(
+      "Sign a verified image's digest with a KMS key, in cosign's format, unless this key signed it already.",
+    )
+    .argument("<ref>", "registry/repository@sha256:<digest>")
+    .requiredOption(
+      "--key <uri>",
+      "gcpkms://projects/…/cryptoKeyVersions/<n> or awskms:///<key id | ARN | alias/NAME>",
+    )
+    .option("--aws-region <region>", "the AWS KMS key's region, unless --key is an ARN")
+    .requiredOption("--commit <sha>", "the commit the image was built at (the signature's commit claim)")
+    .requiredOption("--stack <stack>", "the stack that signs (the signature's stack claim)");
+  const stop = parseOrExit(program, argv);
+  if (stop !== undefined) return stop;
+  const step = decodeSignArgs(argv.slice(2));
+  if ("problem" in step) throw new UserError(`sign-image: ${step.problem}`, []);
+
+  const [reference, digest] = step.ref.split("@") as [string, string];
+  const host = reference.slice(0, reference.indexOf("/"));
+  const client = new RegistryClient(host, await registryAccess(process.env));
+  const result = await signImage({
+    client,
+    repository: reference.slice(host.length + 1),
+    reference,
+    digest,
+    signer: await signerFor(step.key),
+    claims: { commit: step.commit, stack: step.stack },
+  });
+  console.error(
+    result.outcome === "kept"
+      ? `kept: ${reference}:${result.tag} already holds a valid signature by ${keyUri(step.key)} for ${step.commit}`
+      : `signed ${step.ref} with ${keyUri(step.key)} (${reference}:${result.tag})`,
+  );
+  return 0;
+}
+
+run("sign-image", () => main(process.argv));
