@@ -142,6 +142,19 @@ export async function checkPromotedSignatures(
         const image = promoted[svc.name]!;
         const publicKeyPem = config.signatureKeys?.[svc.target === "cloudrun" ? "gcp" : "aws"];
         const { registry, repository } = parseImageRef(image.repositoryUrl);
+        // Credentials go only to the cloud's own registry hosts, and the image must be this service's
+        // (its repository is named after the service in both clouds): an edited export cannot point
+        // one service at another's image, nor send a token elsewhere.
+        const wrongPlace =
+          svc.target === "cloudrun"
+            ? !/^[a-z0-9-]+-docker\.pkg\.dev$/.test(registry)
+            : !/^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(registry);
+        if (wrongPlace || repository.split("/").at(-1) !== svc.name) {
+          problems.push(
+            `${svc.name}: ${image.repositoryUrl}@${image.digest} is not in ${svc.target === "cloudrun" ? "an Artifact Registry" : "an ECR"} repository of service ${svc.name}; nothing was read from it`,
+          );
+          return;
+        }
         const login =
           svc.target === "cloudrun" ? ({ kind: "gcp" } as const) : ecrLoginForRepository(image.repositoryUrl);
         const client = new RegistryClient(registry, {
@@ -154,6 +167,8 @@ export async function checkPromotedSignatures(
               digest: image.digest,
               publicKeyPem,
               commit: image.commitSha,
+              stack: config.promoteFrom?.split("/")[2],
+              reference: image.repositoryUrl,
             })
           : ({ ok: false, check: "key", problem: "no public key for this cloud in signatureKeys" } as const);
         if (!check.ok) {

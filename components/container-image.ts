@@ -82,7 +82,7 @@ export interface PromotedImage {
    * Plain: the public key and commit are config.
    * @default - no signature check (a rollback, which copies nothing)
    */
-  signature?: { publicKeyPem: string; commit: string };
+  signature?: { publicKeyPem: string; commit: string; stack: string };
 }
 
 /** Sign the verified digest in cosign's format (scripts/sign-image.ts, docs/signing.md). */
@@ -254,11 +254,14 @@ export class ContainerImage extends pulumi.ComponentResource {
         args.transform?.promotion,
         `${name}-promote`,
         {
-          create: pulumi
-            .all([source, this.repositoryUrl])
-            .apply(([from, to]) =>
-              promoteCommandLine({ source: from, destination: to, signedFor: p.signature?.commit }),
-            ),
+          create: pulumi.all([source, this.repositoryUrl]).apply(([from, to]) =>
+            promoteCommandLine({
+              source: from,
+              destination: to,
+              signedFor: p.signature?.commit,
+              signedBy: p.signature?.stack,
+            }),
+          ),
           environment: {
             [STEP_MARKER]: STEPS.promote,
             [SOURCE_LOGIN_VAR]: pulumi.output(p.sourceLogin).apply(encodeLogin),

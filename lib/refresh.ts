@@ -17,7 +17,7 @@
 
 /** The command and its refresh flag, as given on the CLI's command line. */
 export interface PulumiInvocation {
-  /** `up` or `preview`: the first word that names one (aliases `update`, `pre`: up.go, preview.go). */
+  /** `up`, `watch` or `preview`: the first word that names one (aliases `update`, `pre`: up.go, preview.go). */
   command?: string;
   /** The `--refresh` value as given ("true" for a bare flag); undefined when the flag is absent. */
   refresh?: string;
@@ -25,7 +25,14 @@ export interface PulumiInvocation {
 
 /** Shorthands of `pulumi up`/`preview` and the root command that take a value (pflag `…VarP`). */
 const VALUE_SHORTHANDS = new Set(["c", "m", "p", "s", "t", "x", "C", "v"]);
-const COMMANDS: Record<string, string> = { up: "up", update: "up", preview: "preview", pre: "preview" };
+/** Commands that update (`watch` runs `up` on every change) or preview; others run no program update. */
+const COMMANDS: Record<string, string> = {
+  up: "up",
+  update: "up",
+  watch: "watch",
+  preview: "preview",
+  pre: "preview",
+};
 
 /** `argv` is the CLI's own, its path first (`/proc/<pid>/cmdline`). */
 export function parsePulumiArgs(argv: readonly string[]): PulumiInvocation {

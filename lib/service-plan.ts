@@ -63,7 +63,7 @@ export interface ImageRepository<V, L> {
 export function imageArgs<V, L>(
   config: Pick<
     StackConfig,
-    "buildOnPreview" | "builder" | "sourceUrl" | "signing" | "signatureKeys" | "stack" | "aws"
+    "buildOnPreview" | "builder" | "sourceUrl" | "signing" | "signatureKeys" | "stack" | "aws" | "promoteFrom"
   >,
   svc: ServiceConfig,
   source: ImageSource,
@@ -95,7 +95,15 @@ export function imageArgs<V, L>(
           sourceRepositoryUrl: source.image.repositoryUrl,
           digest: source.image.digest,
           sourceLogin: repo.sourceLogin(source.image.repositoryUrl),
-          ...(publicKeyPem ? { signature: { publicKeyPem, commit: source.commitSha } } : {}),
+          ...(publicKeyPem && config.promoteFrom
+            ? {
+                signature: {
+                  publicKeyPem,
+                  commit: source.commitSha,
+                  stack: config.promoteFrom.split("/")[2]!,
+                },
+              }
+            : {}),
         },
       };
     }

@@ -57,7 +57,7 @@ export function parseVerifyCommandLine(text: string): VerifyStep | undefined {
 }
 
 /**
- * A promotion copy: `<promote-image> <source repo>@sha256:<digest> <destination repo> [--signed-for <commit>]`.
+ * A promotion copy: `<promote-image> <source repo>@sha256:<digest> <destination repo> [--signed-for <commit> --signed-by <stack>]`.
  * With `--signed-for`, the copy requires the source stack's signature for that commit, by the public
  * key in the step's `SIGNATURE_PUBLIC_KEY` (lib/signing/step.ts), and copies it too.
  */
@@ -68,6 +68,8 @@ export interface PromoteStep {
   destination: string;
   /** The commit the source's signature must claim; undefined: no signature check (a rollback). */
   signedFor?: string;
+  /** The stack that must have signed it (the `stack` claim); given with `signedFor`. */
+  signedBy?: string;
 }
 
 export function promoteCommandLine(step: PromoteStep): string {
@@ -76,6 +78,7 @@ export function promoteCommandLine(step: PromoteStep): string {
     step.source,
     step.destination,
     ...(step.signedFor ? ["--signed-for", step.signedFor] : []),
+    ...(step.signedBy ? ["--signed-by", step.signedBy] : []),
   ].join(" ");
 }
 
@@ -85,15 +88,21 @@ export function parsePromoteCommandLine(text: string): PromoteStep | undefined {
   const at = words.findIndex((w) => /(^|\/)promote-image(\.ts)?$/.test(w));
   if (at < 0) return undefined;
   const args: string[] = [];
-  let signedFor: string | undefined;
+  const flags: Record<string, string | undefined> = {};
   for (let i = at + 1; i < words.length; i++) {
     const w = words[i]!;
-    if (w === "--signed-for") signedFor = words[++i];
-    else if (w.startsWith("--signed-for=")) signedFor = w.slice("--signed-for=".length);
+    const m = /^--(signed-for|signed-by)(?:=(.*))?$/.exec(w);
+    if (m) flags[m[1]!] = m[2] ?? words[++i];
     else if (!w.startsWith("--")) args.push(w);
   }
+  const { "signed-for": signedFor, "signed-by": signedBy } = flags;
   return args.length === 2
-    ? { source: args[0]!, destination: args[1]!, ...(signedFor ? { signedFor } : {}) }
+    ? {
+        source: args[0]!,
+        destination: args[1]!,
+        ...(signedFor ? { signedFor } : {}),
+        ...(signedBy ? { signedBy } : {}),
+      }
     : undefined;
 }
 

@@ -10,8 +10,8 @@
  * Blobs the destination repository lacks are mounted from another repository of the destination
  * registry when the blob-location cache (~/.cache/multicloud-deploy/blob-locations.json, as skopeo's
  * blob-info cache) saw them there; `--no-blob-cache` turns that off.
- * With `--signed-for <commit>`, the source stack's signature (cosign's format) of that digest, by the
- * public key in SIGNATURE_PUBLIC_KEY and for that commit, is checked at the source before anything is
+ * With `--signed-for <commit> --signed-by <stack>`, the source stack's signature (cosign's format) of that digest, by the
+ * public key in SIGNATURE_PUBLIC_KEY, for that commit, by that stack, as that repository's image, is checked at the source before anything is
  * copied, copied with the image, and checked again at the destination (lib/signing/promote.ts).
  * Exit 0: copied (or already there); exit 1: not copied (the problem is printed); exit 2: usage.
  */
@@ -36,14 +36,18 @@ async function main(argv: string[]): Promise<number> {
     .option(
       "--signed-for <commit>",
       `require the source's signature for this commit, by the public key (PEM) in ${SIGNATURE_KEY_VAR}; copy it too`,
-    );
+    )
+    .option("--signed-by <stack>", "with --signed-for: the stack that must have signed it (its stack claim)");
   const stop = parseOrExit(program, argv);
   if (stop !== undefined) return stop;
   const [source, destination] = program.args;
   const from = await registryAccess(process.env, "SOURCE_");
   const to = await registryAccess(process.env);
-  const signedFor = program.opts<{ signedFor?: string }>().signedFor;
-  const signed = signedFor === undefined ? undefined : signedCopy(source!, destination!, signedFor, from, to);
+  const { signedFor, signedBy } = program.opts<{ signedFor?: string; signedBy?: string }>();
+  if (signedFor !== undefined && signedBy === undefined)
+    throw new UserError("promote-image: --signed-for needs --signed-by <stack>, the stack that signs", []);
+  const signed =
+    signedFor === undefined ? undefined : signedCopy(source!, destination!, signedFor, signedBy!, from, to);
   // The signature first: an image it does not cover is never copied.
   const signature = signed && (await checkSourceSignature(signed));
   const result = await copyImage({
@@ -71,6 +75,7 @@ function signedCopy(
   source: string,
   destination: string,
   commit: string,
+  stack: string,
   from: Awaited<ReturnType<typeof registryAccess>>,
   to: Awaited<ReturnType<typeof registryAccess>>,
 ): SignedCopyOptions {
@@ -99,6 +104,7 @@ function signedCopy(
     digest: src.digest!,
     publicKeyPem,
     commit,
+    stack,
   };
 }
 

@@ -19,6 +19,9 @@
  *
  * So a re-run at the same commit after a failed start releases a fresh revision, and a re-run after
  * a success (or a stack going back to a configuration whose revision served) names the ready one.
+ * Only the last asked-for revision is known here: a stack going back to a configuration whose first
+ * revision failed before another release went out asks for that name again, fails once, and the
+ * re-run after that is fresh (docs/safe-release.md says so).
  */
 import { cloudRunRevisionShortName } from "../names";
 

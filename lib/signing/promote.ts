@@ -24,6 +24,8 @@ export interface SignedCopyOptions {
   publicKeyPem: string;
   /** The commit the signature must claim. */
   commit: string;
+  /** The stack that must have signed it. */
+  stack: string;
 }
 
 /** Why a promotion was refused: the image, the digest and the check (lib/signing/verify.ts). */
@@ -40,8 +42,10 @@ async function checkAt(
   o: SignedCopyOptions,
 ): Promise<Buffer> {
   const { client, host, repository } = end;
-  const { digest, publicKeyPem, commit } = o;
-  const at = await verifySignature({ client, repository, digest, publicKeyPem, commit });
+  const { digest, publicKeyPem, commit, stack } = o;
+  // The signature names the source's repository wherever it is checked (it is copied byte for byte).
+  const reference = `${o.from.host}/${o.from.repository}`;
+  const at = await verifySignature({ client, repository, digest, publicKeyPem, commit, stack, reference });
   if (!at.ok) throw new SignatureRefused(`${host}/${repository}`, digest, at.check, at.problem);
   return at.signatureManifest;
 }

@@ -8,9 +8,13 @@
  * 3. `key`: no signature layer verifies against the pinned public key (signed by another key).
  * 4. `digest`: a signature by this key, but of another digest (a `.sig` copied from another image).
  * 5. `commit`: a signature by this key of this digest, but made for another commit.
+ * 6. `claims`: made by another stack (the `stack` claim), or as another repository's image
+ *    (`docker-reference`): an image of another service or stack signed with a shared key.
+ *
+ * A registry answer other than 200 or 404 is thrown, never taken for "unsigned".
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
-import type { RegistryClient } from "../registry/client";
+import { RegistryError, type RegistryClient } from "../registry/client";
 import { sha256Digest } from "../registry/manifest-check";
 import {
   OCI_MANIFEST,
@@ -21,7 +25,7 @@ import {
   type SignatureLayer,
 } from "./simple-signing";
 
-export type SignatureCheckName = "unsigned" | "format" | "key" | "digest" | "commit";
+export type SignatureCheckName = "unsigned" | "format" | "key" | "digest" | "commit" | "claims";
 
 export type SignatureCheck =
   | { ok: true; claims: Record<string, unknown>; signatureManifest: Buffer }
@@ -35,6 +39,10 @@ export interface VerifySignatureOptions {
   publicKeyPem: string;
   /** The commit the signature must have been made for; unchecked when undefined. */
   commit?: string;
+  /** The stack that must have signed it (the `stack` claim); unchecked when undefined. */
+  stack?: string;
+  /** The repository it must have been signed in (`docker-reference`, `host/path`); unchecked when undefined. */
+  reference?: string;
 }
 
 /** Whether `signature` (DER ECDSA) is a signature of sha256(payload) by `key`. */
@@ -63,13 +71,10 @@ export async function verifySignature(o: VerifySignatureOptions): Promise<Signat
     }
     return { ok: false, check: "unsigned", problem: `no signature: ${o.repository}:${tag} does not exist` };
   }
-  if (fetched.status !== 200) {
-    return {
-      ok: false,
-      check: "unsigned",
-      problem: `reading ${o.repository}:${tag} answered ${fetched.status}`,
-    };
-  }
+  // Anything else (401, 403, 5xx) says nothing about the signature: an error, never "unsigned", so a
+  // signing step never signs on an answer it could not read.
+  if (fetched.status !== 200)
+    throw new RegistryError(`reading ${o.repository}:${tag} answered ${fetched.status}`, fetched.status);
   const layers = signatureLayers(fetched.body.toString("utf8"));
   if ("problem" in layers)
     return { ok: false, check: "format", problem: `${o.repository}:${tag}: ${layers.problem}` };
@@ -89,6 +94,14 @@ export async function verifySignature(o: VerifySignatureOptions): Promise<Signat
     };
   }
   const parsed = byKey.map((s) => parseSimpleSigningPayload(s.payload));
+  const unreadable = parsed.find((p): p is { problem: string } => "problem" in p);
+  if (unreadable && parsed.every((p) => "problem" in p)) {
+    return {
+      ok: false,
+      check: "format",
+      problem: `${o.repository}:${tag}: signed by the key, but ${unreadable.problem}`,
+    };
+  }
   const ofDigest = parsed.filter(
     (p): p is Exclude<typeof p, { problem: string }> => !("problem" in p) && p.digest === o.digest,
   );
@@ -106,6 +119,22 @@ export async function verifySignature(o: VerifySignatureOptions): Promise<Signat
       ok: false,
       check: "commit",
       problem: `${o.digest} was signed for commit ${String(ofDigest[0]!.optional.commit ?? "none")}, not ${o.commit}`,
+    };
+  }
+  // Who signed it for which image: the signing stack, and the repository it was signed in (cosign itself
+  // ignores docker-reference; prod does not, so an image of another service or stack is refused).
+  if (o.stack !== undefined && match.optional.stack !== o.stack) {
+    return {
+      ok: false,
+      check: "claims",
+      problem: `${o.digest} was signed by stack ${String(match.optional.stack ?? "none")}, not ${o.stack}`,
+    };
+  }
+  if (o.reference !== undefined && match.reference !== o.reference) {
+    return {
+      ok: false,
+      check: "claims",
+      problem: `${o.digest} was signed as ${match.reference || "no image"}, not ${o.reference}`,
     };
   }
   return { ok: true, claims: match.optional, signatureManifest: fetched.body };

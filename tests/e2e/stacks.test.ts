@@ -395,6 +395,7 @@ describe("the staging and prod stacks on the real engine", () => {
       keys.aws,
     );
     expect(wrong.code).not.toBe(0);
+    expect(text(wrong)).toContain("no matching signatures");
   });
 
   it("staging at the same commit has nothing to do: preview and up pass --expect-no-changes", async () => {

@@ -21,6 +21,8 @@ describe("parsePulumiArgs", () => {
     [["pre", "--refresh=false", "--refresh"], { command: "preview", refresh: "true" }],
     [["up", "--", "--refresh=false"], { command: "up" }],
     [["refresh", "--yes"], {}],
+    // `pulumi watch` updates on every change, and refreshes only when told to.
+    [["watch"], { command: "watch" }],
   ])("%j", (args, expected) => {
     expect(parsePulumiArgs(cli(...args))).toEqual(expected);
   });
@@ -54,6 +56,10 @@ describe("staleStateProblem and checkRefresh", () => {
         /^Pulumi\.yaml: options\.refresh is unset, so pulumi up does not refresh: .* Set `options: refresh: always` in Pulumi\.yaml, or pass --refresh$/,
       ),
     });
+  });
+
+  it("refuses `pulumi watch` without refresh, as an update", () => {
+    expect(staleStateProblem({ command: "watch", refresh: "false" }, "always")?.level).toBe("error");
   });
 
   it("lets a refreshing update, another command and a program with no CLI above it through", () => {

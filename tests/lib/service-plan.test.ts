@@ -79,6 +79,7 @@ describe("imageArgs", () => {
     signing: undefined,
     signatureKeys: undefined,
     aws: undefined,
+    promoteFrom: undefined,
   };
   const KEY = "projects/acme-apps-staging/locations/us-central1/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3";
 
@@ -129,8 +130,9 @@ describe("imageArgs", () => {
       api: promotedImage,
     });
     const pem = "-----BEGIN PUBLIC KEY-----\nstaging\n-----END PUBLIC KEY-----\n";
-    expect(imageArgs({ ...config, signatureKeys: { gcp: pem } }, svc, source, repo)).toMatchObject({
-      promoted: { signature: { publicKeyPem: pem, commit: promotedImage.commitSha } },
+    const prod = { ...config, signatureKeys: { gcp: pem }, promoteFrom: "acme/multicloud-deploy/staging" };
+    expect(imageArgs(prod, svc, source, repo)).toMatchObject({
+      promoted: { signature: { publicKeyPem: pem, commit: promotedImage.commitSha, stack: "staging" } },
     });
   });
 

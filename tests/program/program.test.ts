@@ -18,7 +18,7 @@ describe("promotion", () => {
     // Only with staging's signature for the commit staging built it at (docs/signing.md).
     expect(promote.inputs.create).toBe(
       `node_modules/.bin/tsx scripts/promote-image.ts us-central1-docker.pkg.dev/acme-apps-staging/apps/api@${digest} ` +
-        `us-central1-docker.pkg.dev/acme-apps-prod/apps/api --signed-for ${staging.outputs.images.api.commitSha}`,
+        `us-central1-docker.pkg.dev/acme-apps-prod/apps/api --signed-for ${staging.outputs.images.api.commitSha} --signed-by staging`,
     );
     expect(verify.inputs.create).toBe(
       `node_modules/.bin/tsx scripts/verify-image.ts us-central1-docker.pkg.dev/acme-apps-prod/apps/api@${digest} --platform linux/amd64 --tag ${tag}`,

@@ -80,6 +80,7 @@ const check = async (repository: string, digest: string, signer: Signer, commit 
     digest,
     publicKeyPem: await signer.publicKeyPem(),
     commit,
+    stack: "staging",
   });
 
 describe("signing in staging", () => {
@@ -186,11 +187,64 @@ describe("each check a refusal names", () => {
         ],
       }),
     );
-    await registry.putManifest("checks/a", signatureTag(d), bundle, OCI_MANIFEST);
+    // cosign v3 attaches it as a referrer of d: through the referrers API, or (a registry without one,
+    // as this one) the distribution-spec fallback tag `sha256-<hex>`, an index of the referrers.
+    await registry.putManifest("checks/a", sha256Digest(bundle), bundle, OCI_MANIFEST);
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [
+          {
+            mediaType: OCI_MANIFEST,
+            digest: sha256Digest(bundle),
+            size: bundle.length,
+            artifactType: SIGSTORE_BUNDLE_MEDIA_TYPE,
+          },
+        ],
+      }),
+    );
+    await registry.putManifest(
+      "checks/a",
+      d.replace(":", "-"),
+      index,
+      "application/vnd.oci.image.index.v1+json",
+    );
     expect(await check("checks/a", d, signer)).toMatchObject({
       ok: false,
       check: "format",
-      problem: expect.stringContaining("Sigstore bundle (cosign v3's default format)"),
+      problem: expect.stringContaining(
+        "carries a Sigstore bundle (cosign v3's default format, an OCI referrer)",
+      ),
+    });
+  });
+});
+
+describe("who signed it, for which image", () => {
+  it("refuses a signature by another stack, or made as another repository's image", async () => {
+    const signer = await gcp();
+    const { digest } = await pushImage(t, "claims/api");
+    await sign("claims/api", digest, signer);
+    const publicKeyPem = await signer.publicKeyPem();
+    const at = (o: { stack?: string; reference?: string }) =>
+      verifySignature({
+        client: registry,
+        repository: "claims/api",
+        digest,
+        publicKeyPem,
+        commit: COMMIT,
+        ...o,
+      });
+    expect(await at({ stack: "staging", reference: `${t.host}/claims/api` })).toMatchObject({ ok: true });
+    expect(await at({ stack: "dev" })).toMatchObject({
+      ok: false,
+      check: "claims",
+      problem: `${digest} was signed by stack staging, not dev`,
+    });
+    expect(await at({ reference: `${t.host}/claims/worker` })).toMatchObject({
+      ok: false,
+      check: "claims",
+      problem: `${digest} was signed as ${t.host}/claims/api, not ${t.host}/claims/worker`,
     });
   });
 });
@@ -218,6 +272,7 @@ describe("promotion carries the signature", () => {
     digest,
     publicKeyPem: await signer.publicKeyPem(),
     commit,
+    stack: "staging",
   });
 
   it("checks at the source, copies the .sig byte for byte, and the copy verifies where it now is", async () => {
@@ -230,8 +285,18 @@ describe("promotion carries the signature", () => {
     const copied = await registry.getManifest("prod/api", signatureTag(digest), OCI_MANIFEST);
     expect(copied.body).toEqual(manifest);
     expect(await check("prod/api", digest, signer)).toMatchObject({ ok: true, claims: { stack: "staging" } });
-    // A re-run finds the tag on the same bytes and leaves it (immutable tags).
-    await copySignature(o, manifest);
+    // A re-run finds the tag on the same bytes and leaves it (immutable tags): no PUT of the tag.
+    const writes = registry.stats.requests;
+    const puts: string[] = [];
+    const put = registry.putManifest.bind(registry);
+    registry.putManifest = async (...a) => (puts.push(a[1]), put(...a));
+    try {
+      await copySignature(o, manifest);
+    } finally {
+      registry.putManifest = put;
+    }
+    expect(puts.filter((tag) => tag === signatureTag(digest))).toEqual([]);
+    expect(registry.stats.requests).toBeGreaterThan(writes);
   });
 
   it("refuses an unsigned image, or one signed for another commit, naming the image, the digest and the check", async () => {
