@@ -19,7 +19,7 @@ import { parsePulumiArgs, staleStateProblem } from "./lib/refresh";
 import { cliCommandLine } from "./lib/release/ownership";
 import { googleLocationProblems } from "./lib/config/regions";
 import { ecrEncryptionProblem } from "./lib/fixed-names";
-import { ecrRepositoryName } from "./lib/names";
+import { ecrRepositoryName, stackOfName } from "./lib/names";
 import type { ServiceConfig } from "./lib/config/services";
 import { parsePromotedImages, type ImageOutput } from "./lib/promotion";
 import { imageArgs, imageSource } from "./lib/service-plan";
@@ -167,7 +167,7 @@ export async function checkPromotedSignatures(
               digest: image.digest,
               publicKeyPem,
               commit: image.commitSha,
-              stack: config.promoteFrom?.split("/")[2],
+              stack: config.promoteFrom && stackOfName(config.promoteFrom),
               reference: image.repositoryUrl,
             })
           : ({ ok: false, check: "key", problem: "no public key for this cloud in signatureKeys" } as const);

@@ -7,6 +7,7 @@ import {
   cloudRunInvokerGrantName,
   memberSlug,
   cloudRunRevisionName,
+  formatCloudRunService,
   cloudRunSecretGrantName,
   legacyCloudRunSecretGrantName,
   runtimeServiceAccountId,
@@ -411,7 +412,7 @@ export class CloudRunService extends pulumi.ComponentResource {
     return pulumi
       .all([pulumi.output(args.name), pulumi.output(args.project), pulumi.output(args.location)])
       .apply(async ([name, project, location]) => {
-        const id = `projects/${project}/locations/${location}/services/${name}`;
+        const id = formatCloudRunService({ project: project!, location: location!, service: name! });
         try {
           const s = await gcp.cloudrunv2.getService({ name: name!, project, location }, { parent: this });
           return liveRevisionsOf(s);

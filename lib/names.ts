@@ -150,6 +150,11 @@ export function cloudRunRevisionName(service: string, release: string, template:
   return `${service}-${id}-${hash.slice(0, 5)}`;
 }
 
+/** The stack of a fully qualified stack name (`<org>/<project>/<stack>`, as `promoteFrom` is). */
+export function stackOfName(fullyQualified: string): string {
+  return fullyQualified.slice(fullyQualified.lastIndexOf("/") + 1);
+}
+
 /** A Cloud Run service's full name, as the Admin API v2 names it. */
 export interface CloudRunServiceName {
   project: string;

@@ -7,6 +7,8 @@ import type { StackConfig } from "./config/parse";
 import type { CloudRunServiceConfig, LambdaServiceConfig, ServiceConfig } from "./config/services";
 import { imageTag, type BuildInputs } from "./image-tag";
 import type { ImageOutput } from "./promotion";
+import { stackOfName } from "./names";
+import { kmsKeyRegion } from "./signing/keys";
 import type { SigningKey } from "./signing/step";
 
 /** Where a service's image comes from, and which commit it is. */
@@ -100,7 +102,7 @@ export function imageArgs<V, L>(
                 signature: {
                   publicKeyPem,
                   commit: source.commitSha,
-                  stack: config.promoteFrom.split("/")[2]!,
+                  stack: stackOfName(config.promoteFrom),
                 },
               }
             : {}),
@@ -128,7 +130,7 @@ export function signingKey(
   }
   const keyId = config.signing?.awsKmsKey;
   if (!keyId) return undefined;
-  const region = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):/.exec(keyId)?.[1] ?? config.aws?.region;
+  const region = kmsKeyRegion(keyId) ?? config.aws?.region;
   return region ? { cloud: "aws", keyId, region } : undefined;
 }
 

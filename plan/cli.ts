@@ -14,7 +14,8 @@ import { Command, Option } from "commander";
 import { closest } from "fastest-levenshtein";
 import { PROJECT } from "../lib/config/project";
 import { UserError } from "../lib/errors";
-import { cloudRunRevisionShortName, formatCloudRunService } from "../lib/names";
+import { formatCloudRunService } from "../lib/names";
+import { liveRevisionsOf } from "../lib/release/revision";
 import { parseOrExit } from "../scripts/cli";
 import { checkPolicies, counts, planNotes, tree } from "./report";
 import { PROJECT_DIR, loadStackConfig, runProgram, type ProgramRun } from "./run";
@@ -243,14 +244,12 @@ function cloudRunServicesIn(state: readonly ExportedResource[]): MockEnvironment
       latestReadyRevision?: string;
       trafficStatuses?: Array<{ revision?: string; percent?: number }>;
     };
-    const asked = o.template?.revision;
+    // Read as the program reads the live service (lib/release/revision.ts liveRevisionsOf).
+    const { asked, ...live } = liveRevisionsOf({ ...o, templates: [o.template ?? {}] });
     if (o.name && o.project && o.location && asked) {
       out[formatCloudRunService({ project: o.project, location: o.location, service: o.name })] = {
         asked,
-        latestReady: o.latestReadyRevision ? cloudRunRevisionShortName(o.latestReadyRevision) : undefined,
-        serving: (o.trafficStatuses ?? [])
-          .filter((t) => (t.percent ?? 0) > 0 && t.revision)
-          .map((t) => t.revision!),
+        ...live,
       };
     }
   }

@@ -427,7 +427,11 @@ export function callResult(args: pulumi.runtime.MockCallArgs, env: MockEnvironme
       // unset), and a service the Read finds missing (404 clears the id) is `fmt.Errorf("%s not found", id)`.
       // The data source's schema is the resource's (DatasourceSchemaFromResourceSchema): `template` is
       // a one-element list (`templates` in the SDK's result), revision names are full resource names.
-      const id = `projects/${i.project ?? env.gcpProject}/locations/${i.location ?? env.gcpRegion}/services/${i.name}`;
+      const id = formatCloudRunService({
+        project: i.project ?? env.gcpProject,
+        location: i.location ?? env.gcpRegion,
+        service: i.name,
+      });
       const known = env.cloudRunServices?.[id];
       if (!known) {
         const message = `${id} not found`;

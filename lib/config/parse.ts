@@ -164,7 +164,15 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
     }
   }
   problems.push(
-    ...signingProblems(ctx.file, services, imageSources, own("signing"), own("signatureKeys"), promoteFrom),
+    ...signingProblems(
+      ctx.file,
+      services,
+      imageSources,
+      builds,
+      own("signing"),
+      own("signatureKeys"),
+      promoteFrom,
+    ),
   );
 
   const commit = ctx.resolveCommit(own("commitSha"));
@@ -312,13 +320,14 @@ export function signingProblems(
   file: string,
   services: readonly ServiceConfig[],
   imageSources: Record<string, "build" | "promote" | "rollback">,
+  /** The stack builds (it promotes from no other stack): parseStackConfig's `builds`. */
+  builds: boolean,
   signing: SigningConfig | undefined,
   signatureKeys: SignatureKeysConfig | undefined,
   promoteFrom: string | undefined,
 ): string[] {
   const problems: string[] = [];
   const at = (key: string, message: string) => problems.push(`${file}: ${PROJECT}:${key}: ${message}`);
-  const builds = Object.values(imageSources).every((s) => s !== "promote") && promoteFrom === undefined;
   if (!builds && signing !== undefined) {
     at(
       "signing",

@@ -54,11 +54,11 @@ export const CLOUD_RUN_OPERATION_DEADLINE_MS = 600_000;
 /** How long one API request may take: gaxios sets no timeout of its own. */
 export const CLOUD_RUN_REQUEST_TIMEOUT_MS = 30_000;
 
-/** The slice of google-auth-library's `AuthClient.request` the target uses. */
+/** The slice of google-auth-library's `AuthClient.request` the Google clients here use (Cloud Run, KMS). */
 export interface HttpClient {
   request<T>(opts: {
     url: string;
-    method?: "GET" | "PATCH";
+    method?: "GET" | "PATCH" | "POST";
     data?: unknown;
     /** Milliseconds (gaxios `timeout`). */
     timeout?: number;

@@ -13,6 +13,11 @@ export const EXAMPLE_GCP_KEY =
 export const AWS_KMS_KEY =
   /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias\/[A-Za-z0-9/_-]{1,250}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key\/[A-Za-z0-9-]+|alias\/[A-Za-z0-9/_-]{1,250}))$/;
 
+/** The region an AWS KMS key ARN (or alias ARN) names; undefined for an id or `alias/<name>`. */
+export function kmsKeyRegion(keyId: string): string | undefined {
+  return /^arn:aws[a-z-]*:kms:([a-z0-9-]+):/.exec(keyId)?.[1];
+}
+
 /** Whether `pem` is an ECDSA P-256 public key (what both clouds' keys give, and cosign verifies). */
 export function isP256PublicKey(pem: string): boolean {
   try {

@@ -18,6 +18,7 @@
 import { crc32c } from "@aws-crypto/crc32c";
 import { GetPublicKeyCommand, SignCommand, type KMSClient } from "@aws-sdk/client-kms";
 import { createPublicKey } from "node:crypto";
+import type { HttpClient } from "../release/cloud-run";
 import { GCP_KMS_KEY_VERSION } from "./keys";
 
 export interface Signer {
@@ -29,23 +30,13 @@ export interface Signer {
   signDigest(digest: Buffer): Promise<Buffer>;
 }
 
-/** The slice of google-auth-library's `AuthClient.request` the signer uses. */
-export interface GoogleHttp {
-  request<T>(opts: {
-    url: string;
-    method?: "GET" | "POST";
-    data?: unknown;
-    timeout?: number;
-  }): Promise<{ data: T }>;
-}
-
 const REQUEST_TIMEOUT_MS = 30_000;
 
 const crc = (b: Buffer | string) => String(crc32c(typeof b === "string" ? Buffer.from(b) : b) >>> 0);
 
 export function gcpKmsSigner(
   keyVersion: string,
-  http: GoogleHttp,
+  http: HttpClient,
   endpoint = "https://cloudkms.googleapis.com",
 ): Signer {
   if (!GCP_KMS_KEY_VERSION.test(keyVersion)) throw new Error(`not a Cloud KMS key version: ${keyVersion}`);

@@ -10,7 +10,7 @@
  * same key can be given to `cosign verify --key`.
  */
 import { SIGN_IMAGE_COMMAND } from "../scripts";
-import { GCP_KMS_KEY_VERSION } from "./keys";
+import { GCP_KMS_KEY_VERSION, kmsKeyRegion } from "./keys";
 
 /** The promote step's environment variable holding the source stack's public key (PEM). */
 export const SIGNATURE_KEY_VAR = "SIGNATURE_PUBLIC_KEY";
@@ -46,8 +46,7 @@ export function parseKeyUri(uri: string, region?: string): SigningKey | { proble
   const m = /^awskms:\/\/\/(.+)$/.exec(uri);
   if (m) {
     const keyId = m[1]!;
-    const fromArn = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):/.exec(keyId)?.[1];
-    const r = fromArn ?? region;
+    const r = kmsKeyRegion(keyId) ?? region;
     return r
       ? { cloud: "aws", keyId, region: r }
       : { problem: `${uri}: give --aws-region (the key is not an ARN)` };

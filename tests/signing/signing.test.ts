@@ -7,8 +7,9 @@ import { KMSClient } from "@aws-sdk/client-kms";
 import { OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { RegistryClient } from "../../lib/registry/client";
+import type { HttpClient } from "../../lib/release/cloud-run";
 import { sha256Digest } from "../../lib/registry/manifest-check";
-import { awsKmsSigner, gcpKmsSigner, type GoogleHttp, type Signer } from "../../lib/signing/kms";
+import { awsKmsSigner, gcpKmsSigner, type Signer } from "../../lib/signing/kms";
 import { checkSourceSignature, copySignature, type SignedCopyOptions } from "../../lib/signing/promote";
 import { signImage } from "../../lib/signing/sign";
 import {
@@ -32,7 +33,7 @@ let cloud: FakeCloud;
 let registry: RegistryClient;
 
 /** google-auth-library's OAuth2Client with an access token the fake issued to `principal`. */
-async function googleAs(principal: string): Promise<GoogleHttp> {
+async function googleAs(principal: string): Promise<HttpClient> {
   const res = await fetch(`${cloud.url}/token`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -40,7 +41,7 @@ async function googleAs(principal: string): Promise<GoogleHttp> {
   });
   const client = new OAuth2Client();
   client.setCredentials({ access_token: ((await res.json()) as { access_token: string }).access_token });
-  return client as unknown as GoogleHttp;
+  return client as unknown as HttpClient;
 }
 const gcp = async (key = STAGING_KEY, principal = "deployer@acme-apps-staging") =>
   gcpKmsSigner(key, await googleAs(principal), cloud.url);

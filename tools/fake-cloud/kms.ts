@@ -24,6 +24,13 @@
  * - `GetPublicKey`: `KeyId`, `PublicKey` (DER SPKI, base64), `KeySpec: ECC_NIST_P256`, `KeyUsage:
  *   SIGN_VERIFY`, `SigningAlgorithms: [ECDSA_SHA_256]`.
  *
+ * Where the texts come from: `digest_crc32c`'s field doc says only that "KeyManagementService will report
+ * an error if the checksum verification fails" (AsymmetricSignRequest, service.proto): the 400
+ * INVALID_ARGUMENT and its message here are this fake's, as are AWS's `ValidationException` text for a
+ * digest of the wrong length and the `AccessDeniedException` text. The exception names are the API
+ * reference's (Sign, GetPublicKey: NotFoundException, InvalidKeyUsageException, KMSInternalException);
+ * the product's tests assert these texts only against this fake, never as a cloud's words.
+ *
  * Each call is counted (`calls`) and can be told to fail (`failNext`), as the other fakes can.
  */
 import { crc32c } from "@aws-crypto/crc32c";

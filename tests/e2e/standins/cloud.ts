@@ -48,7 +48,7 @@ import stringify from "safe-stable-stringify";
 const { DiffRequest } = require("@pulumi/pulumi/proto/provider_pb") as {
   DiffRequest: { prototype: { getNews(): unknown; getIgnorechangesList(): string[] } };
 };
-import { artifactRegistryHost } from "../../../lib/names";
+import { artifactRegistryHost, formatCloudRunService } from "../../../lib/names";
 import { callResult, newResourceState, type MockEnvironment } from "../../../plan/standins";
 import { STORED_AS } from "../../../plan/state-diff";
 
@@ -158,7 +158,11 @@ async function liveInvoke(token: string, inputs: Record<string, any>): Promise<R
  * service is the data source's `<id> not found`.
  */
 async function liveService(i: Record<string, any>): Promise<Record<string, unknown>> {
-  const id = `projects/${i.project ?? env.gcpProject}/locations/${i.location ?? env.gcpRegion}/services/${i.name}`;
+  const id = formatCloudRunService({
+    project: i.project ?? env.gcpProject,
+    location: i.location ?? env.gcpRegion,
+    service: i.name,
+  });
   const res = await fetch(`${FAKE}/v2/${id}`);
   if (res.status === 404) throw new Error(`${id} not found`);
   if (!res.ok) throw new Error(`fake cloud /v2/${id}: ${res.status} ${await res.text()}`);
