@@ -18,3 +18,6 @@ export const RELEASE_COMMAND = "node_modules/.bin/tsx scripts/release.ts";
 
 /** Signs a verified image's digest with a KMS key, in cosign's format (scripts/sign-image.ts). */
 export const SIGN_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/sign-image.ts";
+
+/** Waits for the registry's scan of a digest and judges it (scripts/scan-gate.ts). */
+export const SCAN_GATE_COMMAND = "node_modules/.bin/tsx scripts/scan-gate.ts";

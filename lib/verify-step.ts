@@ -18,6 +18,7 @@ export const STEPS = {
   promote: "promote-image",
   release: "release",
   sign: "sign-image",
+  scan: "scan-gate",
 } as const;
 
 export interface VerifyStep {

@@ -1,0 +1,104 @@
+/**
+ * The scan gate step's contract, written once (as lib/signing/step.ts is for signing): the component
+ * encodes {@link ScanStep}, scripts/scan-gate.ts decodes it, and the offline plan and the policy pack
+ * read the same decoding. Every field is on the command line; a missing one is an error.
+ *
+ *   node_modules/.bin/tsx scripts/scan-gate.ts <repo>@sha256:<hex> --max-critical 0 [--max-high 5]
+ *     [--max-medium 20] --deadline-seconds 900 [--allow CVE-2023-0286:2027-01-31 …] [--allow-unscanned]
+ *
+ * An allow-list entry's reason stays in the stack file: the command line carries the id and expiry.
+ */
+import { SCAN_GATE_COMMAND } from "../scripts";
+import type { ScanGate } from "./gate";
+
+export interface ScanStep {
+  /** `repo@sha256:<hex>`: the verified image, in the registry that scans it. */
+  ref: string;
+  gate: ScanGate;
+}
+
+/** Which registry scans an image, from its host. */
+export type ScannedBy =
+  | { registry: "ecr"; registryId: string; region: string; repositoryName: string }
+  | { registry: "artifact-registry"; project: string; reference: string };
+
+/** The scanner of `repo` (`host/path`), or a problem naming what it takes. */
+export function scannerOf(repo: string): ScannedBy | { problem: string } {
+  const host = repo.slice(0, repo.indexOf("/"));
+  const rest = repo.slice(host.length + 1);
+  const ecr = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$/.exec(host);
+  if (ecr) return { registry: "ecr", registryId: ecr[1]!, region: ecr[2]!, repositoryName: rest };
+  if (/^[a-z0-9-]+-docker\.pkg\.dev$/.test(host) && rest.split("/").length >= 3)
+    return { registry: "artifact-registry", project: rest.split("/")[0]!, reference: repo };
+  return {
+    problem: `${repo}: only ECR (<account>.dkr.ecr.<region>.amazonaws.com) and Artifact Registry (<location>-docker.pkg.dev/<project>/<repository>/<image>) images are scanned`,
+  };
+}
+
+export function encodeScanStep(s: ScanStep): string {
+  const g = s.gate;
+  return [
+    SCAN_GATE_COMMAND,
+    s.ref,
+    "--max-critical",
+    String(g.maxCritical),
+    ...(g.maxHigh === undefined ? [] : ["--max-high", String(g.maxHigh)]),
+    ...(g.maxMedium === undefined ? [] : ["--max-medium", String(g.maxMedium)]),
+    "--deadline-seconds",
+    String(g.deadlineSeconds),
+    ...g.allow.flatMap((a) => ["--allow", `${a.id}:${a.expires}`]),
+    ...(g.allowUnscanned ? ["--allow-unscanned"] : []),
+  ].join(" ");
+}
+
+const COUNT = /^\d+$/;
+
+/** The step's fields from its arguments (after the command); a problem names the flag. */
+export function decodeScanArgs(args: readonly string[]): ScanStep | { problem: string } {
+  const flags = new Map<string, string[]>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(args[i]!);
+    if (!m) positional.push(args[i]!);
+    else if (m[1] === "allow-unscanned") flags.set(m[1], ["true"]);
+    else flags.set(m[1]!, [...(flags.get(m[1]!) ?? []), m[2] ?? args[++i] ?? ""]);
+  }
+  if (positional.length !== 1 || !/^[^@\s]+@sha256:[0-9a-f]{64}$/.test(positional[0]!))
+    return { problem: "expected one image reference pinned by digest: <repo>@sha256:<hex>" };
+  const known = ["max-critical", "max-high", "max-medium", "deadline-seconds", "allow", "allow-unscanned"];
+  const unknown = [...flags.keys()].find((k) => !known.includes(k));
+  if (unknown) return { problem: `--${unknown} is not a scan-gate flag; expected ${known.map((k) => `--${k}`).join(", ")}` };
+  const one = (k: string) => flags.get(k)?.at(-1);
+  for (const k of ["max-critical", "deadline-seconds"]) if (one(k) === undefined) return { problem: `--${k} is required` };
+  for (const k of ["max-critical", "max-high", "max-medium", "deadline-seconds"]) {
+    const v = one(k);
+    if (v !== undefined && !COUNT.test(v)) return { problem: `--${k} ${v}: expected a whole number` };
+  }
+  const allow: { id: string; expires: string }[] = [];
+  for (const a of flags.get("allow") ?? []) {
+    const m = /^([^:\s]+):(\d{4}-\d{2}-\d{2})$/.exec(a);
+    if (!m) return { problem: `--allow ${a}: expected <vulnerability id>:<YYYY-MM-DD>` };
+    allow.push({ id: m[1]!, expires: m[2]! });
+  }
+  const num = (k: string) => (one(k) === undefined ? undefined : Number(one(k)));
+  return {
+    ref: positional[0]!,
+    gate: {
+      maxCritical: num("max-critical")!,
+      ...(num("max-high") === undefined ? {} : { maxHigh: num("max-high") }),
+      ...(num("max-medium") === undefined ? {} : { maxMedium: num("max-medium") }),
+      deadlineSeconds: num("deadline-seconds")!,
+      allow,
+      allowUnscanned: flags.has("allow-unscanned"),
+    },
+  };
+}
+
+/** A scan step's command line back; undefined when it is not one. */
+export function decodeScanStep(text: string): ScanStep | undefined {
+  const words = text.trim().split(/\s+/);
+  const at = words.findIndex((w) => /(^|\/)scan-gate(\.ts)?$/.test(w));
+  if (at < 0) return undefined;
+  const step = decodeScanArgs(words.slice(at + 1));
+  return "problem" in step ? undefined : step;
+}
