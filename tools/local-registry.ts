@@ -98,6 +98,12 @@ export interface RegistryOptions {
   listen?: { address: string; port: number };
   /** Token mode: who may do what; the user name and password this returns are not used then. @default - the one credential, every action */
   authority?: TokenAuthority;
+  /**
+   * Send distribution's notifications (each push, as `application/vnd.docker.distribution.events.v1+json`)
+   * to `url`, with header `X-Registry-Host: <host>` naming the registry (the scanners in
+   * tools/fake-cloud/scans.ts scan on push). @default - no notifications
+   */
+  notify?: { url: string; host: string };
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
@@ -320,6 +326,7 @@ export async function startRegistry(
     hostNames = [],
     listen,
     authority,
+    notify,
   } = typeof options === "string" ? ({ auth: options } as RegistryOptions) : options;
   const username = "ci";
   const password = `pw-${process.pid}-${Date.now()}`;
@@ -376,6 +383,21 @@ export async function startRegistry(
                 `    rootcertbundle: ${tokens.certPath}`,
               ]
             : ["  htpasswd:", "    realm: test-registry", `    path: ${path.join(dir, "htpasswd")}`]),
+        ...(notify
+          ? [
+              "notifications:",
+              "  endpoints:",
+              "    - name: scanner",
+              `      url: ${notify.url}`,
+              "      headers:",
+              `        X-Registry-Host: [${notify.host}]`,
+              "      timeout: 5s",
+              "      threshold: 3",
+              "      backoff: 1s",
+              "      ignore:",
+              "        actions: [pull]",
+            ]
+          : []),
         "",
       ].join("\n"),
     );

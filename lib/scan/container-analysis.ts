@@ -51,7 +51,10 @@ export async function readContainerAnalysisScan(
     const all: Occurrence[] = [];
     let pageToken = "";
     do {
-      const q = new URLSearchParams({ filter: `kind="${kind}" AND resourceUrl="${resourceUrl}"`, pageSize: "1000" });
+      const q = new URLSearchParams({
+        filter: `kind="${kind}" AND resourceUrl="${resourceUrl}"`,
+        pageSize: "1000",
+      });
       if (pageToken) q.set("pageToken", pageToken);
       const { data } = await http.request<{ occurrences?: Occurrence[]; nextPageToken?: string }>({
         url: `${endpoint}/v1/projects/${image.project}/occurrences?${q}`,
@@ -63,7 +66,8 @@ export async function readContainerAnalysisScan(
     return all;
   };
   const discovery = (await list("DISCOVERY"))[0]?.discovery;
-  if (!discovery) return { status: "missing", detail: `Container Analysis has no discovery of ${resourceUrl}` };
+  if (!discovery)
+    return { status: "missing", detail: `Container Analysis has no discovery of ${resourceUrl}` };
   const status = discovery.analysisStatus ?? "ANALYSIS_STATUS_UNSPECIFIED";
   if (status === "FINISHED_UNSUPPORTED")
     return { status: "unsupported", detail: `Container Analysis: ${status}` };
@@ -79,7 +83,8 @@ export async function readContainerAnalysisScan(
     return {
       id: o.noteName?.split("/").pop() ?? "(no note)",
       severity: severityOf(o.vulnerability?.effectiveSeverity ?? o.vulnerability?.severity),
-      package: issue?.affectedPackage && `${issue.affectedPackage} ${issue.affectedVersion?.name ?? ""}`.trim(),
+      package:
+        issue?.affectedPackage && `${issue.affectedPackage} ${issue.affectedVersion?.name ?? ""}`.trim(),
     };
   });
   return { status: "complete", findings };

@@ -57,9 +57,11 @@ export async function readEcrScan(client: Pick<ECRClient, "send">, image: EcrIma
     const said = page.imageScanStatus?.description ? `: ${page.imageScanStatus.description}` : "";
     if (PENDING.has(status)) return { status: "pending", detail: `ECR scan ${status}${said}` };
     if (status === "UNSUPPORTED_IMAGE") return { status: "unsupported", detail: `ECR scan ${status}${said}` };
-    if (!COMPLETE.has(status)) return { status: "failed", detail: `ECR scan ${status || "(no status)"}${said}` };
+    if (!COMPLETE.has(status))
+      return { status: "failed", detail: `ECR scan ${status || "(no status)"}${said}` };
     for (const f of page.imageScanFindings?.findings ?? [])
-      if (f.name) findings.push({ id: f.name, severity: severityOf(f.severity), package: packageOf(f.attributes) });
+      if (f.name)
+        findings.push({ id: f.name, severity: severityOf(f.severity), package: packageOf(f.attributes) });
     for (const f of page.imageScanFindings?.enhancedFindings ?? []) {
       const id = f.packageVulnerabilityDetails?.vulnerabilityId;
       if (!id || (f.status !== undefined && f.status !== "ACTIVE")) continue;

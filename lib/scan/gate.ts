@@ -127,11 +127,16 @@ export function judgeScan(state: ScanState, gate: ScanGate, now: Date): ScanVerd
   for (const [severity, key] of Object.entries(LIMIT) as [Severity, keyof ScanGate][]) {
     const max = gate[key] as number | undefined;
     const n = count(severity);
-    counts.push(max === undefined ? `${n} ${severity.toLowerCase()}` : `${n} ${severity.toLowerCase()} (max ${max})`);
+    counts.push(
+      max === undefined ? `${n} ${severity.toLowerCase()}` : `${n} ${severity.toLowerCase()} (max ${max})`,
+    );
     if (max !== undefined && n > max) over.push(`${severity.toLowerCase()} ${n} > ${key} ${max}`);
   }
   const lifted = allowed.size > 0 ? `; allowed: ${[...allowed.keys()].join(", ")}` : "";
-  const lapsed = expired.size > 0 ? `; expired allow-list entries counted again: ${[...expired.values()].map((e) => `${e.id} (expired ${e.expires})`).join(", ")}` : "";
+  const lapsed =
+    expired.size > 0
+      ? `; expired allow-list entries counted again: ${[...expired.values()].map((e) => `${e.id} (expired ${e.expires})`).join(", ")}`
+      : "";
   const worst = counted
     .filter((f) => over.some((o) => o.startsWith(f.severity.toLowerCase())))
     .slice(0, 5)
@@ -182,6 +187,9 @@ export async function waitForScan(
     const waited = `${Math.round(o.deadlineMs / 1000)} s`;
     return last.status === "missing"
       ? { status: "missing", detail: `no scan of this digest after ${waited} (${last.detail})` }
-      : { status: "pending", detail: `the scan did not finish in ${waited} (${"detail" in last ? last.detail : ""})` };
+      : {
+          status: "pending",
+          detail: `the scan did not finish in ${waited} (${"detail" in last ? last.detail : ""})`,
+        };
   }
 }

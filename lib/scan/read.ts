@@ -14,7 +14,8 @@ export async function scanReader(by: ScannedBy, digest: string): Promise<() => P
   if (by.registry === "ecr") {
     const { ECRClient } = await import("@aws-sdk/client-ecr");
     const client = new ECRClient({ region: by.region });
-    return () => readEcrScan(client, { registryId: by.registryId, repositoryName: by.repositoryName, digest });
+    return () =>
+      readEcrScan(client, { registryId: by.registryId, repositoryName: by.repositoryName, digest });
   }
   const { GoogleAuth } = await import("google-auth-library");
   const http = (await new GoogleAuth({
@@ -22,4 +23,3 @@ export async function scanReader(by: ScannedBy, digest: string): Promise<() => P
   }).getClient()) as unknown as HttpClient;
   return () => readContainerAnalysisScan(http, { project: by.project, reference: by.reference, digest });
 }
-

@@ -67,9 +67,13 @@ export function decodeScanArgs(args: readonly string[]): ScanStep | { problem: s
     return { problem: "expected one image reference pinned by digest: <repo>@sha256:<hex>" };
   const known = ["max-critical", "max-high", "max-medium", "deadline-seconds", "allow", "allow-unscanned"];
   const unknown = [...flags.keys()].find((k) => !known.includes(k));
-  if (unknown) return { problem: `--${unknown} is not a scan-gate flag; expected ${known.map((k) => `--${k}`).join(", ")}` };
+  if (unknown)
+    return {
+      problem: `--${unknown} is not a scan-gate flag; expected ${known.map((k) => `--${k}`).join(", ")}`,
+    };
   const one = (k: string) => flags.get(k)?.at(-1);
-  for (const k of ["max-critical", "deadline-seconds"]) if (one(k) === undefined) return { problem: `--${k} is required` };
+  for (const k of ["max-critical", "deadline-seconds"])
+    if (one(k) === undefined) return { problem: `--${k} is required` };
   for (const k of ["max-critical", "max-high", "max-medium", "deadline-seconds"]) {
     const v = one(k);
     if (v !== undefined && !COUNT.test(v)) return { problem: `--${k} ${v}: expected a whole number` };

@@ -7,7 +7,9 @@
  *   ingress, revision names);
  * - lambda.ts: the Lambda API (aliases with RevisionId, Invoke);
  * - auth.ts: Google's token endpoint and ECR's GetAuthorizationToken;
- * - kms.ts: Cloud KMS asymmetricSign and AWS KMS Sign, with their public keys.
+ * - kms.ts: Cloud KMS asymmetricSign and AWS KMS Sign, with their public keys;
+ * - scans.ts: ECR's DescribeImageScanFindings and Container Analysis occurrences, scanning on push
+ *   what the real registries (tools/local-registry.ts `notify`) say was pushed.
  *
  * Each revision or version also answers its own health check, and can be told to fail (`unhealthy`,
  * `failNew`), so a test can release a broken build. A tagged revision's URL is served here:
@@ -32,6 +34,7 @@ import { Faults, type FaultPlan } from "./faults";
 import type { JsonBody, Reply } from "./http";
 import { LambdaApi, type FakeAlias, type FakeFunction, type LambdaEvent } from "./lambda";
 import { KmsApi } from "./kms";
+import { ScannerApi } from "./scans";
 
 export type { FakeAlias, FakeFunction, FakeService, FaultPlan, TrafficTarget };
 
@@ -43,6 +46,8 @@ export interface FakeCloudOptions {
   runAppHost?: (service: string) => string;
   /** AWS access key id → the account it belongs to, for ECR's GetAuthorizationToken. @default {} */
   accounts?: Record<string, string>;
+  /** A registry host's storage directory, for the scanners to read what was pushed. @default - none */
+  registryStorage?: (host: string) => string | undefined;
 }
 
 export class FakeCloud {
@@ -66,6 +71,8 @@ export class FakeCloud {
   readonly lambda: LambdaApi;
   /** Cloud KMS and AWS KMS signing keys (kms.ts). */
   readonly kms: KmsApi;
+  /** The registries' vulnerability scanners (scans.ts). */
+  readonly scans: ScannerApi;
 
   constructor(private readonly options: FakeCloudOptions = {}) {
     this.credentials = new Credentials(options.accounts);
@@ -75,6 +82,7 @@ export class FakeCloud {
       (token) => this.credentials.googlePrincipal(token),
       (keyId) => this.credentials.awsAccount(keyId),
     );
+    this.scans = new ScannerApi((host) => options.registryStorage?.(host));
     this.run = new CloudRunApi(this.faults, record, (svc, tag) => this.serviceUri(svc, tag), mark);
     this.lambda = new LambdaApi(
       this.faults,
@@ -102,6 +110,7 @@ export class FakeCloud {
   reset(): void {
     this.faults.reset();
     this.run.reset();
+    this.scans.reset();
     this.unhealthy.clear();
     this.checks.clear();
     this.failNew = false;
@@ -132,6 +141,11 @@ export class FakeCloud {
 
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+
+  /** Where real registries send their push notifications (tools/local-registry.ts `notify`). */
+  get registryEvents(): string {
+    return `${this.url}/_fake/registry/events`;
   }
 
   /** Whose refresh token an access token was issued for; undefined for a token never issued. */
@@ -238,6 +252,7 @@ export class FakeCloud {
     if (this.credentials.handle(req, url.pathname, raw, body, reply)) return;
     if (this.stands(method, url, body, reply)) return;
     if (this.kms.handle(req, method, url.pathname, body, reply)) return;
+    if (await this.scans.handle(req, method, url, body, reply)) return;
     if (this.run.handle(method, url.pathname, body, url.searchParams, reply)) return;
     // A revision's own URL, by tag: its health answer.
     const m = /^\/run\/([^/]+)\/([^/]+)(\/.*)$/.exec(url.pathname);

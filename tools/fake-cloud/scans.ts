@@ -97,8 +97,15 @@ export class ScannerApi {
     private readonly now: () => number = Date.now,
   ) {}
 
-  handle(req: { headers: Record<string, unknown> }, method: string, url: URL, body: JsonBody, reply: Reply): Promise<boolean> | boolean {
-    if (url.pathname === "/_fake/registry/events" && method === "POST") return this.events(body, reply);
+  handle(
+    req: { headers: Record<string, unknown> },
+    method: string,
+    url: URL,
+    body: JsonBody,
+    reply: Reply,
+  ): Promise<boolean> | boolean {
+    if (url.pathname === "/_fake/registry/events" && method === "POST")
+      return this.events(String(req.headers["x-registry-host"] ?? ""), body, reply);
     const target = String(req.headers["x-amz-target"] ?? "");
     if (target === "AmazonEC2ContainerRegistry_V20150921.DescribeImageScanFindings" && method === "POST")
       return this.ecr(body, reply);
@@ -108,17 +115,21 @@ export class ScannerApi {
   }
 
   /** docker-distribution's notifications: each pushed image manifest starts a scan. */
-  private events(body: JsonBody, reply: Reply): boolean {
+  private events(registry: string, body: JsonBody, reply: Reply): boolean {
     for (const e of (body.events ?? []) as JsonBody[]) {
       if (e.action !== "push" || !IMAGE_MANIFESTS.has(e.target?.mediaType)) continue;
-      const host = String(e.request?.host ?? "").replace(/:443$/, "");
+      // The registry's name (tools/local-registry.ts `notify`), else the push's Host header.
+      const host = (registry || String(e.request?.host ?? "")).replace(/:443$/, "");
       if (this.notScanned.has(host)) continue;
       const key = `${host}/${e.target.repository}@${e.target.digest}`;
       if (this.scans.has(key)) continue;
       const failed = this.failScans;
       const verdict: Promise<Verdict> = failed
         ? Promise.resolve({ result: "failed", description: failed })
-        : this.scan(host, e.target.digest).catch((err: Error) => ({ result: "failed", description: err.message }));
+        : this.scan(host, e.target.digest).catch((err: Error) => ({
+            result: "failed",
+            description: err.message,
+          }));
       this.scans.set(key, {
         host,
         repository: e.target.repository,
@@ -133,7 +144,11 @@ export class ScannerApi {
   }
 
   /** The scan of `host/repository@digest` if its time has passed, else "in progress"; undefined: none. */
-  private async state(host: string, repository: string, digest: string): Promise<Verdict | "running" | undefined> {
+  private async state(
+    host: string,
+    repository: string,
+    digest: string,
+  ): Promise<Verdict | "running" | undefined> {
     const s = this.scans.get(`${host}/${repository}@${digest}`);
     if (!s) return undefined;
     if (this.now() - s.started < this.scanMs) return "running";
@@ -147,7 +162,9 @@ export class ScannerApi {
     if (!root) return { result: "failed", description: `no storage for ${host}` };
     const blob = (d: string) => {
       const hex = d.replace(/^sha256:/, "");
-      return fs.readFileSync(path.join(root, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data"));
+      return fs.readFileSync(
+        path.join(root, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data"),
+      );
     };
     const manifest = JSON.parse(blob(digest).toString("utf8")) as { layers?: { digest: string }[] };
     const packages = new Map<string, string>();
@@ -172,6 +189,14 @@ export class ScannerApi {
     return { result: "found", findings };
   }
 
+  /** Back to scans that succeed at once; scans made so far stay. */
+  reset(): void {
+    this.scanMs = 0;
+    this.failScans = undefined;
+    this.notScanned.clear();
+    this.ecrMode.clear();
+  }
+
   private async ecr(body: JsonBody, reply: Reply): Promise<boolean> {
     const json = { "content-type": "application/x-amz-json-1.1" };
     const fail = (type: string, message: string) => (reply(400, { __type: type, message }, json), true);
@@ -179,9 +204,14 @@ export class ScannerApi {
     const digest = String(body.imageId?.imageDigest ?? "");
     this.calls.push({ api: "ecr", digest });
     const host = `${body.registryId}.dkr.ecr.us-east-1.amazonaws.com`;
-    const hostScans = [...this.scans.values()].filter((s) => s.host.startsWith(`${body.registryId}.dkr.ecr.`));
+    const hostScans = [...this.scans.values()].filter((s) =>
+      s.host.startsWith(`${body.registryId}.dkr.ecr.`),
+    );
     const scanHost = hostScans[0]?.host ?? host;
-    if (!hostScans.some((s) => s.repository === repository) && !this.storageHasRepository(scanHost, repository))
+    if (
+      !hostScans.some((s) => s.repository === repository) &&
+      !this.storageHasRepository(scanHost, repository)
+    )
       return fail(
         "RepositoryNotFoundException",
         `The repository with name '${repository}' does not exist in the registry with id '${body.registryId}'`,
@@ -193,9 +223,16 @@ export class ScannerApi {
         `Image scan does not exist for the image with '{imageDigest:'${digest}'}' in the repository with name '${repository}' in the registry with id '${body.registryId}'`,
       );
     const enhanced = this.ecrMode.get(scanHost) === "enhanced";
-    const base = { registryId: body.registryId, repositoryName: repository, imageId: { imageDigest: digest } };
+    const base = {
+      registryId: body.registryId,
+      repositoryName: repository,
+      imageId: { imageDigest: digest },
+    };
     if (state === "running")
-      return (reply(200, { ...base, imageScanStatus: { status: enhanced ? "PENDING" : "IN_PROGRESS" } }, json), true);
+      return (
+        reply(200, { ...base, imageScanStatus: { status: enhanced ? "PENDING" : "IN_PROGRESS" } }, json),
+        true
+      );
     if (state.result === "unsupported")
       return (
         reply(
@@ -212,7 +249,10 @@ export class ScannerApi {
         true
       );
     if (state.result === "failed")
-      return (reply(200, { ...base, imageScanStatus: { status: "FAILED", description: state.description } }, json), true);
+      return (
+        reply(200, { ...base, imageScanStatus: { status: "FAILED", description: state.description } }, json),
+        true
+      );
     const max = Math.min(Math.max(Number(body.maxResults ?? 100), 1), 1000);
     const from = Number(body.nextToken ?? 0);
     const page = state.findings.slice(from, from + max);
@@ -273,7 +313,10 @@ export class ScannerApi {
     const url = terms.get("resourceUrl");
     const m = url && /^https:\/\/([^/]+)\/(.+)@(sha256:[0-9a-f]{64})$/.exec(url);
     if (rest.replace(/\bAND\b|[()]/g, "").trim() !== "" || !m) {
-      reply(400, googleError(400, `fake cloud: cannot read the filter ${JSON.stringify(filter)}`, "INVALID_ARGUMENT"));
+      reply(
+        400,
+        googleError(400, `fake cloud: cannot read the filter ${JSON.stringify(filter)}`, "INVALID_ARGUMENT"),
+      );
       return true;
     }
     const [, host, repository, digest] = m as unknown as [string, string, string, string];
@@ -317,7 +360,11 @@ export class ScannerApi {
                 effectiveSeverity: f.severity,
                 shortDescription: f.id,
                 packageIssue: [
-                  { affectedPackage: f.package, affectedVersion: { name: f.version, kind: "NORMAL" }, packageType: "OS" },
+                  {
+                    affectedPackage: f.package,
+                    affectedVersion: { name: f.version, kind: "NORMAL" },
+                    packageType: "OS",
+                  },
                 ],
               },
             }),
