@@ -30,6 +30,7 @@ import { ambientTokenSources } from "./lib/registry/ambient";
 import { RegistryClient } from "./lib/registry/client";
 import { resolveCredentials } from "./lib/registry/login";
 import { verifySignature } from "./lib/signing/verify";
+import { stillAllowed } from "./lib/scan/gate";
 import type { Target } from "./targets/types";
 
 /** What the program reads from the machine it runs on. */
@@ -115,6 +116,16 @@ export async function deploy(
   if (config.builds && config.signing === undefined) {
     pulumi.log.warn(
       `${config.file}: multicloud-deploy:signing is unset, so this stack's images are not signed, and a stack that promotes from it refuses them (docs/signing.md)`,
+    );
+  }
+  if (config.scanGate.allowUnscanned) {
+    pulumi.log.warn(
+      `${config.file}: multicloud-deploy:scanGate.allowUnscanned is true: an image whose scan is missing, failed or unsupported takes traffic unscanned (docs/scanning.md)`,
+    );
+  }
+  for (const a of config.scanGate.allow.filter((x) => !stillAllowed(x, new Date()))) {
+    pulumi.log.warn(
+      `${config.file}: multicloud-deploy:scanGate.allow: ${a.id} expired on ${a.expires} and counts again; remove the entry, or renew it with a reason`,
     );
   }
   await Promise.all([checkLocations(config), checkExistingEcrRepositories(config)]);

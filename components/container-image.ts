@@ -12,6 +12,8 @@ import { ociLabels } from "../lib/image-tag";
 import { STEP_MARKER, STEPS, promoteCommandLine, verifyCommandLine } from "../lib/verify-step";
 import type { Platform } from "../lib/platform";
 import { encodeSignStep, SIGNATURE_KEY_VAR, type SigningKey } from "../lib/signing/step";
+import type { ScanGate } from "../lib/scan/gate";
+import { encodeScanStep } from "../lib/scan/step";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
 
@@ -114,6 +116,13 @@ export interface ContainerImageArgs {
    */
   signing?: ImageSigning;
   /**
+   * Once verified, wait for the registry's vulnerability scan of the digest and judge it
+   * (scripts/scan-gate.ts, docs/scanning.md); services and the signature then depend on it. Plain: it
+   * decides whether the step exists.
+   * @default - not gated (the composition root always gates: lib/service-plan.ts imageArgs)
+   */
+  scanGate?: ScanGate;
+  /**
    * Changes a child's args or options before it is created (the escape hatch for a field this
    * component does not expose); see lib/transform.ts.
    * @default - no change
@@ -123,6 +132,7 @@ export interface ContainerImageArgs {
     promotion?: Transform<command.local.CommandArgs>;
     verification?: Transform<command.local.CommandArgs>;
     signing?: Transform<command.local.CommandArgs>;
+    scan?: Transform<command.local.CommandArgs>;
   };
 }
 
@@ -149,6 +159,8 @@ export class ContainerImage extends pulumi.ComponentResource {
   readonly promotion: command.local.Command | undefined;
   /** The signing step after verification; undefined when the image is not signed here. */
   readonly signing: command.local.Command | undefined;
+  /** The scan gate after verification; undefined when the image is not gated. */
+  readonly scan: command.local.Command | undefined;
 
   constructor(name: string, args: ContainerImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CONTAINER_IMAGE_TYPE, name, {}, opts);
@@ -174,11 +186,12 @@ export class ContainerImage extends pulumi.ComponentResource {
     // and a policy can see it in property dependencies), through the Command's URN rather than its
     // output: the URN is known in every preview, so a re-verification (for example after registry
     // credentials rotated) never makes the image unknown and never shows services as changing.
+    this.scan = args.scanGate && this.scanStep(name, args, args.scanGate, pinned);
+    // Staging signs only what passed its scan: the signature says "verified and scanned here".
     this.signing = args.signing && this.sign(name, args, args.signing, pinned, login);
-    // The signature too, when this stack signs: a service starts only after its image is signed.
-    this.imageRef = pulumi
-      .all([pinned, this.verification.urn, ...(this.signing ? [this.signing.urn] : [])])
-      .apply(([ref]) => ref);
+    // The scan and the signature too: a service starts only after its image passed both.
+    const gates = [this.verification, this.scan, this.signing].filter((c) => c !== undefined);
+    this.imageRef = pulumi.all([pinned, ...gates.map((c) => c.urn)]).apply(([ref]) => ref);
     this.registerOutputs({
       digest: this.digest,
       imageRef: this.imageRef,
@@ -320,6 +333,29 @@ export class ContainerImage extends pulumi.ComponentResource {
             encodeSignStep({ ref, key: signing.key, commit: args.commit.sha, stack: signing.stack }),
           ),
           environment: { [STEP_MARKER]: STEPS.sign, [LOGIN_VAR]: login },
+          triggers: [this.digest],
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this, dependsOn: [this.scan ?? this.verification] },
+      ),
+    );
+  }
+
+  /** Waits for the registry's scan of the verified digest and judges it (see scripts/scan-gate.ts). */
+  private scanStep(
+    name: string,
+    args: ContainerImageArgs,
+    gate: ScanGate,
+    pinned: pulumi.Output<string>,
+  ): command.local.Command {
+    return new command.local.Command(
+      ...transform(
+        args.transform?.scan,
+        `${name}-scan`,
+        {
+          create: pinned.apply((ref) => encodeScanStep({ ref, gate })),
+          // No registry credential: the scan APIs take the deployer's ambient identity.
+          environment: { [STEP_MARKER]: STEPS.scan },
           triggers: [this.digest],
           logging: command.local.Logging.Stderr,
         },

@@ -62,11 +62,31 @@ export interface ImageRepository<V, L> {
  * registry (prod never depends on staging's, whose cleanup may delete old images); a rollback
  * "copies" within this registry, which proves the image is still there.
  */
+type ImageArgsConfig = Pick<
+  StackConfig,
+  | "buildOnPreview"
+  | "builder"
+  | "sourceUrl"
+  | "signing"
+  | "signatureKeys"
+  | "stack"
+  | "aws"
+  | "promoteFrom"
+  | "scanGate"
+>;
+
 export function imageArgs<V, L>(
-  config: Pick<
-    StackConfig,
-    "buildOnPreview" | "builder" | "sourceUrl" | "signing" | "signatureKeys" | "stack" | "aws" | "promoteFrom"
-  >,
+  config: ImageArgsConfig,
+  svc: ServiceConfig,
+  source: ImageSource,
+  repo: ImageRepository<V, L>,
+) {
+  // Every image, built, promoted or rolled back to, passes this stack's registry's scan.
+  return { scanGate: config.scanGate, ...imageOrigin(config, svc, source, repo) };
+}
+
+function imageOrigin<V, L>(
+  config: ImageArgsConfig,
   svc: ServiceConfig,
   source: ImageSource,
   repo: ImageRepository<V, L>,

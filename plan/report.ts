@@ -1,5 +1,7 @@
 /** How the offline plan presents a recorded run: a resource tree, counts, notes and the policy pack's verdict. */
 import { decodeSignStep, keyUri } from "../lib/signing/step";
+import { decodeScanStep, scannerOf } from "../lib/scan/step";
+import { stillAllowed } from "../lib/scan/gate";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PACK_ENFORCEMENT, PACK_NAME, policies } from "../policy/rules";
@@ -71,6 +73,25 @@ function summarize(r: RecordedResource): string {
       const sign = decodeSignStep(text);
       if (sign)
         return `sign ${sign.ref} with ${keyUri(sign.key)} (cosign format; commit ${sign.commit}, stack ${sign.stack})`;
+      const scan = decodeScanStep(text);
+      if (scan) {
+        const g = scan.gate;
+        const by = scannerOf(scan.ref.split("@")[0]!);
+        const api =
+          "problem" in by
+            ? "the registry's scan"
+            : by.registry === "ecr"
+              ? "ECR's scan"
+              : "Container Analysis";
+        const limits = [
+          `critical <= ${g.maxCritical}`,
+          ...(g.maxHigh === undefined ? [] : [`high <= ${g.maxHigh}`]),
+          ...(g.maxMedium === undefined ? [] : [`medium <= ${g.maxMedium}`]),
+        ];
+        return `scan gate ${scan.ref}: wait up to ${g.deadlineSeconds} s for ${api}, then ${limits.join(", ")}${
+          g.allow.length ? `; allowed: ${g.allow.map((a) => `${a.id} until ${a.expires}`).join(", ")}` : ""
+        }${g.allowUnscanned ? "; an unscanned image PASSES (allowUnscanned)" : ""}`;
+      }
       const release = decodeReleaseStep(text);
       if (release) {
         const what =
@@ -156,6 +177,15 @@ export function planNotes(run: ProgramRun, state?: readonly ExportedResource[]):
     );
   }
   const config = run.config;
+  if (config?.scanGate.allowUnscanned)
+    notes.push(
+      "scanGate.allowUnscanned is true: an image whose scan is missing, failed or unsupported takes traffic unscanned; set it back to false once the registry scans these images (docs/scanning.md)",
+    );
+  for (const a of config?.scanGate.allow ?? [])
+    if (!stillAllowed(a, new Date()))
+      notes.push(
+        `scanGate.allow: ${a.id} expired on ${a.expires}; it counts again: remove the entry, or renew it with a reason`,
+      );
   for (const [service, r] of Object.entries(config?.rollback ?? {})) {
     notes.push(
       `${service}: ROLLED BACK to commit ${r.commitSha} (${r.digest}, tag ${r.tag}) from this stack's own registry; nothing is built or promoted for it`,

@@ -338,6 +338,7 @@ export const STEPS = {
   promote: "promote-image",
   release: "release",
   sign: "sign-image",
+  scan: "scan-gate",
 } as const;
 
 /** A Command that carries the step marker: its text or name proves nothing. */
@@ -348,6 +349,8 @@ export const isStep = (step: string) => (r: PolicyResource) => {
 };
 export const isVerifyCommand = isStep(STEPS.verify);
 export const isPromoteStep = isStep(STEPS.promote);
+export const isSignStep = isStep(STEPS.sign);
+export const isScanStep = isStep(STEPS.scan);
 
 /** The pack's copy of lib/verify-step.ts `parseVerifyCommandLine`. */
 export function parseVerifyCommandLine(

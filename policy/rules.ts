@@ -31,6 +31,7 @@ import {
 } from "./rules/image-builds";
 import { IMMUTABLE_TAGS, ecrScanOnPush, registryImmutableTags } from "./rules/registries";
 import { lambdaTrafficThroughAlias } from "./rules/traffic";
+import { imageSignedAndScanned } from "./rules/supply-chain";
 import {
   ARTIFACT_REGISTRY_HOSTS,
   cloudRunImageFromArtifactRegistry,
@@ -71,6 +72,7 @@ export const policies: Policies = [
   cloudRunDedicatedServiceAccount,
   publicExposureRequiresOptIn,
   lambdaTrafficThroughAlias,
+  imageSignedAndScanned,
 ];
 
 export const PACK_NAME = "multicloud-deploy";

@@ -94,6 +94,56 @@ const signatureKeysSchema = z.strictObject(
   e("expected { gcp, aws }: public keys in PEM"),
 );
 
+// ---------------------------------------------------------------------------------------------
+// Scan gate
+// ---------------------------------------------------------------------------------------------
+
+const ALLOW_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const allowEntry = z.strictObject(
+  {
+    /** The vulnerability id exactly as the registry reports it: `CVE-2023-0286`, `GHSA-…`, `ALAS2-…`. */
+    id: z
+      .string(e('expected a vulnerability id like "CVE-2023-0286"'))
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, e('expected a vulnerability id like "CVE-2023-0286"')),
+    /** The last day (UTC) the entry applies, `YYYY-MM-DD`; after it the finding counts again. */
+    expires: z
+      .string(e('expected a date like "2027-01-31" (YYYY-MM-DD, the last day it applies)'))
+      .refine((d) => ALLOW_DATE.test(d) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), {
+        message: 'expected a date like "2027-01-31" (YYYY-MM-DD, the last day it applies)',
+      }),
+    /** Why the finding is accepted: read in review, printed when it lets an image through. */
+    reason: z
+      .string(e("expected a reason: why this finding is accepted, for the reviewer"))
+      .min(1, e("expected a reason: why this finding is accepted, for the reviewer")),
+  },
+  e("expected { id, expires, reason }"),
+);
+
+export const scanGateSchema = z
+  .strictObject(
+    {
+      /** Critical findings tolerated. */
+      maxCritical: wholeNumber("expected a whole number, 0 or more", 0).default(0),
+      /** High findings tolerated. Unset: high findings do not block. */
+      maxHigh: wholeNumber("expected a whole number, 0 or more", 0).optional(),
+      /** Medium findings tolerated. Unset: medium findings do not block. */
+      maxMedium: wholeNumber("expected a whole number, 0 or more", 0).optional(),
+      /** How long the gate waits for the registry to scan a new push, in seconds (30 to 3600). */
+      deadlineSeconds: wholeNumber("expected a whole number of seconds from 30 to 3600", 30, 3600).default(
+        900,
+      ),
+      /** Findings accepted on purpose, each until its expiry date. */
+      allow: z.array(allowEntry, e("expected a list of { id, expires, reason }")).default([]),
+      /**
+       * Let an image through when its scan is missing, failed or unsupported at the deadline (an image
+       * the registry cannot scan). Findings still count. The plan and every update warn while it is set.
+       */
+      allowUnscanned: z.boolean(e("expected true or false")).default(false),
+    },
+    e("expected { maxCritical, maxHigh, maxMedium, deadlineSeconds, allow, allowUnscanned }"),
+  )
+  .prefault({});
+
 export const imageConsumersSchema = z
   .strictObject(
     {
@@ -292,6 +342,12 @@ export const stackConfigSchema = z.strictObject({
    * being deployed. Prod never holds a KMS permission, so it can never sign as staging.
    */
   signatureKeys: fromConfigString(signatureKeysSchema.optional()),
+  /**
+   * The vulnerability scan every image must pass in this stack's registry before it takes traffic
+   * (docs/scanning.md). Closed by default: no critical finding, and a scan that is missing, failed or
+   * unsupported fails.
+   */
+  scanGate: fromConfigString(scanGateSchema),
   artifactRegistry: fromConfigString(artifactRegistrySchema),
   ecr: fromConfigString(ecrSchema),
   services: fromConfigString(
@@ -306,3 +362,4 @@ export type EcrConfig = z.output<typeof ecrSchema>;
 export type ImageConsumersConfig = z.output<typeof imageConsumersSchema>;
 export type SigningConfig = z.output<typeof signingSchema>;
 export type SignatureKeysConfig = z.output<typeof signatureKeysSchema>;
+export type ScanGateConfig = z.output<typeof scanGateSchema>;

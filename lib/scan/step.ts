@@ -80,7 +80,7 @@ export function decodeScanArgs(args: readonly string[]): ScanStep | { problem: s
   }
   const allow: { id: string; expires: string }[] = [];
   for (const a of flags.get("allow") ?? []) {
-    const m = /^([^:\s]+):(\d{4}-\d{2}-\d{2})$/.exec(a);
+    const m = /^(\S+):(\d{4}-\d{2}-\d{2})$/.exec(a);
     if (!m) return { problem: `--allow ${a}: expected <vulnerability id>:<YYYY-MM-DD>` };
     allow.push({ id: m[1]!, expires: m[2]! });
   }

@@ -1,13 +1,15 @@
 /**
  * The clouds, on loopback only, for the suites that deploy: tools/fake-cloud/ serves the Cloud Run
  * Admin API, Google's OAuth token endpoint, ECR's GetAuthorizationToken, the services' own `*.run.app`
- * URLs and the Lambda API over TLS on 127.0.0.1:443; with `registries`, Debian's docker-registry
+ * URLs, the Lambda API, both KMS APIs and both scanners (ECR's DescribeImageScanFindings, Container
+ * Analysis) over TLS on 127.0.0.1:443; with `registries`, Debian's docker-registry
  * serves each cloud registry host the program uses (`us-central1-docker.pkg.dev`,
  * `<account>.dkr.ecr.us-east-1.amazonaws.com`, env.ts CLOUD_REGISTRIES) on an address of its own,
  * 127.0.0.x:443. All under their real host names, which only the suite's processes resolve: each CLI
  * call runs in a mount namespace of its own (`unshare --mount`) with a private /etc/hosts
  * bind-mounted over the real one (BuildKit runs in one too, env.ts), and trusts the suite's CA, which
- * signed every certificate here. No packet leaves the machine.
+ * signed every certificate here. No packet leaves the machine. Each registry sends its push
+ * notifications to the fake cloud, whose scanners scan on push what was pushed (fake-cloud/scans.ts).
  *
  * Every client uses its library's default endpoint, so nothing in any stack file or program differs
  * from a user's; the seam is the host names, and it lives here. What the libraries would honour
@@ -157,6 +159,7 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
     "api.ecr.us-east-1.amazonaws.com",
     "cloudkms.googleapis.com",
     "kms.us-east-1.amazonaws.com",
+    "containeranalysis.googleapis.com",
     ...serviceHosts.flatMap((h) => [h, `next---${h}`]),
   ];
   const cert = makeCertificate(root, e.ca, "127.0.0.1", cloudHosts, "cloud");
@@ -182,11 +185,13 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
     );
   }
 
+  const registries = new Map<string, LocalRegistry>();
   const cloud = await new FakeCloud({
     runAppHost,
     accounts: Object.fromEntries(identities.map((s) => [s.awsAccessKeyId, s.awsAccountId])),
+    // The scanners read what each registry says was pushed (its notifications), from its storage.
+    registryStorage: (host) => registries.get(host)?.dataDir,
   }).start();
-  const registries = new Map<string, LocalRegistry>();
   const stop = async () => {
     // The registries first: they hold 127.0.0.2-4:443 in other processes, which outlive a hung close.
     try {
@@ -219,6 +224,7 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
             hostNames: [host],
             listen: { address, port: 443 },
             authority: registryAuthority(host, cloud, identities, consumers),
+            notify: { url: cloud.registryEvents, host },
           }),
         );
       }

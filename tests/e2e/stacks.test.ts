@@ -28,6 +28,7 @@ import { syntheticConfig } from "../../bench/analysis";
 import { lambdaFunctionName } from "../../lib/names";
 import { stackIdentity, startCloud, type CloudEnvironment, type StackIdentity } from "./cloud-env";
 import {
+  FIXTURES,
   harnessStackFile,
   recordTimings,
   REPO,
@@ -40,6 +41,8 @@ import {
 const C1 = "3f2a6c1d9b8e7f6a5b4c3d2e1f0a9b8c7d6e5f40";
 const C2 = "8e7f6a5b4c3d2e1f0a9b8c7d6e5f403f2a6c1d9b";
 const C3 = "c3d2e1f0a9b8c7d6e5f403f2a6c1d9b8e7f6a5b4";
+/** A commit whose images carry a critical vulnerability (CVE-2022-37434 in zlib 1.2.12-r1). */
+const C4 = "4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70";
 const SCALES = [5, 50] as const;
 
 const staging = stackIdentity("acme-apps-staging", "123456789012", "111111111111");
@@ -266,6 +269,8 @@ beforeAll(async () => {
     );
   }
   c = await startCloud(e, { dir: e.programDir, stacks: STACKS, services: ["api"], registries: true });
+  // A registry's scan is not instant: each push is "in progress" for 2 s before its result.
+  c.cloud.scans.scanMs = 2_000;
   // Staging's signing keys, under the names its stack file gives, usable by staging's deployer only;
   // prod's stack file then pins their public keys, as a team copies them in (docs/signing.md).
   const signing = parseYaml(fs.readFileSync(path.join(e.programDir, "Pulumi.staging.yaml"), "utf8")).config[
@@ -619,6 +624,59 @@ describe("the staging and prod stacks on the real engine", () => {
     }
     expect(liveRevision(staging)).toBe(revision);
     expect(liveVersion("staging")).toBe("2");
+  });
+
+  it("a critical finding stops a release on both stacks: staging's gate refuses it, an allow-list entry with an expiry lets staging take it, and prod's scan of its own copy refuses it", async () => {
+    const fixture = path.join(e.programDir, FIXTURES, "hello");
+    const databases = ["amd64", "arm64"].map((a) => path.join(fixture, `apk-installed-${a}`));
+    const originals = databases.map((f) => fs.readFileSync(f, "utf8"));
+    // The build's own bytes change: its package database names a zlib with a known critical CVE.
+    databases.forEach((f, i) => fs.writeFileSync(f, originals[i]!.replace("V:1.3.1-r0", "V:1.2.12-r1")));
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    try {
+      const revision = liveRevision(staging);
+      const version = liveVersion("staging");
+      const refused = await up("staging", C4, "--continue-on-error");
+      expect(refused.code, text(refused)).not.toBe(0);
+      const all = refused.stdout + refused.stderr;
+      // Both clouds' scans (Container Analysis for the api, ECR for the worker), each naming the finding.
+      expect(all.match(/refused by the scan gate \("scan\.findings" check\)/g)?.length, all).toBe(2);
+      expect(all).toContain("critical 1 > maxCritical 0: CVE-2022-37434 (CRITICAL, zlib 1.2.12-r1)");
+      expect([liveRevision(staging), liveVersion("staging")]).toEqual([revision, version]);
+      // Let it through on purpose: an allow-list entry with a reason and an expiry.
+      for (const [key, value] of [
+        ["id", "CVE-2022-37434"],
+        ["expires", tomorrow],
+        ["reason", "inflateGetHeader is not reachable from this service"],
+      ])
+        ok(
+          await run("staging", [
+            "config",
+            "set",
+            "--path",
+            `multicloud-deploy:scanGate.allow[0].${key}`,
+            value,
+          ]),
+          `config set scanGate.allow[0].${key}`,
+        );
+      ok(await up("staging", C4), "staging up with the finding allowed");
+      expect(liveRevision(staging)).not.toBe(revision);
+      // Prod checks staging's signature (it signed what it let through), copies the image, and its own
+      // registry scans the copy: prod's gate has no allow-list, so nothing takes traffic there.
+      const prodRevision = liveRevision(prod);
+      const prodVersion = liveVersion("prod");
+      const scansBefore = c.cloud.scans.calls.length;
+      const p = await up("prod", C4, "--continue-on-error");
+      expect(p.code, text(p)).not.toBe(0);
+      const prodOut = p.stdout + p.stderr;
+      expect(prodOut.match(/refused by the scan gate \("scan\.findings" check\)/g)?.length, prodOut).toBe(2);
+      expect(prodOut).toContain("acme-apps-prod/apps/api@sha256:");
+      expect([liveRevision(prod), liveVersion("prod")]).toEqual([prodRevision, prodVersion]);
+      expect(c.cloud.scans.calls.length).toBeGreaterThan(scansBefore);
+    } finally {
+      databases.forEach((f, i) => fs.writeFileSync(f, originals[i]!));
+      await run("staging", ["config", "rm", "multicloud-deploy:scanGate"]);
+    }
   });
 
   it("pulumi destroy of prod deletes what it may and stops at its Cloud Run service and its registries: every image stays", async () => {

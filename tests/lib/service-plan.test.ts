@@ -64,6 +64,7 @@ describe("imageSource", () => {
 });
 
 describe("imageArgs", () => {
+  const scanGate = { maxCritical: 0, maxHigh: 3, deadlineSeconds: 900, allow: [], allowUnscanned: false };
   const repo = {
     repositoryUrl: "us-docker.pkg.dev/prod/apps/api",
     cacheRef: "us-docker.pkg.dev/prod/apps-cache/api:buildcache-api-amd64",
@@ -80,12 +81,14 @@ describe("imageArgs", () => {
     signatureKeys: undefined,
     aws: undefined,
     promoteFrom: undefined,
+    scanGate,
   };
   const KEY = "projects/acme-apps-staging/locations/us-central1/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3";
 
   it("a build gets the service's build settings and this repository's cache", () => {
     const source = imageSource({ rollback: {}, commit, imageSources: { api: "build" } }, svc, undefined);
     expect(imageArgs(config, { ...svc, buildTarget: "runtime" }, source, repo)).toEqual({
+      scanGate,
       build: {
         context: "apps/api",
         dockerfile: "Dockerfile",
@@ -105,6 +108,7 @@ describe("imageArgs", () => {
       api: promotedImage,
     });
     expect(imageArgs(config, svc, source, repo)).toEqual({
+      scanGate,
       promoted: {
         sourceRepositoryUrl: promotedImage.repositoryUrl,
         digest: promotedImage.digest,
@@ -142,7 +146,9 @@ describe("imageArgs", () => {
       svc,
       { api: promotedImage },
     );
+    // Rolled back to or not, the image passes this stack's scan gate again.
     expect(imageArgs(config, svc, source, repo)).toEqual({
+      scanGate,
       promoted: { sourceRepositoryUrl: repo.repositoryUrl, digest: rollback.digest, sourceLogin: repo.login },
     });
   });

@@ -184,8 +184,15 @@ describe("the offline plan CLI", () => {
       /api-sign {2}sign us-central1-docker\.pkg\.dev\/acme-apps-staging\/apps\/api@sha256:[0-9a-f]{64} with gcpkms:\/\/projects\/acme-apps-staging\/locations\/us-central1\/keyRings\/multicloud-deploy\/cryptoKeys\/image-signing\/cryptoKeyVersions\/1 \(cosign format; commit [0-9a-f]{40}, stack staging\)/,
     );
     expect(r.out).toContain("with awskms:///alias/multicloud-deploy-image-signing (cosign format;");
+    // Each image's scan gate, with its thresholds and the API it waits for.
     expect(r.out).toMatch(
-      /\n26 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
+      /api-scan {2}scan gate us-central1-docker\.pkg\.dev\/acme-apps-staging\/apps\/api@sha256:[0-9a-f]{64}: wait up to 900 s for Container Analysis, then critical <= 0\n/,
+    );
+    expect(r.out).toMatch(
+      /worker-scan {2}scan gate \S+: wait up to 900 s for ECR's scan, then critical <= 0\n/,
+    );
+    expect(r.out).toMatch(
+      /\n28 cloud resources to create, .*; 6 components \(which create nothing themselves\)\./,
     );
   });
 

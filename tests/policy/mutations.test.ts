@@ -72,7 +72,7 @@ const CASES: Array<[string, string, string, (p: any, deps: Record<string, string
     // An image from elsewhere, pinned by digest, not from the pipeline: no verify step claims it.
     (p, deps) => {
       p.template.containers[0].image = `gcr.io/acme/api@${DIGEST}`;
-      deps.template = [];
+      deps.template = deps.template!.filter((u) => !u.endsWith("::api-verify"));
     },
     ["staging", "prod"],
   ],
@@ -127,6 +127,37 @@ const CASES: Array<[string, string, string, (p: any, deps: Record<string, string
     "worker-repo",
     (p) => (p.imageTagMutability = "MUTABLE"),
     ["staging", "prod"],
+  ],
+  [
+    "image-signed-and-scanned",
+    RUN,
+    "api",
+    // The image no longer waits for its scan gate.
+    (_p, deps) => (deps.template = deps.template!.filter((u) => !u.endsWith("::api-scan"))),
+    ["staging", "prod"],
+  ],
+  [
+    "image-signed-and-scanned",
+    LAMBDA,
+    "worker",
+    (_p, deps) => (deps.imageUri = deps.imageUri!.filter((u) => !u.endsWith("::worker-scan"))),
+    ["staging", "prod"],
+  ],
+  [
+    "image-signed-and-scanned",
+    "command:local:Command",
+    "api-promote",
+    // A promotion that copies without checking staging's signature.
+    (p) => (p.create = p.create.replace(/ --signed-for \S+ --signed-by \S+/, "")),
+    ["prod"],
+  ],
+  [
+    "image-signed-and-scanned",
+    RUN,
+    "api",
+    // Staging: the image no longer waits for its signature.
+    (_p, deps) => (deps.template = deps.template!.filter((u) => !u.endsWith("::api-sign"))),
+    ["staging"],
   ],
   [
     "ecr-scan-on-push",

@@ -69,12 +69,36 @@ describe("promotion", () => {
           `${svc === "worker" ? " --aws-region us-east-1" : ""} --commit ${commitSha} --stack staging`,
       );
       expect(sign.inputs.environment.MULTICLOUD_DEPLOY_STEP).toBe("sign-image");
-      expect(sign.dependencies).toContain(verify.urn);
+      // Verified, then scanned, then signed: the signature says the image passed both here.
+      const scan = byName(staging, "command:local:Command", `${svc}-scan`);
+      expect(scan.dependencies).toContain(verify.urn);
+      expect(sign.dependencies).toContain(scan.urn);
     }
     expect(byName(staging, "gcp:cloudrunv2/service:Service", "api").propertyDependencies?.template).toContain(
       byName(staging, "command:local:Command", "api-sign").urn,
     );
     expect(ofType(prod, "command:local:Command").filter((c) => c.name.endsWith("-sign"))).toEqual([]);
+  });
+
+  it("every image, built or promoted, waits for its registry's scan under the stack's scanGate before any service uses it", () => {
+    for (const [run, stack] of [
+      [staging, "staging"],
+      [prod, "prod"],
+    ] as const) {
+      for (const [svc, type, property] of [
+        ["api", "gcp:cloudrunv2/service:Service", "template"],
+        ["worker", "aws:lambda/function:Function", "imageUri"],
+      ] as const) {
+        const scan = byName(run, "command:local:Command", `${svc}-scan`);
+        const { digest, repositoryUrl } = run.outputs.images[svc];
+        expect(scan.inputs.create, stack).toBe(
+          `node_modules/.bin/tsx scripts/scan-gate.ts ${repositoryUrl}@${digest} --max-critical 0 --deadline-seconds 900`,
+        );
+        expect(scan.inputs.environment).toEqual({ MULTICLOUD_DEPLOY_STEP: "scan-gate" });
+        expect(scan.dependencies).toContain(byName(run, "command:local:Command", `${svc}-verify`).urn);
+        expect(byName(run, type, svc).propertyDependencies?.[property]).toContain(scan.urn);
+      }
+    }
   });
 
   it("prod has no build cache repository and exports the same digests under the same names", () => {

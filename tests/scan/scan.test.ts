@@ -220,7 +220,10 @@ const settle = (read: () => Promise<ScanState>, deadlineMs = 10_000) =>
 
 beforeAll(async () => {
   const storage = new Map<string, string>();
-  cloud = await new FakeCloud({ registryStorage: (h) => storage.get(h) }).start();
+  cloud = await new FakeCloud({
+    registryStorage: (h) => storage.get(h),
+    accounts: { AKIASCAN: "123456789012", AKIAOTHER: "222222222222" },
+  }).start();
   ecrRegistry = await startRegistry({
     auth: "htpasswd",
     notify: { url: cloud.registryEvents, host: ECR_HOST },
@@ -320,6 +323,24 @@ describe("ECR's scan on push (DescribeImageScanFindings)", () => {
     expect(judgeScan(never, GATE, DAY)).toMatchObject({ ok: false, code: "scan.missing" });
   });
 
+  it("answers another account's deployer with IAM's denial, which the gate reports rather than reading as no scan", async () => {
+    const other = new ECRClient({
+      region: "us-east-1",
+      endpoint: cloud.url,
+      credentials: { accessKeyId: "AKIAOTHER", secretAccessKey: "fake" },
+      maxAttempts: 1,
+    });
+    const read = () =>
+      readEcrScan(other, {
+        registryId: "123456789012",
+        repositoryName: "acme/api",
+        digest: `sha256:${"1".repeat(64)}`,
+      });
+    await expect(waitForScan(read, { clock: virtualClock(), deadlineMs: 60_000 })).rejects.toThrow(
+      "is not authorized to perform: ecr:DescribeImageScanFindings",
+    );
+  });
+
   it("times out on a scan slower than the deadline", async () => {
     cloud.scans.scanMs = 60_000;
     const { digest } = await pushImage(target(ecrRegistry), "acme/slow", {
@@ -381,6 +402,17 @@ describe("Artifact Registry's scan on push (Container Analysis)", () => {
       detail: "Container Analysis: FINISHED_FAILED: internal scanner error",
     });
     cloud.scans.reset();
+    const stranger = new OAuth2Client();
+    stranger.setCredentials({ access_token: await cloud.googleAccessToken("deployer@acme-other") });
+    await expect(
+      readContainerAnalysisScan(
+        stranger as unknown as HttpClient,
+        { project: "acme-apps", reference: `${AR_HOST}/acme-apps/apps/scratch`, digest: scratch.digest },
+        cloud.url,
+      ),
+    ).rejects.toThrow(
+      "Permission 'containeranalysis.occurrences.list' denied on resource 'projects/acme-apps'",
+    );
     const nothing = await readAr("scratch", `sha256:${"0".repeat(64)}`)();
     expect(nothing).toMatchObject({
       status: "missing",

@@ -82,7 +82,11 @@ export class FakeCloud {
       (token) => this.credentials.googlePrincipal(token),
       (keyId) => this.credentials.awsAccount(keyId),
     );
-    this.scans = new ScannerApi((host) => options.registryStorage?.(host));
+    this.scans = new ScannerApi(
+      (host) => options.registryStorage?.(host),
+      (token) => this.credentials.googlePrincipal(token),
+      (keyId) => this.credentials.awsAccount(keyId),
+    );
     this.run = new CloudRunApi(this.faults, record, (svc, tag) => this.serviceUri(svc, tag), mark);
     this.lambda = new LambdaApi(
       this.faults,

@@ -94,6 +94,10 @@ export class ScannerApi {
   constructor(
     /** A registry host's storage directory (distribution's filesystem driver), to read what was pushed. */
     private readonly storage: (host: string) => string | undefined,
+    /** The Google principal an access token was issued to (auth.ts). */
+    private readonly googlePrincipal: (token: string) => string | undefined,
+    /** The AWS account an access key id belongs to (auth.ts). */
+    private readonly awsAccount: (accessKeyId: string) => string | undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -107,10 +111,44 @@ export class ScannerApi {
     if (url.pathname === "/_fake/registry/events" && method === "POST")
       return this.events(String(req.headers["x-registry-host"] ?? ""), body, reply);
     const target = String(req.headers["x-amz-target"] ?? "");
-    if (target === "AmazonEC2ContainerRegistry_V20150921.DescribeImageScanFindings" && method === "POST")
+    if (target === "AmazonEC2ContainerRegistry_V20150921.DescribeImageScanFindings" && method === "POST") {
+      // SigV4's credential scope names the caller's access key; IAM lets only the registry's own account
+      // read its scans here (the deployer's role; no repository policy grants it to another account).
+      const keyId = /Credential=([^/,\s]+)/.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
+      const account = this.awsAccount(keyId);
+      if (account !== String(body.registryId ?? "")) {
+        reply(
+          400,
+          {
+            __type: "AccessDeniedException",
+            message: `User: arn:aws:iam::${account ?? "unknown"}:user/deployer is not authorized to perform: ecr:DescribeImageScanFindings on resource: arn:aws:ecr:us-east-1:${body.registryId}:repository/${body.repositoryName}`,
+          },
+          { "content-type": "application/x-amz-json-1.1" },
+        );
+        return true;
+      }
       return this.ecr(body, reply);
+    }
     const m = /^\/v1\/projects\/([^/]+)\/occurrences$/.exec(url.pathname);
-    if (m && method === "GET") return this.occurrences(m[1]!, url.searchParams, reply);
+    if (m && method === "GET") {
+      // Only the project's own principals hold containeranalysis.occurrences.list here; IAM answers a
+      // denial and a missing project alike (as for Cloud KMS, kms.ts).
+      const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
+      const principal = this.googlePrincipal(token) ?? "";
+      const project = m[1]!;
+      if (!principal.split("@")[1]?.split(".").includes(project)) {
+        reply(
+          403,
+          googleError(
+            403,
+            `Permission 'containeranalysis.occurrences.list' denied on resource 'projects/${project}' (or it may not exist).`,
+            "PERMISSION_DENIED",
+          ),
+        );
+        return true;
+      }
+      return this.occurrences(project, url.searchParams, reply);
+    }
     return false;
   }
 
