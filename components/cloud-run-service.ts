@@ -497,19 +497,24 @@ export class CloudRunService extends pulumi.ComponentResource {
         a.transform?.release,
         `${name}-release`,
         {
-          create: pulumi.all([this.service.id, this.revision]).apply(([service, revision]) =>
-            encodeReleaseStep({
-              target: "cloudrun",
-              service,
-              revision,
-              healthPath: a.healthPath,
-              gate,
-              rollout: a.rollout,
-            }),
-          ),
+          create: pulumi
+            .all([this.service.id, this.revision, a.image.releaseChecks])
+            .apply(([service, revision, image]) =>
+              encodeReleaseStep({
+                target: "cloudrun",
+                service,
+                revision,
+                healthPath: a.healthPath,
+                gate,
+                rollout: a.rollout,
+                image,
+              }),
+            ),
           // A changed rollout, gate or health path alone releases nothing: the revision is live already.
           update: "true",
-          environment: { [STEP_MARKER]: STEPS.release },
+          // The image checks read the registry (its login description, never a token) and, for a
+          // promoted image, the pinned public key.
+          environment: a.image.releaseEnvironment.apply((env) => ({ [STEP_MARKER]: STEPS.release, ...env })),
           // A new revision (new image, env or secret version) is a new release; so is live traffic that
           // names this revision but is not all on it (an interrupted release, then the stack going back
           // to a revision it had released): the step runs and converges it (lib/release releaseTrigger).

@@ -13,6 +13,7 @@ import { STEP_MARKER, STEPS, promoteCommandLine, verifyCommandLine } from "../li
 import type { Platform } from "../lib/platform";
 import { encodeSignStep, SIGNATURE_KEY_VAR, type SigningKey } from "../lib/signing/step";
 import type { ScanGate } from "../lib/scan/gate";
+import type { ImageChecks } from "../lib/release/step";
 import { encodeScanStep } from "../lib/scan/step";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
@@ -161,6 +162,14 @@ export class ContainerImage extends pulumi.ComponentResource {
   readonly signing: command.local.Command | undefined;
   /** The scan gate after verification; undefined when the image is not gated. */
   readonly scan: command.local.Command | undefined;
+  /**
+   * What a release of this image checks again before any traffic (lib/release/step.ts ImageChecks):
+   * its scan under this gate, and the signature this stack made (checked with its KMS key) or the one
+   * the promotion required (checked with the pinned key in {@link releaseEnvironment}).
+   */
+  readonly releaseChecks: pulumi.Output<ImageChecks>;
+  /** The environment those checks need: how to log in to the registry, and a promoted image's public key. */
+  readonly releaseEnvironment: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: ContainerImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CONTAINER_IMAGE_TYPE, name, {}, opts);
@@ -192,6 +201,23 @@ export class ContainerImage extends pulumi.ComponentResource {
     // The scan and the signature too: a service starts only after its image passed both.
     const gates = [this.verification, this.scan, this.signing].filter((c) => c !== undefined);
     this.imageRef = pulumi.all([pinned, ...gates.map((c) => c.urn)]).apply(([ref]) => ref);
+    const signed = args.signing;
+    const required = args.promoted?.signature;
+    this.releaseChecks = pulumi
+      .all([this.imageRef, this.repositoryUrl, pulumi.output(args.promoted?.sourceRepositoryUrl)])
+      .apply(([ref, repo, source]) => ({
+        ref,
+        ...(args.scanGate ? { scan: args.scanGate } : {}),
+        ...(signed
+          ? { signature: { commit: args.commit.sha, stack: signed.stack, reference: repo, key: signed.key } }
+          : required && source
+            ? { signature: { commit: required.commit, stack: required.stack, reference: source } }
+            : {}),
+      }));
+    this.releaseEnvironment = login.apply((l): Record<string, string> => ({
+      [LOGIN_VAR]: l,
+      ...(!signed && required ? { [SIGNATURE_KEY_VAR]: required.publicKeyPem } : {}),
+    }));
     this.registerOutputs({
       digest: this.digest,
       imageRef: this.imageRef,

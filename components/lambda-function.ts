@@ -360,20 +360,24 @@ export class LambdaFunction extends pulumi.ComponentResource {
         a.transform?.release,
         `${name}-release`,
         {
-          create: pulumi.all([this.function.arn, this.function.version]).apply(([functionArn, version]) =>
-            encodeReleaseStep({
-              target: "lambda",
-              functionArn,
-              version,
-              alias: LAMBDA_LIVE_ALIAS,
-              healthPath: a.healthPath,
-              gate: a.healthGate ? "invoke" : "none",
-              rollout: a.rollout,
-            }),
-          ),
+          create: pulumi
+            .all([this.function.arn, this.function.version, a.image.releaseChecks])
+            .apply(([functionArn, version, image]) =>
+              encodeReleaseStep({
+                target: "lambda",
+                functionArn,
+                version,
+                alias: LAMBDA_LIVE_ALIAS,
+                healthPath: a.healthPath,
+                gate: a.healthGate ? "invoke" : "none",
+                rollout: a.rollout,
+                image,
+              }),
+            ),
           // A changed rollout or health path alone releases nothing: the version is live already.
           update: "true",
-          environment: { [STEP_MARKER]: STEPS.release },
+          // Lambda cannot enforce an image signature itself: this step's image checks are the one place.
+          environment: a.image.releaseEnvironment.apply((env) => ({ [STEP_MARKER]: STEPS.release, ...env })),
           triggers: [this.function.version],
           logging: command.local.Logging.Stderr,
         },

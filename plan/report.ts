@@ -104,7 +104,21 @@ function summarize(r: RecordedResource): string {
               : `gate: invoke version ${release.version} alone`;
         const steps = rolloutPercents(release.rollout).join("% -> ");
         const wait = release.rollout ? `, ${release.rollout.waitSeconds}s and the gate after each step` : "";
-        return `release ${what}: ${gate}, then ${steps}%${wait}`;
+        const img = release.image;
+        const rechecks = [
+          ...(img?.signature
+            ? [
+                `its signature (commit ${img.signature.commit}, stack ${img.signature.stack}, ${img.signature.key ? keyUri(img.signature.key) : "the pinned signatureKeys"})`,
+              ]
+            : []),
+          ...(img?.scan
+            ? [
+                `its scan (critical <= ${img.scan.maxCritical}${img.scan.maxHigh === undefined ? "" : `, high <= ${img.scan.maxHigh}`})`,
+              ]
+            : []),
+        ];
+        const first = rechecks.length ? `re-check ${rechecks.join(" and ")}, then ` : "";
+        return `release ${what}: ${first}${gate}, then ${steps}%${wait}`;
       }
       const health = parseHealthCheckCommandLine(text);
       if (health)

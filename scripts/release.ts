@@ -21,7 +21,14 @@ import { decodeReleaseArgs, release, type ReleaseStep, type ReleaseTarget } from
 import { cloudRunTarget, type HttpClient } from "../lib/release/cloud-run";
 import { LAMBDA_REQUEST_TIMEOUT_MS, lambdaTarget } from "../lib/release/lambda";
 import { watchUpdate } from "../lib/release/ownership";
-import { run } from "./cli";
+import { scanCheck, signatureCheck, type Check } from "../lib/release/checks";
+import { RegistryClient } from "../lib/registry/client";
+import { scanReader } from "../lib/scan/read";
+import { scannerOf } from "../lib/scan/step";
+import { ambientSigner } from "../lib/signing/kms";
+import { SIGNATURE_KEY_VAR } from "../lib/signing/step";
+import { verifySignature } from "../lib/signing/verify";
+import { registryAccess, run } from "./cli";
 
 const USAGE = `usage: release cloudrun projects/<p>/locations/<r>/services/<name> --revision <name> --gate public|none|id-token:<account> --health-path <path> [--steps 10,50 --wait-seconds 60]
        release lambda <function ARN> --version <n> --alias <alias> --gate invoke|none --health-path <path> [--steps 10,50 --wait-seconds 60]`;
@@ -69,6 +76,42 @@ async function awsTarget(step: Extract<ReleaseStep, { target: "lambda" }>): Prom
 }
 
 /**
+ * The image checks, once before any traffic: the signature (by the signing stack's KMS key, read from
+ * KMS, or the promoting stack's pinned key in SIGNATURE_PUBLIC_KEY), then the scan as it is now. The
+ * registry is read with REGISTRY_LOGIN, as the verify step reads it (lib/registry/login.ts).
+ */
+async function imagePreflight(step: ReleaseStep): Promise<Check[]> {
+  const c = step.image;
+  if (!c) return [];
+  const [repo, digest] = c.ref.split("@") as [string, string];
+  const checks: Check[] = [];
+  if (c.signature) {
+    const { commit, stack, reference, key } = c.signature;
+    const publicKeyPem = key
+      ? await (await ambientSigner(key)).publicKeyPem()
+      : process.env[SIGNATURE_KEY_VAR];
+    if (!publicKeyPem)
+      throw new UserError("release: --signed-for needs the signing stack's public key", [
+        `set ${SIGNATURE_KEY_VAR} to it (PEM), or give --signed-with <key URI>; the program sets one of them`,
+      ]);
+    const host = repo.slice(0, repo.indexOf("/"));
+    const client = new RegistryClient(host, await registryAccess(process.env));
+    const repository = repo.slice(host.length + 1);
+    checks.push(
+      signatureCheck(c.ref, () =>
+        verifySignature({ client, repository, digest, publicKeyPem, commit, stack, reference }),
+      ),
+    );
+  }
+  if (c.scan) {
+    const by = scannerOf(repo);
+    if ("problem" in by) throw new UserError(`release: ${by.problem}`, []);
+    checks.push(scanCheck(c.ref, await scanReader(by, digest), c.scan));
+  }
+  return checks;
+}
+
+/**
  * Output that cannot be delivered is dropped, never fatal: a step whose provider died (its pipes
  * closed) keeps running to its own decision, which is to stop without writing (lib/release/run.ts).
  */
@@ -94,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   const outcome = await release(target, {
+    preflight: await imagePreflight(step),
     rollout: step.rollout,
     gated: step.gate !== "none",
     update,

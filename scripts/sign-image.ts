@@ -16,20 +16,10 @@
 import { Command } from "commander";
 import { UserError } from "../lib/errors";
 import { RegistryClient } from "../lib/registry/client";
-import { awsKmsSigner, gcpKmsSigner, type Signer } from "../lib/signing/kms";
+import { ambientSigner } from "../lib/signing/kms";
 import { signImage } from "../lib/signing/sign";
-import { decodeSignArgs, keyUri, type SigningKey } from "../lib/signing/step";
+import { decodeSignArgs, keyUri } from "../lib/signing/step";
 import { parseOrExit, registryAccess, run } from "./cli";
-
-async function signerFor(key: SigningKey): Promise<Signer> {
-  if (key.cloud === "gcp") {
-    const { GoogleAuth } = await import("google-auth-library");
-    const client = await new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloudkms"] }).getClient();
-    return gcpKmsSigner(key.keyVersion, client as never);
-  }
-  const { KMSClient } = await import("@aws-sdk/client-kms");
-  return awsKmsSigner(key.keyId, new KMSClient({ region: key.region }));
-}
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command()
@@ -58,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     repository: reference.slice(host.length + 1),
     reference,
     digest,
-    signer: await signerFor(step.key),
+    signer: await ambientSigner(step.key),
     claims: { commit: step.commit, stack: step.stack },
   });
   console.error(

@@ -20,6 +20,9 @@ grant roles/iam.serviceAccountUser
 # Create the image and cache repositories, set cleanup policies, push images, and grant the Cloud Run
 # service agent read access on a repository in another project.
 grant roles/artifactregistry.admin
+# The scan gate reads the vulnerability scan of each pushed digest (Container Analysis occurrences):
+# containeranalysis.occurrences.list, and nothing that writes notes or occurrences.
+grant roles/containeranalysis.occurrences.viewer
 # Read the project number (for the Cloud Run service agent's address).
 grant roles/browser
 

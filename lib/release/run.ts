@@ -49,6 +49,12 @@ export interface ReleaseOptions {
   gated?: boolean;
   /** The checks at each stage. @default [the target's health gate] */
   checks?: Check[];
+  /**
+   * Checks run once, before anything is written (not even the candidate's tag) and before the health
+   * gate, whether or not the release is gated: the scan and signature of the image (checks.ts).
+   * @default []
+   */
+  preflight?: Check[];
   clock?: Clock;
   retry?: RetryPolicy;
   /** @default isTransient (transient.ts) */
@@ -191,8 +197,8 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
       basis = now;
     }
   };
-  const judge = async (stage: Stage): Promise<void> => {
-    for (const check of checks) {
+  const judge = async (stage: Stage, list = checks): Promise<void> => {
+    for (const check of list) {
       if (check.name === "health gate") gateRuns++;
       const v = await check.run(stage);
       log(`${label}: ${check.name} ${stage.label}: ${v.ok ? "passed" : "failed"} (${v.detail})`);
@@ -203,8 +209,10 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
   const held = current.find((t) => t.target === candidate)?.percent ?? 0;
   let stage = held > 0 && baseline.length > 0 ? `before resuming (it had ${held}%)` : "before any traffic";
   try {
+    // The image first: a refused image gets nothing, not even its tag.
+    await judge({ label: stage, percent: held }, options.preflight ?? []);
     // The first read is the basis of the first write (the candidate's tag) and of the first gate.
-    if (current.length > 0) await write(current, true, first);
+    if (current.length > 0) await write(current, true, options.preflight?.length ? undefined : first);
     await judge({ label: stage, percent: held });
     // Nothing serves yet (a Lambda alias is created by Pulumi once this step passes): nothing to route.
     // Back on a revision that held the most: no steps, the rest of the traffic is not a baseline.

@@ -7,7 +7,103 @@
  * field missing from it is an error, never a default.
  */
 import { RELEASE_COMMAND } from "../scripts";
+import type { ScanGate } from "../scan/gate";
+import { decodeScanArgs, SCAN_FLAGS, scanFlags } from "../scan/step";
+import { keyUri, parseKeyUri, type SigningKey } from "../signing/step";
 import { rolloutProblems, type Rollout } from "./traffic";
+
+/**
+ * What the release checks again of the image it is about to give traffic, before its health gate
+ * (docs/scanning.md, docs/signing.md): the registry's scan under the stack's gate, and the signature.
+ * The release step is the only owner of traffic, and for Lambda the only place a signature can be
+ * enforced ("Functions defined as container images do not support code signing").
+ */
+export interface ImageChecks {
+  /** `repo@sha256:…`: the image the candidate runs. */
+  ref: string;
+  /** The stack's scan gate, judged on the scan as it is now (no wait: the scan step waited). */
+  scan?: ScanGate;
+  signature?: {
+    commit: string;
+    stack: string;
+    /** The repository the signature names (`docker-reference`): the signing stack's. */
+    reference: string;
+    /**
+     * Read the public key from this KMS key (the signing stack's own release). Unset: the key is the
+     * step's SIGNATURE_PUBLIC_KEY (a promoting stack's pinned `signatureKeys`).
+     */
+    key?: SigningKey;
+  };
+}
+
+/** The image-check flags of a release command line. */
+function imageFlags(c: ImageChecks): string[] {
+  const sig = c.signature;
+  return [
+    "--image",
+    c.ref,
+    ...(c.scan ? scanFlags(c.scan) : []),
+    ...(sig
+      ? [
+          "--signed-for",
+          sig.commit,
+          "--signed-by",
+          sig.stack,
+          "--signed-as",
+          sig.reference,
+          ...(sig.key
+            ? [
+                "--signed-with",
+                keyUri(sig.key),
+                ...(sig.key.cloud === "aws" ? ["--aws-region", sig.key.region] : []),
+              ]
+            : []),
+        ]
+      : []),
+  ];
+}
+
+const SIGNATURE_FLAGS = ["signed-for", "signed-by", "signed-as", "signed-with", "aws-region"];
+
+/** Image checks from their flags (`--image` and the rest); problems name the flag. */
+function decodeImageChecks(args: string[]): { checks?: ImageChecks; problems: string[] } {
+  if (args.length === 0) return { problems: [] };
+  const values = new Map<string, string>();
+  const scanArgs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const key = args[i]!.slice(2);
+    if (key === "allow-unscanned") scanArgs.push(args[i]!);
+    else if (SCAN_FLAGS.includes(key)) scanArgs.push(args[i]!, args[++i] ?? "");
+    else values.set(key, args[++i] ?? "");
+  }
+  const ref = values.get("image");
+  if (!ref || !/^[^@\s]+@sha256:[0-9a-f]{64}$/.test(ref))
+    return {
+      problems: ["--image <repo>@sha256:<hex> is required with the image checks (scan and signature flags)"],
+    };
+  const problems: string[] = [];
+  let scan: ScanGate | undefined;
+  if (scanArgs.length > 0) {
+    const d = decodeScanArgs([ref, ...scanArgs]);
+    if ("problem" in d) problems.push(d.problem);
+    else scan = d.gate;
+  }
+  let signature: ImageChecks["signature"];
+  const [commit, stack, reference, withKey] = ["signed-for", "signed-by", "signed-as", "signed-with"].map(
+    (k) => values.get(k),
+  );
+  if (commit !== undefined || stack !== undefined || reference !== undefined || withKey !== undefined) {
+    if (!commit || !stack || !reference)
+      problems.push("--signed-for, --signed-by and --signed-as go together");
+    else {
+      const key = withKey === undefined ? undefined : parseKeyUri(withKey, values.get("aws-region"));
+      if (key && "problem" in key) problems.push(`--signed-with ${key.problem}`);
+      else signature = { commit, stack, reference, ...(key ? { key } : {}) };
+    }
+  }
+  if (problems.length > 0) return { problems };
+  return { checks: { ref, ...(scan ? { scan } : {}), ...(signature ? { signature } : {}) }, problems };
+}
 
 /** The health gate of a Cloud Run release: none, public (no token), or with this account's identity token. */
 export type CloudRunGate = "none" | "public" | { idTokenFor: string };
@@ -24,6 +120,7 @@ export type ReleaseStep =
       healthPath: string;
       gate: CloudRunGate;
       rollout?: Rollout;
+      image?: ImageChecks;
     }
   | {
       target: "lambda";
@@ -35,6 +132,7 @@ export type ReleaseStep =
       healthPath: string;
       gate: LambdaGate;
       rollout?: Rollout;
+      image?: ImageChecks;
     };
 
 const gateWord = (gate: CloudRunGate | LambdaGate) =>
@@ -49,12 +147,20 @@ export function encodeReleaseStep(step: ReleaseStep): string {
     step.target === "cloudrun"
       ? [RELEASE_COMMAND, "cloudrun", step.service, "--revision", step.revision]
       : [RELEASE_COMMAND, "lambda", step.functionArn, "--version", step.version, "--alias", step.alias];
-  return [...words, "--health-path", step.healthPath, "--gate", gateWord(step.gate), ...rollout].join(" ");
+  return [
+    ...words,
+    "--health-path",
+    step.healthPath,
+    "--gate",
+    gateWord(step.gate),
+    ...rollout,
+    ...(step.image ? imageFlags(step.image) : []),
+  ].join(" ");
 }
 
 const FLAGS = {
-  cloudrun: ["revision", "health-path", "gate", "steps", "wait-seconds"],
-  lambda: ["version", "alias", "health-path", "gate", "steps", "wait-seconds"],
+  cloudrun: ["revision", "health-path", "gate", "steps", "wait-seconds", "image"],
+  lambda: ["version", "alias", "health-path", "gate", "steps", "wait-seconds", "image"],
 } as const;
 
 export type Decoded = { step: ReleaseStep; problems?: undefined } | { step?: undefined; problems: string[] };
@@ -67,7 +173,19 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
   const [kind, name, ...rest] = args;
   if (kind !== "cloudrun" && kind !== "lambda")
     return { problems: [`the first argument is ${JSON.stringify(kind ?? "")}; expected cloudrun or lambda`] };
-  const problems: string[] = [];
+  // The image checks' flags first (some repeat, one takes no value); the rest are `--flag value` pairs.
+  const imageArgs: string[] = [];
+  const pairs: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const key = rest[i]!.replace(/^--/, "");
+    if (!rest[i]!.startsWith("--")) pairs.push(rest[i]!);
+    else if (key === "allow-unscanned") imageArgs.push(rest[i]!);
+    else if (key === "image" || SCAN_FLAGS.includes(key) || SIGNATURE_FLAGS.includes(key))
+      imageArgs.push(rest[i]!, rest[++i] ?? "");
+    else pairs.push(rest[i]!);
+  }
+  const image = decodeImageChecks(imageArgs);
+  const problems: string[] = [...image.problems];
   if (!name || name.startsWith("--"))
     problems.push(
       kind === "cloudrun"
@@ -75,9 +193,9 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
         : "give the unqualified function ARN",
     );
   const values = new Map<string, string>();
-  for (let i = name?.startsWith("--") ? 1 : 0; i < rest.length; i += 2) {
-    const flag = rest[i]!;
-    const value = rest[i + 1];
+  for (let i = name?.startsWith("--") ? 1 : 0; i < pairs.length; i += 2) {
+    const flag = pairs[i]!;
+    const value = pairs[i + 1];
     const key = flag.replace(/^--/, "");
     if (!flag.startsWith("--") || !(FLAGS[kind] as readonly string[]).includes(key)) {
       problems.push(
@@ -124,7 +242,9 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
       problems.push(`--gate ${gate}: a Cloud Run gate is public, none or id-token:<service account>`);
     if (problems.length > 0 || !g) return { problems };
     const step: ReleaseStep = { target: "cloudrun", service: name!, revision, healthPath, gate: g };
-    return { step: rollout ? { ...step, rollout } : step };
+    return {
+      step: { ...step, ...(rollout ? { rollout } : {}), ...(image.checks ? { image: image.checks } : {}) },
+    };
   }
   const version = need("version");
   const alias = need("alias");
@@ -141,7 +261,9 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
     healthPath,
     gate: gate as LambdaGate,
   };
-  return { step: rollout ? { ...step, rollout } : step };
+  return {
+    step: { ...step, ...(rollout ? { rollout } : {}), ...(image.checks ? { image: image.checks } : {}) },
+  };
 }
 
 /** A `command:local:Command`'s `create` read back as a release step; undefined when it is not one. */

@@ -36,10 +36,12 @@ export function scannerOf(repo: string): ScannedBy | { problem: string } {
 }
 
 export function encodeScanStep(s: ScanStep): string {
-  const g = s.gate;
+  return [SCAN_GATE_COMMAND, s.ref, ...scanFlags(s.gate)].join(" ");
+}
+
+/** A gate's flags, as scan-gate and the release step (lib/release/step.ts) take them. */
+export function scanFlags(g: ScanGate): string[] {
   return [
-    SCAN_GATE_COMMAND,
-    s.ref,
     "--max-critical",
     String(g.maxCritical),
     ...(g.maxHigh === undefined ? [] : ["--max-high", String(g.maxHigh)]),
@@ -48,8 +50,18 @@ export function encodeScanStep(s: ScanStep): string {
     String(g.deadlineSeconds),
     ...g.allow.flatMap((a) => ["--allow", `${a.id}:${a.expires}`]),
     ...(g.allowUnscanned ? ["--allow-unscanned"] : []),
-  ].join(" ");
+  ];
 }
+
+/** The flags scanFlags writes, by name; `allow-unscanned` takes no value. */
+export const SCAN_FLAGS = [
+  "max-critical",
+  "max-high",
+  "max-medium",
+  "deadline-seconds",
+  "allow",
+  "allow-unscanned",
+];
 
 const COUNT = /^\d+$/;
 
@@ -65,11 +77,10 @@ export function decodeScanArgs(args: readonly string[]): ScanStep | { problem: s
   }
   if (positional.length !== 1 || !/^[^@\s]+@sha256:[0-9a-f]{64}$/.test(positional[0]!))
     return { problem: "expected one image reference pinned by digest: <repo>@sha256:<hex>" };
-  const known = ["max-critical", "max-high", "max-medium", "deadline-seconds", "allow", "allow-unscanned"];
-  const unknown = [...flags.keys()].find((k) => !known.includes(k));
+  const unknown = [...flags.keys()].find((k) => !SCAN_FLAGS.includes(k));
   if (unknown)
     return {
-      problem: `--${unknown} is not a scan-gate flag; expected ${known.map((k) => `--${k}`).join(", ")}`,
+      problem: `--${unknown} is not a scan-gate flag; expected ${SCAN_FLAGS.map((k) => `--${k}`).join(", ")}`,
     };
   const one = (k: string) => flags.get(k)?.at(-1);
   for (const k of ["max-critical", "deadline-seconds"])

@@ -20,6 +20,7 @@ import { GetPublicKeyCommand, SignCommand, type KMSClient } from "@aws-sdk/clien
 import { createPublicKey } from "node:crypto";
 import type { HttpClient } from "../release/cloud-run";
 import { GCP_KMS_KEY_VERSION } from "./keys";
+import type { SigningKey } from "./step";
 
 export interface Signer {
   /** The key as the config names it, for logs and messages. */
@@ -103,4 +104,15 @@ export function awsKmsSigner(keyId: string, client: Pick<KMSClient, "send">): Si
       return Buffer.from(out.Signature!);
     },
   };
+}
+
+/** The signer of a key, with the deployer's ambient identity (each cloud's SDK loaded only when used). */
+export async function ambientSigner(key: SigningKey): Promise<Signer> {
+  if (key.cloud === "gcp") {
+    const { GoogleAuth } = await import("google-auth-library");
+    const client = await new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloudkms"] }).getClient();
+    return gcpKmsSigner(key.keyVersion, client as unknown as HttpClient);
+  }
+  const { KMSClient } = await import("@aws-sdk/client-kms");
+  return awsKmsSigner(key.keyId, new KMSClient({ region: key.region }));
 }

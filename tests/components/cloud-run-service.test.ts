@@ -145,9 +145,19 @@ describe("CloudRunService", () => {
     );
     expect(release.dependencies).toEqual(expect.arrayContaining([svc.urn, invoker.urn]));
     expect(release.inputs.triggers).toEqual([svc.inputs.template.revision]);
-    expect(release.inputs.environment).toEqual({ MULTICLOUD_DEPLOY_STEP: "release" });
+    // The registry login is a description (lib/registry/login.ts), never a token: a re-run changes nothing.
+    expect(release.inputs.environment).toEqual({
+      MULTICLOUD_DEPLOY_STEP: "release",
+      REGISTRY_LOGIN: '{"kind":"gcp"}',
+    });
+    // Before its health gate, the step checks the exact image the revision runs: its scan under the
+    // stack's gate, and this stack's signature (the key read from KMS).
+    const ref = svc.inputs.template.containers[0].image;
     expect(release.inputs.create).toBe(
-      `node_modules/.bin/tsx scripts/release.ts cloudrun projects/acme-apps-staging/locations/us-central1/services/api --revision ${svc.inputs.template.revision} --health-path /health --gate public`,
+      `node_modules/.bin/tsx scripts/release.ts cloudrun projects/acme-apps-staging/locations/us-central1/services/api --revision ${svc.inputs.template.revision} --health-path /health --gate public` +
+        ` --image ${ref} --max-critical 0 --deadline-seconds 900` +
+        ` --signed-for ${SHA} --signed-by staging --signed-as ${ref.split("@")[0]}` +
+        " --signed-with gcpkms://projects/acme-apps-staging/locations/us-central1/keyRings/multicloud-deploy/cryptoKeys/image-signing/cryptoKeyVersions/1",
     );
   });
 
@@ -194,7 +204,10 @@ describe("CloudRunService", () => {
     // The identity token is minted by the step when the gate runs: nothing rotating is an input, so a
     // re-run changes nothing and a preview needs no token-creator role.
     expect(decodeReleaseStep(release.inputs.create)?.gate).toEqual({ idTokenFor: sa });
-    expect(release.rawInputs.environment).toEqual({ MULTICLOUD_DEPLOY_STEP: "release" });
+    expect(release.rawInputs.environment).toEqual({
+      MULTICLOUD_DEPLOY_STEP: "release",
+      REGISTRY_LOGIN: '{"kind":"gcp"}',
+    });
     expect(run.resources.map((r) => r.type)).not.toContain(
       "gcp:serviceaccount/getAccountIdToken:getAccountIdToken",
     );

@@ -177,6 +177,17 @@ describe("LambdaFunction", () => {
       alias: "live",
       healthPath: "/health",
       gate: "invoke",
+      // Lambda cannot enforce an image signature: the release step checks it, and the scan, itself.
+      image: {
+        ref: fn.inputs.imageUri,
+        scan: { maxCritical: 0, deadlineSeconds: 900, allow: [], allowUnscanned: false },
+        signature: {
+          commit: SHA,
+          stack: "staging",
+          reference: fn.inputs.imageUri.split("@")[0],
+          key: { cloud: "aws", keyId: "alias/multicloud-deploy-image-signing", region: "us-east-1" },
+        },
+      },
     });
     const alias = byName(staging, "aws:lambda/alias:Alias", "worker-live");
     expect(alias.inputs).toMatchObject({ name: "live", functionName: fn.outputs.name, functionVersion: "1" });

@@ -36,9 +36,14 @@ function allows(action: string, resource: string): boolean {
 const NEEDS: Record<string, (inputs: any, run: ProgramRun) => Array<[string, string]>> = {
   "aws:ecr/repository:Repository": (i) => {
     const arn = `arn:aws:ecr:us-east-1:${ACCOUNT}:repository/${i.name}`;
-    return ["CreateRepository", "PutImageScanningConfiguration", "PutImage", "BatchGetImage"].map(
-      (a) => [`ecr:${a}`, arn] as [string, string],
-    );
+    // DescribeImageScanFindings: the scan gate reads its repository's scans by digest (scripts/scan-gate.ts).
+    return [
+      "CreateRepository",
+      "PutImageScanningConfiguration",
+      "PutImage",
+      "BatchGetImage",
+      "DescribeImageScanFindings",
+    ].map((a) => [`ecr:${a}`, arn] as [string, string]);
   },
   "aws:ecr/lifecyclePolicy:LifecyclePolicy": (i) => [
     ["ecr:PutLifecyclePolicy", `arn:aws:ecr:us-east-1:${ACCOUNT}:repository/${i.repository}`],

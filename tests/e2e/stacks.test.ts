@@ -663,6 +663,8 @@ describe("the staging and prod stacks on the real engine", () => {
       expect(liveRevision(staging)).not.toBe(revision);
       // Prod checks staging's signature (it signed what it let through), copies the image, and its own
       // registry scans the copy: prod's gate has no allow-list, so nothing takes traffic there.
+      // (The rollback scenario left prod's api rolled back; this update promotes both services again.)
+      ok(await run("prod", ["config", "rm", "multicloud-deploy:rollback"]), "config rm rollback");
       const prodRevision = liveRevision(prod);
       const prodVersion = liveVersion("prod");
       const scansBefore = c.cloud.scans.calls.length;
@@ -670,7 +672,10 @@ describe("the staging and prod stacks on the real engine", () => {
       expect(p.code, text(p)).not.toBe(0);
       const prodOut = p.stdout + p.stderr;
       expect(prodOut.match(/refused by the scan gate \("scan\.findings" check\)/g)?.length, prodOut).toBe(2);
-      expect(prodOut).toContain("acme-apps-prod/apps/api@sha256:");
+      expect(prodOut).toContain("us-central1-docker.pkg.dev/acme-apps-prod/apps/api@sha256:");
+      expect(prodOut).toContain(
+        "222222222222.dkr.ecr.us-east-1.amazonaws.com/multicloud-deploy-prod/worker@sha256:",
+      );
       expect([liveRevision(prod), liveVersion("prod")]).toEqual([prodRevision, prodVersion]);
       expect(c.cloud.scans.calls.length).toBeGreaterThan(scansBefore);
     } finally {

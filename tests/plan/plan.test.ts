@@ -28,7 +28,7 @@ describe("the offline plan runs the policy pack", () => {
     expect(check.failed).toBe(true);
     expect(check.configFile).toBe("policy/config.staging.json");
     expect(check.lines).toEqual([
-      "Policy pack multicloud-deploy (15 policies, policy/config.staging.json): 1 mandatory, 0 advisory",
+      "Policy pack multicloud-deploy (16 policies, policy/config.staging.json): 1 mandatory, 0 advisory",
       expect.stringMatching(
         /^ {2}\[mandatory\] lambda-architecture-matches-image \(worker\): Lambda function "worker" is x86_64 but its image .*\/worker is built for linux\/arm64 /,
       ),

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { release, TrafficConflict, type ReleaseOptions, type Traffic } from "../../../lib/release";
 import { virtualClock } from "../../../lib/release/retry";
+import { scanCheck, signatureCheck } from "../../../lib/release/checks";
 import { MemoryService, memoryTarget as onService } from "./memory-target";
 
 /** One service, one step: the shape most tests need. */
@@ -37,6 +38,57 @@ describe("release", () => {
         'Cloud Run service api: release of api-00042-def failed its health gate before any traffic (last answer: 503 "unhealthy"); ' +
         "traffic: 100% on api-00041-abc, unchanged. Fix the service and run the update again: a re-run at this commit retries the release",
     });
+  });
+
+  it("re-checks the image before anything is written: a refused signature or scan leaves even the tag unwritten, and says which check", async () => {
+    const ref = `us-central1-docker.pkg.dev/p/apps/api@sha256:${"a".repeat(64)}`;
+    const gate = { maxCritical: 0, deadlineSeconds: 900, allow: [], allowUnscanned: false };
+    const critical = {
+      status: "complete" as const,
+      findings: [{ id: "CVE-2022-37434", severity: "CRITICAL" as const }],
+    };
+    const unsigned = signatureCheck(ref, async () => ({ ok: false, check: "unsigned", problem: "no .sig" }));
+    const valid = signatureCheck(ref, async () => ({
+      ok: true,
+      claims: { commit: "c", stack: "staging" },
+      signatureManifest: Buffer.from(""),
+    }));
+    const scanned = (state: Parameters<typeof scanCheck>[1] extends () => Promise<infer S> ? S : never) =>
+      scanCheck(ref, async () => state, gate);
+
+    for (const [preflight, words] of [
+      [
+        [unsigned],
+        `failed its signature check before any traffic (last answer: ${ref}: the "unsigned" check: no .sig)`,
+      ],
+      [
+        [valid, scanned(critical)],
+        `failed its scan check before any traffic (last answer: ${ref}: critical 1 > maxCritical 0: CVE-2022-37434 (CRITICAL))`,
+      ],
+      [
+        [valid, scanned({ status: "pending", detail: "ECR scan IN_PROGRESS" })],
+        `failed its scan check before any traffic (last answer: ${ref}: ECR scan IN_PROGRESS)`,
+      ],
+    ] as const) {
+      const m = memoryTarget([{ target: "api-a", percent: 100 }], "api-b", [true]);
+      const r = await release(m.target, { ...noWait(), preflight: [...preflight] });
+      expect(r).toMatchObject({ released: false, gateRuns: 0 });
+      expect(r.released === false && r.message).toContain(words);
+      expect(r.released === false && r.message).toContain("traffic: 100% on api-a, unchanged");
+      // Nothing written at all: no tag for the candidate, no share.
+      expect(m.service.history).toEqual([]);
+    }
+    // Ungated (healthGate: false), the image checks still run.
+    const m = memoryTarget([{ target: "api-a", percent: 100 }], "api-b", []);
+    const r = await release(m.target, { ...noWait(), gated: false, preflight: [unsigned] });
+    expect(r.released).toBe(false);
+    // Passed, the release goes on to its health gate.
+    const ok = memoryTarget([{ target: "api-a", percent: 100 }], "api-b", [true]);
+    const passed = await release(ok.target, {
+      ...noWait(),
+      preflight: [valid, scanned({ status: "complete", findings: [] })],
+    });
+    expect(passed).toMatchObject({ released: true, gateRuns: 1 });
   });
 
   it("steps through a rollout, waiting and gating at each step, then 100", async () => {

@@ -44,6 +44,82 @@ describe("the release step's codec", () => {
     );
   });
 
+  it("carries the image checks: the scan gate, and the signature by a pinned key or the signing stack's KMS key", () => {
+    const ref = `us-central1-docker.pkg.dev/p/apps/api@sha256:${"a".repeat(64)}`;
+    const promoted: ReleaseStep = {
+      ...cloudRun,
+      image: {
+        ref,
+        scan: {
+          maxCritical: 0,
+          maxHigh: 5,
+          deadlineSeconds: 900,
+          allow: [{ id: "RHSA-2023:1234", expires: "2027-01-31" }],
+          allowUnscanned: true,
+        },
+        signature: {
+          commit: "c".repeat(40),
+          stack: "staging",
+          reference: "us-central1-docker.pkg.dev/s/apps/api",
+        },
+      },
+    };
+    expect(encodeReleaseStep(promoted)).toContain(
+      ` --image ${ref} --max-critical 0 --max-high 5 --deadline-seconds 900 --allow RHSA-2023:1234:2027-01-31 --allow-unscanned --signed-for ${"c".repeat(40)} --signed-by staging --signed-as us-central1-docker.pkg.dev/s/apps/api`,
+    );
+    expect(decodeReleaseStep(encodeReleaseStep(promoted))).toEqual(promoted);
+    const signed: ReleaseStep = {
+      ...lambda,
+      image: {
+        ref,
+        signature: {
+          commit: "c".repeat(40),
+          stack: "staging",
+          reference: ref.split("@")[0]!,
+          key: { cloud: "aws", keyId: "alias/signing", region: "eu-west-1" },
+        },
+      },
+    };
+    expect(encodeReleaseStep(signed)).toContain(
+      "--signed-with awskms:///alias/signing --aws-region eu-west-1",
+    );
+    expect(decodeReleaseStep(encodeReleaseStep(signed))).toEqual(signed);
+    const lambdaArgs = [
+      "lambda",
+      lambda.functionArn,
+      "--version",
+      "7",
+      "--alias",
+      "live",
+      "--health-path",
+      "/h",
+      "--gate",
+      "invoke",
+    ];
+    expect(
+      decodeReleaseArgs([...lambdaArgs, "--signed-for", "c", "--signed-by", "s", "--signed-as", "r"])
+        .problems,
+    ).toEqual(["--image <repo>@sha256:<hex> is required with the image checks (scan and signature flags)"]);
+    expect(
+      decodeReleaseArgs([
+        "lambda",
+        lambda.functionArn,
+        "--version",
+        "7",
+        "--alias",
+        "live",
+        "--health-path",
+        "/h",
+        "--gate",
+        "invoke",
+        "--image",
+        ref,
+        "--signed-for",
+        "c",
+      ]).problems,
+    ).toEqual(["--signed-for, --signed-by and --signed-as go together"]);
+  });
+
   it("is not a verify or promote command line", () => {
     expect(
       decodeReleaseStep("node_modules/.bin/tsx scripts/verify-image.ts r@sha256:x --platform linux/amd64"),
@@ -71,7 +147,7 @@ describe("the release step's codec", () => {
     [
       "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --version 3",
       [
-        "--version is not a cloudrun release flag; expected --revision, --health-path, --gate, --steps, --wait-seconds",
+        "--version is not a cloudrun release flag; expected --revision, --health-path, --gate, --steps, --wait-seconds, --image",
       ],
     ],
   ])("refuses %s, naming each flag", (args, problems) => {
