@@ -31,6 +31,14 @@ export interface ArtifactRegistryRepositoryArgs {
    */
   keepTaggedVersions?: number;
   /**
+   * Each image has a cosign signature (`sha256-<hex>.sig`) beside it, a version of the same package
+   * (docs/signing.md). Cleanup then keeps twice as many of the most recent versions: the images it
+   * keeps and their signatures, which are always newer than their image, so it never deletes the
+   * signature of an image it keeps, and the signatures do not eat into `keepTaggedVersions`.
+   * @default false
+   */
+  signedImages?: boolean;
+  /**
    * Untagged versions (left by failed verifications) are deleted after this many days.
    * @default 7
    */
@@ -237,6 +245,7 @@ export function normalizeArtifactRegistryArgs(args: ArtifactRegistryRepositoryAr
   return {
     ...args,
     keepTaggedVersions: args.keepTaggedVersions ?? REGISTRY_DEFAULTS.keepTagged,
+    signedImages: args.signedImages ?? false,
     deleteUntaggedAfterDays: args.deleteUntaggedAfterDays ?? REGISTRY_DEFAULTS.untaggedDays,
     adoptExisting: args.adoptExisting ?? false,
     protect: args.protect ?? true,
@@ -263,7 +272,8 @@ function imageRepositoryArgs(a: Normalized): gcp.artifactregistry.RepositoryArgs
       {
         id: "keep-most-recent",
         action: "KEEP",
-        mostRecentVersions: { keepCount: a.keepTaggedVersions },
+        // Artifact Registry counts every version of a package, `.sig` versions too; it cannot count by tag.
+        mostRecentVersions: { keepCount: a.keepTaggedVersions * (a.signedImages ? 2 : 1) },
       },
       {
         id: "delete-older-tagged",

@@ -210,6 +210,20 @@ export function ecrLifecyclePolicy(pattern: string, keep: number, untaggedDays: 
         },
         action: { type: "expire" },
       },
+      {
+        // cosign's `.sig` images match no commit tag pattern: without this rule they never expire.
+        // Each is pushed after its image, so the newest `keep` signatures are those of the images
+        // rule 2 keeps: a kept image's signature is never expired.
+        rulePriority: 3,
+        description: `Keep the signatures of the ${keep} most recent images`,
+        selection: {
+          tagStatus: "tagged",
+          tagPatternList: ["sha256-*.sig"],
+          countType: "imageCountMoreThan",
+          countNumber: keep,
+        },
+        action: { type: "expire" },
+      },
     ],
   };
 }

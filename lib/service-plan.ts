@@ -137,6 +137,21 @@ function imageOrigin<V, L>(
 }
 
 /**
+ * Whether this stack's registry for `target` holds a cosign signature beside each image: it signs
+ * what it builds there, or copies the source stack's signature with each promoted image. The
+ * registry's cleanup counts those apart (ArtifactRegistryRepository `signedImages`; ECR's rule 3).
+ */
+export function storesSignatures(
+  config: Pick<StackConfig, "builds" | "signing" | "signatureKeys" | "promoteFrom">,
+  target: ServiceConfig["target"],
+): boolean {
+  return config.builds
+    ? (target === "cloudrun" ? config.signing?.gcpKmsKey : config.signing?.awsKmsKey) !== undefined
+    : config.promoteFrom !== undefined &&
+        config.signatureKeys?.[target === "cloudrun" ? "gcp" : "aws"] !== undefined;
+}
+
+/**
  * The KMS key that signs a built image of `svc` (its cloud's key in `signing`), or undefined when the
  * stack does not sign. An AWS key's region is its ARN's, else the stack's `aws:region`.
  */

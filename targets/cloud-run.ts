@@ -6,7 +6,7 @@ import type { StackConfig } from "../lib/config/parse";
 import type { CloudRunServiceConfig } from "../lib/config/services";
 import { CLOUD_RUN_SERVICE_TYPE } from "../components/cloud-run-service";
 import { cloudRunAgentReaderKey, cloudRunServiceAgent } from "../lib/names";
-import { cloudRunSettings } from "../lib/service-plan";
+import { cloudRunSettings, storesSignatures } from "../lib/service-plan";
 import type { Target } from "./types";
 
 // Every key of cloudRunSettings is a CloudRunService arg: a renamed arg fails to compile here
@@ -24,6 +24,7 @@ export function cloudRunTarget(config: StackConfig): Target<CloudRunServiceConfi
     // A promoting stack builds nothing, so it needs no build cache.
     cacheRepositoryId: config.builds ? ar.cacheRepositoryId : undefined,
     keepTaggedVersions: ar.keepTaggedVersions,
+    signedImages: storesSignatures(config, "cloudrun"),
     deleteUntaggedAfterDays: ar.deleteUntaggedAfterDays,
     adoptExisting: ar.adoptExisting,
     protect: config.protectRegistries,

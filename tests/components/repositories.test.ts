@@ -14,7 +14,7 @@ beforeAll(async () => {
 }, 60_000);
 
 describe("registries", () => {
-  it("makes Artifact Registry tags immutable with cleanup and a separate mutable cache repository", () => {
+  it("makes Artifact Registry tags immutable with cleanup and a separate mutable cache repository", async () => {
     const repo = byName(staging, "gcp:artifactregistry/repository:Repository", "images-repo");
     expect(repo.inputs).toMatchObject({ format: "DOCKER", dockerConfig: { immutableTags: true } });
     expect(repo.inputs.cleanupPolicies.map((p: { id: string }) => p.id)).toEqual([
@@ -22,7 +22,20 @@ describe("registries", () => {
       "delete-older-tagged",
       "delete-untagged",
     ]);
-    expect(repo.inputs.cleanupPolicies[0].mostRecentVersions.keepCount).toBe(10);
+    // keepTaggedVersions is 10; staging signs, and each image's .sig is a version of the same package:
+    // twice as many versions are kept, so ten images and their signatures stay.
+    expect(repo.inputs.cleanupPolicies[0].mostRecentVersions.keepCount).toBe(20);
+    const unsigned = await runProgram({ stack: "staging", commit: SHA, overrides: { signing: null } });
+    expect(
+      byName(unsigned, "gcp:artifactregistry/repository:Repository", "images-repo").inputs.cleanupPolicies[0]
+        .mostRecentVersions.keepCount,
+    ).toBe(10);
+    // Prod copies staging's signature with each image: its repository counts them apart too.
+    // (Pulumi.prod.yaml keeps 50.)
+    expect(
+      byName(prod, "gcp:artifactregistry/repository:Repository", "images-repo").inputs.cleanupPolicies[0]
+        .mostRecentVersions.keepCount,
+    ).toBe(100);
     const cache = byName(staging, "gcp:artifactregistry/repository:Repository", "images-cache");
     expect(cache.inputs.dockerConfig.immutableTags).toBe(false);
     expect(cache.inputs.labels["multicloud-deploy-role"]).toBe("build-cache");
@@ -34,6 +47,35 @@ describe("registries", () => {
       const repo = byName(staging, "gcp:artifactregistry/repository:Repository", name);
       expect(repo.inputs.dockerConfig, name).toEqual(repo.outputs.dockerConfig);
     }
+  });
+
+  it("expires cosign's .sig images in ECR as many as the images it keeps, newest kept, never matched by the commit-tag rule", () => {
+    const lifecycle = JSON.parse(
+      byName(staging, "aws:ecr/lifecyclePolicy:LifecyclePolicy", "worker-repo-lifecycle").inputs.policy,
+    );
+    const [, images, signatures] = lifecycle.rules;
+    expect(signatures).toEqual({
+      rulePriority: 3,
+      description: `Keep the signatures of the ${images.selection.countNumber} most recent images`,
+      selection: {
+        tagStatus: "tagged",
+        tagPatternList: ["sha256-*.sig"],
+        countType: "imageCountMoreThan",
+        countNumber: images.selection.countNumber,
+      },
+      action: { type: "expire" },
+    });
+    // ECR's wildcard: `*` matches any characters. A .sig tag never matches the commit-tag rule.
+    const wildcard = (p: string) =>
+      new RegExp(
+        `^${p
+          .split("*")
+          .map((x) => x.replace(/[.]/g, "\\."))
+          .join(".*")}$`,
+      );
+    const sig = `sha256-${"ab".repeat(32)}.sig`;
+    expect(wildcard(images.selection.tagPatternList[0]).test(sig)).toBe(false);
+    expect(wildcard(signatures.selection.tagPatternList[0]).test(sig)).toBe(true);
   });
 
   it("makes ECR tags immutable except the cache prefix, scans on push and lets only this account's Lambda pull", () => {

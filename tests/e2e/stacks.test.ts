@@ -331,8 +331,23 @@ describe("the staging and prod stacks on the real engine", () => {
   });
 
   it("staging up: builds both images for their platforms, pushes them by digest to its registries, verifies, tags and releases them", async () => {
-    const r = ok(await up("staging", C1), "staging up");
+    const log = path.join(e.programDir, "staging-up.events.jsonl");
+    const r = ok(
+      await c.pulumi(
+        ["--stack", "staging", "up", "--yes", "--skip-preview", "--event-log", log],
+        { GITHUB_SHA: C1, PULUMI_DEBUG_COMMANDS: "true" },
+        "staging",
+      ),
+      "staging up",
+    );
     timings.stagingUpColdMs = r.ms;
+    // What signing and the scan gate take of the update's own wall time (bench/README.md).
+    timings.stagingSignShare = Number(
+      stepShare(log, (urn) => /::(api|worker)-sign$/.test(urn)).share.toFixed(3),
+    );
+    timings.stagingScanShare = Number(
+      stepShare(log, (urn) => /::(api|worker)-scan$/.test(urn)).share.toFixed(3),
+    );
     const out = await images("staging");
     expect(out.api.repositoryUrl).toBe("us-central1-docker.pkg.dev/acme-apps-staging/apps/api");
     expect(out.worker.repositoryUrl).toBe(
@@ -403,6 +418,81 @@ describe("the staging and prod stacks on the real engine", () => {
     expect(text(wrong)).toContain("no matching signatures");
   });
 
+  it("the product accepts what the real cosign signs in its legacy format, and refuses cosign's default bundle format, saying so", async () => {
+    const api = first.staging.api;
+    const host = api.repositoryUrl.split("/")[0]!;
+    // Two images put into staging's registry by hand: cosign signs them, not the program.
+    const legacy = pushByHand(api.repositoryUrl, api.digest, "cosign-legacy");
+    const bundle = pushByHand(api.repositoryUrl, api.digest, "cosign-bundle");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcd-cosign-sign-"));
+    const password = await c.cloud.googleAccessToken(staging.gcpDeployer);
+    fs.writeFileSync(
+      path.join(dir, "config.json"),
+      JSON.stringify({
+        auths: { [host]: { auth: Buffer.from(`oauth2accesstoken:${password}`).toString("base64") } },
+      }),
+    );
+    const cosign = `"${path.join(e.toolchain, "bin/cosign")}"`;
+    const env = { DOCKER_CONFIG: dir, COSIGN_PASSWORD: "" };
+    ok(
+      await c.bash(`cd "${dir}" && ${cosign} generate-key-pair`, "staging", env),
+      "cosign generate-key-pair",
+    );
+    // Offline, without a transparency log: the flags docs/signing.md gives for the legacy format.
+    const offline = "--tlog-upload=false --use-signing-config=false -y";
+    const claims = `-a commit=${C1} -a stack=staging`;
+    ok(
+      await c.bash(
+        `${cosign} sign --key "${dir}/cosign.key" --new-bundle-format=false ${offline} ${claims} "${api.repositoryUrl}@${legacy}"`,
+        "staging",
+        env,
+      ),
+      "cosign sign (legacy format)",
+    );
+    ok(
+      await c.bash(
+        `${cosign} sign --key "${dir}/cosign.key" --new-bundle-format=true ${offline} ${claims} "${api.repositoryUrl}@${bundle}"`,
+        "staging",
+        env,
+      ),
+      "cosign sign (bundle format)",
+    );
+    // The product's own verifier (lib/signing/verify.ts), as promote-image and the release step run it.
+    fs.writeFileSync(
+      path.join(dir, "check.ts"),
+      [
+        `import * as fs from "node:fs";`,
+        `import { RegistryClient } from "${REPO}/lib/registry/client";`,
+        `import { verifySignature } from "${REPO}/lib/signing/verify";`,
+        `import { registryAccess } from "${REPO}/scripts/cli";`,
+        `const [repo, digest, pem, commit] = process.argv.slice(2) as [string, string, string, string];`,
+        `const host = repo.slice(0, repo.indexOf("/"));`,
+        `registryAccess(process.env).then(async (access) => {`,
+        `  const r = await verifySignature({ client: new RegistryClient(host, access), repository: repo.slice(host.length + 1), digest,`,
+        `    publicKeyPem: fs.readFileSync(pem, "utf8"), commit, stack: "staging", reference: repo });`,
+        `  console.log(JSON.stringify(r.ok ? { ok: true, claims: r.claims } : r));`,
+        `});`,
+      ].join("\n"),
+    );
+    const check = async (digest: string) => {
+      const r = ok(
+        await c.bash(
+          `node_modules/.bin/tsx "${dir}/check.ts" ${api.repositoryUrl} ${digest} "${dir}/cosign.pub" ${C1}`,
+          "staging",
+          { REGISTRY_LOGIN: '{"kind":"gcp"}' },
+        ),
+        "the product's check",
+      );
+      return JSON.parse(r.stdout.trim().split("\n").pop()!);
+    };
+    expect(await check(legacy)).toMatchObject({ ok: true, claims: { commit: C1, stack: "staging" } });
+    const refused = await check(bundle);
+    expect(refused).toMatchObject({ ok: false, check: "format" });
+    expect(refused.problem).toContain(
+      "carries a Sigstore bundle (cosign v3's default format, an OCI referrer)",
+    );
+  });
+
   it("staging at the same commit has nothing to do: preview and up pass --expect-no-changes", async () => {
     timings.stagingUpNoChangeMs = await sameCommit("staging");
   });
@@ -446,6 +536,13 @@ describe("the staging and prod stacks on the real engine", () => {
     timings.prodUpColdMs = r.ms;
     const copyVerify = stepShare(log, (urn) => /::(api|worker)-(promote|verify)$/.test(urn));
     timings.prodCopyVerifyShare = Number(copyVerify.share.toFixed(2));
+    // The promote steps check staging's signature at both ends; the scan waits for prod's own copy.
+    timings.prodPromoteShare = Number(
+      stepShare(log, (urn) => /::(api|worker)-promote$/.test(urn)).share.toFixed(3),
+    );
+    timings.prodScanShare = Number(
+      stepShare(log, (urn) => /::(api|worker)-scan$/.test(urn)).share.toFixed(3),
+    );
     const out = await images("prod");
     expect(out.api.repositoryUrl).toBe("us-central1-docker.pkg.dev/acme-apps-prod/apps/api");
     expect(out.worker.repositoryUrl).toBe(

@@ -89,3 +89,22 @@ describe("upgrading a stack deployed before issue 21", () => {
     expect(text).toMatch(/api-secret-api-key .*\(was api-secret-api_key, an alias\)/);
   });
 });
+
+describe("upgrading it across issue 32 (scan gate, release-step image checks)", () => {
+  it("adds one scan step per image and updates each release step in place: nothing is released again", () => {
+    const commands = changes.filter((c) => c.type === "command:local:Command");
+    const scans = commands.filter((c) => c.name.endsWith("-scan"));
+    expect(scans.length).toBeGreaterThan(0);
+    expect(scans.every((c) => c.change === "create")).toBe(true);
+    // The release steps' command line gains the image checks: an update, whose command is `true`.
+    const releases = commands.filter((c) => c.name.endsWith("-release") && c.change !== "delete");
+    expect(releases.map((c) => [c.name, c.change]).sort()).toEqual([
+      ["api-release", "update"],
+      ["web-release", "update"],
+      ["worker-release", "update"],
+    ]);
+    expect(releases.filter((c) => c.change === "update").every((c) => c.changed.includes("create"))).toBe(
+      true,
+    );
+  });
+});
