@@ -667,8 +667,34 @@ async function main(argv: string[]): Promise<number> {
       `Node, tsx and the CLI's modules alone take ${skopeo.nodeBaselineRssMiB} MiB, the copy adds ${skopeo.promoteImageOwnRssMiB} MiB, ` +
       `of which the transfer ${skopeo.transferRssMiB} MiB (over the second copy, which mounts every blob)`,
   );
+  printSigningShares(recorded.e2e as Record<string, number> | undefined);
   console.log(`\nwrote bench/results.json`);
   return 0;
+}
+
+/**
+ * What signing and the image checks take of an update's own wall time, as the real-engine suite
+ * measured both in one run (tests/e2e/stacks.test.ts stepShare: the union of those steps' spans in the
+ * engine's event log over the update's span). Target under 10% (issue 32).
+ */
+function printSigningShares(e2e: Record<string, number> | undefined): void {
+  if (e2e?.stagingSignShare === undefined) {
+    console.log("\nSigning and scan shares: none recorded yet (npm run e2e records them in bench/results.json)");
+    return;
+  }
+  const pct = (x: number | undefined) => (x === undefined ? "n/a" : `${(x * 100).toFixed(1)}%`);
+  console.log("\nSigning and image checks, share of the update's wall time (real engine, recorded by npm run e2e)");
+  console.log(
+    table(
+      ["update", "steps", "share", "target"],
+      [
+        ["staging, first", "sign (KMS, .sig push)", pct(e2e.stagingSignShare), "< 10%"],
+        ["staging, first", "scan gate (waits for the registry)", pct(e2e.stagingScanShare), "registry-bound"],
+        ["prod, first", "promote (signature checked at both ends, copy)", pct(e2e.prodPromoteShare), "-"],
+        ["prod, first", "scan gate of prod's copy", pct(e2e.prodScanShare), "registry-bound"],
+      ],
+    ),
+  );
 }
 
 run("bench", () => main(process.argv));

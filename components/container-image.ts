@@ -211,7 +211,15 @@ export class ContainerImage extends pulumi.ComponentResource {
         ...(signed
           ? { signature: { commit: args.commit.sha, stack: signed.stack, reference: repo, key: signed.key } }
           : required && source
-            ? { signature: { commit: required.commit, stack: required.stack, reference: source } }
+            ? {
+                signature: {
+                  commit: required.commit,
+                  stack: required.stack,
+                  // A rollback (a copy within this repository) has its signature from an earlier
+                  // promotion, naming the source stack's repository: the other claims still bind it.
+                  ...(source === repo ? {} : { reference: source }),
+                },
+              }
             : {}),
       }));
     this.releaseEnvironment = login.apply((l): Record<string, string> => ({

@@ -129,10 +129,26 @@ function imageOrigin<V, L>(
         },
       };
     }
-    case "rollback":
+    case "rollback": {
+      // A promoting stack's rollback checks the signature its promotion copied here, for that commit.
+      const publicKeyPem = config.signatureKeys?.[svc.target === "cloudrun" ? "gcp" : "aws"];
       return {
-        promoted: { sourceRepositoryUrl: repo.repositoryUrl, digest: source.digest, sourceLogin: repo.login },
+        promoted: {
+          sourceRepositoryUrl: repo.repositoryUrl,
+          digest: source.digest,
+          sourceLogin: repo.login,
+          ...(publicKeyPem && config.promoteFrom
+            ? {
+                signature: {
+                  publicKeyPem,
+                  commit: source.commitSha,
+                  stack: stackOfName(config.promoteFrom),
+                },
+              }
+            : {}),
+        },
       };
+    }
   }
 }
 

@@ -63,7 +63,11 @@ function summarize(r: RecordedResource): string {
       if (promote) {
         const repo = promote.source.split("@")[0];
         return repo === promote.destination
-          ? `rollback: ${promote.source} must still be in this registry (nothing is copied)`
+          ? `rollback: ${promote.source} must still be in this registry (nothing is copied)${
+              promote.signedFor
+                ? `, with its signature for commit ${promote.signedFor} checked by signatureKeys`
+                : ""
+            }`
           : `copy ${promote.source} -> ${promote.destination}${
               promote.signedFor
                 ? ` with its signature, checked at both ends by signatureKeys for commit ${promote.signedFor}`

@@ -26,8 +26,11 @@ export interface ImageChecks {
   signature?: {
     commit: string;
     stack: string;
-    /** The repository the signature names (`docker-reference`): the signing stack's. */
-    reference: string;
+    /**
+     * The repository the signature names (`docker-reference`): the signing stack's.
+     * @default - unchecked (a rollback: the image and its signature were copied here long ago)
+     */
+    reference?: string;
     /**
      * Read the public key from this KMS key (the signing stack's own release). Unset: the key is the
      * step's SIGNATURE_PUBLIC_KEY (a promoting stack's pinned `signatureKeys`).
@@ -49,8 +52,7 @@ function imageFlags(c: ImageChecks): string[] {
           sig.commit,
           "--signed-by",
           sig.stack,
-          "--signed-as",
-          sig.reference,
+          ...(sig.reference ? ["--signed-as", sig.reference] : []),
           ...(sig.key
             ? [
                 "--signed-with",
@@ -93,12 +95,12 @@ function decodeImageChecks(args: string[]): { checks?: ImageChecks; problems: st
     (k) => values.get(k),
   );
   if (commit !== undefined || stack !== undefined || reference !== undefined || withKey !== undefined) {
-    if (!commit || !stack || !reference)
-      problems.push("--signed-for, --signed-by and --signed-as go together");
+    if (!commit || !stack)
+      problems.push("--signed-for and --signed-by go together (with --signed-as, --signed-with)");
     else {
       const key = withKey === undefined ? undefined : parseKeyUri(withKey, values.get("aws-region"));
       if (key && "problem" in key) problems.push(`--signed-with ${key.problem}`);
-      else signature = { commit, stack, reference, ...(key ? { key } : {}) };
+      else signature = { commit, stack, ...(reference ? { reference } : {}), ...(key ? { key } : {}) };
     }
   }
   if (problems.length > 0) return { problems };

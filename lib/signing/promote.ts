@@ -44,7 +44,10 @@ async function checkAt(
   const { client, host, repository } = end;
   const { digest, publicKeyPem, commit, stack } = o;
   // The signature names the source's repository wherever it is checked (it is copied byte for byte).
-  const reference = `${o.from.host}/${o.from.repository}`;
+  // A copy within one repository is a rollback: its signature was copied here by an earlier
+  // promotion and names the source stack's repository, so only the key, digest, commit and stack bind it.
+  const rollback = o.from.host === o.to.host && o.from.repository === o.to.repository;
+  const reference = rollback ? undefined : `${o.from.host}/${o.from.repository}`;
   const at = await verifySignature({ client, repository, digest, publicKeyPem, commit, stack, reference });
   if (!at.ok) throw new SignatureRefused(`${host}/${repository}`, digest, at.check, at.problem);
   return at.signatureManifest;

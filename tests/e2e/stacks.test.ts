@@ -260,6 +260,21 @@ function stepShare(eventLog: string, match: (urn: string) => boolean): { share: 
   return { share: Math.min(1, covered / total), seconds: total };
 }
 
+/** `pulumi up` that also writes the engine's event log, for stepShare. */
+async function upWithEventLog(stack: string, sha: string): Promise<{ r: CliResult; log: string }> {
+  const log = path.join(e.programDir, `${stack}-up.events.jsonl`);
+  // The event log is a debug flag of the CLI (up.go: only with PULUMI_DEBUG_COMMANDS).
+  const r = ok(
+    await c.pulumi(
+      ["--stack", stack, "up", "--yes", "--skip-preview", "--event-log", log],
+      { GITHUB_SHA: sha, PULUMI_DEBUG_COMMANDS: "true" },
+      stack,
+    ),
+    `${stack} up`,
+  );
+  return { r, log };
+}
+
 beforeAll(async () => {
   e = await startEnvironment();
   for (const n of SCALES) {
@@ -331,15 +346,7 @@ describe("the staging and prod stacks on the real engine", () => {
   });
 
   it("staging up: builds both images for their platforms, pushes them by digest to its registries, verifies, tags and releases them", async () => {
-    const log = path.join(e.programDir, "staging-up.events.jsonl");
-    const r = ok(
-      await c.pulumi(
-        ["--stack", "staging", "up", "--yes", "--skip-preview", "--event-log", log],
-        { GITHUB_SHA: C1, PULUMI_DEBUG_COMMANDS: "true" },
-        "staging",
-      ),
-      "staging up",
-    );
+    const { r, log } = await upWithEventLog("staging", C1);
     timings.stagingUpColdMs = r.ms;
     // What signing and the scan gate take of the update's own wall time (bench/README.md).
     timings.stagingSignShare = Number(
@@ -523,16 +530,7 @@ describe("the staging and prod stacks on the real engine", () => {
   });
 
   it("prod up: copies staging's verified digests into its own registries through the StackReference, verifies and deploys them, and builds nothing", async () => {
-    const log = path.join(e.programDir, "prod-up.events.jsonl");
-    // The event log is a debug flag of the CLI (up.go: only with PULUMI_DEBUG_COMMANDS).
-    const r = ok(
-      await c.pulumi(
-        ["--stack", "prod", "up", "--yes", "--skip-preview", "--event-log", log],
-        { GITHUB_SHA: C1, PULUMI_DEBUG_COMMANDS: "true" },
-        "prod",
-      ),
-      "prod up",
-    );
+    const { r, log } = await upWithEventLog("prod", C1);
     timings.prodUpColdMs = r.ms;
     const copyVerify = stepShare(log, (urn) => /::(api|worker)-(promote|verify)$/.test(urn));
     timings.prodCopyVerifyShare = Number(copyVerify.share.toFixed(2));

@@ -140,6 +140,23 @@ describe("imageArgs", () => {
     });
   });
 
+  it("a promoting stack's rollback checks the signature its promotion copied, for the rolled-back commit", () => {
+    const source = imageSource(
+      { rollback: { api: rollback }, commit, imageSources: { api: "rollback" } },
+      svc,
+      { api: promotedImage },
+    );
+    const pem = "-----BEGIN PUBLIC KEY-----\nstaging\n-----END PUBLIC KEY-----\n";
+    const prod = { ...config, signatureKeys: { gcp: pem }, promoteFrom: "acme/multicloud-deploy/staging" };
+    expect(imageArgs(prod, svc, source, repo)).toMatchObject({
+      promoted: {
+        sourceRepositoryUrl: repo.repositoryUrl,
+        digest: rollback.digest,
+        signature: { publicKeyPem: pem, commit: rollback.commitSha, stack: "staging" },
+      },
+    });
+  });
+
   it("a rollback copies within this stack's own repository, with its own login, which proves the image is there", () => {
     const source = imageSource(
       { rollback: { api: rollback }, commit, imageSources: { api: "rollback" } },

@@ -143,9 +143,12 @@ describe("promotion", () => {
       },
     });
     const repo = "us-central1-docker.pkg.dev/acme-apps-prod/apps/api";
-    expect(byName(run, "command:local:Command", "api-promote").inputs.create).toBe(
-      `node_modules/.bin/tsx scripts/promote-image.ts ${repo}@${earlier.digest} ${repo}`,
+    // Nothing is copied; the signature its promotion copied here is checked, for the earlier commit.
+    const check = byName(run, "command:local:Command", "api-promote");
+    expect(check.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/promote-image.ts ${repo}@${earlier.digest} ${repo} --signed-for ${earlier.commitSha} --signed-by staging`,
     );
+    expect(check.inputs.environment.SIGNATURE_PUBLIC_KEY).toContain("-----BEGIN PUBLIC KEY-----");
     expect(byName(run, "command:local:Command", "api-verify").inputs.create).toContain(
       `--tag ${earlier.tag}`,
     );

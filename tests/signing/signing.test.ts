@@ -300,6 +300,28 @@ describe("promotion carries the signature", () => {
     expect(registry.stats.requests).toBeGreaterThan(writes);
   });
 
+  it("a rollback, a copy within prod's repository, checks the signature its promotion copied there, for that commit", async () => {
+    const signer = await gcp();
+    const { digest } = await pushImage(t, "staging/rolled-back");
+    await sign("staging/rolled-back", digest, signer);
+    const promotion = await copy(digest, "staging/rolled-back", "prod/rolled-back", signer);
+    await copySignature(promotion, await checkSourceSignature(promotion));
+    // The signature names staging's repository, not prod's: within one repository, that claim is not asked.
+    const rollback = await copy(digest, "prod/rolled-back", "prod/rolled-back", signer);
+    const manifest = await checkSourceSignature(rollback);
+    await copySignature(rollback, manifest);
+    // A rollback names the commit it goes back to: another commit fails, as a promotion does.
+    await expect(
+      checkSourceSignature(
+        await copy(digest, "prod/rolled-back", "prod/rolled-back", signer, "f".repeat(40)),
+      ),
+    ).rejects.toThrow(`failed the "commit" check`);
+    // Between two repositories the claim is asked: prod's copy is not staging's image.
+    await expect(
+      checkSourceSignature(await copy(digest, "prod/rolled-back", "prod/elsewhere", signer)),
+    ).rejects.toThrow(`failed the "claims" check`);
+  });
+
   it("refuses an unsigned image, or one signed for another commit, naming the image, the digest and the check", async () => {
     const signer = await gcp();
     const { digest } = await pushImage(t, "staging/pushed-by-hand");

@@ -96,28 +96,12 @@ describe("the release step's codec", () => {
       "--gate",
       "invoke",
     ];
-    expect(
-      decodeReleaseArgs([...lambdaArgs, "--signed-for", "c", "--signed-by", "s", "--signed-as", "r"])
-        .problems,
-    ).toEqual(["--image <repo>@sha256:<hex> is required with the image checks (scan and signature flags)"]);
-    expect(
-      decodeReleaseArgs([
-        "lambda",
-        lambda.functionArn,
-        "--version",
-        "7",
-        "--alias",
-        "live",
-        "--health-path",
-        "/h",
-        "--gate",
-        "invoke",
-        "--image",
-        ref,
-        "--signed-for",
-        "c",
-      ]).problems,
-    ).toEqual(["--signed-for, --signed-by and --signed-as go together"]);
+    expect(decodeReleaseArgs([...lambdaArgs, "--signed-for", "c", "--signed-by", "s"]).problems).toEqual([
+      "--image <repo>@sha256:<hex> is required with the image checks (scan and signature flags)",
+    ]);
+    expect(decodeReleaseArgs([...lambdaArgs, "--image", ref, "--signed-for", "c"]).problems).toEqual([
+      "--signed-for and --signed-by go together (with --signed-as, --signed-with)",
+    ]);
   });
 
   it("is not a verify or promote command line", () => {
