@@ -11,7 +11,8 @@
  * is "verify, else sign", sigstore/cosign#313). A `.sig` that is not this key's for this commit cannot
  * be replaced and stops the step, saying which check it failed. Registry credentials come from the
  * environment (REGISTRY_LOGIN, lib/registry/login.ts); the KMS from the deployer's ambient identity.
- * Exit 0: signed or kept; exit 1: not signed (the problem is printed); exit 2: usage.
+ * Exit 0: signed or kept (stdout: `{"outcome","tag","ms"}`, kept in the Command's outputs); exit 1: not
+ * signed (the problem is printed); exit 2: usage.
  */
 import { Command } from "commander";
 import { UserError } from "../lib/errors";
@@ -43,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   const [reference, digest] = step.ref.split("@") as [string, string];
   const host = reference.slice(0, reference.indexOf("/"));
   const client = new RegistryClient(host, await registryAccess(process.env));
+  const started = performance.now();
   const result = await signImage({
     client,
     repository: reference.slice(host.length + 1),
@@ -55,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
     result.outcome === "kept"
       ? `kept: ${reference}:${result.tag} already holds a valid signature by ${keyUri(step.key)} for ${step.commit}`
       : `signed ${step.ref} with ${keyUri(step.key)} (${reference}:${result.tag})`,
+  );
+  // stdout is the Command's output: what was done, and how long the KMS and registry work took.
+  console.log(
+    JSON.stringify({ outcome: result.outcome, tag: result.tag, ms: Math.round(performance.now() - started) }),
   );
   return 0;
 }
