@@ -114,20 +114,22 @@ export class ScannerApi {
     if (target === "AmazonEC2ContainerRegistry_V20150921.DescribeImageScanFindings" && method === "POST") {
       // SigV4's credential scope names the caller's access key; IAM lets only the registry's own account
       // read its scans here (the deployer's role; no repository policy grants it to another account).
-      const keyId = /Credential=([^/,\s]+)/.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
+      // `Credential=<key id>/<date>/<region>/ecr/aws4_request`.
+      const [keyId = "", , region = "us-east-1"] =
+        /Credential=([^,\s]+)/.exec(String(req.headers.authorization ?? ""))?.[1]?.split("/") ?? [];
       const account = this.awsAccount(keyId);
       if (account !== String(body.registryId ?? "")) {
         reply(
           400,
           {
             __type: "AccessDeniedException",
-            message: `User: arn:aws:iam::${account ?? "unknown"}:user/deployer is not authorized to perform: ecr:DescribeImageScanFindings on resource: arn:aws:ecr:us-east-1:${body.registryId}:repository/${body.repositoryName}`,
+            message: `User: arn:aws:iam::${account ?? "unknown"}:user/deployer is not authorized to perform: ecr:DescribeImageScanFindings on resource: arn:aws:ecr:${region}:${body.registryId}:repository/${body.repositoryName}`,
           },
           { "content-type": "application/x-amz-json-1.1" },
         );
         return true;
       }
-      return this.ecr(body, reply);
+      return this.ecr(body, region, reply);
     }
     const m = /^\/v1\/projects\/([^/]+)\/occurrences$/.exec(url.pathname);
     if (m && method === "GET") {
@@ -205,24 +207,24 @@ export class ScannerApi {
       );
     };
     const manifest = JSON.parse(blob(digest).toString("utf8")) as { layers?: { digest: string }[] };
-    const packages = new Map<string, string>();
+    // The topmost layer that holds the package database is the image's (a later layer replaces it).
+    let packages: Map<string, string> | undefined;
     for (const layer of manifest.layers ?? []) {
       let bytes = blob(layer.digest);
       if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
       const db = await fileInTar(bytes, "lib/apk/db/installed");
       if (db === undefined) continue;
-      packages.clear();
+      packages = new Map();
       let name = "";
       for (const line of db.split("\n")) {
         if (line.startsWith("P:")) name = line.slice(2);
         if (line.startsWith("V:") && name) packages.set(name, line.slice(2));
       }
-      packages.set("", "");
     }
-    if (packages.size === 0) return { result: "unsupported" };
-    packages.delete("");
-    const findings = VULNERABILITY_DB.filter((v) => v.versions.includes(packages.get(v.package) ?? "")).map(
-      (v) => ({ id: v.id, severity: v.severity, package: v.package, version: packages.get(v.package)! }),
+    if (!packages) return { result: "unsupported" };
+    const installed = packages;
+    const findings = VULNERABILITY_DB.filter((v) => v.versions.includes(installed.get(v.package) ?? "")).map(
+      (v) => ({ id: v.id, severity: v.severity, package: v.package, version: installed.get(v.package)! }),
     );
     return { result: "found", findings };
   }
@@ -235,17 +237,15 @@ export class ScannerApi {
     this.ecrMode.clear();
   }
 
-  private async ecr(body: JsonBody, reply: Reply): Promise<boolean> {
+  private async ecr(body: JsonBody, region: string, reply: Reply): Promise<boolean> {
     const json = { "content-type": "application/x-amz-json-1.1" };
     const fail = (type: string, message: string) => (reply(400, { __type: type, message }, json), true);
     const repository = String(body.repositoryName ?? "");
     const digest = String(body.imageId?.imageDigest ?? "");
     this.calls.push({ api: "ecr", digest });
-    const host = `${body.registryId}.dkr.ecr.us-east-1.amazonaws.com`;
-    const hostScans = [...this.scans.values()].filter((s) =>
-      s.host.startsWith(`${body.registryId}.dkr.ecr.`),
-    );
-    const scanHost = hostScans[0]?.host ?? host;
+    // The registry of that account in the region the request was signed for.
+    const scanHost = `${body.registryId}.dkr.ecr.${region}.amazonaws.com`;
+    const hostScans = [...this.scans.values()].filter((s) => s.host === scanHost);
     if (
       !hostScans.some((s) => s.repository === repository) &&
       !this.storageHasRepository(scanHost, repository)
