@@ -109,47 +109,42 @@ function imageOrigin<V, L>(
         },
       };
     }
-    case "promote": {
-      // parse.ts signingProblems requires the key of every cloud a stack promotes.
-      const publicKeyPem = config.signatureKeys?.[svc.target === "cloudrun" ? "gcp" : "aws"];
+    case "promote":
       return {
         promoted: {
           sourceRepositoryUrl: source.image.repositoryUrl,
           digest: source.image.digest,
           sourceLogin: repo.sourceLogin(source.image.repositoryUrl),
-          ...(publicKeyPem && config.promoteFrom
-            ? {
-                signature: {
-                  publicKeyPem,
-                  commit: source.commitSha,
-                  stack: stackOfName(config.promoteFrom),
-                },
-              }
-            : {}),
+          ...requiredSignature(config, svc, source.commitSha),
         },
       };
-    }
-    case "rollback": {
+    case "rollback":
       // A promoting stack's rollback checks the signature its promotion copied here, for that commit.
-      const publicKeyPem = config.signatureKeys?.[svc.target === "cloudrun" ? "gcp" : "aws"];
       return {
         promoted: {
           sourceRepositoryUrl: repo.repositoryUrl,
           digest: source.digest,
           sourceLogin: repo.login,
-          ...(publicKeyPem && config.promoteFrom
-            ? {
-                signature: {
-                  publicKeyPem,
-                  commit: source.commitSha,
-                  stack: stackOfName(config.promoteFrom),
-                },
-              }
-            : {}),
+          ...requiredSignature(config, svc, source.commitSha),
         },
       };
-    }
   }
+}
+
+/**
+ * The source stack's signature a promoting stack requires of an image of `svc` made at `commit`: by
+ * its cloud's pinned public key (parse.ts signingProblems requires one per promoted cloud), with the
+ * source stack's name as the `stack` claim. Nothing in a stack that promotes from none.
+ */
+function requiredSignature(
+  config: Pick<StackConfig, "signatureKeys" | "promoteFrom">,
+  svc: ServiceConfig,
+  commit: string,
+): { signature?: { publicKeyPem: string; commit: string; stack: string } } {
+  const publicKeyPem = config.signatureKeys?.[svc.target === "cloudrun" ? "gcp" : "aws"];
+  return publicKeyPem && config.promoteFrom
+    ? { signature: { publicKeyPem, commit, stack: stackOfName(config.promoteFrom) } }
+    : {};
 }
 
 /**
