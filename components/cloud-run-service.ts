@@ -108,6 +108,13 @@ export interface CloudRunServiceArgs {
   /** Cloud Run deletion protection. @default true */
   deletionProtection?: boolean;
   /**
+   * Cloud Run enforces the project's Binary Authorization policy on every revision
+   * (`binaryAuthorization.useDefault`): a revision whose image the policy does not admit is refused,
+   * even one deployed by hand (docs/signing.md, "Binary Authorization"). Plain: the plan shows it.
+   * @default false
+   */
+  binaryAuthorization?: boolean;
+  /**
    * What lets Cloud Run pull the image, when the stack makes it (a reader grant for the service agent
    * on another project's repository): the service is created after these. One grant serves every
    * service of a project, so the caller makes it (ArtifactRegistryRepository.grantReader).
@@ -342,6 +349,7 @@ export class CloudRunService extends pulumi.ComponentResource {
         deletionProtection: a.deletionProtection,
         ingress: INGRESS[a.ingress],
         labels: a.labels,
+        ...(a.binaryAuthorization ? { binaryAuthorization: { useDefault: true } } : {}),
         template,
       } as gcp.cloudrunv2.ServiceArgs,
       {
@@ -563,6 +571,7 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
     imageAccess: args.imageAccess ?? [],
     grantPropagationSeconds: args.grantPropagationSeconds ?? D.grantPropagationSeconds,
     deletionProtection: args.deletionProtection ?? D.deletionProtection,
+    binaryAuthorization: args.binaryAuthorization ?? false,
     healthGate: args.healthGate ?? D.healthGate,
     // `exposure` is what the policy pack's public-exposure-requires-opt-in reads: public is declared,
     // never inferred. It comes after the caller's labels so they cannot contradict it.

@@ -15,6 +15,7 @@ import { encodeSignStep, SIGNATURE_KEY_VAR, type SigningKey } from "../lib/signi
 import type { ScanGate } from "../lib/scan/gate";
 import type { ImageChecks } from "../lib/release/step";
 import { encodeScanStep } from "../lib/scan/step";
+import { encodeAttestStep } from "../lib/binauthz/step";
 
 export const CONTAINER_IMAGE_TYPE = "multicloud:image:ContainerImage";
 
@@ -124,6 +125,13 @@ export interface ContainerImageArgs {
    */
   scanGate?: ScanGate;
   /**
+   * Once the gates passed, attest the digest for Binary Authorization (scripts/attest-image.ts), with
+   * the payload the source stack signed beside its cosign signature; services then depend on the
+   * attestation. Only for a promoted Artifact Registry image with `promoted.signature`.
+   * @default - not attested
+   */
+  attestation?: ImageAttestation;
+  /**
    * Changes a child's args or options before it is created (the escape hatch for a field this
    * component does not expose); see lib/transform.ts.
    * @default - no change
@@ -134,7 +142,14 @@ export interface ContainerImageArgs {
     verification?: Transform<command.local.CommandArgs>;
     signing?: Transform<command.local.CommandArgs>;
     scan?: Transform<command.local.CommandArgs>;
+    attestation?: Transform<command.local.CommandArgs>;
   };
+}
+
+/** Attest the promoted digest for Binary Authorization (docs/signing.md, "Binary Authorization"). */
+export interface ImageAttestation {
+  /** `projects/<p>/attestors/<a>`: the attestor prod's Binary Authorization policy requires. */
+  attestor: pulumi.Input<string>;
 }
 
 /**
@@ -162,6 +177,8 @@ export class ContainerImage extends pulumi.ComponentResource {
   readonly signing: command.local.Command | undefined;
   /** The scan gate after verification; undefined when the image is not gated. */
   readonly scan: command.local.Command | undefined;
+  /** The Binary Authorization attestation after the gates; undefined when the image is not attested. */
+  readonly attestation: command.local.Command | undefined;
   /**
    * What a release of this image checks again before any traffic (lib/release/step.ts ImageChecks):
    * its scan under this gate, and the signature this stack made (checked with its KMS key) or the one
@@ -175,6 +192,14 @@ export class ContainerImage extends pulumi.ComponentResource {
     super(CONTAINER_IMAGE_TYPE, name, {}, opts);
     if ((args.build === undefined) === (args.promoted === undefined)) {
       throw new ComponentArgError("ContainerImage", name, "build, promoted", "give exactly one of them");
+    }
+    if (args.attestation && args.promoted?.signature === undefined) {
+      throw new ComponentArgError(
+        "ContainerImage",
+        name,
+        "attestation",
+        "needs promoted.signature: the attestation carries the payload the source stack signed",
+      );
     }
     this.tag = pulumi.output(args.tag);
     this.platform = args.platform;
@@ -198,8 +223,12 @@ export class ContainerImage extends pulumi.ComponentResource {
     this.scan = args.scanGate && this.scanStep(name, args, args.scanGate, pinned);
     // Staging signs only what passed its scan: the signature says "verified and scanned here".
     this.signing = args.signing && this.sign(name, args, args.signing, pinned, login);
+    // Attested last, once every other gate passed: the attestation is what Cloud Run admits.
+    this.attestation = args.attestation && this.attest(name, args, args.attestation, pinned, login);
     // The scan and the signature too: a service starts only after its image passed both.
-    const gates = [this.verification, this.scan, this.signing].filter((c) => c !== undefined);
+    const gates = [this.verification, this.scan, this.signing, this.attestation].filter(
+      (c) => c !== undefined,
+    );
     this.imageRef = pulumi.all([pinned, ...gates.map((c) => c.urn)]).apply(([ref]) => ref);
     const signed = args.signing;
     const required = args.promoted?.signature;
@@ -367,6 +396,38 @@ export class ContainerImage extends pulumi.ComponentResource {
             encodeSignStep({ ref, key: signing.key, commit: args.commit.sha, stack: signing.stack }),
           ),
           environment: { [STEP_MARKER]: STEPS.sign, [LOGIN_VAR]: login },
+          triggers: [this.digest],
+          logging: command.local.Logging.Stderr,
+        },
+        { parent: this, dependsOn: [this.scan ?? this.verification] },
+      ),
+    );
+  }
+
+  /** Attests the promoted digest with the source stack's signed payload (see scripts/attest-image.ts). */
+  private attest(
+    name: string,
+    args: ContainerImageArgs,
+    a: ImageAttestation,
+    pinned: pulumi.Output<string>,
+    login: pulumi.Output<string>,
+  ): command.local.Command {
+    const required = args.promoted!.signature!;
+    return new command.local.Command(
+      ...transform(
+        args.transform?.attestation,
+        `${name}-attest`,
+        {
+          create: pulumi
+            .all([pinned, a.attestor])
+            .apply(([ref, attestor]) =>
+              encodeAttestStep({ ref, attestor, commit: required.commit, stack: required.stack }),
+            ),
+          environment: {
+            [STEP_MARKER]: STEPS.attest,
+            [LOGIN_VAR]: login,
+            [SIGNATURE_KEY_VAR]: required.publicKeyPem,
+          },
           triggers: [this.digest],
           logging: command.local.Logging.Stderr,
         },

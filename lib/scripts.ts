@@ -21,3 +21,6 @@ export const SIGN_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/sign-image.ts";
 
 /** Waits for the registry's scan of a digest and judges it (scripts/scan-gate.ts). */
 export const SCAN_GATE_COMMAND = "node_modules/.bin/tsx scripts/scan-gate.ts";
+
+/** Attests a promoted Artifact Registry image for Binary Authorization (scripts/attest-image.ts). */
+export const ATTEST_IMAGE_COMMAND = "node_modules/.bin/tsx scripts/attest-image.ts";

@@ -54,6 +54,8 @@ export interface ImageRepository<V, L> {
   login: L;
   /** How a promotion copy logs in to the source stack's registry holding a repository. */
   sourceLogin(sourceRepositoryUrl: string): L;
+  /** The Binary Authorization attestor a promoted or rolled-back image is attested for. @default - none */
+  attestor?: V;
 }
 
 /**
@@ -82,7 +84,15 @@ export function imageArgs<V, L>(
   repo: ImageRepository<V, L>,
 ) {
   // Every image, built, promoted or rolled back to, passes this stack's registry's scan.
-  return { scanGate: config.scanGate, ...imageOrigin(config, svc, source, repo) };
+  const origin = imageOrigin(config, svc, source, repo);
+  // A promoting stack's Cloud Run images are attested last, with the payload the source stack signed.
+  const attest =
+    repo.attestor !== undefined && "promoted" in origin && origin.promoted?.signature !== undefined;
+  return {
+    scanGate: config.scanGate,
+    ...origin,
+    ...(attest ? { attestation: { attestor: repo.attestor! } } : {}),
+  };
 }
 
 function imageOrigin<V, L>(
@@ -182,7 +192,7 @@ export function signingKey(
 
 /** A Cloud Run service's settings as CloudRunService takes them (all but the image and version). */
 export function cloudRunSettings(
-  config: Pick<StackConfig, "deletionProtection" | "nodeEnv">,
+  config: Pick<StackConfig, "deletionProtection" | "nodeEnv" | "binaryAuthorization">,
   svc: CloudRunServiceConfig,
 ) {
   return {
@@ -203,6 +213,7 @@ export function cloudRunSettings(
     exposure: svc.exposure,
     invokers: svc.invokers,
     deletionProtection: config.deletionProtection,
+    binaryAuthorization: config.binaryAuthorization !== undefined,
     healthGate: svc.healthGate,
     healthGateServiceAccount: svc.healthGateServiceAccount,
     grantPropagationSeconds: svc.grantPropagationSeconds,

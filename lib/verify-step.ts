@@ -19,6 +19,7 @@ export const STEPS = {
   release: "release",
   sign: "sign-image",
   scan: "scan-gate",
+  attest: "attest-image",
 } as const;
 
 export interface VerifyStep {

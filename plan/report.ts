@@ -1,6 +1,7 @@
 /** How the offline plan presents a recorded run: a resource tree, counts, notes and the policy pack's verdict. */
 import { decodeSignStep, keyUri } from "../lib/signing/step";
 import { decodeScanStep, scannerOf } from "../lib/scan/step";
+import { decodeAttestStep } from "../lib/binauthz/step";
 import { stillAllowed } from "../lib/scan/gate";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -77,6 +78,9 @@ function summarize(r: RecordedResource): string {
       const sign = decodeSignStep(text);
       if (sign)
         return `sign ${sign.ref} with ${keyUri(sign.key)} (cosign format; commit ${sign.commit}, stack ${sign.stack})`;
+      const attest = decodeAttestStep(text);
+      if (attest)
+        return `attest ${attest.ref} for ${attest.attestor} with staging's signed Binary Authorization payload (commit ${attest.commit}, stack ${attest.stack}; validated, then written; signs nothing)`;
       const scan = decodeScanStep(text);
       if (scan) {
         const g = scan.gate;
@@ -141,6 +145,7 @@ function summarize(r: RecordedResource): string {
         `concurrency=${t.maxInstanceRequestConcurrency} timeout=${t.timeout}`,
         `sa=${t.serviceAccount} ingress=${i.ingress} deletionProtection=${i.deletionProtection}`,
         `revision=${t.revision}`,
+        ...(i.binaryAuthorization?.useDefault ? ["binaryAuthorization=project policy"] : []),
       ].join(" ");
     }
     case "aws:lambda/alias:Alias":
@@ -155,6 +160,13 @@ function summarize(r: RecordedResource): string {
       return `on ${i.qualifier ?? "$LATEST"} authorizationType=${i.authorizationType}${i.authorizationType === "NONE" ? " (anyone on the internet)" : ""}`;
     case "aws:lambda/permission:Permission":
       return `${i.action} for ${i.principal} on ${i.qualifier ?? "the unqualified function"}${i.functionUrlAuthType ? ` (function URL auth ${i.functionUrlAuthType})` : ""}`;
+    case "gcp:binaryauthorization/attestor:Attestor": {
+      const keys = (i.attestationAuthorityNote?.publicKeys ?? []) as { id?: string }[];
+      return `${i.name} (note ${i.attestationAuthorityNote?.noteReference}) trusts ${keys.map((k) => k.id).join(", ")}`;
+    }
+    case "gcp:containeranalysis/note:Note":
+      return `${i.name} (ATTESTATION_AUTHORITY)`;
+    case "gcp:containeranalysis/noteIamMember:NoteIamMember":
     case "gcp:cloudrunv2/serviceIamMember:ServiceIamMember":
     case "gcp:secretmanager/secretIamMember:SecretIamMember":
     case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":

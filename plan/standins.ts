@@ -191,6 +191,33 @@ export function newResourceState(
         state: { ...i, project, secretId, etag: `BwY${hash(i).slice(0, 9)}` },
       };
     }
+    case "gcp:containeranalysis/note:Note":
+      // resource_container_analysis_note.go: id `projects/{{project}}/notes/{{name}}`; `name` reads back
+      // short (flattenContainerAnalysisNoteName → GetResourceNameFromSelfLink).
+      return {
+        id: `projects/${project}/notes/${i.name}`,
+        state: { ...i, project, createTime: "2026-01-01T00:00:00Z", updateTime: "2026-01-01T00:00:00Z" },
+      };
+    case "gcp:binaryauthorization/attestor:Attestor": {
+      // resource_binary_authorization_attestor.go: id `projects/{{project}}/attestors/{{name}}`;
+      // `note_reference` is sent as given when it is `projects/…/notes/…`; a PKIX key's `id` is kept
+      // when given (Optional+Computed); `delegation_service_account_email` is Computed, the project's
+      // Binary Authorization service agent (service-<number>@gcp-sa-binaryauthorization.iam.gserviceaccount.com,
+      // Binary Authorization "multi-project setup").
+      const note = i.attestationAuthorityNote ?? {};
+      return {
+        id: `projects/${project}/attestors/${i.name}`,
+        state: {
+          ...i,
+          project,
+          attestationAuthorityNote: {
+            ...note,
+            delegationServiceAccountEmail: `service-${env.gcpProjectNumber}@gcp-sa-binaryauthorization.iam.gserviceaccount.com`,
+          },
+        },
+      };
+    }
+    case "gcp:containeranalysis/noteIamMember:NoteIamMember":
     case "gcp:cloudrunv2/serviceIamMember:ServiceIamMember":
     case "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
       return { id: `${args.name}/${i.role}/${i.member}`, state: { ...i, etag: `BwY${hash(i).slice(0, 9)}` } };

@@ -339,6 +339,7 @@ export const STEPS = {
   release: "release",
   sign: "sign-image",
   scan: "scan-gate",
+  attest: "attest-image",
 } as const;
 
 /** A Command that carries the step marker: its text or name proves nothing. */

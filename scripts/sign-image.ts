@@ -16,6 +16,7 @@
  */
 import { Command } from "commander";
 import { UserError } from "../lib/errors";
+import { parseImageRef } from "../lib/image-ref";
 import { RegistryClient } from "../lib/registry/client";
 import { ambientSigner } from "../lib/signing/kms";
 import { signImage } from "../lib/signing/sign";
@@ -41,15 +42,17 @@ async function main(argv: string[]): Promise<number> {
   const step = decodeSignArgs(argv.slice(2));
   if ("problem" in step) throw new UserError(`sign-image: ${step.problem}`, []);
 
-  const [reference, digest] = step.ref.split("@") as [string, string];
-  const host = reference.slice(0, reference.indexOf("/"));
-  const client = new RegistryClient(host, await registryAccess(process.env));
+  const image = parseImageRef(step.ref);
+  const reference = `${image.registry}/${image.repository}`;
+  const client = new RegistryClient(image.registry, await registryAccess(process.env));
   const started = performance.now();
   const result = await signImage({
     client,
-    repository: reference.slice(host.length + 1),
+    repository: image.repository,
     reference,
-    digest,
+    digest: image.digest!,
+    // Artifact Registry images feed Cloud Run, which enforces Binary Authorization (docs/signing.md).
+    binauthz: step.key.cloud === "gcp",
     signer: await ambientSigner(step.key),
     claims: { commit: step.commit, stack: step.stack },
   });

@@ -1,7 +1,12 @@
 /** The Cloud Run target: one Artifact Registry repository per stack, one CloudRunService per service. */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { ArtifactRegistryRepository, CloudRunService, type CloudRunServiceArgs } from "../components";
+import {
+  ArtifactRegistryRepository,
+  BinaryAuthorizationAttestor,
+  CloudRunService,
+  type CloudRunServiceArgs,
+} from "../components";
 import type { StackConfig } from "../lib/config/parse";
 import type { CloudRunServiceConfig } from "../lib/config/services";
 import { CLOUD_RUN_SERVICE_TYPE } from "../components/cloud-run-service";
@@ -33,6 +38,18 @@ export function cloudRunTarget(config: StackConfig): Target<CloudRunServiceConfi
   });
   // Looked up once per stack, not per service.
   const auth = registry.registryAuth();
+  // A promoting stack's Binary Authorization attestor, holding the source stack's key (parse.ts
+  // requires signatureKeys.gcp for promoted Cloud Run images and binaryAuthorization only when promoting).
+  const binauthz = config.binaryAuthorization;
+  const publicKeyPem = config.signatureKeys?.gcp;
+  const attestor =
+    binauthz && publicKeyPem
+      ? new BinaryAuthorizationAttestor("binauthz", {
+          project: gcpConfig.project,
+          attestorId: binauthz.attestor,
+          publicKeyPem,
+        })
+      : undefined;
   // Cloud Run pulls with its project's service agent: when the repository is another project's, that
   // agent reads it. One grant of one binding for every service (it was one per service before, named
   // `<service>-image-reader` under the first service: the alias keeps that one).
@@ -62,6 +79,7 @@ export function cloudRunTarget(config: StackConfig): Target<CloudRunServiceConfi
       cacheImageManifest: false,
       auth,
       sourceLogin: () => ({ kind: "gcp" }),
+      ...(attestor ? { attestor: attestor.attestorName } : {}),
     }),
     deploy: (svc, image, appVersion) => {
       const run = new CloudRunService(svc.name, {

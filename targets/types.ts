@@ -18,6 +18,8 @@ export interface ServiceRepository {
   auth: RegistryAuth;
   /** How a promotion copy logs in to the source stack's registry holding `repositoryUrl`. */
   sourceLogin(sourceRepositoryUrl: string): RegistryLogin;
+  /** `projects/<p>/attestors/<a>`: a promoted image is attested for it (Binary Authorization). */
+  attestor?: pulumi.Input<string>;
 }
 
 export interface Target<S extends ServiceConfig> {

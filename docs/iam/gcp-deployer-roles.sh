@@ -35,6 +35,21 @@ if ! gcloud iam roles describe secretIamAdmin --project "$PROJECT" >/dev/null 2>
 fi
 grant "$role"
 
+# A promoting stack with multicloud-deploy:binaryAuthorization (docs/signing.md): the attestor, its
+# note and the note's one grant, then each attestation. No KMS permission: prod signs nothing.
+if [ -n "${BINARY_AUTHORIZATION:-}" ]; then
+  grant roles/binaryauthorization.attestorsAdmin
+  grant roles/containeranalysis.notes.editor
+  grant roles/containeranalysis.notes.attacher
+  grant roles/containeranalysis.occurrences.editor
+  note_role="projects/${PROJECT}/roles/noteIamAdmin"
+  if ! gcloud iam roles describe noteIamAdmin --project "$PROJECT" >/dev/null 2>&1; then
+    gcloud iam roles create noteIamAdmin --project "$PROJECT" --title "Note IAM admin" \
+      --permissions containeranalysis.notes.get,containeranalysis.notes.getIamPolicy,containeranalysis.notes.setIamPolicy >/dev/null
+  fi
+  grant "$note_role"
+fi
+
 # Private services gated with `healthGateServiceAccount`: let the deployer mint that account's
 # identity tokens (only on that account). Set HEALTH_CHECK_SA to do it here.
 if [ -n "${HEALTH_CHECK_SA:-}" ]; then

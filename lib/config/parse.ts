@@ -12,6 +12,7 @@ import { PROJECT } from "./project";
 import {
   stackConfigSchema,
   type ArtifactRegistryConfig,
+  type BinaryAuthorizationConfig,
   type SignatureKeysConfig,
   type SigningConfig,
 } from "./schema";
@@ -173,6 +174,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ParseContext): StackC
       own("signatureKeys"),
       promoteFrom,
     ),
+    ...binaryAuthorizationProblems(ctx.file, services, own("binaryAuthorization"), promoteFrom),
   );
 
   const commit = ctx.resolveCommit(own("commitSha"));
@@ -353,4 +355,28 @@ export function signingProblems(
     }
   }
   return problems;
+}
+
+/**
+ * Binary Authorization is a promoting stack's, for its Cloud Run services: the source stack signs the
+ * payload with every Artifact Registry image it signs, and the promoting stack attests its copy with
+ * it (docs/signing.md, "Binary Authorization").
+ */
+export function binaryAuthorizationProblems(
+  file: string,
+  services: readonly ServiceConfig[],
+  binaryAuthorization: BinaryAuthorizationConfig | undefined,
+  promoteFrom: string | undefined,
+): string[] {
+  if (binaryAuthorization === undefined) return [];
+  const at = `${file}: ${PROJECT}:binaryAuthorization`;
+  if (promoteFrom === undefined)
+    return [
+      `${at}: only a promoting stack attests (it deploys what the stack it promotes from signed); this stack builds, and its signing step already signs the attestation payload of every Artifact Registry image: remove binaryAuthorization here and set it in the promoting stack`,
+    ];
+  if (!services.some((s) => s.target === "cloudrun"))
+    return [
+      `${at}: this stack has no Cloud Run service, and only Cloud Run enforces Binary Authorization; remove it`,
+    ];
+  return [];
 }

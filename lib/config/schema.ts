@@ -94,6 +94,23 @@ const signatureKeysSchema = z.strictObject(
   e("expected { gcp, aws }: public keys in PEM"),
 );
 
+/** The attestor id Binary Authorization names: letters, digits, `-` and `_` (REST `Attestor.name`). */
+export const ATTESTOR_ID = /^[A-Za-z0-9_-]{1,100}$/;
+const binaryAuthorizationSchema = z.strictObject(
+  {
+    /**
+     * The attestor this stack creates in `gcp:project`, holding `signatureKeys.gcp`; the project's
+     * Binary Authorization policy requires it (docs/signing.md, "Binary Authorization").
+     * @default "multicloud-deploy"
+     */
+    attestor: z
+      .string(e('expected an attestor id like "multicloud-deploy"'))
+      .regex(ATTESTOR_ID, e('expected an attestor id like "multicloud-deploy": letters, digits, - and _'))
+      .default("multicloud-deploy"),
+  },
+  e("expected { attestor }"),
+);
+
 // ---------------------------------------------------------------------------------------------
 // Scan gate
 // ---------------------------------------------------------------------------------------------
@@ -343,6 +360,13 @@ export const stackConfigSchema = z.strictObject({
    */
   signatureKeys: fromConfigString(signatureKeysSchema.optional()),
   /**
+   * A promoting stack's Cloud Run enforcement (docs/signing.md, "Binary Authorization"): each promoted
+   * Artifact Registry image is attested once its gates passed, with the payload the source stack signed,
+   * and every Cloud Run service sets `binaryAuthorization.useDefault`, so Cloud Run refuses a revision
+   * whose image was not attested, even one deployed by hand. Unset: Cloud Run does not check.
+   */
+  binaryAuthorization: fromConfigString(binaryAuthorizationSchema.optional()),
+  /**
    * The vulnerability scan every image must pass in this stack's registry before it takes traffic
    * (docs/scanning.md). Closed by default: no critical finding, and a scan that is missing, failed or
    * unsupported fails.
@@ -362,4 +386,5 @@ export type EcrConfig = z.output<typeof ecrSchema>;
 export type ImageConsumersConfig = z.output<typeof imageConsumersSchema>;
 export type SigningConfig = z.output<typeof signingSchema>;
 export type SignatureKeysConfig = z.output<typeof signatureKeysSchema>;
+export type BinaryAuthorizationConfig = z.output<typeof binaryAuthorizationSchema>;
 export type ScanGateConfig = z.output<typeof scanGateSchema>;

@@ -15,6 +15,7 @@ import {
   type SigningClaims,
 } from "./simple-signing";
 import { verifiesWith, verifySignature } from "./verify";
+import { binauthzAnnotations, binauthzPayload } from "../binauthz/payload";
 
 export interface SignImageOptions {
   client: RegistryClient;
@@ -25,6 +26,12 @@ export interface SignImageOptions {
   digest: string;
   signer: Signer;
   claims: SigningClaims;
+  /**
+   * Also sign Binary Authorization's payload for the digest, carried in the `.sig` layer, so that a
+   * promoting stack can attest its copy without a key (lib/binauthz/payload.ts).
+   * @default false
+   */
+  binauthz?: boolean;
 }
 
 export type SignResult = { outcome: "signed" | "kept"; tag: string; publicKeyPem: string };
@@ -52,7 +59,7 @@ export async function signImage(o: SignImageOptions): Promise<SignResult> {
   // A KMS answer that its own public key does not verify is never pushed.
   if (!verifiesWith(createPublicKey(publicKeyPem), payload, signature))
     throw new Error(`${o.signer.key} returned a signature its public key does not verify`);
-  const image = signatureImage(payload, signature);
+  const image = signatureImage(payload, signature, o.binauthz ? await signBinauthz(o, publicKeyPem) : {});
   for (const [digest, body] of [
     [image.configDigest, image.config],
     [image.payloadDigest, image.payload],
@@ -66,4 +73,13 @@ export async function signImage(o: SignImageOptions): Promise<SignResult> {
   if (!written.ok)
     throw new Error(`the signature pushed to ${o.reference}:${tag} does not verify: ${written.problem}`);
   return { outcome: "signed", tag, publicKeyPem };
+}
+
+/** Binary Authorization's payload for the digest, signed by the same key and checked like the first. */
+async function signBinauthz(o: SignImageOptions, publicKeyPem: string): Promise<Record<string, string>> {
+  const payload = binauthzPayload(o.reference, o.digest);
+  const signature = await o.signer.signDigest(createHash("sha256").update(payload).digest());
+  if (!verifiesWith(createPublicKey(publicKeyPem), payload, signature))
+    throw new Error(`${o.signer.key} returned a signature its public key does not verify`);
+  return binauthzAnnotations(payload, signature);
 }

@@ -104,7 +104,12 @@ export interface SignatureImage {
  * The `.sig` image for one signature: the config is what go-containerregistry writes for an image made
  * by appending one layer to `empty.Image` (cosign `pkg/oci/mutate`), its `diff_ids` the payload's digest.
  */
-export function signatureImage(payload: Buffer, signatureDer: Buffer): SignatureImage {
+export function signatureImage(
+  payload: Buffer,
+  signatureDer: Buffer,
+  /** More annotations on the layer (lib/binauthz/payload.ts); cosign reads only its own. */
+  annotations: Record<string, string> = {},
+): SignatureImage {
   const payloadDigest = sha256(payload);
   const config = Buffer.from(
     JSON.stringify({
@@ -127,7 +132,7 @@ export function signatureImage(payload: Buffer, signatureDer: Buffer): Signature
           mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
           size: payload.length,
           digest: payloadDigest,
-          annotations: { [SIGNATURE_ANNOTATION]: signatureDer.toString("base64") },
+          annotations: { [SIGNATURE_ANNOTATION]: signatureDer.toString("base64"), ...annotations },
         },
       ],
     }),

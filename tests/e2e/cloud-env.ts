@@ -160,6 +160,7 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
     "cloudkms.googleapis.com",
     "kms.us-east-1.amazonaws.com",
     "containeranalysis.googleapis.com",
+    "binaryauthorization.googleapis.com",
     ...serviceHosts.flatMap((h) => [h, `next---${h}`]),
   ];
   const cert = makeCertificate(root, e.ca, "127.0.0.1", cloudHosts, "cloud");
@@ -191,6 +192,8 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
     accounts: Object.fromEntries(identities.map((s) => [s.awsAccessKeyId, s.awsAccountId])),
     // The scanners read what each registry says was pushed (its notifications), from its storage.
     registryStorage: (host) => registries.get(host)?.dataDir,
+    // Each stack's project number, as its stand-in names its Binary Authorization service agent.
+    projectNumber: (project) => identities.find((s) => s.gcpProject === project)?.gcpProjectNumber ?? "",
   }).start();
   const stop = async () => {
     // The registries first: they hold 127.0.0.2-4:443 in other processes, which outlive a hung close.

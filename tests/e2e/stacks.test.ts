@@ -25,6 +25,7 @@ import * as path from "node:path";
 import { parse as parseYaml, parseDocument, stringify as toYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticConfig } from "../../bench/analysis";
+import { pkixKeyId } from "../../lib/binauthz/payload";
 import { lambdaFunctionName } from "../../lib/names";
 import { stackIdentity, startCloud, type CloudEnvironment, type StackIdentity } from "./cloud-env";
 import {
@@ -602,6 +603,66 @@ describe("the staging and prod stacks on the real engine", () => {
     timings.prodUpNoChangeMs = await sameCommit("prod");
   });
 
+  it("Binary Authorization: prod attested its Cloud Run image with staging's signed payload, and once the project's policy requires the attestor, Cloud Run refuses a revision deployed by hand whose image nothing attested", async () => {
+    const out = await images("prod");
+    const binauthz = c.cloud.binauthz;
+    const attestor = "projects/acme-apps-prod/attestors/multicloud-deploy";
+    // The attestor prod made trusts staging's key, under the id the attestation names.
+    const made = binauthz.attestors.get(attestor)!;
+    expect(made.userOwnedGrafeasNote.publicKeys.map((k) => k.id)).toEqual([pkixKeyId(keys.gcp)]);
+    expect(made.userOwnedGrafeasNote.noteReference).toBe("projects/acme-apps-prod/notes/multicloud-deploy");
+    // One attestation of prod's own copy, validated before it was written; a re-run wrote nothing more.
+    const image = `${out.api.repositoryUrl}@${out.api.digest}`;
+    const attestations = binauthz.occurrencesOf(prod.gcpProject, `https://${image}`);
+    expect(attestations).toHaveLength(1);
+    const ops = binauthz.calls.map((x) => x.op);
+    expect(ops.indexOf("attestors.validateAttestationOccurrence")).toBeLessThan(
+      ops.indexOf("occurrences.create"),
+    );
+    // Its payload is the one staging signed, naming staging's repository: only the digest binds it.
+    const payload = JSON.parse(
+      Buffer.from(attestations[0]!.attestation.serializedPayload, "base64").toString("utf8"),
+    );
+    expect(payload.critical).toEqual({
+      identity: { "docker-reference": first.staging.api.repositoryUrl },
+      image: { "docker-manifest-digest": out.api.digest },
+      type: "Google cloud binauthz container signature",
+    });
+    // The platform team sets the project's policy once (docs/signing.md gives the commands).
+    const policy = await fetch(`${c.cloud.url}/v1/projects/${prod.gcpProject}/policy`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        globalPolicyEvaluationMode: "ENABLE",
+        defaultAdmissionRule: {
+          evaluationMode: "REQUIRE_ATTESTATION",
+          enforcementMode: "ENFORCED_BLOCK_AND_AUDIT_LOG",
+          requireAttestationsBy: [attestor],
+        },
+      }),
+    });
+    expect(policy.status).toBe(200);
+    // `gcloud run deploy` by hand: a PATCH of the service with a new template. An image nothing
+    // attested is refused by Cloud Run itself, whoever sends it; so is one by tag.
+    const service = `projects/${prod.gcpProject}/locations/us-central1/services/api`;
+    const revisions = c.cloud.services.get(service)!.revisions.length;
+    for (const unattested of [
+      `${out.api.repositoryUrl}@sha256:${createHash("sha256").update("pushed by hand").digest("hex")}`,
+      `${out.api.repositoryUrl}:${out.api.tag}`,
+    ]) {
+      const r = await fetch(`${c.cloud.url}/v2/${service}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ template: { containers: [{ image: unattested }] } }),
+      });
+      expect(r.status, unattested).toBe(400);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toContain(
+        `denied by Binary Authorization default admission rule`,
+      );
+    }
+    expect(c.cloud.services.get(service)!.revisions.length).toBe(revisions);
+  });
+
   it("a second commit: staging builds and releases it, prod promotes and releases the same digests", async () => {
     const s = ok(await up("staging", C2), "staging up at the second commit");
     timings.stagingUpWarmMs = s.ms;
@@ -614,6 +675,10 @@ describe("the staging and prod stacks on the real engine", () => {
     const out = await images("prod");
     expect([out.api.digest, out.worker.digest]).toEqual([second.api.digest, second.worker.digest]);
     expect(liveVersion("prod")).toBe("2");
+    // Under the policy set above, Cloud Run admitted the new revision: prod attested it first.
+    expect(
+      c.cloud.binauthz.occurrencesOf(prod.gcpProject, `https://${out.api.repositoryUrl}@${out.api.digest}`),
+    ).toHaveLength(1);
     // The first commit's images are still in prod's registries, tagged: what a rollback needs.
     expect(stored(out.api.repositoryUrl, first.staging.api.digest).tags).toEqual([first.staging.api.tag]);
   });

@@ -550,8 +550,37 @@ describe("signing and signature keys (docs/signing.md)", () => {
         `${F}signing.gcpKmsKey: expected a Cloud KMS key version like projects/acme-apps-staging/locations/us-central1/keyRings/multicloud-deploy/cryptoKeys/image-signing/cryptoKeyVersions/1, got "${GCP_KEY.replace(/\/cryptoKeyVersions\/1$/, "")}"`,
       ],
     ],
+    [
+      "Binary Authorization belongs to a promoting stack: the building stack signs its payload and never attests",
+      { binaryAuthorization: JSON.stringify({}) },
+      [
+        `${F}binaryAuthorization: only a promoting stack attests (it deploys what the stack it promotes from signed); this stack builds, and its signing step already signs the attestation payload of every Artifact Registry image: remove binaryAuthorization here and set it in the promoting stack`,
+      ],
+    ],
+    [
+      "an attestor id Binary Authorization would refuse",
+      {
+        promoteFrom: "acme/multicloud-deploy/staging",
+        signatureKeys: KEYS,
+        binaryAuthorization: JSON.stringify({ attestor: "prod attestor" }),
+      },
+      [
+        `${F}binaryAuthorization.attestor: expected an attestor id like "multicloud-deploy": letters, digits, - and _, got "prod attestor"`,
+      ],
+    ],
   ])("%s", (_, project, expected) => {
     expect([...problemsOf(raw(project))].sort()).toEqual([...expected].sort());
+  });
+
+  it("Binary Authorization's attestor defaults to multicloud-deploy", () => {
+    const c = parse(
+      raw({
+        promoteFrom: "acme/multicloud-deploy/staging",
+        signatureKeys: KEYS,
+        binaryAuthorization: JSON.stringify({}),
+      }),
+    );
+    expect(c.binaryAuthorization).toEqual({ attestor: "multicloud-deploy" });
   });
 
   it("parses both, as each cloud's step reads them", () => {

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { byName, loadStackConfig, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
+import { pkixKeyId } from "../../lib/binauthz/payload";
 
 let staging: ProgramRun;
 let prod: ProgramRun;
@@ -78,6 +79,53 @@ describe("promotion", () => {
       byName(staging, "command:local:Command", "api-sign").urn,
     );
     expect(ofType(prod, "command:local:Command").filter((c) => c.name.endsWith("-sign"))).toEqual([]);
+  });
+
+  it("prod attests each promoted Cloud Run image for Binary Authorization once its scan passed, and its Cloud Run services enforce the project's policy", () => {
+    const attest = byName(prod, "command:local:Command", "api-attest");
+    const { digest, repositoryUrl } = prod.outputs.images.api;
+    expect(attest.inputs.create).toBe(
+      `node_modules/.bin/tsx scripts/attest-image.ts ${repositoryUrl}@${digest} --attestor projects/acme-apps-prod/attestors/multicloud-deploy --signed-for ${staging.outputs.images.api.commitSha} --signed-by staging`,
+    );
+    expect(attest.inputs.environment).toEqual({
+      MULTICLOUD_DEPLOY_STEP: "attest-image",
+      REGISTRY_LOGIN: '{"kind":"gcp"}',
+      SIGNATURE_PUBLIC_KEY: prod.config!.signatureKeys!.gcp,
+    });
+    expect(attest.dependencies).toContain(byName(prod, "command:local:Command", "api-scan").urn);
+    const svc = byName(prod, "gcp:cloudrunv2/service:Service", "api");
+    expect(svc.inputs.binaryAuthorization).toEqual({ useDefault: true });
+    expect(svc.propertyDependencies?.template).toContain(attest.urn);
+    // The attestor holds staging's key; Binary Authorization's service account may read its note.
+    const attestor = byName(prod, "gcp:binaryauthorization/attestor:Attestor", "binauthz");
+    expect(attestor.inputs.attestationAuthorityNote.publicKeys).toEqual([
+      {
+        id: pkixKeyId(prod.config!.signatureKeys!.gcp!),
+        comment: "the source stack's signing key (multicloud-deploy:signatureKeys.gcp)",
+        pkixPublicKey: {
+          publicKeyPem: prod.config!.signatureKeys!.gcp,
+          signatureAlgorithm: "ECDSA_P256_SHA256",
+        },
+      },
+    ]);
+    expect(
+      byName(prod, "gcp:containeranalysis/noteIamMember:NoteIamMember", "binauthz-note-viewer").inputs,
+    ).toMatchObject({
+      role: "roles/containeranalysis.notes.occurrences.viewer",
+      member: expect.stringMatching(
+        /^serviceAccount:service-\d+@gcp-sa-binaryauthorization\.iam\.gserviceaccount\.com$/,
+      ),
+    });
+    // Lambda cannot enforce an image signature: no attest step, and staging attests nothing.
+    expect(
+      ofType(prod, "command:local:Command")
+        .map((c) => c.name)
+        .filter((n) => n.endsWith("-attest")),
+    ).toEqual(["api-attest"]);
+    expect(ofType(staging, "gcp:binaryauthorization/attestor:Attestor")).toEqual([]);
+    expect(
+      byName(staging, "gcp:cloudrunv2/service:Service", "api").inputs.binaryAuthorization,
+    ).toBeUndefined();
   });
 
   it("every image, built or promoted, waits for its registry's scan under the stack's scanGate before any service uses it", () => {

@@ -13,7 +13,53 @@
  *   says whose it is, which the stand-in ECR registries ask.
  */
 import type * as http from "node:http";
+import { googleError } from "./cloud-run";
 import type { JsonBody, Reply } from "./http";
+
+/** The bearer token of a Google API request (`Authorization: Bearer <token>`), or "". */
+export function bearerToken(req: { headers: Record<string, unknown> }): string {
+  return /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
+}
+
+/** Whether a principal is one of a project's own service accounts (`…@<project>.iam.gserviceaccount.com`). */
+export function ofProject(principal: string, project: string): boolean {
+  return principal.split("@")[1]?.split(".").includes(project) ?? false;
+}
+
+/**
+ * IAM's refusal of a Google API call: 403 `PERMISSION_DENIED`, "Permission '<permission>' denied on
+ * resource '<resource>' (or it may not exist).", the same for a resource that does not exist, so a
+ * caller learns nothing about what it may not use (the text Cloud KMS, Container Analysis and Binary
+ * Authorization give alike).
+ */
+export function googleDenied(reply: Reply, permission: string, resource: string): true {
+  reply(
+    403,
+    googleError(
+      403,
+      `Permission '${permission}' denied on resource '${resource}' (or it may not exist).`,
+      "PERMISSION_DENIED",
+    ),
+  );
+  return true;
+}
+
+/**
+ * IAM's refusal of an AWS API call (awsJson1_1): 400 `AccessDeniedException`, "User: <arn> is not
+ * authorized to perform: <action> on resource: <arn>" (the form AWS APIs answer in; the caller's
+ * ARN here is the suite's deployer role).
+ */
+export function awsDenied(reply: Reply, account: string | undefined, action: string, resource: string): true {
+  reply(
+    400,
+    {
+      __type: "AccessDeniedException",
+      message: `User: arn:aws:sts::${account ?? "unknown"}:assumed-role/deployer is not authorized to perform: ${action} on resource: ${resource}`,
+    },
+    { "content-type": "application/x-amz-json-1.1" },
+  );
+  return true;
+}
 
 export class Credentials {
   /** Access tokens issued → the refresh token they were issued for. */

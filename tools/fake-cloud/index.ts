@@ -9,7 +9,9 @@
  * - auth.ts: Google's token endpoint and ECR's GetAuthorizationToken;
  * - kms.ts: Cloud KMS asymmetricSign and AWS KMS Sign, with their public keys;
  * - scans.ts: ECR's DescribeImageScanFindings and Container Analysis occurrences, scanning on push
- *   what the real registries (tools/local-registry.ts `notify`) say was pushed.
+ *   what the real registries (tools/local-registry.ts `notify`) say was pushed;
+ * - binauthz.ts: Binary Authorization's attestors, policy and attestations, and Cloud Run's admission
+ *   of a revision under it.
  *
  * Each revision or version also answers its own health check, and can be told to fail (`unhealthy`,
  * `failNew`), so a test can release a broken build. A tagged revision's URL is served here:
@@ -35,6 +37,7 @@ import type { JsonBody, Reply } from "./http";
 import { LambdaApi, type FakeAlias, type FakeFunction, type LambdaEvent } from "./lambda";
 import { KmsApi } from "./kms";
 import { ScannerApi } from "./scans";
+import { BinauthzApi } from "./binauthz";
 
 export type { FakeAlias, FakeFunction, FakeService, FaultPlan, TrafficTarget };
 
@@ -48,6 +51,8 @@ export interface FakeCloudOptions {
   accounts?: Record<string, string>;
   /** A registry host's storage directory, for the scanners to read what was pushed. @default - none */
   registryStorage?: (host: string) => string | undefined;
+  /** A Google project's number (its Binary Authorization service agent's name). @default - 123456789012 */
+  projectNumber?: (project: string) => string;
 }
 
 export class FakeCloud {
@@ -73,6 +78,8 @@ export class FakeCloud {
   readonly kms: KmsApi;
   /** The registries' vulnerability scanners (scans.ts). */
   readonly scans: ScannerApi;
+  /** Binary Authorization, its notes and attestations (binauthz.ts). */
+  readonly binauthz: BinauthzApi;
 
   constructor(private readonly options: FakeCloudOptions = {}) {
     this.credentials = new Credentials(options.accounts);
@@ -87,7 +94,13 @@ export class FakeCloud {
       (token) => this.credentials.googlePrincipal(token),
       (keyId) => this.credentials.awsAccount(keyId),
     );
+    this.binauthz = new BinauthzApi(
+      (token) => this.credentials.googlePrincipal(token),
+      options.projectNumber,
+    );
+    this.scans.attestations = (project, url) => this.binauthz.occurrencesOf(project, url);
     this.run = new CloudRunApi(this.faults, record, (svc, tag) => this.serviceUri(svc, tag), mark);
+    this.run.admit = (project, image) => this.binauthz.admits(project, image);
     this.lambda = new LambdaApi(
       this.faults,
       record,
@@ -256,6 +269,7 @@ export class FakeCloud {
     if (this.credentials.handle(req, url.pathname, raw, body, reply)) return;
     if (this.stands(method, url, body, reply)) return;
     if (this.kms.handle(req, method, url.pathname, body, reply)) return;
+    if (this.binauthz.handle(req, method, url, body, reply)) return;
     if (await this.scans.handle(req, method, url, body, reply)) return;
     if (this.run.handle(method, url.pathname, body, url.searchParams, reply)) return;
     // A revision's own URL, by tag: its health answer.
@@ -268,6 +282,14 @@ export class FakeCloud {
   /** What the provider stand-ins do. */
   private stands(method: string, url: URL, body: JsonBody, reply: Reply): boolean {
     if (url.pathname === "/_fake/cloudrun/revision" && method === "POST") {
+      // The provider sends `binaryAuthorization` with the service (a top-level Service field); Cloud Run
+      // checks the new revision's image against the project's policy before it makes the revision.
+      const refused = this.run.refusal(
+        body.service,
+        body.binaryAuthorization?.useDefault === true,
+        body.image,
+      );
+      if (refused) return (reply(400, refused), true);
       if (!this.run.services.has(body.service)) {
         this.run.addService(body.service, body.revision, {
           ...(body.traffic ? { traffic: body.traffic } : {}),
@@ -284,6 +306,7 @@ export class FakeCloud {
       }
       // `ready`: whether the revision asked for started (the provider waits for the update's operation).
       const svc = this.run.services.get(body.service)!;
+      svc.binaryAuthorization = body.binaryAuthorization?.useDefault === true;
       return (reply(200, { ...this.run.resource(svc), ready: this.run.ready(svc, body.revision) }), true);
     }
     if (url.pathname === "/_fake/lambda/publish" && method === "POST") {

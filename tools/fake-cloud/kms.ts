@@ -34,6 +34,7 @@
  * Each call is counted (`calls`) and can be told to fail (`failNext`), as the other fakes can.
  */
 import { crc32c } from "@aws-crypto/crc32c";
+import { awsDenied, bearerToken, googleDenied } from "./auth";
 import { p256 } from "@noble/curves/nist.js";
 import { generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
 import type * as http from "node:http";
@@ -130,8 +131,7 @@ export class KmsApi {
     const m = /^\/v1\/(projects\/[^:]+?)(:asymmetricSign|\/publicKey)$/.exec(path);
     if (!m) return false;
     const [, name, what] = m as unknown as [string, string, string];
-    const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
-    const caller = this.googlePrincipal(token) ?? "";
+    const caller = this.googlePrincipal(bearerToken(req)) ?? "";
     const op = what === ":asymmetricSign" ? "asymmetricSign" : "getPublicKey";
     this.calls.push({ api: "gcp", op, key: name, caller });
     if (this.failNext?.op === op) {
@@ -144,17 +144,7 @@ export class KmsApi {
       op === "asymmetricSign"
         ? "cloudkms.cryptoKeyVersions.useToSign"
         : "cloudkms.cryptoKeyVersions.viewPublicKey";
-    if (!key || !key.signers.some((s) => caller.includes(s))) {
-      reply(
-        403,
-        googleError(
-          403,
-          `Permission '${permission}' denied on resource '${name}' (or it may not exist).`,
-          "PERMISSION_DENIED",
-        ),
-      );
-      return true;
-    }
+    if (!key || !key.signers.some((s) => caller.includes(s))) return googleDenied(reply, permission, name);
     if (op === "getPublicKey" && method === "GET") {
       reply(200, {
         pem: key.publicKeyPem,
@@ -241,13 +231,7 @@ export class KmsApi {
         : fail(400, "NotFoundException", `Key '${ref}' does not exist`);
     }
     const key = this.aws.get(arn);
-    if (!key || !key.users.includes(account)) {
-      return fail(
-        400,
-        "AccessDeniedException",
-        `User: arn:aws:sts::${account}:assumed-role/deployer is not authorized to perform: kms:${op} on resource: ${arn}`,
-      );
-    }
+    if (!key || !key.users.includes(account)) return awsDenied(reply, account, `kms:${op}`, arn);
     if (op === "GetPublicKey") {
       reply(
         200,

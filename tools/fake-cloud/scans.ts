@@ -36,6 +36,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { extract } from "tar-stream";
+import { awsDenied, bearerToken, googleDenied, ofProject } from "./auth";
 import { googleError } from "./cloud-run";
 import type { JsonBody, Reply } from "./http";
 
@@ -90,6 +91,8 @@ export class ScannerApi {
   /** Every request, for tests: which API asked for which digest. */
   readonly calls: { api: "ecr" | "containeranalysis"; digest: string }[] = [];
   private readonly scans = new Map<string, Scan>();
+  /** Other occurrences of an image in a project, listed with the scan's (binauthz.ts's attestations). */
+  attestations: (project: string, resourceUrl: string) => JsonBody[] = () => [];
 
   constructor(
     /** A registry host's storage directory (distribution's filesystem driver), to read what was pushed. */
@@ -118,37 +121,22 @@ export class ScannerApi {
       const [keyId = "", , region = "us-east-1"] =
         /Credential=([^,\s]+)/.exec(String(req.headers.authorization ?? ""))?.[1]?.split("/") ?? [];
       const account = this.awsAccount(keyId);
-      if (account !== String(body.registryId ?? "")) {
-        reply(
-          400,
-          {
-            __type: "AccessDeniedException",
-            message: `User: arn:aws:iam::${account ?? "unknown"}:user/deployer is not authorized to perform: ecr:DescribeImageScanFindings on resource: arn:aws:ecr:${region}:${body.registryId}:repository/${body.repositoryName}`,
-          },
-          { "content-type": "application/x-amz-json-1.1" },
+      if (account !== String(body.registryId ?? ""))
+        return awsDenied(
+          reply,
+          account,
+          "ecr:DescribeImageScanFindings",
+          `arn:aws:ecr:${region}:${body.registryId}:repository/${body.repositoryName}`,
         );
-        return true;
-      }
       return this.ecr(body, region, reply);
     }
     const m = /^\/v1\/projects\/([^/]+)\/occurrences$/.exec(url.pathname);
     if (m && method === "GET") {
       // Only the project's own principals hold containeranalysis.occurrences.list here; IAM answers a
       // denial and a missing project alike (as for Cloud KMS, kms.ts).
-      const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
-      const principal = this.googlePrincipal(token) ?? "";
       const project = m[1]!;
-      if (!principal.split("@")[1]?.split(".").includes(project)) {
-        reply(
-          403,
-          googleError(
-            403,
-            `Permission 'containeranalysis.occurrences.list' denied on resource 'projects/${project}' (or it may not exist).`,
-            "PERMISSION_DENIED",
-          ),
-        );
-        return true;
-      }
+      if (!ofProject(this.googlePrincipal(bearerToken(req)) ?? "", project))
+        return googleDenied(reply, "containeranalysis.occurrences.list", `projects/${project}`);
       return this.occurrences(project, url.searchParams, reply);
     }
     return false;
@@ -408,6 +396,7 @@ export class ScannerApi {
             }),
           );
     }
+    all.push(...this.attestations(project, url));
     const matching = all.filter((o) => kind === undefined || o.kind === kind);
     // "Max allowed page size is 1000. If not specified, page size defaults to 20." (grafeas.proto)
     const size = Math.min(Math.max(Number(params.get("pageSize") ?? 20), 1), 1000);

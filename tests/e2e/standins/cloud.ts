@@ -90,6 +90,16 @@ async function fake<T>(pathname: string, body?: unknown): Promise<T> {
     headers: { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  // A Cloud Run refusal of the revision (Binary Authorization), in the provider's words for a create or
+  // update (resource_cloud_run_v2_service.go: "Error creating Service: %s", "Error updating Service %q:
+  // %s", around googleapi.Error's "googleapi: Error <code>: <message>").
+  if (res.status === 400 && pathname === "/_fake/cloudrun/revision") {
+    const { error } = (await res.json()) as { error: { message: string } };
+    const b = body as { service: string; updating: boolean };
+    throw new Error(
+      `${b.updating ? `Error updating Service ${JSON.stringify(b.service)}` : "Error creating Service"}: googleapi: Error 400: ${error.message}`,
+    );
+  }
   if (!res.ok) throw new Error(`fake cloud ${pathname}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
@@ -182,6 +192,27 @@ async function liveService(i: Record<string, any>): Promise<Record<string, unkno
   };
 }
 
+/**
+ * A Google API call with the provider's own credentials (Application Default Credentials), by the API's
+ * real host name, as the provider's create does; an error answer is the provider's
+ * `Error creating <Resource>: googleapi: Error <code>: <message>` (tpgresource's create path wraps the
+ * API error; googleapi.Error's text is "googleapi: Error <code>: <message>").
+ */
+async function googleCreate(resource: string, url: string, data: unknown): Promise<Record<string, any>> {
+  const { GoogleAuth } = await import("google-auth-library");
+  const client = await new GoogleAuth({
+    scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+  }).getClient();
+  try {
+    return (await client.request<Record<string, any>>({ url, method: "POST", data })).data;
+  } catch (err) {
+    const e = (err as { response?: { status?: number; data?: { error?: { message?: string } } } }).response;
+    throw new Error(
+      `Error creating ${resource}: googleapi: Error ${e?.status}: ${e?.data?.error?.message ?? String(err)}`,
+    );
+  }
+}
+
 /** What creating or updating a resource does in the fake cloud. */
 async function apply(
   type: string,
@@ -189,8 +220,45 @@ async function apply(
   olds?: Record<string, any>,
 ): Promise<Record<string, unknown>> {
   if (!FAKE) return outs;
+  // Note and Attestor: created through Container Analysis and Binary Authorization, as the provider
+  // does (resource_container_analysis_note.go sends the note as `attestation`, "Field was renamed in GA
+  // API"; resource_binary_authorization_attestor.go sends `userOwnedGrafeasNote`). Updates are not
+  // modeled: the suite never changes either.
+  if (type === "gcp:containeranalysis/note:Note" && !olds) {
+    await googleCreate(
+      "Note",
+      `https://containeranalysis.googleapis.com/v1/projects/${outs.project}/notes?noteId=${outs.name}`,
+      { attestation: outs.attestationAuthority },
+    );
+    return outs;
+  }
+  if (type === "gcp:binaryauthorization/attestor:Attestor" && !olds) {
+    const { attestationAuthorityNote: note } = outs;
+    const made = await googleCreate(
+      "Attestor",
+      `https://binaryauthorization.googleapis.com/v1/projects/${outs.project}/attestors?attestorId=${outs.name}`,
+      {
+        description: outs.description,
+        userOwnedGrafeasNote: { noteReference: note.noteReference, publicKeys: note.publicKeys },
+      },
+    );
+    return {
+      ...outs,
+      attestationAuthorityNote: {
+        ...note,
+        delegationServiceAccountEmail: made.userOwnedGrafeasNote?.delegationServiceAccountEmail,
+      },
+    };
+  }
   if (type === "gcp:cloudrunv2/service:Service") {
+    // Cloud Run checks the new revision's image against the project's Binary Authorization policy when
+    // the service sets `binaryAuthorization.useDefault` (a top-level Service field). A refusal fails the
+    // create or update, in the provider's words (resource_cloud_run_v2_service.go: "Error creating
+    // Service: %s" / "Error updating Service %q: %s" around googleapi's "googleapi: Error 400: …").
     const made = await fake<{ ready: boolean }>("/_fake/cloudrun/revision", {
+      binaryAuthorization: outs.binaryAuthorization,
+      image: outs.template?.containers?.[0]?.image,
+      updating: olds !== undefined,
       service: outs.id,
       revision: outs.template?.revision,
       // Create sends the configured traffic; Update the traffic in state.

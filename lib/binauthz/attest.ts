@@ -1,0 +1,127 @@
+/**
+ * Writes the Binary Authorization attestation of one image in a promoting stack's Artifact Registry,
+ * once its gates have passed, so that Cloud Run admits it (docs/signing.md, "Binary Authorization").
+ * The payload and its signature are staging's (lib/binauthz/payload.ts); this only attaches them to
+ * an occurrence naming prod's image, as `gcloud container binauthz attestations create --validate`
+ * does:
+ *
+ * 1. The attestor (Binary Authorization REST v1 `projects.attestors.get`): its note is
+ *    `userOwnedGrafeasNote.noteReference`, and one of its `publicKeys[].id` must be the id the
+ *    signature names, or the attestor does not trust staging's key.
+ * 2. Idempotent: an `ATTESTATION` occurrence (Container Analysis REST v1 `projects.occurrences.list`,
+ *    `filter=kind="ATTESTATION" AND resourceUrl="…"`) on that note, of the image, with this payload
+ *    and signature, is kept. A re-run writes nothing.
+ * 3. Validated before it is written (`projects.attestors.validateAttestationOccurrence`): `result`
+ *    must be `VERIFIED`; otherwise the step stops with `denialReason`, and nothing is written.
+ * 4. Written (`projects.occurrences.create`): `resourceUri` is the image URL with `https://`, as
+ *    Container Analysis names images, `noteName` the attestor's note, `attestation.serializedPayload`
+ *    and `attestation.signatures[{ publicKeyId, signature }]` base64 (grafeas v1 attestation.proto).
+ *
+ * HTTP errors propagate: a refusal (403 without `containeranalysis.notes.attachOccurrence`) is the
+ * API's own message.
+ */
+import type { HttpClient } from "../release/cloud-run";
+import type { BinauthzSignature } from "./payload";
+
+export const BINARY_AUTHORIZATION = "https://binaryauthorization.googleapis.com";
+export const CONTAINER_ANALYSIS = "https://containeranalysis.googleapis.com";
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface AttestOptions {
+  http: HttpClient;
+  /** `projects/<p>/attestors/<a>`. */
+  attestor: string;
+  /** The project whose Container Analysis stores the occurrence (the image's). */
+  project: string;
+  /** `host/project/repository/image@sha256:…`: the image Cloud Run will run. */
+  image: string;
+  signed: BinauthzSignature;
+  /** The attestor's id of the key that signed (lib/binauthz/payload.ts `pkixKeyId`). */
+  publicKeyId: string;
+  endpoints?: { binaryAuthorization: string; containerAnalysis: string };
+}
+
+export type AttestResult =
+  | { outcome: "created" | "kept"; occurrence: string }
+  | { outcome: "refused"; check: "attestor-key" | "validation"; problem: string };
+
+interface Attestor {
+  userOwnedGrafeasNote?: { noteReference?: string; publicKeys?: { id?: string }[] };
+}
+interface AttestationOccurrence {
+  name?: string;
+  noteName?: string;
+  resourceUri?: string;
+  attestation?: { serializedPayload?: string; signatures?: { publicKeyId?: string; signature?: string }[] };
+}
+
+export async function attestImage(o: AttestOptions): Promise<AttestResult> {
+  const ep = o.endpoints ?? {
+    binaryAuthorization: BINARY_AUTHORIZATION,
+    containerAnalysis: CONTAINER_ANALYSIS,
+  };
+  const get = async <T>(url: string) => (await o.http.request<T>({ url, timeout: REQUEST_TIMEOUT_MS })).data;
+  const post = async <T>(url: string, data: unknown) =>
+    (await o.http.request<T>({ url, method: "POST", data, timeout: REQUEST_TIMEOUT_MS })).data;
+
+  const attestor = await get<Attestor>(`${ep.binaryAuthorization}/v1/${o.attestor}`);
+  const note = attestor.userOwnedGrafeasNote?.noteReference ?? "";
+  const ids = (attestor.userOwnedGrafeasNote?.publicKeys ?? []).map((k) => k.id);
+  if (!ids.includes(o.publicKeyId)) {
+    return {
+      outcome: "refused",
+      check: "attestor-key",
+      problem: `attestor ${o.attestor} holds no key ${o.publicKeyId} (it has ${ids.join(", ") || "none"}): it does not trust the key that signed`,
+    };
+  }
+  const resourceUri = `https://${o.image}`;
+  const attestation = {
+    serializedPayload: o.signed.payload.toString("base64"),
+    signatures: [{ publicKeyId: o.publicKeyId, signature: o.signed.signature.toString("base64") }],
+  };
+
+  const existing: AttestationOccurrence[] = [];
+  let pageToken = "";
+  do {
+    const q = new URLSearchParams({
+      filter: `kind="ATTESTATION" AND resourceUrl="${resourceUri}"`,
+      pageSize: "1000",
+    });
+    if (pageToken) q.set("pageToken", pageToken);
+    const page = await get<{ occurrences?: AttestationOccurrence[]; nextPageToken?: string }>(
+      `${ep.containerAnalysis}/v1/projects/${o.project}/occurrences?${q}`,
+    );
+    existing.push(...(page.occurrences ?? []));
+    pageToken = page.nextPageToken ?? "";
+  } while (pageToken);
+  const same = existing.find(
+    (x) =>
+      x.noteName === note &&
+      x.attestation?.serializedPayload === attestation.serializedPayload &&
+      x.attestation?.signatures?.some(
+        (s) => s.publicKeyId === o.publicKeyId && s.signature === attestation.signatures[0]!.signature,
+      ),
+  );
+  if (same?.name) return { outcome: "kept", occurrence: same.name };
+
+  const verdict = await post<{ result?: string; denialReason?: string }>(
+    `${ep.binaryAuthorization}/v1/${o.attestor}:validateAttestationOccurrence`,
+    { attestation, occurrenceNote: note, occurrenceResourceUri: resourceUri },
+  );
+  if (verdict.result !== "VERIFIED") {
+    return {
+      outcome: "refused",
+      check: "validation",
+      problem: `Binary Authorization answered ${verdict.result ?? "no result"}${verdict.denialReason ? `: ${verdict.denialReason}` : ""}`,
+    };
+  }
+  const made = await post<AttestationOccurrence>(
+    `${ep.containerAnalysis}/v1/projects/${o.project}/occurrences`,
+    {
+      resourceUri,
+      noteName: note,
+      attestation,
+    },
+  );
+  return { outcome: "created", occurrence: made.name ?? "" };
+}
