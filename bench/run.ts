@@ -707,6 +707,12 @@ function printSigningShares(e2e: Record<string, number> | undefined): void {
         ["staging, first", "scan gate (waits for the registry)", pct(e2e.stagingScanShare), "registry-bound"],
         ["prod, first", "promote (signature checked at both ends, copy)", pct(e2e.prodPromoteShare), "-"],
         ["prod, first", "scan gate of prod's copy", pct(e2e.prodScanShare), "registry-bound"],
+        [
+          "prod, first",
+          "Binary Authorization attestation (validate, write)",
+          pct(e2e.prodAttestShare),
+          "< 10%",
+        ],
       ],
     ),
   );

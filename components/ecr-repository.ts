@@ -35,6 +35,13 @@ export interface EcrRepositoryArgs {
    */
   keepTaggedImages?: number;
   /**
+   * Each image has a cosign signature (`sha256-<hex>.sig`) beside it (docs/signing.md). With an
+   * `imageTagPattern` that also matches signature tags, the lifecycle policy then keeps twice
+   * `keepTaggedImages`: the images and their signatures (see {@link ecrLifecyclePolicy}).
+   * @default false
+   */
+  signedImages?: boolean;
+  /**
    * Untagged images expire after this many days.
    * @default 7
    */
@@ -140,7 +147,12 @@ export class EcrRepository extends pulumi.ComponentResource {
         {
           repository: this.repository.name,
           policy: JSON.stringify(
-            ecrLifecyclePolicy(a.imageTagPattern, a.keepTaggedImages, a.expireUntaggedAfterDays),
+            ecrLifecyclePolicy(
+              a.imageTagPattern,
+              a.keepTaggedImages,
+              a.expireUntaggedAfterDays,
+              a.signedImages,
+            ),
           ),
         },
         { parent: this },
@@ -178,14 +190,42 @@ export function normalizeEcrArgs(args: EcrRepositoryArgs) {
     keepTaggedImages: args.keepTaggedImages ?? REGISTRY_DEFAULTS.keepTagged,
     expireUntaggedAfterDays: args.expireUntaggedAfterDays ?? REGISTRY_DEFAULTS.untaggedDays,
     adoptExisting: args.adoptExisting ?? false,
+    signedImages: args.signedImages ?? false,
     protect: args.protect ?? true,
     pullAccounts: [...new Set(args.pullAccounts ?? [])].sort(),
     tags: { "managed-by": "multicloud-deploy", ...args.tags },
   };
 }
 
-/** Expire untagged images after N days; keep the newest `keep` images whose tag matches `pattern`. */
-export function ecrLifecyclePolicy(pattern: string, keep: number, untaggedDays: number) {
+/**
+ * Whether an ECR `tagPatternList` pattern matches a tag: `*` is any run of characters, the rest is
+ * literal and the whole tag must match ("prod*" selects prod, prod1, prod2: ECR user guide, lifecycle
+ * policy parameters, "Tag pattern list").
+ */
+export function ecrTagPatternMatches(pattern: string, tag: string): boolean {
+  const literal = (x: string) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^${pattern.split("*").map(literal).join(".*")}$`).test(tag);
+}
+
+/**
+ * Expire untagged images after N days; keep the newest `keep` images whose tag matches `pattern`, and
+ * the newest `keep` cosign signatures (`sha256-<hex>.sig`).
+ *
+ * ECR evaluates every rule, then applies them by priority: "An image that matches the tagging
+ * requirements of a rule cannot be expired by a rule with a lower priority", yet a lower rule "can still
+ * identify them" and count them (ECR user guide, "Lifecycle policies", evaluation rules and example A).
+ * So when `pattern` also matches signature tags (`*`, the component's default), rule 2 counts images and
+ * their signatures together: in a repository with signatures it keeps twice `keep`, as Artifact
+ * Registry's cleanup does, and rule 3 would never apply.
+ */
+export function ecrLifecyclePolicy(
+  pattern: string,
+  keep: number,
+  untaggedDays: number,
+  signedImages = false,
+) {
+  const countsSignatures = ecrTagPatternMatches(pattern, `sha256-${"0".repeat(64)}.sig`);
+  const doubled = countsSignatures && signedImages;
   return {
     rules: [
       {
@@ -201,30 +241,36 @@ export function ecrLifecyclePolicy(pattern: string, keep: number, untaggedDays: 
       },
       {
         rulePriority: 2,
-        description: `Keep the ${keep} most recent images tagged ${pattern}`,
+        description: doubled
+          ? `Keep the ${keep} most recent images tagged ${pattern}, and their signatures`
+          : `Keep the ${keep} most recent images tagged ${pattern}`,
         selection: {
           tagStatus: "tagged",
           tagPatternList: [pattern],
           countType: "imageCountMoreThan",
-          countNumber: keep,
+          countNumber: doubled ? keep * 2 : keep,
         },
         action: { type: "expire" },
       },
-      {
-        // cosign's `.sig` images match no commit tag pattern: without this rule they never expire.
-        // Each is pushed after its image, so the newest `keep` signatures are those of the images
-        // rule 2 keeps: a kept image's signature is never expired.
-        rulePriority: 3,
-        description: `Keep the signatures of the ${keep} most recent images`,
-        selection: {
-          tagStatus: "tagged",
-          tagPatternList: ["sha256-*.sig"],
-          countType: "imageCountMoreThan",
-          countNumber: keep,
-        },
-        action: { type: "expire" },
-      },
+      ...(countsSignatures ? [] : [signatureRule(keep)]),
     ],
+  };
+}
+
+function signatureRule(keep: number) {
+  return {
+    // cosign's `.sig` images match no commit tag pattern: without this rule they never expire.
+    // Each is pushed after its image, so the newest `keep` signatures are those of the images
+    // rule 2 keeps: a kept image's signature is never expired.
+    rulePriority: 3,
+    description: `Keep the signatures of the ${keep} most recent images`,
+    selection: {
+      tagStatus: "tagged",
+      tagPatternList: ["sha256-*.sig"],
+      countType: "imageCountMoreThan",
+      countNumber: keep,
+    },
+    action: { type: "expire" },
   };
 }
 

@@ -2,6 +2,7 @@
 import { decodeSignStep, keyUri } from "../lib/signing/step";
 import { decodeScanStep, scannerOf } from "../lib/scan/step";
 import { decodeAttestStep } from "../lib/binauthz/step";
+import { parseImageRef } from "../lib/image-ref";
 import { stillAllowed } from "../lib/scan/gate";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -84,7 +85,8 @@ function summarize(r: RecordedResource): string {
       const scan = decodeScanStep(text);
       if (scan) {
         const g = scan.gate;
-        const by = scannerOf(scan.ref.split("@")[0]!);
+        const image = parseImageRef(scan.ref);
+        const by = scannerOf(`${image.registry}/${image.repository}`);
         const api =
           "problem" in by
             ? "the registry's scan"

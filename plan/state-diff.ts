@@ -54,6 +54,12 @@ const REPLACED_BY: Record<string, readonly string[]> = {
     "member",
     "project",
   ],
+  // resource_container_analysis_note.go: `name`, `project` ForceNew.
+  "gcp:containeranalysis/note:Note": ["name", "project"],
+  // resource_binary_authorization_attestor.go: `name`, `project` ForceNew (and the nested
+  // `attestation_authority_note.note_reference`, which the program derives from the note's name).
+  "gcp:binaryauthorization/attestor:Attestor": ["name", "project"],
+  "gcp:containeranalysis/noteIamMember:NoteIamMember": ["note", "role", "member", "project"],
 };
 
 /**
@@ -67,6 +73,15 @@ export const STORED_AS: Record<string, Record<string, (value: unknown) => unknow
   "gcp:secretmanager/secretIamMember:SecretIamMember": {
     project: (v) => v,
     secretId: (v) => String(v).split("/").pop(),
+  },
+  // `attestation_authority_note.delegation_service_account_email` is Computed only: the provider reads
+  // it back into the block, and its diff never compares it with an input
+  // (resource_binary_authorization_attestor.go).
+  "gcp:binaryauthorization/attestor:Attestor": {
+    attestationAuthorityNote: (v) => {
+      const { delegationServiceAccountEmail: _computed, ...sent } = (v ?? {}) as Record<string, unknown>;
+      return stringify(sent);
+    },
   },
 };
 

@@ -105,6 +105,12 @@ function signedCopy(
     publicKeyPem,
     commit,
     stack,
+    // A promotion's signature names the source repository, where it was signed. A copy within one
+    // repository is a rollback: its signature, copied here by an earlier promotion, names the source
+    // stack's repository, which this command does not know, so the key, digest, commit and stack bind it.
+    ...(src.registry === dst.registry && src.repository === dst.repository
+      ? {}
+      : { reference: `${src.registry}/${src.repository}` }),
   };
 }
 

@@ -22,6 +22,7 @@ import { cloudRunTarget, type HttpClient } from "../lib/release/cloud-run";
 import { LAMBDA_REQUEST_TIMEOUT_MS, lambdaTarget } from "../lib/release/lambda";
 import { watchUpdate } from "../lib/release/ownership";
 import { scanCheck, signatureCheck, type Check } from "../lib/release/checks";
+import { parseImageRef } from "../lib/image-ref";
 import { RegistryClient } from "../lib/registry/client";
 import { scanReader } from "../lib/scan/read";
 import { scannerOf } from "../lib/scan/step";
@@ -83,7 +84,8 @@ async function awsTarget(step: Extract<ReleaseStep, { target: "lambda" }>): Prom
 async function imagePreflight(step: ReleaseStep): Promise<Check[]> {
   const c = step.image;
   if (!c) return [];
-  const [repo, digest] = c.ref.split("@") as [string, string];
+  const image = parseImageRef(c.ref);
+  const digest = image.digest!;
   const checks: Check[] = [];
   if (c.signature) {
     const { commit, stack, reference, key } = c.signature;
@@ -94,9 +96,8 @@ async function imagePreflight(step: ReleaseStep): Promise<Check[]> {
       throw new UserError("release: --signed-for needs the signing stack's public key", [
         `set ${SIGNATURE_KEY_VAR} to it (PEM), or give --signed-with <key URI>; the program sets one of them`,
       ]);
-    const host = repo.slice(0, repo.indexOf("/"));
-    const client = new RegistryClient(host, await registryAccess(process.env));
-    const repository = repo.slice(host.length + 1);
+    const client = new RegistryClient(image.registry, await registryAccess(process.env));
+    const repository = image.repository;
     checks.push(
       signatureCheck(c.ref, () =>
         verifySignature({ client, repository, digest, publicKeyPem, commit, stack, reference }),
@@ -104,7 +105,7 @@ async function imagePreflight(step: ReleaseStep): Promise<Check[]> {
     );
   }
   if (c.scan) {
-    const by = scannerOf(repo);
+    const by = scannerOf(`${image.registry}/${image.repository}`);
     if ("problem" in by) throw new UserError(`release: ${by.problem}`, []);
     checks.push(scanCheck(c.ref, await scanReader(by, digest), c.scan));
   }

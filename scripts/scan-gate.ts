@@ -13,6 +13,7 @@
  */
 import { Command } from "commander";
 import { UserError } from "../lib/errors";
+import { parseImageRef } from "../lib/image-ref";
 import { realClock } from "../lib/release/retry";
 import { judgeScan, waitForScan } from "../lib/scan/gate";
 import { scanReader } from "../lib/scan/read";
@@ -34,8 +35,9 @@ async function main(argv: string[]): Promise<number> {
   if (stop !== undefined) return stop;
   const step = decodeScanArgs(argv.slice(2));
   if ("problem" in step) throw new UserError(`scan-gate: ${step.problem}`, []);
-  const [repo, digest] = step.ref.split("@") as [string, string];
-  const by = scannerOf(repo);
+  const image = parseImageRef(step.ref);
+  const digest = image.digest!;
+  const by = scannerOf(`${image.registry}/${image.repository}`);
   if ("problem" in by) throw new UserError(`scan-gate: ${by.problem}`, []);
   const state = await waitForScan(await scanReader(by, digest), {
     clock: realClock,

@@ -7,7 +7,7 @@ import type { LambdaServiceConfig } from "../lib/config/services";
 import { ecrRepositoryName } from "../lib/names";
 import { platformTagSuffix } from "../lib/platform";
 import type { RegistryLogin } from "../lib/registry/login";
-import { lambdaSettings } from "../lib/service-plan";
+import { lambdaSettings, storesSignatures } from "../lib/service-plan";
 import type { Target } from "./types";
 
 /** The login for the ECR registry an image URL lives in (another account's, when promoting across accounts). */
@@ -46,6 +46,7 @@ export function lambdaTarget(config: StackConfig): Target<LambdaServiceConfig> {
         pullAccounts: config.imageConsumers.awsAccounts,
         imageTagPattern: `*-${platformTagSuffix(svc.platform)}-*`,
         keepTaggedImages: config.ecr.keepTaggedImages,
+        signedImages: storesSignatures(config, "lambda"),
         expireUntaggedAfterDays: config.ecr.expireUntaggedAfterDays,
         kmsKeyArn: config.ecr.kmsKeyArn,
         adoptExisting: svc.adoptExistingRepository,

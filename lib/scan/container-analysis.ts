@@ -6,7 +6,9 @@
  * - The image is its `resourceUrl`, `https://<host>/<project>/<repository>/<image>@sha256:…` ("The
  *   https:// must be included": Artifact Analysis, "Investigate vulnerabilities").
  * - First the `DISCOVERY` occurrence: `discovery.analysisStatus` PENDING or SCANNING is pending,
- *   FINISHED_SUCCESS (or its alias COMPLETE) is done, FINISHED_FAILED is failed (with
+ *   FINISHED_SUCCESS (or its alias COMPLETE, `allow_alias` in discovery.proto; protobuf's JSON
+ *   printer writes the first-declared name, FINISHED_SUCCESS, descriptor.h `FindValueByNumber`, but
+ *   both are read) is done, FINISHED_FAILED is failed (with
  *   `analysisStatusError.message`), FINISHED_UNSUPPORTED is unsupported ("The resource is known not
  *   to be supported"). No DISCOVERY occurrence: missing. This is Google's own polling sample
  *   (python-docs-samples containeranalysis/snippets/poll_discovery_finished.py).

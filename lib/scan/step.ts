@@ -8,6 +8,7 @@
  *
  * An allow-list entry's reason stays in the stack file: the command line carries the id and expiry.
  */
+import { parseImageRef } from "../image-ref";
 import { SCAN_GATE_COMMAND } from "../scripts";
 import type { ScanGate } from "./gate";
 
@@ -24,8 +25,7 @@ export type ScannedBy =
 
 /** The scanner of `repo` (`host/path`), or a problem naming what it takes. */
 export function scannerOf(repo: string): ScannedBy | { problem: string } {
-  const host = repo.slice(0, repo.indexOf("/"));
-  const rest = repo.slice(host.length + 1);
+  const { registry: host, repository: rest } = parseImageRef(repo);
   const ecr = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$/.exec(host);
   if (ecr) return { registry: "ecr", registryId: ecr[1]!, region: ecr[2]!, repositoryName: rest };
   if (/^[a-z0-9-]+-docker\.pkg\.dev$/.test(host) && rest.split("/").length >= 3)

@@ -26,6 +26,13 @@ export interface SignedCopyOptions {
   commit: string;
   /** The stack that must have signed it. */
   stack: string;
+  /**
+   * The repository the signature must name (`docker-reference`, `host/path`): the source's, where it
+   * was signed; it names that one in both registries, being copied byte for byte.
+   * @default - unchecked (a rollback: its signature, copied by an earlier promotion, names a
+   * repository this copy does not know)
+   */
+  reference?: string;
 }
 
 /** Why a promotion was refused: the image, the digest and the check (lib/signing/verify.ts). */
@@ -42,12 +49,7 @@ async function checkAt(
   o: SignedCopyOptions,
 ): Promise<Buffer> {
   const { client, host, repository } = end;
-  const { digest, publicKeyPem, commit, stack } = o;
-  // The signature names the source's repository wherever it is checked (it is copied byte for byte).
-  // A copy within one repository is a rollback: its signature was copied here by an earlier
-  // promotion and names the source stack's repository, so only the key, digest, commit and stack bind it.
-  const rollback = o.from.host === o.to.host && o.from.repository === o.to.repository;
-  const reference = rollback ? undefined : `${o.from.host}/${o.from.repository}`;
+  const { digest, publicKeyPem, commit, stack, reference } = o;
   const at = await verifySignature({ client, repository, digest, publicKeyPem, commit, stack, reference });
   if (!at.ok) throw new SignatureRefused(`${host}/${repository}`, digest, at.check, at.problem);
   return at.signatureManifest;

@@ -3,7 +3,11 @@ import * as aws from "@pulumi/aws";
 import * as gcp from "@pulumi/gcp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AR_ADOPTION_IGNORED } from "../../components/artifact-registry-repository";
-import { ECR_ADOPTION_IGNORED } from "../../components/ecr-repository";
+import {
+  ECR_ADOPTION_IGNORED,
+  ecrLifecyclePolicy,
+  ecrTagPatternMatches,
+} from "../../components/ecr-repository";
 import { byName, ofType, runProgram, type ProgramRun } from "../../plan/run";
 import { SHA, stacks } from "../harness/stacks";
 
@@ -76,6 +80,24 @@ describe("registries", () => {
     const sig = `sha256-${"ab".repeat(32)}.sig`;
     expect(wildcard(images.selection.tagPatternList[0]).test(sig)).toBe(false);
     expect(wildcard(signatures.selection.tagPatternList[0]).test(sig)).toBe(true);
+  });
+
+  it("counts signatures with the images when the tag pattern matches them too (ECR counts what a higher rule identified)", () => {
+    const sig = `sha256-${"ab".repeat(32)}.sig`;
+    expect(ecrTagPatternMatches("*", sig)).toBe(true);
+    expect(ecrTagPatternMatches("*-arm64-*", sig)).toBe(false);
+    expect(ecrTagPatternMatches("sha256-*.sig", "sha256-abc.sigx")).toBe(false);
+    // A repository with signatures under `*`: one rule keeps images and signatures, twice as many.
+    const all = ecrLifecyclePolicy("*", 20, 7, true);
+    expect(all.rules.map((r) => [r.rulePriority, r.selection.countNumber])).toEqual([
+      [1, 7],
+      [2, 40],
+    ]);
+    // Without signatures, or with a pattern no signature matches, nothing is doubled.
+    expect(ecrLifecyclePolicy("*", 20, 7, false).rules[1]!.selection.countNumber).toBe(20);
+    expect(ecrLifecyclePolicy("*-arm64-*", 20, 7, true).rules.map((r) => r.selection.countNumber)).toEqual([
+      7, 20, 20,
+    ]);
   });
 
   it("makes ECR tags immutable except the cache prefix, scans on push and lets only this account's Lambda pull", () => {

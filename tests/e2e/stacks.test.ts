@@ -44,6 +44,7 @@ const C2 = "8e7f6a5b4c3d2e1f0a9b8c7d6e5f403f2a6c1d9b";
 const C3 = "c3d2e1f0a9b8c7d6e5f403f2a6c1d9b8e7f6a5b4";
 /** A commit whose images carry a critical vulnerability (CVE-2022-37434 in zlib 1.2.12-r1). */
 const C4 = "4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70";
+const C5 = "5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081";
 const SCALES = [5, 50] as const;
 
 const staging = stackIdentity("acme-apps-staging", "123456789012", "111111111111");
@@ -409,7 +410,8 @@ describe("the staging and prod stacks on the real engine", () => {
         ["Sign", staging.awsAccountId],
       ]),
     );
-    expect(signs).toHaveLength(2);
+    // The api's key signs twice: cosign's payload and Binary Authorization's (docs/signing.md).
+    expect(signs.map((k) => k.op).sort()).toEqual(["Sign", "asymmetricSign", "asymmetricSign"]);
     // Released: each new revision or version gated alone, then all traffic.
     const revision = liveRevision(staging);
     expect(c.cloud.healthChecks).toContain(revision);
@@ -557,6 +559,8 @@ describe("the staging and prod stacks on the real engine", () => {
     timings.prodScanShare = Number(
       stepShare(log, (urn) => /::(api|worker)-scan$/.test(urn)).share.toFixed(3),
     );
+    // Binary Authorization: the attestation of the api's copy (validate, then write).
+    timings.prodAttestShare = Number(stepShare(log, (urn) => /::api-attest$/.test(urn)).share.toFixed(3));
     const out = await images("prod");
     expect(out.api.repositoryUrl).toBe("us-central1-docker.pkg.dev/acme-apps-prod/apps/api");
     expect(out.worker.repositoryUrl).toBe(
@@ -858,6 +862,48 @@ describe("the staging and prod stacks on the real engine", () => {
       expect(c.cloud.scans.calls.length).toBeGreaterThan(scansBefore);
     } finally {
       databases.forEach((f, i) => fs.writeFileSync(f, originals[i]!));
+      await run("staging", ["config", "rm", "multicloud-deploy:scanGate"]);
+    }
+  });
+
+  it("a finding published after the scan step passed stops the release at its own check, before it writes anything: traffic stays where it was", async () => {
+    const api = (await images("staging")).api;
+    const revision = liveRevision(staging);
+    const events = c.cloud.history.length;
+    // This update gates high findings too.
+    ok(
+      await run("staging", ["config", "set", "--path", "multicloud-deploy:scanGate.maxHigh", "0"]),
+      "config set scanGate.maxHigh",
+    );
+    // A real advisory for the app's musl 1.2.5-r0 (CVE-2025-26519, iconv EUC-KR out-of-bounds write,
+    // NVD 8.1 HIGH), published the moment the api's scan step has read its clean result: Container
+    // Analysis re-analyses continuously, so the release step's own read sees it.
+    c.cloud.scans.publishAfterRead = {
+      repository: api.repositoryUrl,
+      advisory: { id: "CVE-2025-26519", package: "musl", versions: ["1.2.5-r0"], severity: "HIGH" },
+    };
+    try {
+      const r = await up("staging", C5, "--continue-on-error");
+      expect(r.code, text(r)).not.toBe(0);
+      const out = r.stdout + r.stderr;
+      // The scan step passed (nothing was published yet); the release step refused on its own read.
+      expect(out).not.toMatch(/refused by the scan gate/);
+      expect(out).toMatch(
+        new RegExp(
+          `Cloud Run service api: release of api-${C5.slice(0, 7)}-[0-9a-f]{5} failed its scan check before any traffic .*high 1 > maxHigh 0: CVE-2025-26519 \\(HIGH, musl 1\\.2\\.5-r0\\).*traffic: 100% on ${revision}, unchanged`,
+        ),
+      );
+      expect(c.cloud.scans.publishAfterRead).toBeUndefined();
+      // Nothing was written: not even the candidate's tag, and all traffic is where it was.
+      expect(liveRevision(staging)).toBe(revision);
+      const candidate = c.cloud.history
+        .slice(events)
+        .flatMap((e) => (e.kind === "cloudrun" ? e.traffic : []))
+        .filter((t) => String(t.revision ?? "").startsWith(`api-${C5.slice(0, 7)}`));
+      expect(candidate).toEqual([]);
+    } finally {
+      c.cloud.scans.reset();
+      c.cloud.scans.scanMs = 2_000;
       await run("staging", ["config", "rm", "multicloud-deploy:scanGate"]);
     }
   });

@@ -257,6 +257,8 @@ describe("promotion carries the signature", () => {
     to: string,
     signer: Signer,
     commit = COMMIT,
+    // What promote-image passes: the source repository, except for a rollback (a copy within one).
+    reference: string | undefined = from === to ? undefined : `${t.host}/${from}`,
   ): Promise<SignedCopyOptions> => ({
     from: {
       client: registry,
@@ -274,6 +276,7 @@ describe("promotion carries the signature", () => {
     publicKeyPem: await signer.publicKeyPem(),
     commit,
     stack: "staging",
+    ...(reference ? { reference } : {}),
   });
 
   it("checks at the source, copies the .sig byte for byte, and the copy verifies where it now is", async () => {

@@ -58,8 +58,9 @@ export const VULNERABILITY_DB: KnownVulnerability[] = [
   { id: "CVE-2023-0286", package: "libcrypto3", versions: ["3.0.7-r0", "3.0.7-r2"], severity: "HIGH" },
 ];
 
+type Finding = { id: string; severity: string; package: string; version: string };
 type Verdict =
-  | { result: "found"; findings: { id: string; severity: string; package: string; version: string }[] }
+  | { result: "found"; findings: Finding[]; packages: Map<string, string> }
   | { result: "unsupported" }
   | { result: "failed"; description: string };
 
@@ -91,6 +92,17 @@ export class ScannerApi {
   /** Every request, for tests: which API asked for which digest. */
   readonly calls: { api: "ecr" | "containeranalysis"; digest: string }[] = [];
   private readonly scans = new Map<string, Scan>();
+  /**
+   * The advisories this scanner knows: {@link VULNERABILITY_DB}, and any a test publishes later
+   * (`publish`), as a real feed gains new CVEs.
+   */
+  readonly database: KnownVulnerability[] = [...VULNERABILITY_DB];
+  /**
+   * An advisory published right after a read of a finished scan of an image in `repository`
+   * (`host/path`) was answered: the moment between a scan gate's read and the next reader's, made
+   * deterministic. Disarmed once published.
+   */
+  publishAfterRead: { repository: string; advisory: KnownVulnerability } | undefined;
   /** Other occurrences of an image in a project, listed with the scan's (binauthz.ts's attestations). */
   attestations: (project: string, resourceUrl: string) => JsonBody[] = () => [];
 
@@ -171,7 +183,19 @@ export class ScannerApi {
     return true;
   }
 
-  /** The scan of `host/repository@digest` if its time has passed, else "in progress"; undefined: none. */
+  /** A new advisory: continuous scanners report it on images they scanned already (see `state`). */
+  publish(advisory: KnownVulnerability): void {
+    this.database.push(advisory);
+  }
+
+  /**
+   * The scan of `host/repository@digest` if its time has passed, else "in progress"; undefined: none.
+   * Artifact Analysis and ECR's enhanced scanning analyse continuously: "Continuous analysis …
+   * updates vulnerability information for images" as new advisories come (Artifact Analysis,
+   * "Container scanning overview"); enhanced scanning "automatically rescans … when a new CVE is
+   * published" (ECR user guide, "Enhanced scanning"). Their findings are matched against today's
+   * advisories on every read. ECR's basic scanning is once, on push: its findings stay as scanned.
+   */
   private async state(
     host: string,
     repository: string,
@@ -181,7 +205,29 @@ export class ScannerApi {
     if (!s) return undefined;
     if (this.now() - s.started < this.scanMs) return "running";
     s.done ??= await s.verdict;
+    const continuous = !/\.dkr\.ecr\./.test(host) || this.ecrMode.get(host) === "enhanced";
+    if (s.done.result === "found" && continuous) return { ...s.done, findings: this.match(s.done.packages) };
     return s.done;
+  }
+
+  /** After a finished scan of an image was read: the armed advisory, if it is for that repository. */
+  private afterRead(host: string, repository: string, state: Verdict | "running" | undefined): void {
+    const armed = this.publishAfterRead;
+    if (!armed || state === undefined || state === "running" || armed.repository !== `${host}/${repository}`)
+      return;
+    this.publishAfterRead = undefined;
+    this.publish(armed.advisory);
+  }
+
+  private match(installed: Map<string, string>): Finding[] {
+    return this.database
+      .filter((v) => v.versions.includes(installed.get(v.package) ?? ""))
+      .map((v) => ({
+        id: v.id,
+        severity: v.severity,
+        package: v.package,
+        version: installed.get(v.package)!,
+      }));
   }
 
   /** Reads the image from storage and matches its Alpine packages. */
@@ -210,15 +256,13 @@ export class ScannerApi {
       }
     }
     if (!packages) return { result: "unsupported" };
-    const installed = packages;
-    const findings = VULNERABILITY_DB.filter((v) => v.versions.includes(installed.get(v.package) ?? "")).map(
-      (v) => ({ id: v.id, severity: v.severity, package: v.package, version: installed.get(v.package)! }),
-    );
-    return { result: "found", findings };
+    return { result: "found", findings: this.match(packages), packages };
   }
 
-  /** Back to scans that succeed at once; scans made so far stay. */
+  /** Back to scans that succeed at once, and to the fixture's advisories; scans made so far stay. */
   reset(): void {
+    this.database.splice(0, this.database.length, ...VULNERABILITY_DB);
+    this.publishAfterRead = undefined;
     this.scanMs = 0;
     this.failScans = undefined;
     this.notScanned.clear();
@@ -403,6 +447,7 @@ export class ScannerApi {
     const from = Number(params.get("pageToken") ?? 0);
     const next = from + size < matching.length ? String(from + size) : undefined;
     reply(200, { occurrences: matching.slice(from, from + size), ...(next ? { nextPageToken: next } : {}) });
+    if (kind === "VULNERABILITY") this.afterRead(host, repository, state);
     return true;
   }
 }
