@@ -9,6 +9,7 @@
  * The public key that must have signed is the promote step's, in SIGNATURE_PUBLIC_KEY (PEM).
  */
 import { ATTEST_IMAGE_COMMAND } from "../scripts";
+import { decodeStepLine, lastValues, splitStepArgs } from "../step-args";
 
 /** An attestor's resource name (Binary Authorization REST v1 `Attestor.name`). */
 export const ATTESTOR_NAME = /^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/attestors\/[A-Za-z0-9_-]{1,100}$/;
@@ -39,13 +40,9 @@ export function encodeAttestStep(s: AttestStep): string {
 
 /** The step's fields from its arguments (after the command); a problem names what is wrong. */
 export function decodeAttestArgs(args: readonly string[]): AttestStep | { problem: string } {
-  const flags: Record<string, string> = {};
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(args[i]!);
-    if (!m) positional.push(args[i]!);
-    else flags[m[1]!] = m[2] ?? args[++i] ?? "";
-  }
+  const split = splitStepArgs(args);
+  const flags = lastValues(split.flags);
+  const positional = split.positional;
   if (positional.length !== 1 || !/^[^@\s/]+\/[^@\s/]+\/[^@\s]+@sha256:[0-9a-f]{64}$/.test(positional[0]!))
     return {
       problem:
@@ -65,9 +62,5 @@ export function decodeAttestArgs(args: readonly string[]): AttestStep | { proble
 
 /** An attest step's command line back; undefined when it is not one. */
 export function decodeAttestStep(text: string): AttestStep | undefined {
-  const words = text.trim().split(/\s+/);
-  const at = words.findIndex((w) => /(^|\/)attest-image(\.ts)?$/.test(w));
-  if (at < 0) return undefined;
-  const step = decodeAttestArgs(words.slice(at + 1));
-  return "problem" in step ? undefined : step;
+  return decodeStepLine(text, "attest-image", decodeAttestArgs);
 }

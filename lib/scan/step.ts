@@ -9,6 +9,7 @@
  * An allow-list entry's reason stays in the stack file: the command line carries the id and expiry.
  */
 import { parseImageRef } from "../image-ref";
+import { decodeStepLine, splitStepArgs } from "../step-args";
 import { SCAN_GATE_COMMAND } from "../scripts";
 import type { ScanGate } from "./gate";
 
@@ -67,14 +68,7 @@ const COUNT = /^\d+$/;
 
 /** The step's fields from its arguments (after the command); a problem names the flag. */
 export function decodeScanArgs(args: readonly string[]): ScanStep | { problem: string } {
-  const flags = new Map<string, string[]>();
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(args[i]!);
-    if (!m) positional.push(args[i]!);
-    else if (m[1] === "allow-unscanned") flags.set(m[1], ["true"]);
-    else flags.set(m[1]!, [...(flags.get(m[1]!) ?? []), m[2] ?? args[++i] ?? ""]);
-  }
+  const { flags, positional } = splitStepArgs(args, ["allow-unscanned"]);
   if (positional.length !== 1 || !/^[^@\s]+@sha256:[0-9a-f]{64}$/.test(positional[0]!))
     return { problem: "expected one image reference pinned by digest: <repo>@sha256:<hex>" };
   const unknown = [...flags.keys()].find((k) => !SCAN_FLAGS.includes(k));
@@ -111,9 +105,5 @@ export function decodeScanArgs(args: readonly string[]): ScanStep | { problem: s
 
 /** A scan step's command line back; undefined when it is not one. */
 export function decodeScanStep(text: string): ScanStep | undefined {
-  const words = text.trim().split(/\s+/);
-  const at = words.findIndex((w) => /(^|\/)scan-gate(\.ts)?$/.test(w));
-  if (at < 0) return undefined;
-  const step = decodeScanArgs(words.slice(at + 1));
-  return "problem" in step ? undefined : step;
+  return decodeStepLine(text, "scan-gate", decodeScanArgs);
 }

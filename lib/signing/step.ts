@@ -10,6 +10,7 @@
  * same key can be given to `cosign verify --key`.
  */
 import { SIGN_IMAGE_COMMAND } from "../scripts";
+import { decodeStepLine, lastValues, splitStepArgs } from "../step-args";
 import { GCP_KMS_KEY_VERSION, kmsKeyRegion } from "./keys";
 
 /** The promote step's environment variable holding the source stack's public key (PEM). */
@@ -70,13 +71,9 @@ export function encodeSignStep(s: SignStep): string {
 
 /** The step's fields from its arguments (after the command); a problem names what is missing. */
 export function decodeSignArgs(args: readonly string[]): SignStep | { problem: string } {
-  const flags: Record<string, string> = {};
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(args[i]!);
-    if (!m) positional.push(args[i]!);
-    else flags[m[1]!] = m[2] ?? args[++i] ?? "";
-  }
+  const split = splitStepArgs(args);
+  const flags = lastValues(split.flags);
+  const positional = split.positional;
   if (positional.length !== 1 || !/^[^@\s]+@sha256:[0-9a-f]{64}$/.test(positional[0]!))
     return { problem: "expected one image reference pinned by digest: <repo>@sha256:<hex>" };
   for (const f of ["key", "commit", "stack"]) if (!flags[f]) return { problem: `--${f} is required` };
@@ -87,9 +84,5 @@ export function decodeSignArgs(args: readonly string[]): SignStep | { problem: s
 
 /** A sign step's command line back; undefined when it is not one. */
 export function decodeSignStep(text: string): SignStep | undefined {
-  const words = text.trim().split(/\s+/);
-  const at = words.findIndex((w) => /(^|\/)sign-image(\.ts)?$/.test(w));
-  if (at < 0) return undefined;
-  const step = decodeSignArgs(words.slice(at + 1));
-  return "problem" in step ? undefined : step;
+  return decodeStepLine(text, "sign-image", decodeSignArgs);
 }
