@@ -13,7 +13,7 @@ import {
   runtimeServiceAccountId,
   secretManagerSecret,
 } from "../lib/names";
-import { encodeReleaseStep, releaseTrigger, type Rollout } from "../lib/release";
+import { encodeReleaseStep, releaseTrigger, type GateRetry, type Rollout } from "../lib/release";
 import { chooseRevision, liveRevisionsOf, type LiveRevisions } from "../lib/release/revision";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
 
@@ -129,6 +129,12 @@ export interface CloudRunServiceArgs {
    * @default true
    */
   healthGate?: boolean;
+  /**
+   * How hard the health gate tries (lib/release/step.ts GateRetry); a definite failure (the service's
+   * own 500) ends it at once. Each key defaults separately.
+   * @default {"attempts":10,"intervalSeconds":3,"timeoutSeconds":10}
+   */
+  healthGateRetry?: Partial<GateRetry>;
   /**
    * For private services: a service account that is granted `roles/run.invoker` on the service and
    * whose identity token the release step mints when the gate runs (the deployer needs
@@ -514,6 +520,7 @@ export class CloudRunService extends pulumi.ComponentResource {
                 revision,
                 healthPath: a.healthPath,
                 gate,
+                gateRetry: a.healthGateRetry,
                 rollout: a.rollout,
                 image,
               }),
@@ -573,6 +580,7 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
     deletionProtection: args.deletionProtection ?? D.deletionProtection,
     binaryAuthorization: args.binaryAuthorization ?? false,
     healthGate: args.healthGate ?? D.healthGate,
+    healthGateRetry: { ...D.healthGateRetry, ...args.healthGateRetry },
     // `exposure` is what the policy pack's public-exposure-requires-opt-in reads: public is declared,
     // never inferred. It comes after the caller's labels so they cannot contradict it.
     labels: { "managed-by": "multicloud-deploy", ...args.labels, exposure: args.exposure ?? D.exposure },

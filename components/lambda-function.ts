@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ComponentArgError } from "../lib/errors";
 import { transform, type Transform } from "../lib/transform";
-import { LAMBDA_LIVE_ALIAS, encodeReleaseStep, type Rollout } from "../lib/release";
+import { LAMBDA_LIVE_ALIAS, encodeReleaseStep, type GateRetry, type Rollout } from "../lib/release";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
 import {
   IAM_ROLE_NAME_MAX,
@@ -87,6 +87,12 @@ export interface LambdaFunctionArgs {
    * @default true
    */
   healthGate?: boolean;
+  /**
+   * How hard the health gate tries (lib/release/step.ts GateRetry); a function error ends it at once.
+   * Each key defaults separately.
+   * @default {"attempts":5,"intervalSeconds":3,"timeoutSeconds":60}
+   */
+  healthGateRetry?: Partial<GateRetry>;
   /**
    * Move the `live` alias to a new version in steps (percentages by alias routing weight, then 100),
    * waiting and gating at each; a failure at any step returns all traffic to the previous version.
@@ -370,6 +376,7 @@ export class LambdaFunction extends pulumi.ComponentResource {
                 alias: LAMBDA_LIVE_ALIAS,
                 healthPath: a.healthPath,
                 gate: a.healthGate ? "invoke" : "none",
+                gateRetry: a.healthGateRetry,
                 rollout: a.rollout,
                 image,
               }),
@@ -442,6 +449,7 @@ export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
     functionUrl: args.functionUrl ?? D.functionUrl,
     exposure: args.exposure ?? D.exposure,
     healthGate: args.healthGate ?? D.healthGate,
+    healthGateRetry: { ...D.healthGateRetry, ...args.healthGateRetry },
     healthPath: args.healthPath ?? D.healthPath,
     // `exposure` is what the policy pack's public-exposure-requires-opt-in reads (see cloud-run-service.ts).
     tags: { "managed-by": "multicloud-deploy", ...args.tags, exposure: args.exposure ?? D.exposure },

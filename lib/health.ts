@@ -29,6 +29,19 @@ export interface HealthCheckResult {
   attempts: number;
   /** What the last attempt saw. */
   last: string;
+  /** The service's own failure (see {@link isDefiniteFailure}): not retried, asking again changes nothing. */
+  definite?: boolean;
+}
+
+/**
+ * A status that is the service's own answer, not "not ready yet": 500 ("the server encountered an
+ * unexpected condition that prevented it from fulfilling the request") and the other 5xx that no
+ * gateway sends for a backend that is still starting. 502, 503 and 504 are a gateway's (Bad Gateway,
+ * Service Unavailable: "likely be alleviated after some delay", Gateway Timeout: RFC 9110 §15.6), and
+ * are retried, as are 4xx answers (a tag that is not routed yet answers 404).
+ */
+export function isDefiniteFailure(status: number): boolean {
+  return status >= 500 && status <= 599 && status !== 502 && status !== 503 && status !== 504;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -54,6 +67,8 @@ export async function waitForHealthy(options: HealthCheckOptions): Promise<Healt
         (options.expectBody === undefined || body === options.expectBody);
       last = `${res.status} ${JSON.stringify(body.slice(0, 100))}`;
       if (ok) return { healthy: true, attempts: counted + 1, last };
+      if (isDefiniteFailure(res.status))
+        return { healthy: false, attempts: counted + 1, last, definite: true };
       forbidden = res.status === 401 || res.status === 403;
     } catch (err) {
       last = err instanceof Error ? `${err.name}: ${err.message}` : String(err);

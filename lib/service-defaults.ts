@@ -20,6 +20,8 @@ export const CLOUD_RUN_DEFAULTS = {
   exposure: "private",
   deletionProtection: true,
   healthGate: true,
+  /** Today's gate: 10 requests, 3 s before the second, growing (3 + 6 + … + 27 = 135 s), 10 s each. */
+  healthGateRetry: { attempts: 10, intervalSeconds: 3, timeoutSeconds: 10 },
   grantPropagationSeconds: 90,
 } as const;
 
@@ -32,6 +34,8 @@ export const LAMBDA_DEFAULTS = {
   // What a service is whatever its target: one owner, Cloud Run's.
   exposure: CLOUD_RUN_DEFAULTS.exposure,
   healthGate: CLOUD_RUN_DEFAULTS.healthGate,
+  /** Today's gate: 5 invocations (a just-published image may still be Pending), 3 s growing, 60 s each. */
+  healthGateRetry: { attempts: 5, intervalSeconds: 3, timeoutSeconds: 60 },
   healthPath: CLOUD_RUN_DEFAULTS.healthPath,
 } as const;
 

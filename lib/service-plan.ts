@@ -215,6 +215,7 @@ export function cloudRunSettings(
     deletionProtection: config.deletionProtection,
     binaryAuthorization: config.binaryAuthorization !== undefined,
     healthGate: svc.healthGate,
+    healthGateRetry: svc.healthGateRetry,
     healthGateServiceAccount: svc.healthGateServiceAccount,
     grantPropagationSeconds: svc.grantPropagationSeconds,
     rollout: svc.rollout,
@@ -237,6 +238,7 @@ export function lambdaSettings(config: Pick<StackConfig, "nodeEnv">, svc: Lambda
     functionUrl: svc.functionUrl,
     exposure: svc.exposure,
     healthGate: svc.healthGate,
+    healthGateRetry: svc.healthGateRetry,
     healthPath: svc.healthPath,
     rollout: svc.rollout,
   };

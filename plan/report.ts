@@ -112,6 +112,9 @@ function summarize(r: RecordedResource): string {
             : release.target === "cloudrun"
               ? `gate GET <tag ${CANDIDATE_TAG} URL>${release.healthPath}${typeof release.gate === "object" ? ` as ${release.gate.idTokenFor}` : ""}`
               : `gate: invoke version ${release.version} alone`;
+        const tries = release.gateRetry
+          ? ` (up to ${release.gateRetry.attempts} tries, ${release.gateRetry.intervalSeconds} s apart and growing, ${release.gateRetry.timeoutSeconds} s each; ${release.target === "cloudrun" ? "a 500" : "a function error"} ends it at once)`
+          : "";
         const steps = rolloutPercents(release.rollout).join("% -> ");
         const wait = release.rollout ? `, ${release.rollout.waitSeconds}s and the gate after each step` : "";
         const img = release.image;
@@ -128,7 +131,7 @@ function summarize(r: RecordedResource): string {
             : []),
         ];
         const first = rechecks.length ? `re-check ${rechecks.join(" and ")}, then ` : "";
-        return `release ${what}: ${first}${gate}, then ${steps}%${wait}`;
+        return `release ${what}: ${first}${gate}${tries}, then ${steps}%${wait}`;
       }
       const health = parseHealthCheckCommandLine(text);
       if (health)

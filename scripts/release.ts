@@ -53,6 +53,15 @@ async function googleTarget(step: Extract<ReleaseStep, { target: "cloudrun" }>):
               targetScopes: ["https://www.googleapis.com/auth/cloud-platform"],
             }).fetchIdToken(audience, { includeEmail: true })
         : undefined,
+    ...(step.gateRetry
+      ? {
+          health: {
+            attempts: step.gateRetry.attempts,
+            delayMs: step.gateRetry.intervalSeconds * 1000,
+            timeoutMs: step.gateRetry.timeoutSeconds * 1000,
+          },
+        }
+      : {}),
   });
 }
 
@@ -73,6 +82,13 @@ async function awsTarget(step: Extract<ReleaseStep, { target: "lambda" }>): Prom
     version: step.version,
     alias: step.alias,
     healthPath: step.healthPath,
+    ...(step.gateRetry
+      ? {
+          attempts: step.gateRetry.attempts,
+          delayMs: step.gateRetry.intervalSeconds * 1000,
+          invokeTimeoutMs: step.gateRetry.timeoutSeconds * 1000,
+        }
+      : {}),
   });
 }
 

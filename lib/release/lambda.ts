@@ -65,6 +65,8 @@ export interface LambdaTargetOptions {
   attempts?: number;
   /** Delay before the second invocation; grows linearly. @default 3000 */
   delayMs?: number;
+  /** How long one gate invocation may take before it counts as a failed attempt. @default LAMBDA_REQUEST_TIMEOUT_MS */
+  invokeTimeoutMs?: number;
   clock?: Clock;
 }
 
@@ -149,6 +151,7 @@ export function lambdaTarget(o: LambdaTargetOptions): ReleaseTarget {
               Qualifier: o.version,
               Payload: Buffer.from(lambdaHealthEvent(o.healthPath)),
             }),
+            o.invokeTimeoutMs ? { abortSignal: AbortSignal.timeout(o.invokeTimeoutMs) } : {},
           );
           const body = r.Payload ? Buffer.from(r.Payload).toString("utf8").slice(0, 200) : "";
           if (r.FunctionError) {
@@ -171,7 +174,9 @@ export function lambdaTarget(o: LambdaTargetOptions): ReleaseTarget {
           last = `version ${o.version}: ${describeError(err)}`;
           // A refusal (not found, access denied) will not change by asking again; throttling or a
           // version still Pending (ResourceConflictException) may.
-          if (!isTransient(err)) return { healthy: false, last };
+          // A gate invocation past its timeout (AbortSignal.timeout) counts as a failed attempt.
+          const timedOut = err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError");
+          if (!isTransient(err) && !timedOut) return { healthy: false, last };
         }
       }
       return { healthy: false, last };

@@ -107,6 +107,30 @@ function decodeImageChecks(args: string[]): { checks?: ImageChecks; problems: st
   return { checks: { ref, ...(scan ? { scan } : {}), ...(signature ? { signature } : {}) }, problems };
 }
 
+/**
+ * How hard the health gate tries: `attempts` answers at most, `intervalSeconds` before the second,
+ * growing linearly (3, 6, 9 … s), each request bounded by `timeoutSeconds`. A definite failure (the
+ * service's own 500, a function error) ends the gate at once (lib/health.ts `isDefiniteFailure`).
+ */
+export interface GateRetry {
+  attempts: number;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+}
+
+/** The limits of each {@link GateRetry} field, for config errors and the codec. */
+export const GATE_RETRY_LIMITS = {
+  attempts: [1, 30],
+  intervalSeconds: [1, 60],
+  timeoutSeconds: [1, 300],
+} as const satisfies Record<keyof GateRetry, readonly [number, number]>;
+
+const GATE_RETRY_FLAGS = {
+  attempts: "gate-attempts",
+  intervalSeconds: "gate-interval-seconds",
+  timeoutSeconds: "gate-timeout-seconds",
+} as const satisfies Record<keyof GateRetry, string>;
+
 /** The health gate of a Cloud Run release: none, public (no token), or with this account's identity token. */
 export type CloudRunGate = "none" | "public" | { idTokenFor: string };
 /** The health gate of a Lambda release: invoke the new version alone, or none. */
@@ -121,6 +145,8 @@ export type ReleaseStep =
       revision: string;
       healthPath: string;
       gate: CloudRunGate;
+      /** Required with a gate. */
+      gateRetry?: GateRetry;
       rollout?: Rollout;
       image?: ImageChecks;
     }
@@ -133,6 +159,8 @@ export type ReleaseStep =
       alias: string;
       healthPath: string;
       gate: LambdaGate;
+      /** Required with a gate. */
+      gateRetry?: GateRetry;
       rollout?: Rollout;
       image?: ImageChecks;
     };
@@ -155,15 +183,48 @@ export function encodeReleaseStep(step: ReleaseStep): string {
     step.healthPath,
     "--gate",
     gateWord(step.gate),
+    ...(step.gate !== "none" && step.gateRetry
+      ? (Object.keys(GATE_RETRY_FLAGS) as (keyof GateRetry)[]).flatMap((k) => [
+          `--${GATE_RETRY_FLAGS[k]}`,
+          String(step.gateRetry![k]),
+        ])
+      : []),
     ...rollout,
     ...(step.image ? imageFlags(step.image) : []),
   ].join(" ");
 }
 
+const RETRY_FLAGS = Object.values(GATE_RETRY_FLAGS);
 const FLAGS = {
-  cloudrun: ["revision", "health-path", "gate", "steps", "wait-seconds", "image"],
-  lambda: ["version", "alias", "health-path", "gate", "steps", "wait-seconds", "image"],
+  cloudrun: ["revision", "health-path", "gate", ...RETRY_FLAGS, "steps", "wait-seconds", "image"],
+  lambda: ["version", "alias", "health-path", "gate", ...RETRY_FLAGS, "steps", "wait-seconds", "image"],
 } as const;
+
+/** The gate's retry flags: all three with a gate, none without one; problems name the flag. */
+function decodeGateRetry(
+  gate: string,
+  values: Map<string, string>,
+  problems: string[],
+): GateRetry | undefined {
+  const given = (Object.keys(GATE_RETRY_FLAGS) as (keyof GateRetry)[]).filter((k) =>
+    values.has(GATE_RETRY_FLAGS[k]),
+  );
+  if (gate === "none") {
+    if (given.length > 0) problems.push(`--${GATE_RETRY_FLAGS[given[0]!]} goes with a gate, not --gate none`);
+    return undefined;
+  }
+  const retry: Partial<GateRetry> = {};
+  for (const k of Object.keys(GATE_RETRY_FLAGS) as (keyof GateRetry)[]) {
+    const flag = GATE_RETRY_FLAGS[k];
+    const v = values.get(flag);
+    const [min, max] = GATE_RETRY_LIMITS[k];
+    if (v === undefined) problems.push(`--${flag} is missing (a gate says how hard it tries)`);
+    else if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+      problems.push(`--${flag} ${v}: expected a whole number from ${min} to ${max}`);
+    else retry[k] = Number(v);
+  }
+  return Object.keys(retry).length === 3 ? (retry as GateRetry) : undefined;
+}
 
 export type Decoded = { step: ReleaseStep; problems?: undefined } | { step?: undefined; problems: string[] };
 
@@ -221,6 +282,7 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
   if (healthPath && !healthPath.startsWith("/"))
     problems.push(`--health-path ${healthPath} must start with /`);
   const gate = need("gate");
+  const gateRetry = gate ? decodeGateRetry(gate, values, problems) : undefined;
   let rollout: Rollout | undefined;
   const steps = values.get("steps");
   const wait = values.get("wait-seconds");
@@ -243,7 +305,14 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
     if (gate && !g)
       problems.push(`--gate ${gate}: a Cloud Run gate is public, none or id-token:<service account>`);
     if (problems.length > 0 || !g) return { problems };
-    const step: ReleaseStep = { target: "cloudrun", service: name!, revision, healthPath, gate: g };
+    const step: ReleaseStep = {
+      target: "cloudrun",
+      service: name!,
+      revision,
+      healthPath,
+      gate: g,
+      ...(gateRetry ? { gateRetry } : {}),
+    };
     return {
       step: { ...step, ...(rollout ? { rollout } : {}), ...(image.checks ? { image: image.checks } : {}) },
     };
@@ -262,6 +331,7 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
     alias,
     healthPath,
     gate: gate as LambdaGate,
+    ...(gateRetry ? { gateRetry } : {}),
   };
   return {
     step: { ...step, ...(rollout ? { rollout } : {}), ...(image.checks ? { image: image.checks } : {}) },

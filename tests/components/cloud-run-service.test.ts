@@ -154,7 +154,7 @@ describe("CloudRunService", () => {
     // stack's gate, and this stack's signature (the key read from KMS).
     const ref = svc.inputs.template.containers[0].image;
     expect(release.inputs.create).toBe(
-      `node_modules/.bin/tsx scripts/release.ts cloudrun projects/acme-apps-staging/locations/us-central1/services/api --revision ${svc.inputs.template.revision} --health-path /health --gate public` +
+      `node_modules/.bin/tsx scripts/release.ts cloudrun projects/acme-apps-staging/locations/us-central1/services/api --revision ${svc.inputs.template.revision} --health-path /health --gate public --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10` +
         ` --image ${ref} --max-critical 0 --deadline-seconds 900` +
         ` --signed-for ${SHA} --signed-by staging --signed-as ${ref.split("@")[0]}` +
         " --signed-with gcpkms://projects/acme-apps-staging/locations/us-central1/keyRings/multicloud-deploy/cryptoKeys/image-signing/cryptoKeyVersions/1",

@@ -177,6 +177,8 @@ describe("LambdaFunction", () => {
       alias: "live",
       healthPath: "/health",
       gate: "invoke",
+      // Today's gate, unless the stack says otherwise (LAMBDA_DEFAULTS.healthGateRetry).
+      gateRetry: { attempts: 5, intervalSeconds: 3, timeoutSeconds: 60 },
       // Lambda cannot enforce an image signature: the release step checks it, and the scan, itself.
       image: {
         ref: fn.inputs.imageUri,

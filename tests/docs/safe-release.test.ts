@@ -13,6 +13,8 @@ import {
 import { LAMBDA_REQUEST_TIMEOUT_MS } from "../../lib/release/lambda";
 import { DEFAULT_RETRY } from "../../lib/release/retry";
 import { PROJECT_DIR } from "../../plan/run";
+import { GATE_RETRY_LIMITS } from "../../lib/release/step";
+import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../../lib/service-defaults";
 
 const page = fs.readFileSync(path.join(PROJECT_DIR, "docs/safe-release.md"), "utf8");
 const row = (start: string) => {
@@ -22,6 +24,25 @@ const row = (start: string) => {
 };
 
 describe("docs/safe-release.md", () => {
+  it("states the health gate's defaults and limits per cloud, as the components apply them", () => {
+    for (const key of ["attempts", "intervalSeconds", "timeoutSeconds"] as const) {
+      const cells = row(`\`${key}\``)
+        .split("|")
+        .map((c) => c.trim());
+      const [min, max] = GATE_RETRY_LIMITS[key];
+      expect(cells.slice(2, 5), key).toEqual([
+        String(CLOUD_RUN_DEFAULTS.healthGateRetry[key]),
+        String(LAMBDA_DEFAULTS.healthGateRetry[key]),
+        `${min}–${max}`,
+      ]);
+    }
+    const r = CLOUD_RUN_DEFAULTS.healthGateRetry;
+    const total = Array.from({ length: r.attempts - 1 }, (_, i) => r.intervalSeconds * (i + 1)).reduce(
+      (a, b) => a + b,
+    );
+    expect(page).toContain(`= ${total} s in all`);
+  });
+
   it("states the retry policy the release uses", () => {
     const s = (ms: number) => `${ms / 1000} s`;
     expect(row("429 or 5xx")).toContain(

@@ -123,13 +123,18 @@ describe("safe release on the real engine", () => {
     c.cloud.failNew = true;
     await config("logLevel", "warn");
     c.cloud.history.length = 0;
+    const checks = c.cloud.healthChecks.length;
     const r = await up();
     expect(r.code).not.toBe(0);
+    // The broken build's own 500 is definite: one request, not ten over 135 s.
     expect(text(r)).toMatch(
       new RegExp(
-        `Cloud Run service api: release of api-${SHA.slice(0, 7)}-[0-9a-f]{5} failed its health gate before any traffic \\(last answer: https://next---api-123456789012\\.us-central1\\.run\\.app/health answered 503 "unhealthy"\\); traffic: 100% on ${second.revision}, unchanged`,
+        `Cloud Run service api: release of api-${SHA.slice(0, 7)}-[0-9a-f]{5} failed its health gate before any traffic \\(last answer: https://next---api-123456789012\\.us-central1\\.run\\.app/health answered 500 "unhealthy"\\); traffic: 100% on ${second.revision}, unchanged`,
       ),
     );
+    // One health answer per cloud: the revision's 500 and the version's function error, each final.
+    expect(c.cloud.healthChecks.length - checks).toBe(2);
+    timings.definiteFailureUpMs = r.ms;
     expect(text(r)).toContain(
       "Lambda function worker: release of 3 failed its health gate before any traffic",
     );
@@ -164,6 +169,17 @@ describe("safe release on the real engine", () => {
     expect(r.code).not.toBe(0);
     expect(text(r)).toMatch(/Cloud Run service api: release of \S+ failed its health gate at step 1 \(10%\)/);
     expect(text(r)).toContain(`traffic: 100% on ${served}, returned`);
+    // Time to revert: from the write that gave the broken revision 10% to the one that took it back.
+    const events = runEvents();
+    const at10 = events.findIndex((ev) => ev.traffic.some((t) => t.revision !== served && t.percent === 10));
+    const back = events.findIndex(
+      (ev, i) => i > at10 && ev.traffic.every((t) => t.revision === served || t.percent === 0),
+    );
+    expect(at10).toBeGreaterThanOrEqual(0);
+    expect(back).toBeGreaterThan(at10);
+    // The step's 1 s wait, then one gate request: well under today's 135 s of retries.
+    timings.cloudRunRevertMs = events[back]!.at - events[at10]!.at;
+    expect(timings.cloudRunRevertMs).toBeLessThan(15_000);
     expect(runEvents().some((ev) => ev.traffic.some((t) => t.revision !== served && t.percent === 10))).toBe(
       true,
     );
@@ -174,6 +190,28 @@ describe("safe release on the real engine", () => {
       RevisionId: expect.any(String),
     });
     c.cloud.unhealthy.clear();
+    ok(await up(), "re-run after the fix");
+  });
+
+  it("a revision that is not ready yet (503) is asked again, as often and as long as healthGateRetry says", async () => {
+    const served = live()[0]!.revision!;
+    await config("healthGateRetry", JSON.stringify({ attempts: 3, intervalSeconds: 1, timeoutSeconds: 5 }));
+    await config("logLevel", "trace");
+    c.cloud.failNew = true;
+    c.cloud.unhealthyStatus = 503;
+    const checks = c.cloud.healthChecks.length;
+    const r = await up();
+    c.cloud.failNew = false;
+    c.cloud.unhealthyStatus = 500;
+    expect(r.code).not.toBe(0);
+    expect(text(r)).toMatch(
+      /Cloud Run service api: release of \S+ failed its health gate before any traffic \(last answer: \S+ answered 503 "unhealthy"\)/,
+    );
+    // Three answers from the revision (1 s, then 2 s apart), and the version's one function error.
+    expect(c.cloud.healthChecks.length - checks).toBe(4);
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+    c.cloud.unhealthy.clear();
+    ok(await c.pulumi(["config", "rm", "e2e:healthGateRetry"]), "config rm healthGateRetry");
     ok(await up(), "re-run after the fix");
   });
 

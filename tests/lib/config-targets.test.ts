@@ -110,7 +110,7 @@ describe("a third target is one file", () => {
         { "azure-native:location": "East US", "gcp:project": "acme-web" },
       ),
     ).toEqual([
-      `${F}.healthPth: unknown key; did you mean "healthPath"? (known keys: target, context, dockerfile, buildArgs, buildTarget, exposure, env, healthGate, rollout, secrets, healthPath)`,
+      `${F}.healthPth: unknown key; did you mean "healthPath"? (known keys: target, context, dockerfile, buildArgs, buildTarget, exposure, env, healthGate, healthGateRetry, rollout, secrets, healthPath)`,
       'Pulumi.prod.yaml: azure-native:location: expected an Azure location like "eastus", got "East US"',
     ]);
     expect(

@@ -85,6 +85,16 @@ describe("parseStackConfig rejects", () => {
       `${F}services.api.healthGateServiceAccount: expected a service account email like health-check@my-project.iam.gserviceaccount.com, got "user:me@example.com"`,
     ],
     [
+      "a health gate that would never try, or wait longer than its limit",
+      { services: svc({ target: "cloudrun", context: "a", healthGateRetry: { attempts: 0 } }) },
+      `${F}services.api.healthGateRetry.attempts: expected a whole number from 1 to 30, got 0`,
+    ],
+    [
+      "a health gate key that does not exist",
+      { services: svc({ target: "lambda", context: "a", healthGateRetry: { retries: 3 } }) },
+      `${F}services.api.healthGateRetry.retries: unknown key`,
+    ],
+    [
       "an unknown target",
       { services: svc({ target: "ecs", context: "a" }) },
       `${F}services.api.target: expected "cloudrun" or "lambda", got "ecs"`,

@@ -2,7 +2,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { waitForHealthy } from "../../lib/health";
+import { isDefiniteFailure, waitForHealthy } from "../../lib/health";
 
 let server: http.Server | undefined;
 afterEach(() => server?.close());
@@ -53,5 +53,29 @@ describe("waitForHealthy", () => {
     const r = await waitForHealthy({ url: s.url, attempts: 3, delayMs: 5, grantPendingMs: 10_000 });
     expect(r).toMatchObject({ healthy: false, attempts: 3, last: '503 "Forbidden"' });
     expect(s.requests()).toBe(3);
+  });
+
+  it("stops at the service's own 500 without asking again; a gateway's 502, 503 and 504 are retried", async () => {
+    const broken = await serve(100, 500);
+    const r = await waitForHealthy({ url: broken.url, attempts: 10, delayMs: 5 });
+    expect(r).toMatchObject({ healthy: false, attempts: 1, definite: true, last: '500 "Forbidden"' });
+    expect(broken.requests()).toBe(1);
+    server?.close();
+    for (const status of [502, 503, 504]) {
+      const starting = await serve(2, status);
+      expect(
+        await waitForHealthy({ url: starting.url, expectBody: "healthy", attempts: 3, delayMs: 5 }),
+      ).toMatchObject({ healthy: true, attempts: 3 });
+      server?.close();
+    }
+    expect([500, 501, 505, 599].map(isDefiniteFailure)).toEqual([true, true, true, true]);
+    expect([200, 404, 429, 502, 503, 504].map(isDefiniteFailure)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });

@@ -60,7 +60,8 @@ export interface FakeService {
   binaryAuthorization: boolean;
 }
 
-export type CloudRunEvent = { kind: "cloudrun"; service: string; traffic: TrafficTarget[] };
+/** A change of a service's traffic; `at`: when it was written (ms since the epoch). */
+export type CloudRunEvent = { kind: "cloudrun"; service: string; traffic: TrafficTarget[]; at: number };
 
 interface PendingOperation {
   name: string;
@@ -177,7 +178,7 @@ export class CloudRunApi {
     const svc = this.services.get(fullName)!;
     svc.traffic = traffic.map((t) => ({ ...t, percent: t.percent ?? 0 }));
     this.written(svc);
-    this.record({ kind: "cloudrun", service: svc.name, traffic: svc.traffic });
+    this.record({ kind: "cloudrun", service: svc.name, traffic: svc.traffic, at: Date.now() });
   }
 
   private written(svc: FakeService): void {

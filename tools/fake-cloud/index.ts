@@ -68,6 +68,13 @@ export class FakeCloud {
   failNew = false;
   /** ...after answering healthy this many times (a build that breaks under traffic). */
   failNewAfter = 0;
+  /**
+   * What an unhealthy revision's health check answers: 500, a broken app's own error (Node's
+   * http server and Express's default error handler answer an uncaught handler error with 500:
+   * expressjs/finalhandler `getErrorStatusCode` … `500`), or 503 for one that is not ready yet.
+   * @default 500
+   */
+  unhealthyStatus: 500 | 503 = 500;
   url = "";
   private checks = new Map<string, number>();
   private servers: http.Server[] = [];
@@ -132,6 +139,7 @@ export class FakeCloud {
     this.checks.clear();
     this.failNew = false;
     this.failNewAfter = 0;
+    this.unhealthyStatus = 500;
     this.healthDelayMs = 0;
   }
 
@@ -234,7 +242,7 @@ export class FakeCloud {
     this.healthChecks.push(revision);
     if (this.healthDelayMs) await new Promise((r) => setTimeout(r, this.healthDelayMs));
     return this.sick(`${svc.name.split("/").pop()}/${revision}`)
-      ? reply(503, "unhealthy", { "content-type": "text/plain" })
+      ? reply(this.unhealthyStatus, "unhealthy", { "content-type": "text/plain" })
       : reply(200, "healthy", { "content-type": "text/plain" });
   }
 

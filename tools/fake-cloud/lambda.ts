@@ -40,6 +40,8 @@ export type LambdaEvent = {
   alias: string;
   version: string;
   weights: Record<string, number>;
+  /** When it was written (ms since the epoch). */
+  at: number;
 };
 
 const ERRORS: Record<
@@ -149,7 +151,14 @@ export class LambdaApi {
           RoutingConfig: { AdditionalVersionWeights: weights },
           RevisionId: randomUUID(),
         };
-        this.record({ kind: "lambda", fn: fnName, alias: m[2]!, version: body.FunctionVersion, weights });
+        this.record({
+          kind: "lambda",
+          fn: fnName,
+          alias: m[2]!,
+          version: body.FunctionVersion,
+          weights,
+          at: Date.now(),
+        });
         if (this.faults.lostAnswer("lambda.UpdateAlias"))
           return (this.error(reply, 503, `${fnName}:${m[2]}`), true);
       }

@@ -3,6 +3,7 @@
  * them, and the shape of a target's own rules ({@link ServiceTarget}, sealed by {@link defineTarget}).
  * Each target is one file beside this one, listed in ./index.ts; lib/config/parse.ts runs them.
  */
+import { GATE_RETRY_LIMITS, type GateRetry } from "../../release/step";
 import { z } from "zod";
 import { rolloutProblems } from "../../release";
 import { CLOUD_RUN_DEFAULTS } from "../../service-defaults";
@@ -72,6 +73,29 @@ export const commonService = {
   /** Gate each new revision or version on its own before it takes traffic. */
   healthGate: z.boolean(e("expected true or false")).default(CLOUD_RUN_DEFAULTS.healthGate),
   /**
+   * How hard the gate tries: at most `attempts` requests, `intervalSeconds` before the second (then
+   * growing), each bounded by `timeoutSeconds`. Each key defaults to its cloud's (lib/service-defaults.ts).
+   * A definite failure ends the gate at once whatever is left.
+   */
+  healthGateRetry: z
+    .strictObject(
+      Object.fromEntries(
+        (Object.entries(GATE_RETRY_LIMITS) as [keyof GateRetry, readonly [number, number]][]).map(
+          ([k, [min, max]]) => [
+            k,
+            z
+              .number(e(`expected a whole number from ${min} to ${max}`))
+              .int(e(`expected a whole number from ${min} to ${max}`))
+              .min(min, e(`expected a whole number from ${min} to ${max}`))
+              .max(max, e(`expected a whole number from ${min} to ${max}`))
+              .optional(),
+          ],
+        ),
+      ) as Record<keyof GateRetry, z.ZodOptional<z.ZodNumber>>,
+      e("expected { attempts, intervalSeconds, timeoutSeconds }"),
+    )
+    .optional(),
+  /**
    * A gradual release: the new revision or version's share at each step, then 100, with a wait and
    * the gate after each. Off by default: traffic moves at once after the gate. Rules: lib/release/traffic.ts.
    */
@@ -96,6 +120,7 @@ export interface CommonServiceConfig {
   secrets: Record<string, unknown>;
   buildArgs: Record<string, string>;
   healthGate: boolean;
+  healthGateRetry?: Partial<GateRetry>;
   rollout?: { steps: number[]; waitSeconds: number };
 }
 

@@ -3,16 +3,17 @@
  * LambdaFunction, one service per cloud, run by the real engine, docker-build and BuildKit, with the
  * gcp and aws stand-ins keeping their services in tools/fake-cloud/ (tests/e2e/release.test.ts).
  * Config (`e2e:*`): registry host, commit, the services' LOG_LEVEL (a change that is a new release)
- * and an optional rollout.
+ * an optional rollout, and how hard the health gate tries (`healthGateRetry`).
  */
 import { e2eProgramConfig } from "../program-config";
 import { CloudRunService, ContainerImage, LambdaFunction } from "../../../components";
 import { cacheTag, imageTag } from "../../../lib/image-tag";
 import type { Platform } from "../../../lib/platform";
-import type { Rollout } from "../../../lib/release";
+import type { GateRetry, Rollout } from "../../../lib/release";
 
 const { config, registry, commit, auth } = e2eProgramConfig();
 const rollout = config.getObject<Rollout>("rollout");
+const healthGateRetry = config.getObject<Partial<GateRetry>>("healthGateRetry");
 const env = { LOG_LEVEL: config.get("logLevel") ?? "info" };
 
 function image(name: string, platform: Platform): ContainerImage {
@@ -42,6 +43,7 @@ const api = new CloudRunService("api", {
   exposure: "public",
   deletionProtection: false,
   rollout,
+  healthGateRetry,
 });
 
 const worker = new LambdaFunction("worker", {
@@ -53,6 +55,7 @@ const worker = new LambdaFunction("worker", {
   env,
   functionUrl: true,
   rollout,
+  healthGateRetry,
 });
 
 export const revision = api.revision;

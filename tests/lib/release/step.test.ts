@@ -14,6 +14,7 @@ const cloudRun: ReleaseStep = {
   revision: "api-0123456-abcde",
   healthPath: "/health",
   gate: { idTokenFor: "gate@p.iam.gserviceaccount.com" },
+  gateRetry: { attempts: 10, intervalSeconds: 3, timeoutSeconds: 10 },
   rollout: { steps: [10, 50], waitSeconds: 60 },
 };
 const lambda: ReleaseStep = {
@@ -23,24 +24,26 @@ const lambda: ReleaseStep = {
   alias: "live",
   healthPath: "/health",
   gate: "invoke",
+  gateRetry: { attempts: 5, intervalSeconds: 3, timeoutSeconds: 60 },
 };
 
 describe("the release step's codec", () => {
-  it.each([cloudRun, lambda, { ...cloudRun, gate: "none" as const, rollout: undefined }])(
-    "reads back what it writes: %j",
-    (step) => {
-      const { rollout, ...rest } = step;
-      const expected = rollout ? step : rest;
-      expect(decodeReleaseStep(encodeReleaseStep(step))).toEqual(expected);
-    },
-  );
+  it.each([
+    cloudRun,
+    lambda,
+    { ...cloudRun, gate: "none" as const, gateRetry: undefined, rollout: undefined },
+  ])("reads back what it writes: %j", (step) => {
+    const { rollout, gateRetry, ...rest } = step;
+    const expected = { ...rest, ...(gateRetry ? { gateRetry } : {}), ...(rollout ? { rollout } : {}) };
+    expect(decodeReleaseStep(encodeReleaseStep(step))).toEqual(expected);
+  });
 
-  it("writes the command line existing stacks already have (a change would update every release step)", () => {
+  it("writes every field on the command line (a change updates every release step once: docs/upgrading.md)", () => {
     expect(encodeReleaseStep(cloudRun)).toBe(
-      `${RELEASE_COMMAND} cloudrun projects/p/locations/us-central1/services/api --revision api-0123456-abcde --health-path /health --gate id-token:gate@p.iam.gserviceaccount.com --steps 10,50 --wait-seconds 60`,
+      `${RELEASE_COMMAND} cloudrun projects/p/locations/us-central1/services/api --revision api-0123456-abcde --health-path /health --gate id-token:gate@p.iam.gserviceaccount.com --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --steps 10,50 --wait-seconds 60`,
     );
     expect(encodeReleaseStep(lambda)).toBe(
-      `${RELEASE_COMMAND} lambda arn:aws:lambda:us-east-1:111111111111:function:worker --version 7 --alias live --health-path /health --gate invoke`,
+      `${RELEASE_COMMAND} lambda arn:aws:lambda:us-east-1:111111111111:function:worker --version 7 --alias live --health-path /health --gate invoke --gate-attempts 5 --gate-interval-seconds 3 --gate-timeout-seconds 60`,
     );
   });
 
@@ -95,6 +98,12 @@ describe("the release step's codec", () => {
       "/h",
       "--gate",
       "invoke",
+      "--gate-attempts",
+      "5",
+      "--gate-interval-seconds",
+      "3",
+      "--gate-timeout-seconds",
+      "60",
     ];
     expect(decodeReleaseArgs([...lambdaArgs, "--signed-for", "c", "--signed-by", "s"]).problems).toEqual([
       "--image <repo>@sha256:<hex> is required with the image checks (scan and signature flags)",
@@ -117,11 +126,23 @@ describe("the release step's codec", () => {
       ["--gate is missing"],
     ],
     [
-      "lambda arn:aws:lambda:us-east-1:111111111111:function:w --version x --alias live --gate public --health-path /h",
+      "lambda arn:aws:lambda:us-east-1:111111111111:function:w --version x --alias live --gate public --health-path /h --gate-attempts 5 --gate-interval-seconds 3 --gate-timeout-seconds 60",
       ["--version x: a published version is a number", "--gate public: a Lambda gate is invoke or none"],
     ],
+    // How hard a gate tries is on the line too: missing or out of its limits is named.
     [
-      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --steps 50,10 --wait-seconds 9999",
+      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --gate-attempts 0 --gate-interval-seconds 3",
+      [
+        "--gate-attempts 0: expected a whole number from 1 to 30",
+        "--gate-timeout-seconds is missing (a gate says how hard it tries)",
+      ],
+    ],
+    [
+      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate none --health-path /h --gate-attempts 3",
+      ["--gate-attempts goes with a gate, not --gate none"],
+    ],
+    [
+      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --steps 50,10 --wait-seconds 9999",
       [
         "--steps[1] is 10, not above steps[0] (50); steps must ascend",
         "--wait-seconds is 9999; expected whole seconds 0-3600",
@@ -129,9 +150,9 @@ describe("the release step's codec", () => {
     ],
     ["gke x", ['the first argument is "gke"; expected cloudrun or lambda']],
     [
-      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --version 3",
+      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --version 3",
       [
-        "--version is not a cloudrun release flag; expected --revision, --health-path, --gate, --steps, --wait-seconds, --image",
+        "--version is not a cloudrun release flag; expected --revision, --health-path, --gate, --gate-attempts, --gate-interval-seconds, --gate-timeout-seconds, --steps, --wait-seconds, --image",
       ],
     ],
   ])("refuses %s, naming each flag", (args, problems) => {
