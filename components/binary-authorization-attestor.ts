@@ -56,7 +56,9 @@ export class BinaryAuthorizationAttestor extends pulumi.ComponentResource {
           name: args.attestorId,
           attestationAuthority: { hint: { humanReadableName: `multicloud-deploy: ${args.attestorId}` } },
         },
-        { parent: this },
+        // The project's policy names the attestor, and the attestor its note: deleting them from this
+        // program (removing binaryAuthorization, a destroy) must not pull them from under the policy.
+        { parent: this, retainOnDelete: true },
       ),
     );
     this.attestor = new gcp.binaryauthorization.Attestor(
@@ -79,7 +81,7 @@ export class BinaryAuthorizationAttestor extends pulumi.ComponentResource {
             ],
           },
         },
-        { parent: this },
+        { parent: this, retainOnDelete: true },
       ),
     );
     this.noteViewer = new gcp.containeranalysis.NoteIamMember(
@@ -94,7 +96,8 @@ export class BinaryAuthorizationAttestor extends pulumi.ComponentResource {
             (n) => `serviceAccount:${n.delegationServiceAccountEmail}`,
           ),
         },
-        { parent: this },
+        // Without it Binary Authorization reads no attestation, and the policy denies every image.
+        { parent: this, retainOnDelete: true },
       ),
     );
     // Through the grant's URN too: an attestation is written, and a revision checked, only once Binary

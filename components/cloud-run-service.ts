@@ -131,7 +131,7 @@ export interface CloudRunServiceArgs {
   healthGate?: boolean;
   /**
    * How hard the health gate tries (lib/release/step.ts GateRetry); a definite failure (the service's
-   * own 500) ends it at once. Each key defaults separately.
+   * own 500, twice in a row) ends it early. Each key defaults separately.
    * @default {"attempts":10,"intervalSeconds":3,"timeoutSeconds":10}
    */
   healthGateRetry?: Partial<GateRetry>;

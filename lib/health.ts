@@ -29,12 +29,12 @@ export interface HealthCheckResult {
   attempts: number;
   /** What the last attempt saw. */
   last: string;
-  /** The service's own failure (see {@link isDefiniteFailure}): not retried, asking again changes nothing. */
+  /** The service's own failure, twice in a row (see {@link isDefiniteFailure}): not asked again. */
   definite?: boolean;
 }
 
 /**
- * A status that is the service's own answer, not "not ready yet": 500 ("the server encountered an
+ * A status that can be the service's own answer, not "not ready yet": 500 ("the server encountered an
  * unexpected condition that prevented it from fulfilling the request") and the other 5xx that no
  * gateway sends for a backend that is still starting. 502, 503 and 504 are a gateway's (Bad Gateway,
  * Service Unavailable: "likely be alleviated after some delay", Gateway Timeout: RFC 9110 §15.6), and
@@ -44,6 +44,14 @@ export function isDefiniteFailure(status: number): boolean {
   return status >= 500 && status <= 599 && status !== 502 && status !== 503 && status !== 504;
 }
 
+/**
+ * Cloud Run's own front end answers 500 too, when no instance could take the request ("The request was
+ * aborted because there was no available instance": Cloud Run troubleshooting). That answer is retried;
+ * and one definite answer is never enough: the gate stops after {@link DEFINITE_IN_A_ROW} in a row.
+ */
+const PLATFORM_500 = /no available instance/i;
+export const DEFINITE_IN_A_ROW = 2;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function waitForHealthy(options: HealthCheckOptions): Promise<HealthCheckResult> {
@@ -52,6 +60,7 @@ export async function waitForHealthy(options: HealthCheckOptions): Promise<Healt
   const pendingUntil = Date.now() + (options.grantPendingMs ?? 0);
   let last = "";
   let counted = 0;
+  let definite = 0;
   for (let request = 0; counted < attempts; request++) {
     if (request > 0) await sleep(delayMs * Math.min(counted, attempts - 1) || delayMs);
     let forbidden = false;
@@ -67,11 +76,13 @@ export async function waitForHealthy(options: HealthCheckOptions): Promise<Healt
         (options.expectBody === undefined || body === options.expectBody);
       last = `${res.status} ${JSON.stringify(body.slice(0, 100))}`;
       if (ok) return { healthy: true, attempts: counted + 1, last };
-      if (isDefiniteFailure(res.status))
+      definite = isDefiniteFailure(res.status) && !PLATFORM_500.test(body) ? definite + 1 : 0;
+      if (definite >= DEFINITE_IN_A_ROW)
         return { healthy: false, attempts: counted + 1, last, definite: true };
       forbidden = res.status === 401 || res.status === 403;
     } catch (err) {
       last = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      definite = 0;
     }
     if (!(forbidden && Date.now() < pendingUntil)) counted++;
   }

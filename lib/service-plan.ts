@@ -213,7 +213,7 @@ export function cloudRunSettings(
     exposure: svc.exposure,
     invokers: svc.invokers,
     deletionProtection: config.deletionProtection,
-    binaryAuthorization: config.binaryAuthorization !== undefined,
+    binaryAuthorization: config.binaryAuthorization?.enforce === true,
     healthGate: svc.healthGate,
     healthGateRetry: svc.healthGateRetry,
     healthGateServiceAccount: svc.healthGateServiceAccount,

@@ -113,7 +113,7 @@ function summarize(r: RecordedResource): string {
               ? `gate GET <tag ${CANDIDATE_TAG} URL>${release.healthPath}${typeof release.gate === "object" ? ` as ${release.gate.idTokenFor}` : ""}`
               : `gate: invoke version ${release.version} alone`;
         const tries = release.gateRetry
-          ? ` (up to ${release.gateRetry.attempts} tries, ${release.gateRetry.intervalSeconds} s apart and growing, ${release.gateRetry.timeoutSeconds} s each; ${release.target === "cloudrun" ? "a 500" : "a function error"} ends it at once)`
+          ? ` (up to ${release.gateRetry.attempts} tries, ${release.gateRetry.intervalSeconds} s apart and growing, ${release.gateRetry.timeoutSeconds} s each; ${release.target === "cloudrun" ? "its own 500 twice" : "a function error"} ends it early)`
           : "";
         const steps = rolloutPercents(release.rollout).join("% -> ");
         const wait = release.rollout ? `, ${release.rollout.waitSeconds}s and the gate after each step` : "";

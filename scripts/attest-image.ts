@@ -14,7 +14,7 @@
  * names the image and the check); exit 2: usage.
  */
 import { Command } from "commander";
-import { attestImage } from "../lib/binauthz/attest";
+import { attestImage, policyWarning } from "../lib/binauthz/attest";
 import { binauthzSignatureIn, pkixKeyId } from "../lib/binauthz/payload";
 import { decodeAttestArgs } from "../lib/binauthz/step";
 import { UserError } from "../lib/errors";
@@ -71,17 +71,22 @@ async function main(argv: string[]): Promise<number> {
   const result = await attestImage({
     http,
     attestor: step.attestor,
-    project: image.repository.split("/")[0]!,
+    // The attestor's project: Binary Authorization reads attestations through its note, wherever the
+    // image is, and the deployer's grants are there (docs/iam.md).
+    project: step.attestor.split("/")[1]!,
     image: step.ref,
     signed,
     publicKeyId: pkixKeyId(publicKeyPem),
   });
   if (result.outcome === "refused") throw refused(result.check, result.problem);
   console.error(`${result.outcome}: ${result.occurrence} attests ${step.ref} for ${step.attestor}`);
+  const warning = policyWarning(result.policy, step.attestor);
+  if (warning) console.error(`warning: ${warning}`);
   console.log(
     JSON.stringify({
       outcome: result.outcome,
       occurrence: result.occurrence,
+      policy: result.policy,
       ms: Math.round(performance.now() - started),
     }),
   );

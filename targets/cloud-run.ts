@@ -79,7 +79,7 @@ export function cloudRunTarget(config: StackConfig): Target<CloudRunServiceConfi
       cacheImageManifest: false,
       auth,
       sourceLogin: () => ({ kind: "gcp" }),
-      ...(attestor ? { attestor: attestor.attestorName } : {}),
+      ...(attestor && binauthz?.enforce ? { attestor: attestor.attestorName } : {}),
     }),
     deploy: (svc, image, appVersion) => {
       const run = new CloudRunService(svc.name, {

@@ -39,6 +39,7 @@ grant "$role"
 # note and the note's one grant, then each attestation. No KMS permission: prod signs nothing.
 if [ -n "${BINARY_AUTHORIZATION:-}" ]; then
   grant roles/binaryauthorization.attestorsAdmin
+  grant roles/binaryauthorization.policyViewer
   grant roles/containeranalysis.notes.editor
   grant roles/containeranalysis.notes.attacher
   grant roles/containeranalysis.occurrences.editor

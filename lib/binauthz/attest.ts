@@ -17,6 +17,11 @@
  *    Container Analysis names images, `noteName` the attestor's note, `attestation.serializedPayload`
  *    and `attestation.signatures[{ publicKeyId, signature }]` base64 (grafeas v1 attestation.proto).
  *
+ * 5. Whether it matters: the project's policy (`projects.getPolicy`) must require this attestor under
+ *    `REQUIRE_ATTESTATION` with `ENFORCED_BLOCK_AND_AUDIT_LOG`, or Cloud Run admits any image. The
+ *    policy is the platform team's (docs/signing.md); the step reports what it found, and says so when
+ *    it does not enforce.
+ *
  * HTTP errors propagate: a refusal (403 without `containeranalysis.notes.attachOccurrence`) is the
  * API's own message.
  */
@@ -41,8 +46,11 @@ export interface AttestOptions {
   endpoints?: { binaryAuthorization: string; containerAnalysis: string };
 }
 
+/** What the project's policy does with this attestor: only `enforced` makes Cloud Run refuse. */
+export type PolicyState = "enforced" | "dry-run" | "not-required" | "unreadable";
+
 export type AttestResult =
-  | { outcome: "created" | "kept"; occurrence: string }
+  | { outcome: "created" | "kept"; occurrence: string; policy: PolicyState }
   | { outcome: "refused"; check: "attestor-key" | "validation"; problem: string };
 
 interface Attestor {
@@ -102,7 +110,7 @@ export async function attestImage(o: AttestOptions): Promise<AttestResult> {
         (s) => s.publicKeyId === o.publicKeyId && s.signature === attestation.signatures[0]!.signature,
       ),
   );
-  if (same?.name) return { outcome: "kept", occurrence: same.name };
+  if (same?.name) return { outcome: "kept", occurrence: same.name, policy: await policyState() };
 
   const verdict = await post<{ result?: string; denialReason?: string }>(
     `${ep.binaryAuthorization}/v1/${o.attestor}:validateAttestationOccurrence`,
@@ -123,5 +131,39 @@ export async function attestImage(o: AttestOptions): Promise<AttestResult> {
       attestation,
     },
   );
-  return { outcome: "created", occurrence: made.name ?? "" };
+  return { outcome: "created", occurrence: made.name ?? "", policy: await policyState() };
+
+  async function policyState(): Promise<PolicyState> {
+    const project = o.attestor.split("/")[1];
+    let rule:
+      { evaluationMode?: string; enforcementMode?: string; requireAttestationsBy?: string[] } | undefined;
+    try {
+      rule = (
+        await get<{ defaultAdmissionRule?: typeof rule }>(
+          `${ep.binaryAuthorization}/v1/projects/${project}/policy`,
+        )
+      ).defaultAdmissionRule;
+    } catch {
+      // Without binaryauthorization.policy.get: the attestation is written; only the report is lost.
+      return "unreadable";
+    }
+    if (rule?.evaluationMode !== "REQUIRE_ATTESTATION" || !rule.requireAttestationsBy?.includes(o.attestor))
+      return "not-required";
+    return rule.enforcementMode === "DRYRUN_AUDIT_LOG_ONLY" ? "dry-run" : "enforced";
+  }
+}
+
+/** What to tell the user about a policy that does not enforce this attestor; undefined when it does. */
+export function policyWarning(state: PolicyState, attestor: string): string | undefined {
+  const project = attestor.split("/")[1];
+  switch (state) {
+    case "enforced":
+      return undefined;
+    case "dry-run":
+      return `the Binary Authorization policy of ${project} requires ${attestor} in dry run only: Cloud Run logs unattested images and still runs them`;
+    case "not-required":
+      return `the Binary Authorization policy of ${project} does not require ${attestor}: Cloud Run admits any image until it does (docs/signing.md, "The project's policy is yours")`;
+    case "unreadable":
+      return `could not read the Binary Authorization policy of ${project} (binaryauthorization.policy.get, docs/iam.md): whether Cloud Run enforces the attestation is unknown`;
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * The attestation step's contract, written once (as lib/signing/step.ts is for signing): the component
- * encodes {@link AttestStep}, scripts/attest-image.ts decodes it, and the offline plan and the policy
- * pack read the same decoding.
+ * encodes {@link AttestStep}, scripts/attest-image.ts decodes it, and the offline plan reads the same
+ * decoding (the policy pack knows the step by its marker only, policy/core.ts STEPS).
  *
  *   node_modules/.bin/tsx scripts/attest-image.ts <host>/<project>/<repo>/<image>@sha256:<hex>
  *     --attestor projects/<p>/attestors/<a> --signed-for <commit> --signed-by <stack>

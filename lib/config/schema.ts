@@ -107,8 +107,15 @@ const binaryAuthorizationSchema = z.strictObject(
       .string(e('expected an attestor id like "multicloud-deploy"'))
       .regex(ATTESTOR_ID, e('expected an attestor id like "multicloud-deploy": letters, digits, - and _'))
       .default("multicloud-deploy"),
+    /**
+     * Attest each image and have Cloud Run enforce the project's policy. `false` keeps the attestor but
+     * writes no attestation and turns enforcement off on the services: the explicit, reviewed way to
+     * deploy an image that cannot be attested (docs/upgrading.md).
+     * @default true
+     */
+    enforce: z.boolean(e("expected true or false")).default(true),
   },
-  e("expected { attestor }"),
+  e("expected { attestor, enforce }"),
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@
  * - `Service.trafficStatuses[]` (output only) carries each tag's own `uri`, which is read, never built.
  */
 import { UserError } from "../errors";
-import { waitForHealthy, type HealthCheckOptions } from "../health";
+import { DEFINITE_IN_A_ROW, waitForHealthy, type HealthCheckOptions } from "../health";
 import { cloudRunRevisionShortName, parseCloudRunService } from "../names";
 import { DEFAULT_RETRY, pollUntil, realClock, retrying, type Clock, type RetryPolicy } from "./retry";
 import {
@@ -267,7 +267,10 @@ export function cloudRunTarget(o: CloudRunTargetOptions): ReleaseTarget {
         grantPendingMs: GRANT_PENDING_MS,
         ...o.health,
       });
-      return { healthy: r.healthy, last: `${url} answered ${r.last}` };
+      return {
+        healthy: r.healthy,
+        last: `${url} answered ${r.last}${r.definite ? ` (${DEFINITE_IN_A_ROW} in a row: the service's own error, not asked again)` : ""}`,
+      };
     },
   };
 }

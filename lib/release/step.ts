@@ -110,7 +110,7 @@ function decodeImageChecks(args: string[]): { checks?: ImageChecks; problems: st
 /**
  * How hard the health gate tries: `attempts` answers at most, `intervalSeconds` before the second,
  * growing linearly (3, 6, 9 … s), each request bounded by `timeoutSeconds`. A definite failure (the
- * service's own 500, a function error) ends the gate at once (lib/health.ts `isDefiniteFailure`).
+ * service's own 500 twice in a row, a function error) ends the gate early (lib/health.ts).
  */
 export interface GateRetry {
   attempts: number;
@@ -170,6 +170,9 @@ const gateWord = (gate: CloudRunGate | LambdaGate) =>
 
 /** `<release> cloudrun <service> --revision … --gate …` or `<release> lambda <arn> --version … --alias …`. */
 export function encodeReleaseStep(step: ReleaseStep): string {
+  // The decoder requires them with a gate: a line it would refuse is never written.
+  if (step.gate !== "none" && step.gateRetry === undefined)
+    throw new Error("encodeReleaseStep: a gated step needs gateRetry (the components apply their defaults)");
   const rollout = step.rollout
     ? ["--steps", step.rollout.steps.join(","), "--wait-seconds", String(step.rollout.waitSeconds)]
     : [];

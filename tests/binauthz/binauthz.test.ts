@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { attestImage } from "../../lib/binauthz/attest";
+import { attestImage, policyWarning } from "../../lib/binauthz/attest";
 import {
   BINAUTHZ_PAYLOAD_ANNOTATION,
   binauthzPayload,
@@ -178,10 +178,16 @@ describe("prod attests its copy", () => {
   it("validates, then writes one ATTESTATION occurrence; a re-run keeps it and writes nothing", async () => {
     const { digest, manifest } = await signedImage("binauthz/promoted");
     const first = await attest(digest, manifest);
+    // No policy set yet: the attestation is written, and the step says Cloud Run does not enforce it.
     expect(first).toMatchObject({
       outcome: "created",
       occurrence: expect.stringMatching(`^projects/${PROD}/occurrences/`),
+      policy: "not-required",
     });
+    expect(policyWarning("not-required", ATTESTOR)).toContain(
+      `does not require ${ATTESTOR}: Cloud Run admits any image`,
+    );
+    expect(policyWarning("enforced", ATTESTOR)).toBeUndefined();
     const ops = cloud.binauthz.calls.map((c) => c.op);
     expect(ops.slice(-3)).toEqual([
       "attestors.get",
@@ -193,6 +199,7 @@ describe("prod attests its copy", () => {
     expect(await attest(digest, manifest)).toEqual({
       outcome: "kept",
       occurrence: first.outcome === "created" ? first.occurrence : "",
+      policy: "not-required",
     });
     expect(cloud.binauthz.occurrencesOf(PROD, url)).toHaveLength(1);
   });
@@ -233,7 +240,41 @@ describe("prod attests its copy", () => {
     expect(cloud.binauthz.attestations.length).toBe(before);
   });
 
-  it("another project's deployer may not attach to prod's note: IAM's own refusal", async () => {
+  it("attaching to a note the caller may not use is IAM's own refusal, and a payload of another digest is not valid", async () => {
+    const { digest, manifest } = await signedImage("binauthz/attach");
+    const signed = binauthzSignatureIn(manifest, digest, publicKeyPem);
+    if ("problem" in signed) throw new Error(signed.problem);
+    const http = await googleAs(DEPLOYER);
+    const attestation = {
+      serializedPayload: signed.payload.toString("base64"),
+      signatures: [{ publicKeyId: pkixKeyId(publicKeyPem), signature: signed.signature.toString("base64") }],
+    };
+    const before = cloud.binauthz.attestations.length;
+    await expect(
+      http.request({
+        url: `${cloud.url}/v1/projects/${PROD}/occurrences`,
+        method: "POST",
+        data: {
+          resourceUri: `https://x/${PROD}/apps/api@${digest}`,
+          noteName: "projects/acme-other/notes/n",
+          attestation,
+        },
+      }),
+    ).rejects.toMatchObject({ response: { status: 403 } });
+    expect(cloud.binauthz.attestations.length).toBe(before);
+    const verdict = await http.request<{ result: string; denialReason: string }>({
+      url: `${cloud.url}/v1/${ATTESTOR}:validateAttestationOccurrence`,
+      method: "POST",
+      data: {
+        attestation,
+        occurrenceNote: NOTE,
+        occurrenceResourceUri: `https://us-central1-docker.pkg.dev/${PROD}/apps/api@sha256:${"e".repeat(64)}`,
+      },
+    });
+    expect(verdict.data.result).toBe("ATTESTATION_NOT_VERIFIABLE");
+  });
+
+  it("another project's deployer may not read prod's attestor: IAM's own refusal", async () => {
     const { digest, manifest } = await signedImage("binauthz/stranger");
     await expect(
       attest(digest, manifest, { principal: "deployer@acme-other.iam.gserviceaccount.com" }),
@@ -273,6 +314,18 @@ describe("Cloud Run admits a revision under the project's policy", () => {
       });
     expect((await policy("ENFORCED_BLOCK_AND_AUDIT_LOG")).status).toBe(200);
     expect(cloud.binauthz.admits(PROD, image(digest))).toEqual({ admitted: true });
+    // The step now reports the policy as enforcing this attestor.
+    const again = await attestImage({
+      http: await googleAs(DEPLOYER),
+      attestor: ATTESTOR,
+      project: PROD,
+      image: image(digest),
+      signed,
+      publicKeyId: pkixKeyId(publicKeyPem),
+      endpoints: { binaryAuthorization: cloud.url, containerAnalysis: cloud.url },
+    });
+    expect(again).toMatchObject({ outcome: "kept", policy: "enforced" });
+
     // The same digest anywhere is admitted ("only the IMAGE_DIGEST is used at deploy time").
     expect(cloud.binauthz.admits(PROD, `${t.host}/binauthz/admitted@${digest}`)).toEqual({ admitted: true });
     expect(cloud.binauthz.admits(PROD, image(other))).toMatchObject({

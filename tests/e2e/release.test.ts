@@ -126,14 +126,14 @@ describe("safe release on the real engine", () => {
     const checks = c.cloud.healthChecks.length;
     const r = await up();
     expect(r.code).not.toBe(0);
-    // The broken build's own 500 is definite: one request, not ten over 135 s.
+    // The broken build's own 500, twice in a row, is definite: two requests, not ten over 135 s.
     expect(text(r)).toMatch(
       new RegExp(
-        `Cloud Run service api: release of api-${SHA.slice(0, 7)}-[0-9a-f]{5} failed its health gate before any traffic \\(last answer: https://next---api-123456789012\\.us-central1\\.run\\.app/health answered 500 "unhealthy"\\); traffic: 100% on ${second.revision}, unchanged`,
+        `Cloud Run service api: release of api-${SHA.slice(0, 7)}-[0-9a-f]{5} failed its health gate before any traffic \\(last answer: https://next---api-123456789012\\.us-central1\\.run\\.app/health answered 500 "unhealthy" \\(2 in a row: the service's own error, not asked again\\)\\); traffic: 100% on ${second.revision}, unchanged`,
       ),
     );
-    // One health answer per cloud: the revision's 500 and the version's function error, each final.
-    expect(c.cloud.healthChecks.length - checks).toBe(2);
+    // The revision's two 500s and the version's function error, each final.
+    expect(c.cloud.healthChecks.length - checks).toBe(3);
     timings.definiteFailureUpMs = r.ms;
     expect(text(r)).toContain(
       "Lambda function worker: release of 3 failed its health gate before any traffic",
@@ -177,7 +177,7 @@ describe("safe release on the real engine", () => {
     );
     expect(at10).toBeGreaterThanOrEqual(0);
     expect(back).toBeGreaterThan(at10);
-    // The step's 1 s wait, then one gate request: well under today's 135 s of retries.
+    // The step's 1 s wait, then two gate requests 3 s apart: well under today's 135 s of retries.
     timings.cloudRunRevertMs = events[back]!.at - events[at10]!.at;
     expect(timings.cloudRunRevertMs).toBeLessThan(15_000);
     expect(runEvents().some((ev) => ev.traffic.some((t) => t.revision !== served && t.percent === 10))).toBe(

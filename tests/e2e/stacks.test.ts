@@ -687,7 +687,15 @@ describe("the staging and prod stacks on the real engine", () => {
     const out = await images("prod");
     expect([out.api.digest, out.worker.digest]).toEqual([second.api.digest, second.worker.digest]);
     expect(liveVersion("prod")).toBe("2");
-    // Under the policy set above, Cloud Run admitted the new revision: prod attested it first.
+    // Under the policy set above, Cloud Run admitted the new revision: prod attested it first, and its
+    // attest step read that the policy enforces this attestor.
+    const attest = (await exported("prod")).deployment.resources!.find((res) =>
+      /::api-attest$/.test(res.urn),
+    )!;
+    expect(JSON.parse(String(attest.outputs!.stdout))).toMatchObject({
+      outcome: "created",
+      policy: "enforced",
+    });
     expect(
       c.cloud.binauthz.occurrencesOf(prod.gcpProject, `https://${out.api.repositoryUrl}@${out.api.digest}`),
     ).toHaveLength(1);

@@ -590,7 +590,7 @@ describe("signing and signature keys (docs/signing.md)", () => {
         binaryAuthorization: JSON.stringify({}),
       }),
     );
-    expect(c.binaryAuthorization).toEqual({ attestor: "multicloud-deploy" });
+    expect(c.binaryAuthorization).toEqual({ attestor: "multicloud-deploy", enforce: true });
   });
 
   it("parses both, as each cloud's step reads them", () => {

@@ -55,11 +55,20 @@ describe("waitForHealthy", () => {
     expect(s.requests()).toBe(3);
   });
 
-  it("stops at the service's own 500 without asking again; a gateway's 502, 503 and 504 are retried", async () => {
+  it("stops at the service's own 500, twice in a row, without asking again; a gateway's 502, 503 and 504 are retried", async () => {
     const broken = await serve(100, 500);
     const r = await waitForHealthy({ url: broken.url, attempts: 10, delayMs: 5 });
-    expect(r).toMatchObject({ healthy: false, attempts: 1, definite: true, last: '500 "Forbidden"' });
-    expect(broken.requests()).toBe(1);
+    expect(r).toMatchObject({ healthy: false, attempts: 2, definite: true, last: '500 "Forbidden"' });
+    expect(broken.requests()).toBe(2);
+    server?.close();
+    // One 500 is not enough: the next answer may be healthy.
+    const once = await serve(1, 500);
+    expect(
+      await waitForHealthy({ url: once.url, expectBody: "healthy", attempts: 10, delayMs: 5 }),
+    ).toMatchObject({
+      healthy: true,
+      attempts: 2,
+    });
     server?.close();
     for (const status of [502, 503, 504]) {
       const starting = await serve(2, status);
@@ -77,5 +86,21 @@ describe("waitForHealthy", () => {
       false,
       false,
     ]);
+  });
+
+  it("retries Cloud Run's own 500 (no instance could take the request)", async () => {
+    let count = 0;
+    server = http.createServer((_req, res) => {
+      count++;
+      if (count <= 3)
+        res.writeHead(500).end("The request was aborted because there was no available instance.");
+      else res.writeHead(200).end("healthy");
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+    expect(await waitForHealthy({ url, expectBody: "healthy", attempts: 10, delayMs: 5 })).toMatchObject({
+      healthy: true,
+      attempts: 4,
+    });
   });
 });

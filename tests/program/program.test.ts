@@ -128,6 +128,24 @@ describe("promotion", () => {
     ).toBeUndefined();
   });
 
+  it("with enforce: false keeps the attestor, writes no attestation and turns enforcement off (the reviewed way past it)", async () => {
+    const run = await runProgram({
+      stack: "prod",
+      commit: SHA,
+      overrides: { binaryAuthorization: { attestor: "multicloud-deploy", enforce: false } },
+      stackOutputs: { "acme/multicloud-deploy/staging": staging.outputs },
+    });
+    // Retained, as its note and grant: the project's policy names it.
+    for (const [type, name] of [
+      ["gcp:binaryauthorization/attestor:Attestor", "binauthz"],
+      ["gcp:containeranalysis/note:Note", "binauthz-note"],
+      ["gcp:containeranalysis/noteIamMember:NoteIamMember", "binauthz-note-viewer"],
+    ] as const)
+      expect(byName(run, type, name).retainOnDelete, name).toBe(true);
+    expect(ofType(run, "command:local:Command").filter((c) => c.name.endsWith("-attest"))).toEqual([]);
+    expect(byName(run, "gcp:cloudrunv2/service:Service", "api").inputs.binaryAuthorization).toBeUndefined();
+  });
+
   it("every image, built or promoted, waits for its registry's scan under the stack's scanGate before any service uses it", () => {
     for (const [run, stack] of [
       [staging, "staging"],

@@ -13,6 +13,8 @@
  *   the Computed `delegationServiceAccountEmail`. A PKIX key's `id` "MUST be a valid RFC3986 URI";
  *   left blank it is computed from the DER key's digest (resources.proto `AttestorPublicKey.id`; the
  *   `ni:///sha-256;…` form of Google's sample responses). A note that does not exist is 400.
+ * - `GET /v1/projects/{p}/policy` (`projects.getPolicy`): the project's policy, the default
+ *   ALWAYS_ALLOW one until it is set; `binaryauthorization.policy.get` needed.
  * - `PUT /v1/projects/{p}/policy` (`projects.updatePolicy`, what `gcloud container binauthz policy
  *   import` sends): `defaultAdmissionRule{ evaluationMode, enforcementMode, requireAttestationsBy }`;
  *   "Each attestor must exist before a policy can reference it" (resources.proto `AdmissionRule`).
@@ -152,7 +154,13 @@ export class BinauthzApi {
         if (!attestor || !ofProject(caller, project))
           return googleDenied(reply, "binaryauthorization.attestors.verifyImageAttested", name);
         this.calls.push({ op: "attestors.validateAttestationOccurrence", name });
-        const problem = this.unverifiable(attestor, String(body.occurrenceNote ?? ""), body.attestation);
+        // The payload must name the image the occurrence is for (gcloud's --validate sends both).
+        const uriDigest = /@(sha256:[0-9a-f]{64})$/.exec(String(body.occurrenceResourceUri ?? ""))?.[1];
+        const named = payloadDigest(String(body.attestation?.serializedPayload ?? ""));
+        const problem =
+          named !== uriDigest
+            ? `the payload names ${named}, not the digest of ${body.occurrenceResourceUri}`
+            : this.unverifiable(attestor, String(body.occurrenceNote ?? ""), body.attestation);
         return (
           reply(
             200,
@@ -165,6 +173,24 @@ export class BinauthzApi {
       }
     }
     m = /^\/v1\/projects\/([^/]+)\/policy$/.exec(p);
+    if (m && method === "GET") {
+      if (!ofProject(caller, m[1]!))
+        return googleDenied(reply, "binaryauthorization.policy.get", `projects/${m[1]}/policy`);
+      // A project that never set one has the default policy: every image allowed (resources.proto
+      // `Policy.default_admission_rule`; "the default policy allows all images", Binary Authorization).
+      return (
+        reply(200, {
+          name: `projects/${m[1]}/policy`,
+          globalPolicyEvaluationMode: "ENABLE",
+          defaultAdmissionRule: {
+            evaluationMode: "ALWAYS_ALLOW",
+            enforcementMode: "ENFORCED_BLOCK_AND_AUDIT_LOG",
+          },
+          ...this.policies.get(m[1]!),
+        }),
+        true
+      );
+    }
     if (m && method === "PUT") {
       const required = ((body.defaultAdmissionRule?.requireAttestationsBy ?? []) as string[]).filter(
         (a) => !this.attestors.has(a),

@@ -113,6 +113,12 @@ describe("the release step's codec", () => {
     ]);
   });
 
+  it("never writes a gated line its decoder would refuse", () => {
+    expect(() => encodeReleaseStep({ ...cloudRun, gateRetry: undefined })).toThrow(
+      "a gated step needs gateRetry",
+    );
+  });
+
   it("is not a verify or promote command line", () => {
     expect(
       decodeReleaseStep("node_modules/.bin/tsx scripts/verify-image.ts r@sha256:x --platform linux/amd64"),

@@ -82,7 +82,7 @@ describe("Cloud Run", () => {
     // The failed revision is not left reachable at its own URL.
     expect(cloud.services.get(SERVICE)!.traffic.some((t) => t.tag)).toBe(false);
     expect(r.released === false && r.message).toMatch(
-      /^Cloud Run service api: release of api-c failed its health gate before any traffic \(last answer: http:\/\/127\.0\.0\.1:\d+\/run\/api\/next\/health answered 500 "unhealthy"\); traffic: 100% on api-b, unchanged\./,
+      /^Cloud Run service api: release of api-c failed its health gate before any traffic \(last answer: http:\/\/127\.0\.0\.1:\d+\/run\/api\/next\/health answered 500 "unhealthy" \(2 in a row: the service's own error, not asked again\)\); traffic: 100% on api-b, unchanged\./,
     );
   });
 
