@@ -26,10 +26,10 @@
  * API's own message.
  */
 import type { HttpClient } from "../release/cloud-run";
+import { CONTAINER_ANALYSIS, listOccurrences } from "../scan/container-analysis";
 import type { BinauthzSignature } from "./payload";
 
 export const BINARY_AUTHORIZATION = "https://binaryauthorization.googleapis.com";
-export const CONTAINER_ANALYSIS = "https://containeranalysis.googleapis.com";
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface AttestOptions {
@@ -88,20 +88,12 @@ export async function attestImage(o: AttestOptions): Promise<AttestResult> {
     signatures: [{ publicKeyId: o.publicKeyId, signature: o.signed.signature.toString("base64") }],
   };
 
-  const existing: AttestationOccurrence[] = [];
-  let pageToken = "";
-  do {
-    const q = new URLSearchParams({
-      filter: `kind="ATTESTATION" AND resourceUrl="${resourceUri}"`,
-      pageSize: "1000",
-    });
-    if (pageToken) q.set("pageToken", pageToken);
-    const page = await get<{ occurrences?: AttestationOccurrence[]; nextPageToken?: string }>(
-      `${ep.containerAnalysis}/v1/projects/${o.project}/occurrences?${q}`,
-    );
-    existing.push(...(page.occurrences ?? []));
-    pageToken = page.nextPageToken ?? "";
-  } while (pageToken);
+  const existing = await listOccurrences<AttestationOccurrence>(o.http, {
+    project: o.project,
+    kind: "ATTESTATION",
+    resourceUrl: resourceUri,
+    endpoint: ep.containerAnalysis,
+  });
   const same = existing.find(
     (x) =>
       x.noteName === note &&

@@ -42,6 +42,33 @@ export interface ArtifactRegistryImage {
   digest: string;
 }
 
+/**
+ * Every occurrence of one kind about one resource (`projects.occurrences.list`, every page: `pageSize`
+ * at most 1000, `nextPageToken` empty at the end). The scan reads DISCOVERY and VULNERABILITY ones;
+ * lib/binauthz/attest.ts its ATTESTATION ones.
+ */
+export async function listOccurrences<T>(
+  http: HttpClient,
+  o: { project: string; kind: string; resourceUrl: string; endpoint?: string },
+): Promise<T[]> {
+  const all: T[] = [];
+  let pageToken = "";
+  do {
+    const q = new URLSearchParams({
+      filter: `kind="${o.kind}" AND resourceUrl="${o.resourceUrl}"`,
+      pageSize: "1000",
+    });
+    if (pageToken) q.set("pageToken", pageToken);
+    const { data } = await http.request<{ occurrences?: T[]; nextPageToken?: string }>({
+      url: `${o.endpoint ?? CONTAINER_ANALYSIS}/v1/projects/${o.project}/occurrences?${q}`,
+      timeout: REQUEST_TIMEOUT_MS,
+    });
+    all.push(...(data.occurrences ?? []));
+    pageToken = data.nextPageToken ?? "";
+  } while (pageToken);
+  return all;
+}
+
 /** The scan of `image` now. HTTP errors propagate. */
 export async function readContainerAnalysisScan(
   http: HttpClient,
@@ -49,24 +76,8 @@ export async function readContainerAnalysisScan(
   endpoint = CONTAINER_ANALYSIS,
 ): Promise<ScanState> {
   const resourceUrl = `https://${image.reference}@${image.digest}`;
-  const list = async (kind: string): Promise<Occurrence[]> => {
-    const all: Occurrence[] = [];
-    let pageToken = "";
-    do {
-      const q = new URLSearchParams({
-        filter: `kind="${kind}" AND resourceUrl="${resourceUrl}"`,
-        pageSize: "1000",
-      });
-      if (pageToken) q.set("pageToken", pageToken);
-      const { data } = await http.request<{ occurrences?: Occurrence[]; nextPageToken?: string }>({
-        url: `${endpoint}/v1/projects/${image.project}/occurrences?${q}`,
-        timeout: REQUEST_TIMEOUT_MS,
-      });
-      all.push(...(data.occurrences ?? []));
-      pageToken = data.nextPageToken ?? "";
-    } while (pageToken);
-    return all;
-  };
+  const list = (kind: string) =>
+    listOccurrences<Occurrence>(http, { project: image.project, kind, resourceUrl, endpoint });
   const discovery = (await list("DISCOVERY"))[0]?.discovery;
   if (!discovery)
     return { status: "missing", detail: `Container Analysis has no discovery of ${resourceUrl}` };
