@@ -6,6 +6,7 @@
  *
  *   npm run bench [-- --repeat 5] [--sizes 1,10,50,100]
  */
+import { CLOUD_RUN_DEFAULTS } from "../lib/service-defaults";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -668,6 +669,7 @@ async function main(argv: string[]): Promise<number> {
       `of which the transfer ${skopeo.transferRssMiB} MiB (over the second copy, which mounts every blob)`,
   );
   printSigningShares(recorded.e2e as Record<string, number> | undefined);
+  printRevert(recorded.e2eRelease as Record<string, number> | undefined);
   console.log(`\nwrote bench/results.json`);
   return 0;
 }
@@ -725,3 +727,40 @@ function printSigningShares(e2e: Record<string, number> | undefined): void {
 }
 
 run("bench", () => main(process.argv));
+
+/**
+ * Time to revert a definite failure on the real engine (tests/e2e/release.test.ts): from the write that
+ * gave a broken revision its first step to the write that took it back, and the whole failed update.
+ * Target (issue 33): under 15 s plus one gate interval; before, the gate retried a broken revision for
+ * 135 s (CLOUD_RUN_DEFAULTS.healthGateRetry: 3 + 6 + … + 27 s).
+ */
+function printRevert(e2e: Record<string, number> | undefined): void {
+  if (e2e?.cloudRunRevertMs === undefined) {
+    console.log("\nTime to revert: none recorded yet (npm run e2e records it in bench/results.json)");
+    return;
+  }
+  const r = CLOUD_RUN_DEFAULTS.healthGateRetry;
+  const before = Array.from({ length: r.attempts - 1 }, (_, i) => r.intervalSeconds * (i + 1)).reduce(
+    (a, b) => a + b,
+  );
+  console.log("\nTime to revert a definite failure (real engine, recorded by npm run e2e)");
+  console.log(
+    table(
+      ["what", "now", "before", "target"],
+      [
+        [
+          "Cloud Run: broken at its first step, traffic back",
+          `${(e2e.cloudRunRevertMs / 1000).toFixed(1)} s`,
+          `${before} s of gate retries`,
+          `< ${15 + r.intervalSeconds} s`,
+        ],
+        [
+          "the failed update, both clouds",
+          `${((e2e.definiteFailureUpMs ?? NaN) / 1000).toFixed(1)} s`,
+          "-",
+          "-",
+        ],
+      ],
+    ),
+  );
+}

@@ -68,6 +68,20 @@ async function makeAttestor(pem: string) {
       },
     },
   });
+  // The note grant the component makes (NoteIamMember): Binary Authorization reads as the attestor.
+  const email = cloud.binauthz.attestors.get(ATTESTOR)!.userOwnedGrafeasNote.delegationServiceAccountEmail;
+  await setViewer(`serviceAccount:${email}`);
+}
+
+/** The note's viewer binding, as the provider's NoteIamMember writes it (read, add, write). */
+async function setViewer(...members: string[]) {
+  await (
+    await googleAs(DEPLOYER)
+  ).request({
+    url: `${cloud.url}/v1/${NOTE}:setIamPolicy`,
+    method: "POST",
+    data: { policy: { bindings: [{ role: "roles/containeranalysis.notes.occurrences.viewer", members }] } },
+  });
 }
 
 /** A digest signed by staging's key in `repo`, as staging's sign step leaves it (binauthz for GCP). */
@@ -314,6 +328,11 @@ describe("Cloud Run admits a revision under the project's policy", () => {
       });
     expect((await policy("ENFORCED_BLOCK_AND_AUDIT_LOG")).status).toBe(200);
     expect(cloud.binauthz.admits(PROD, image(digest))).toEqual({ admitted: true });
+    // Without the note grant, Binary Authorization reads no attestation: every image is denied.
+    const email = cloud.binauthz.attestors.get(ATTESTOR)!.userOwnedGrafeasNote.delegationServiceAccountEmail;
+    await setViewer();
+    expect(cloud.binauthz.admits(PROD, image(digest))).toMatchObject({ admitted: false });
+    await setViewer(`serviceAccount:${email}`);
     // The step now reports the policy as enforcing this attestor.
     const again = await attestImage({
       http: await googleAs(DEPLOYER),

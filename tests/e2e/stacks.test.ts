@@ -623,7 +623,8 @@ describe("the staging and prod stacks on the real engine", () => {
     const made = binauthz.attestors.get(attestor)!;
     expect(made.userOwnedGrafeasNote.publicKeys.map((k) => k.id)).toEqual([pkixKeyId(keys.gcp)]);
     expect(made.userOwnedGrafeasNote.noteReference).toBe("projects/acme-apps-prod/notes/multicloud-deploy");
-    // One attestation of prod's own copy, validated before it was written; a re-run wrote nothing more.
+    // One attestation of prod's own copy, validated before it was written (a re-run that finds it keeps
+    // it: tests/binauthz/binauthz.test.ts).
     const image = `${out.api.repositoryUrl}@${out.api.digest}`;
     const attestations = binauthz.occurrencesOf(prod.gcpProject, `https://${image}`);
     expect(attestations).toHaveLength(1);

@@ -26,9 +26,12 @@
  *   publicKeyId, signature }]`, base64: attestation.proto, common.proto). Attaching to a note needs
  *   `containeranalysis.notes.attachOccurrence` on it (the `notes.attacher` role, "Making attestations");
  *   a missing note answers as a denial does. Listed by scans.ts with the scan's occurrences.
+ * - `POST /v1/{note}:getIamPolicy` and `:setIamPolicy` (Container Analysis notes IAM, what the
+ *   provider's NoteIamMember reads and writes): the note's bindings.
  * - Admission (what Cloud Run asks of a revision with `binaryAuthorization.useDefault`): the project's
  *   policy; under `REQUIRE_ATTESTATION` every attestor in `requireAttestationsBy` needs an attestation
- *   on its note that one of its keys verifies, whose payload names the image's digest. "Binary
+ *   on its note that one of its keys verifies, whose payload names the image's digest, read as the
+ *   attestor's service account, which needs `containeranalysis.notes.occurrences.viewer` on the note. "Binary
  *   Authorization uses the digest to look up attestations", and "only the IMAGE_DIGEST is used at deploy
  *   time" (Binary Authorization, multi-project setup and getting started): the occurrence's own
  *   `resourceUri` and the payload's `docker-reference` are not compared. An image by tag is refused.
@@ -65,6 +68,8 @@ export type Admission = { admitted: true } | { admitted: false; reason: string }
 
 export class BinauthzApi {
   readonly notes = new Set<string>();
+  /** Each note's IAM policy bindings: role → members (`:getIamPolicy` / `:setIamPolicy`). */
+  readonly noteBindings = new Map<string, Map<string, Set<string>>>();
   readonly attestors = new Map<string, FakeAttestor>();
   readonly policies = new Map<string, JsonBody>();
   readonly attestations: FakeAttestation[] = [];
@@ -95,6 +100,25 @@ export class BinauthzApi {
       this.notes.add(name);
       this.calls.push({ op: "notes.create", name });
       return (reply(200, { ...body, name, kind: "ATTESTATION" }), true);
+    }
+    m = /^\/v1\/(projects\/([^/]+)\/notes\/[^/:]+):(getIamPolicy|setIamPolicy)$/.exec(p);
+    if (m && method === "POST") {
+      const [, note, project, op] = m as unknown as [string, string, string, string];
+      if (!this.notes.has(note) || !ofProject(caller, project))
+        return googleDenied(reply, `containeranalysis.notes.${op}`, note);
+      if (op === "setIamPolicy") {
+        const bindings = new Map<string, Set<string>>();
+        for (const b of (body.policy?.bindings ?? []) as { role: string; members: string[] }[])
+          bindings.set(b.role, new Set(b.members));
+        this.noteBindings.set(note, bindings);
+      }
+      const bindings = [...(this.noteBindings.get(note) ?? new Map<string, Set<string>>())].map(
+        ([role, members]) => ({
+          role,
+          members: [...members],
+        }),
+      );
+      return (reply(200, { version: 1, etag: "BwY", bindings }), true);
     }
     m = /^\/v1\/projects\/([^/]+)\/attestors$/.exec(p);
     if (m && method === "POST") {
@@ -252,8 +276,17 @@ export class BinauthzApi {
       );
     for (const name of (rule.requireAttestationsBy ?? []) as string[]) {
       const attestor = this.attestors.get(name);
+      // Binary Authorization reads the note's attestations as the attestor's service account: without
+      // `containeranalysis.notes.occurrences.viewer` on the note it finds none (the provider's
+      // AttestorAttestationAuthorityNote.delegationServiceAccountEmail).
+      const reader = `serviceAccount:${attestor?.userOwnedGrafeasNote.delegationServiceAccountEmail}`;
+      const readable = this.noteBindings
+        .get(attestor?.userOwnedGrafeasNote.noteReference ?? "")
+        ?.get("roles/containeranalysis.notes.occurrences.viewer")
+        ?.has(reader);
       const ok =
         attestor &&
+        readable &&
         this.attestations.some(
           (o) =>
             o.noteName === attestor.userOwnedGrafeasNote.noteReference &&

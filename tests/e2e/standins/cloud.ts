@@ -232,6 +232,18 @@ async function apply(
     );
     return outs;
   }
+  // NoteIamMember: the provider reads the note's policy, adds the member, and writes it back
+  // (tpgiamresource/resource_iam_member.go: getIamPolicy, then setIamPolicy).
+  if (type === "gcp:containeranalysis/noteIamMember:NoteIamMember" && !olds) {
+    const note = `https://containeranalysis.googleapis.com/v1/projects/${outs.project}/notes/${outs.note}`;
+    const policy = await googleCreate("NoteIamMember", `${note}:getIamPolicy`, {});
+    const bindings = (policy.bindings ?? []) as { role: string; members: string[] }[];
+    const binding = bindings.find((b) => b.role === outs.role);
+    if (binding) binding.members = [...new Set([...binding.members, outs.member])];
+    else bindings.push({ role: outs.role, members: [outs.member] });
+    await googleCreate("NoteIamMember", `${note}:setIamPolicy`, { policy: { ...policy, bindings } });
+    return outs;
+  }
   if (type === "gcp:binaryauthorization/attestor:Attestor" && !olds) {
     const { attestationAuthorityNote: note } = outs;
     const made = await googleCreate(
