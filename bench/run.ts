@@ -6,7 +6,6 @@
  *
  *   npm run bench [-- --repeat 5] [--sizes 1,10,50,100]
  */
-import { CLOUD_RUN_DEFAULTS } from "../lib/service-defaults";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -28,6 +27,7 @@ import { OAuth2Client } from "google-auth-library";
 import { release, type ReleaseTarget, type Rollout } from "../lib/release";
 import { cloudRunTarget, type HttpClient } from "../lib/release/cloud-run";
 import { lambdaTarget } from "../lib/release/lambda";
+import { CLOUD_RUN_DEFAULTS } from "../lib/service-defaults";
 import { FakeCloud } from "../tools/fake-cloud";
 import { promotionSoak, skopeoComparison } from "./promotion";
 
