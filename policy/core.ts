@@ -352,6 +352,7 @@ export const isVerifyCommand = isStep(STEPS.verify);
 export const isPromoteStep = isStep(STEPS.promote);
 export const isSignStep = isStep(STEPS.sign);
 export const isScanStep = isStep(STEPS.scan);
+export const isAttestStep = isStep(STEPS.attest);
 
 /** The pack's copy of lib/verify-step.ts `parseVerifyCommandLine`. */
 export function parseVerifyCommandLine(

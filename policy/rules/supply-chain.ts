@@ -9,6 +9,7 @@
 import {
   TYPES,
   eachResource,
+  isAttestStep,
   isCloudRun,
   isPromoteStep,
   isScanStep,
@@ -60,6 +61,17 @@ export const imageSignedAndScanned = stackPolicy(
         if (!deps.some(isScanStep)) {
           report(
             `${what(r.type, r.name)}: its image passes no scan gate; deploy ContainerImage.imageRef with scanGate set (the program always sets it: multicloud-deploy:scanGate, docs/scanning.md)`,
+            r.urn,
+          );
+        }
+        // A service that has Cloud Run enforce Binary Authorization admits only attested images: its
+        // image must wait for this stack's attest step (docs/signing.md).
+        const enforces = read(
+          () => (r.props.binaryAuthorization as { useDefault?: boolean } | undefined)?.useDefault,
+        );
+        if (isCloudRun(r.type) && enforces.known && enforces.value === true && !deps.some(isAttestStep)) {
+          report(
+            `${what(r.type, r.name)}: enforces Binary Authorization, but its image waits for no attest step, so Cloud Run would refuse it or run one nothing attested; deploy ContainerImage.imageRef with attestation set (multicloud-deploy:binaryAuthorization does it)`,
             r.urn,
           );
         }
