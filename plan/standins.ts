@@ -201,9 +201,11 @@ export function newResourceState(
     case "gcp:binaryauthorization/attestor:Attestor": {
       // resource_binary_authorization_attestor.go: id `projects/{{project}}/attestors/{{name}}`;
       // `note_reference` is sent as given when it is `projects/…/notes/…`; a PKIX key's `id` is kept
-      // when given (Optional+Computed); `delegation_service_account_email` is Computed, the project's
-      // Binary Authorization service agent (service-<number>@gcp-sa-binaryauthorization.iam.gserviceaccount.com,
-      // Binary Authorization "multi-project setup").
+      // when given (Optional+Computed); `delegation_service_account_email` is Computed. Its value here
+      // has the form of the project's Binary Authorization service agent
+      // (service-<number>@gcp-sa-binaryauthorization.iam.gserviceaccount.com, "multi-project setup"); the
+      // provider says callers "should not make any other assumptions" about it, and the program reads it
+      // from the attestor, never builds it.
       const note = i.attestationAuthorityNote ?? {};
       return {
         id: `projects/${project}/attestors/${i.name}`,

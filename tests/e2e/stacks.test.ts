@@ -659,6 +659,7 @@ describe("the staging and prod stacks on the real engine", () => {
     // attested is refused by Cloud Run itself, whoever sends it; so is one by tag.
     const service = `projects/${prod.gcpProject}/locations/us-central1/services/api`;
     const revisions = c.cloud.services.get(service)!.revisions.length;
+    const traffic = c.cloud.services.get(service)!.traffic;
     for (const unattested of [
       `${out.api.repositoryUrl}@sha256:${createHash("sha256").update("pushed by hand").digest("hex")}`,
       `${out.api.repositoryUrl}:${out.api.tag}`,
@@ -673,7 +674,9 @@ describe("the staging and prod stacks on the real engine", () => {
         `denied by Binary Authorization default admission rule`,
       );
     }
+    // Refused before anything was made: no revision, and traffic where it was.
     expect(c.cloud.services.get(service)!.revisions.length).toBe(revisions);
+    expect(c.cloud.services.get(service)!.traffic).toEqual(traffic);
   });
 
   it("a second commit: staging builds and releases it, prod promotes and releases the same digests", async () => {

@@ -289,7 +289,9 @@ export class CloudRunApi {
   /**
    * A PATCH with a `template` (what `gcloud run deploy` sends): a new revision of that template, which
    * the service's Binary Authorization policy must admit first; traffic as the body gives it, else
-   * unchanged. Answered as done at once: nothing here waits on it.
+   * unchanged. A refusal writes nothing. The real PATCH answers a long-running Operation
+   * (service.proto UpdateService); this one is answered done at once, since no test polls it, and a
+   * planned `run.services.patch` fault refuses it as it refuses any PATCH (`handle`).
    */
   private deploy(svc: FakeService, body: JsonBody, reply: Reply): void {
     const enforced = body.binaryAuthorization?.useDefault ?? svc.binaryAuthorization;

@@ -69,9 +69,10 @@ export class FakeCloud {
   /** ...after answering healthy this many times (a build that breaks under traffic). */
   failNewAfter = 0;
   /**
-   * What an unhealthy revision's health check answers: 500, a broken app's own error (Node's
-   * http server and Express's default error handler answer an uncaught handler error with 500:
-   * expressjs/finalhandler `getErrorStatusCode` … `500`), or 503 for one that is not ready yet.
+   * What an unhealthy revision's health check answers: 500, a broken app's own error (Express's
+   * default error handler answers an error without a status of its own with 500: expressjs/finalhandler
+   * `getResponseStatusCode`, "default status code to 500 if outside valid range"), or 503 for one
+   * that is not ready yet (a gateway's answer, retried).
    * @default 500
    */
   unhealthyStatus: 500 | 503 = 500;
