@@ -22,12 +22,21 @@ import { runProgram, type ProgramRun } from "../plan/run";
 import { pushBlob, pushImage, pushManifest } from "../tools/image-fixtures";
 import { startRegistry, type LocalRegistry } from "../tools/local-registry";
 import { parseOrExit, positiveInt, run } from "../scripts/cli";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OAuth2Client } from "google-auth-library";
-import { release, type ReleaseTarget, type Rollout } from "../lib/release";
+import {
+  ANALYSIS_DEFAULTS,
+  release,
+  type ReleaseOptions,
+  type ReleaseTarget,
+  type Rollout,
+} from "../lib/release";
+import { cloudRunMetrics } from "../lib/release/metrics-cloud-run";
+import { lambdaMetrics } from "../lib/release/metrics-lambda";
 import { cloudRunTarget, type HttpClient } from "../lib/release/cloud-run";
 import { lambdaTarget } from "../lib/release/lambda";
-import { CLOUD_RUN_DEFAULTS } from "../lib/service-defaults";
+import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../lib/service-defaults";
 import { FakeCloud } from "../tools/fake-cloud";
 import { promotionSoak, skopeoComparison } from "./promotion";
 
@@ -281,18 +290,23 @@ async function policyCost(run: ProgramRun, programMs: number, repeat: number) {
 
 /** The fake cloud, whose health answers take `gateMs`, and the two clients the release step uses. */
 async function releaseClients(gateMs: number) {
-  const cloud = await new FakeCloud().start();
+  const cloud = await new FakeCloud({ accounts: { AKIDBENCH: "111111111111" } }).start();
   cloud.healthDelayMs = gateMs;
+  // Metrics are readable at once here: the release's own delay is a wait it is told to make.
+  cloud.metrics.publishDelayMs = 0;
   const http = new OAuth2Client();
-  http.setCredentials({ access_token: "bench", expiry_date: Date.now() + 3_600_000 });
-  const lambda = new LambdaClient({
+  http.setCredentials({
+    access_token: await cloud.googleAccessToken("bench"),
+    expiry_date: Date.now() + 3_600_000,
+  });
+  // As scripts/release.ts builds them: the release's retry policy is the only one.
+  const aws = {
     region: "us-east-1",
     endpoint: cloud.url,
     credentials: { accessKeyId: "AKIDBENCH", secretAccessKey: "bench" },
-    // As scripts/release.ts builds it: the release's retry policy is the only one.
     maxAttempts: 1,
-  });
-  return { cloud, http, lambda };
+  };
+  return { cloud, http, lambda: new LambdaClient(aws), cloudwatch: new CloudWatchClient(aws) };
 }
 
 /**
@@ -367,10 +381,37 @@ async function releaseOverhead(gateMs: number, waitSeconds: number) {
       pollMs: 1,
     }),
   );
+  // A step's traffic analysis reads its metrics once the delay (a wait, counted as one) has passed;
+  // with no users here, each read finds too few requests and passes, as tooFewRequests: pass says.
+  const settings = { ...ANALYSIS_DEFAULTS, delaySeconds: 1, tooFewRequests: "pass" as const };
   for (const target of ["cloudrun", "lambda"] as const) {
-    for (const rollout of [undefined, { steps: [10, 50], waitSeconds }] as (Rollout | undefined)[]) {
+    for (const [rollout, analysed] of [
+      [undefined, false],
+      [{ steps: [10, 50], waitSeconds }, false],
+      [{ steps: [10, 50], waitSeconds }, true],
+    ] as [Rollout | undefined, boolean][]) {
       n++;
       const t = candidateOf(clients, target, `api${n}`, { pollMs: 1 });
+      const analysis: ReleaseOptions["analysis"] = analysed
+        ? {
+            settings,
+            errorsAre: "errors",
+            reader:
+              target === "cloudrun"
+                ? cloudRunMetrics({
+                    http: http as unknown as HttpClient,
+                    service: `projects/bench/locations/us-central1/services/api${n}`,
+                    revision: `api${n}-b`,
+                    endpoint: cloud.url,
+                  })
+                : lambdaMetrics({
+                    client: clients.cloudwatch,
+                    functionName: `api${n}`,
+                    alias: "live",
+                    version: "2",
+                  }),
+          }
+        : undefined;
       let gates = 0;
       let waits = 0;
       const gate = t.gate.bind(t);
@@ -385,6 +426,7 @@ async function releaseOverhead(gateMs: number, waitSeconds: number) {
       const total = await timed(() =>
         release(timedTarget, {
           rollout,
+          ...(analysis ? { analysis } : {}),
           clock: {
             now: () => Date.now(),
             sleep: async (ms) => {
@@ -397,7 +439,9 @@ async function releaseOverhead(gateMs: number, waitSeconds: number) {
       if (!total.value.released) throw new Error(`bench release failed: ${JSON.stringify(total.value)}`);
       rows.push({
         target,
-        rollout: rollout ? `${rollout.steps.join(",")},100 / ${rollout.waitSeconds}s` : "all at once",
+        rollout: rollout
+          ? `${rollout.steps.join(",")},100 / ${rollout.waitSeconds}s${analysis ? ` + analysis (${settings.delaySeconds}s delay)` : ""}`
+          : "all at once",
         ms: round(total.ms, 1),
         gateMs: round(gates, 1),
         waitMs: round(waits, 1),
@@ -753,6 +797,12 @@ function printRevert(e2e: Record<string, number> | undefined): void {
           `${(e2e.cloudRunRevertMs / 1000).toFixed(1)} s`,
           `${before} s of gate retries`,
           `< ${15 + r.intervalSeconds} s`,
+        ],
+        [
+          "Lambda: broken at its first step, traffic back",
+          `${((e2e.lambdaRevertMs ?? NaN) / 1000).toFixed(1)} s`,
+          "a function error was already final",
+          `< ${15 + LAMBDA_DEFAULTS.healthGateRetry.intervalSeconds} s`,
         ],
         [
           "the failed update, both clouds",

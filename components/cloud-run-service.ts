@@ -13,7 +13,13 @@ import {
   runtimeServiceAccountId,
   secretManagerSecret,
 } from "../lib/names";
-import { encodeReleaseStep, releaseTrigger, type GateRetry, type Rollout } from "../lib/release";
+import {
+  encodeReleaseStep,
+  releaseTrigger,
+  type GateRetry,
+  resolveAnalysis,
+  type RolloutSettings,
+} from "../lib/release";
 import { chooseRevision, liveRevisionsOf, type LiveRevisions } from "../lib/release/revision";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
 
@@ -56,7 +62,7 @@ export interface CloudRunServiceArgs {
    * failure at any step returns all traffic to the revision that served before.
    * @default - all at once, after the gate passes
    */
-  rollout?: Rollout;
+  rollout?: RolloutSettings;
   /** Given to the container as NODE_ENV. */
   nodeEnv: pulumi.Input<string>;
   /** Plain environment variables. @default {} */
@@ -521,7 +527,10 @@ export class CloudRunService extends pulumi.ComponentResource {
                 healthPath: a.healthPath,
                 gate,
                 gateRetry: a.healthGateRetry,
-                rollout: a.rollout,
+                ...(a.rollout
+                  ? { rollout: { steps: a.rollout.steps, waitSeconds: a.rollout.waitSeconds } }
+                  : {}),
+                ...(a.rollout && gate !== "none" ? { analysis: resolveAnalysis(a.rollout) } : {}),
                 image,
               }),
             ),

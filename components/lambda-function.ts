@@ -3,7 +3,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ComponentArgError } from "../lib/errors";
 import { transform, type Transform } from "../lib/transform";
-import { LAMBDA_LIVE_ALIAS, encodeReleaseStep, type GateRetry, type Rollout } from "../lib/release";
+import {
+  LAMBDA_LIVE_ALIAS,
+  encodeReleaseStep,
+  type GateRetry,
+  resolveAnalysis,
+  type RolloutSettings,
+} from "../lib/release";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
 import {
   IAM_ROLE_NAME_MAX,
@@ -98,7 +104,7 @@ export interface LambdaFunctionArgs {
    * waiting and gating at each; a failure at any step returns all traffic to the previous version.
    * @default - all at once, after the gate passes
    */
-  rollout?: Rollout;
+  rollout?: RolloutSettings;
   /** @default "/health" */
   healthPath?: string;
   tags?: Record<string, string>;
@@ -377,7 +383,10 @@ export class LambdaFunction extends pulumi.ComponentResource {
                 healthPath: a.healthPath,
                 gate: a.healthGate ? "invoke" : "none",
                 gateRetry: a.healthGateRetry,
-                rollout: a.rollout,
+                ...(a.rollout
+                  ? { rollout: { steps: a.rollout.steps, waitSeconds: a.rollout.waitSeconds } }
+                  : {}),
+                ...(a.rollout && a.healthGate ? { analysis: resolveAnalysis(a.rollout) } : {}),
                 image,
               }),
             ),

@@ -14,7 +14,36 @@ import {
   parseVerifyCommandLine,
 } from "../lib/verify-step";
 import { parseCloudRunService, parseLambdaArn } from "../lib/names";
-import { CANDIDATE_TAG, describeTraffic, decodeReleaseStep, rolloutPercents } from "../lib/release";
+import {
+  CANDIDATE_TAG,
+  describeTraffic,
+  decodeReleaseStep,
+  rolloutPercents,
+  stepTiming,
+  type ReleaseStep,
+} from "../lib/release";
+
+/**
+ * How each rollout step is judged and how long it really takes: its wait, then its metrics' delay
+ * (lib/release/analysis.ts stepTiming), e.g. `; each step judged by its own traffic (…): 60 s + 180 s`.
+ */
+export function describeAnalysis(step: Pick<ReleaseStep, "rollout" | "analysis" | "target">): string {
+  const a = step.analysis;
+  if (!step.rollout || !a) return "";
+  const wait = step.rollout.waitSeconds;
+  if (a === "off") return `; steps judged by the gate alone (analysis: false), ${wait} s each`;
+  const t = stepTiming(wait, a);
+  const errors = step.target === "cloudrun" ? "5xx" : "function errors";
+  const few =
+    a.tooFewRequests === "hold"
+      ? `with fewer held up to ${a.maxHoldSeconds} s, then returned`
+      : "with fewer passed unjudged";
+  return (
+    `; each step judged by its own traffic (${errors} <= ${a.maxErrorRate * 100}%, p99 <= ${a.maxP99LatencyMs} ms, ` +
+    `at least ${a.minRequests} requests, ${few}), read ${a.delaySeconds} s late: each step takes ${wait} s + ${a.delaySeconds} s = ${t.least} s` +
+    (t.most > t.least ? ` (up to ${t.most} s held)` : "")
+  );
+}
 import { PROJECT_DIR, type ProgramRun, type RecordedResource } from "./run";
 import type { Change, ExportedResource, ResourceChange } from "./state-diff";
 
@@ -131,7 +160,7 @@ function summarize(r: RecordedResource): string {
             : []),
         ];
         const first = rechecks.length ? `re-check ${rechecks.join(" and ")}, then ` : "";
-        return `release ${what}: ${first}${gate}${tries}, then ${steps}%${wait}`;
+        return `release ${what}: ${first}${gate}${tries}, then ${steps}%${wait}${describeAnalysis(release)}`;
       }
       const health = parseHealthCheckCommandLine(text);
       if (health)
@@ -278,7 +307,7 @@ function releaseNotes(run: ProgramRun, state?: readonly ExportedResource[]): str
         ? `${service}: ${candidate} already serves 100%; nothing to release`
         : `${service}: release moves traffic from ${from} to ${candidate}, ` +
             (step.rollout
-              ? `in steps of ${rolloutPercents(step.rollout).join("%, ")}% (${step.rollout.waitSeconds}s and the gate after each)`
+              ? `in steps of ${rolloutPercents(step.rollout).join("%, ")}% (${step.rollout.waitSeconds}s and the gate after each${describeAnalysis(step)})`
               : "all at once") +
             (step.gate === "none" ? ", with no gate" : ", after its own health gate passes") +
             "; a failed gate leaves or returns all traffic to what served before",

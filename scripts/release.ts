@@ -6,18 +6,30 @@
  * traffic, or its own update gone, stops without writing.
  *
  *   npm run release -- cloudrun projects/<p>/locations/<r>/services/<name> --revision <name>
- *     --gate public|none|id-token:<service account> --health-path /health [--steps 10,50 --wait-seconds 60]
+ *     --gate public|none|id-token:<service account> --health-path /health [--steps 10,50 --wait-seconds 60
+ *     --analysis off | --max-error-rate 0.01 --max-p99-latency-ms 1500 --min-requests 50
+ *     --too-few-requests hold --max-hold-seconds 600 --metric-delay-seconds 180]
  *   npm run release -- lambda <function ARN> --version <n> --alias live
- *     --gate invoke|none --health-path /health [--steps 10,50 --wait-seconds 60]
+ *     --gate invoke|none --health-path /health [--steps 10,50 --wait-seconds 60 …the same analysis flags]
  *
  * The arguments are lib/release/step.ts's codec, the same one the components write them with.
+ * With a rollout, each step is also judged by the candidate's own traffic, read from Cloud Monitoring
+ * or CloudWatch (lib/release/analysis.ts).
  * Credentials are the deployer's ambient identity, as `pulumi up` has them: Application Default
  * Credentials for Google (a private service's identity token is minted here, by impersonating the
  * gate's service account, when the gate runs), the AWS SDK's default chain for Lambda.
  */
 import { UserError } from "../lib/errors";
 import { parseLambdaArn } from "../lib/names";
-import { decodeReleaseArgs, release, type ReleaseStep, type ReleaseTarget } from "../lib/release";
+import {
+  decodeReleaseArgs,
+  release,
+  type MetricsReader,
+  type ReleaseStep,
+  type ReleaseTarget,
+} from "../lib/release";
+import { cloudRunMetrics } from "../lib/release/metrics-cloud-run";
+import { lambdaMetrics } from "../lib/release/metrics-lambda";
 import { cloudRunTarget, type HttpClient } from "../lib/release/cloud-run";
 import { LAMBDA_REQUEST_TIMEOUT_MS, lambdaTarget } from "../lib/release/lambda";
 import { watchUpdate } from "../lib/release/ownership";
@@ -31,16 +43,28 @@ import { SIGNATURE_KEY_VAR } from "../lib/signing/step";
 import { verifySignature } from "../lib/signing/verify";
 import { registryAccess, run } from "./cli";
 
-const USAGE = `usage: release cloudrun projects/<p>/locations/<r>/services/<name> --revision <name> --gate public|none|id-token:<account> --health-path <path> [--steps 10,50 --wait-seconds 60]
-       release lambda <function ARN> --version <n> --alias <alias> --gate invoke|none --health-path <path> [--steps 10,50 --wait-seconds 60]`;
+const ROLLOUT_USAGE =
+  "[--steps 10,50 --wait-seconds 60 (--analysis off | --max-error-rate 0.01 --max-p99-latency-ms 1500 --min-requests 50 --too-few-requests hold|pass --max-hold-seconds 600 --metric-delay-seconds 180)]";
+const USAGE = `usage: release cloudrun projects/<p>/locations/<r>/services/<name> --revision <name> --gate public|none|id-token:<account> --health-path <path> ${ROLLOUT_USAGE}
+       release lambda <function ARN> --version <n> --alias <alias> --gate invoke|none --health-path <path> ${ROLLOUT_USAGE}`;
 
-async function googleTarget(step: Extract<ReleaseStep, { target: "cloudrun" }>): Promise<ReleaseTarget> {
+/** A release's target on its cloud, and the reader of the candidate's own metrics. */
+interface Cloud {
+  target: ReleaseTarget;
+  metrics: MetricsReader;
+  /** What counts as an error there, for the analysis's message. */
+  errorsAre: string;
+}
+
+async function google(step: Extract<ReleaseStep, { target: "cloudrun" }>): Promise<Cloud> {
   const { GoogleAuth, Impersonated } = await import("google-auth-library");
   const auth = new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] });
   const client = await auth.getClient();
+  const http = client as unknown as HttpClient;
   const gate = step.gate;
-  return cloudRunTarget({
-    http: client as unknown as HttpClient,
+  const metrics = cloudRunMetrics({ http, service: step.service, revision: step.revision });
+  const target = cloudRunTarget({
+    http,
     service: step.service,
     revision: step.revision,
     healthPath: step.healthPath,
@@ -63,21 +87,30 @@ async function googleTarget(step: Extract<ReleaseStep, { target: "cloudrun" }>):
         }
       : {}),
   });
+  return { target, metrics, errorsAre: "5xx" };
 }
 
-async function awsTarget(step: Extract<ReleaseStep, { target: "lambda" }>): Promise<ReleaseTarget> {
+async function aws(step: Extract<ReleaseStep, { target: "lambda" }>): Promise<Cloud> {
   const { LambdaClient } = await import("@aws-sdk/client-lambda");
+  const { CloudWatchClient } = await import("@aws-sdk/client-cloudwatch");
   const arn = parseLambdaArn(step.functionArn);
   if (!arn)
     throw new UserError(`not an unqualified Lambda function ARN: ${JSON.stringify(step.functionArn)}`, []);
-  return lambdaTarget({
-    // One retry policy owns every call (lib/release/retry.ts): the SDK's own retries are off. The
-    // SDK's Node handler waits forever by default: every request gets a deadline.
-    client: new LambdaClient({
-      region: arn.region,
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: 5_000, requestTimeout: LAMBDA_REQUEST_TIMEOUT_MS },
-    }),
+  // One retry policy owns every call (lib/release/retry.ts): the SDK's own retries are off. The
+  // SDK's Node handler waits forever by default: every request gets a deadline.
+  const sdk = {
+    region: arn.region,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: LAMBDA_REQUEST_TIMEOUT_MS },
+  };
+  const metrics = lambdaMetrics({
+    client: new CloudWatchClient(sdk),
+    functionName: arn.functionName,
+    alias: step.alias,
+    version: step.version,
+  });
+  const target = lambdaTarget({
+    client: new LambdaClient(sdk),
     functionArn: step.functionArn,
     version: step.version,
     alias: step.alias,
@@ -90,6 +123,7 @@ async function awsTarget(step: Extract<ReleaseStep, { target: "lambda" }>): Prom
         }
       : {}),
   });
+  return { target, metrics, errorsAre: "function errors" };
 }
 
 /**
@@ -145,7 +179,7 @@ async function main(argv: string[]): Promise<number> {
   const decoded = decodeReleaseArgs(argv);
   if (!decoded.step) throw new UserError("invalid arguments", [...decoded.problems, USAGE]);
   const step = decoded.step;
-  const target = step.target === "cloudrun" ? await googleTarget(step) : await awsTarget(step);
+  const cloud = step.target === "cloudrun" ? await google(step) : await aws(step);
   const update = watchUpdate();
   if (update.watched === 0) {
     console.error(
@@ -153,9 +187,12 @@ async function main(argv: string[]): Promise<number> {
         "only its conditional writes stop it",
     );
   }
-  const outcome = await release(target, {
+  const outcome = await release(cloud.target, {
     preflight: await imagePreflight(step),
     rollout: step.rollout,
+    ...(step.analysis && step.analysis !== "off"
+      ? { analysis: { reader: cloud.metrics, settings: step.analysis, errorsAre: cloud.errorsAre } }
+      : {}),
     gated: step.gate !== "none",
     update,
     log: (line) => console.error(line),

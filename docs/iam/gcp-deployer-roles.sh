@@ -25,6 +25,9 @@ grant roles/artifactregistry.admin
 grant roles/containeranalysis.occurrences.viewer
 # Read the project number (for the Cloud Run service agent's address).
 grant roles/browser
+# A rollout's traffic analysis reads each new revision's request metrics (monitoring.timeSeries.list):
+# "Grants read-only access to the Cloud Monitoring API". Needed by services with a rollout only.
+grant roles/monitoring.viewer
 
 # Per-secret accessor grants need only the secrets' IAM policy, not their values: a custom role is
 # narrower than roles/secretmanager.admin.

@@ -21,7 +21,7 @@ export function keyPath(p: Path): string {
   return out;
 }
 
-/** Walks wrappers (default, optional, preprocess) to the object schema, if any, and returns its keys. */
+/** Walks wrappers (default, optional, preprocess, a union's object option) to the object schema, if any, and returns its keys. */
 export function objectKeysAt(schema: z.ZodType, p: Path): string[] | undefined {
   let current: z.ZodType | undefined = schema;
   const unwrap = (s: z.ZodType): z.ZodType => {
@@ -36,6 +36,9 @@ export function objectKeysAt(schema: z.ZodType, p: Path): string[] | undefined {
       )
         cur = def.innerType as z.ZodType;
       else if (def.type === "pipe") cur = def.out as z.ZodType;
+      // `false | { … }`: the object among a union's options.
+      else if (def.type === "union")
+        return (def.options as z.ZodType[]).map(unwrap).find((o) => o instanceof z.ZodObject) ?? cur;
       else return cur;
     }
   };
@@ -72,6 +75,27 @@ export function describeIssues(
         );
       }
       continue;
+    }
+    if (issue.code === "invalid_union") {
+      // `false | { … }` given an object: that option's own problems (a key, a limit), not "expected false or …".
+      const branch = issue.errors.find(
+        (errs) =>
+          errs.length > 0 &&
+          !errs.every(
+            (i) => i.path.length === 0 && (i.code === "invalid_type" || i.code === "invalid_value"),
+          ),
+      );
+      if (branch) {
+        out.push(
+          ...describeIssues(
+            branch.map((i) => ({ ...i, path: [...issue.path, ...i.path] }) as z.core.$ZodIssue),
+            schema,
+            prefix,
+            file,
+          ),
+        );
+        continue;
+      }
     }
     if (issue.code === "invalid_key") {
       // A map key that is not a valid name: say which key and what a valid one looks like.

@@ -1,7 +1,8 @@
 /**
  * Safe release: the one owner of a service's traffic. The candidate (a new Cloud Run revision or Lambda
  * version) passes its checks on its own before it takes any traffic, then takes it all at once or in
- * steps, checked again at each. Whatever fails, a check, a cloud call past its retries or a deadline,
+ * steps, checked again at each, and each step judged by the candidate's own traffic once its metrics
+ * can have arrived (analysis.ts). Whatever fails, a check, a cloud call past its retries or a deadline,
  * ends the same way: all traffic on what served before, the candidate's tag dropped, one message.
  *
  * Two steps can never both move one service's traffic. Every write is conditional on what this step
@@ -14,6 +15,7 @@
  * time and retries are injected (retry.ts), the checks are a list (checks.ts). Why this step, not the
  * Service or Alias resource, owns traffic: docs/safe-release.md.
  */
+import { judgeTraffic, type Analysis, type MetricsReader } from "./analysis";
 import { healthGate, type Check, type Stage } from "./checks";
 import {
   backoffMs,
@@ -55,6 +57,12 @@ export interface ReleaseOptions {
    * @default []
    */
   preflight?: Check[];
+  /**
+   * Judge each rollout step by the candidate's own traffic (analysis.ts), after its wait and health
+   * gate, once the metric delay has passed. Only for a gated release with steps.
+   * @default - none: the health gate alone judges each step
+   */
+  analysis?: { reader: MetricsReader; settings: Analysis; /** `5xx`, `function errors` */ errorsAre: string };
   clock?: Clock;
   retry?: RetryPolicy;
   /** @default isTransient (transient.ts) */
@@ -69,6 +77,15 @@ export type ReleaseOutcome =
   | { kind: "failed"; released: false; traffic: Traffic; gateRuns: number; reason: string; message: string }
   /** Someone else moves this service's traffic now: this step wrote nothing more. */
   | { kind: "stopped"; released: false; traffic: Traffic; gateRuns: number; reason: string; message: string };
+
+/**
+ * How often a held step reads its metrics again: Cloud Monitoring samples every 60 s and CloudWatch
+ * publishes "in 1-minute intervals", so an earlier read finds nothing new.
+ */
+export const HOLD_READ_MS = 60_000;
+
+/** `20:01:02`, the UTC time of day a window starts or ends. */
+const clockTime = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 
 /** This step no longer owns the traffic: nothing more may be written. */
 class Stop extends Error {
@@ -205,6 +222,44 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
       if (!v.ok) throw new Failed(check.name, v.code, v.detail);
     }
   };
+  /**
+   * The step's own traffic, since it `began`: read once the metric delay has passed, so the window
+   * holds what can have arrived; with too few requests, held and read again (tooFewRequests: hold).
+   */
+  const analyse = async (began: number, stage: Stage): Promise<void> => {
+    const a = options.analysis;
+    if (!a) return;
+    const { settings, reader } = a;
+    const delayMs = settings.delaySeconds * 1000;
+    const waitMs = (options.rollout?.waitSeconds ?? 0) * 1000;
+    const due = began + waitMs + delayMs - clock.now();
+    if (due > 0) await clock.sleep(due);
+    const holdUntil = clock.now() + settings.maxHoldSeconds * 1000;
+    for (;;) {
+      await stillMine();
+      const window = { startMs: began, endMs: clock.now() - delayMs };
+      const m = await retrying("read metrics", { clock, policy, transient, onRetry: retried }, () =>
+        reader.read(window),
+      );
+      const v = judgeTraffic(m, settings, a.errorsAre);
+      const seen = `${v.detail}; ${reader.source}, ${clockTime(window.startMs)}-${clockTime(window.endMs)} UTC`;
+      log(`${label}: traffic analysis ${stage.label}: ${v.outcome} (${seen})`);
+      if (v.outcome === "pass") return;
+      if (v.outcome === "breach") throw new Failed("traffic analysis", `analysis.${v.metric}`, seen);
+      if (settings.tooFewRequests === "pass") {
+        log(`${label}: traffic analysis ${stage.label}: passed unjudged, as tooFewRequests: pass says`);
+        return;
+      }
+      const left = holdUntil - clock.now();
+      if (left <= 0)
+        throw new Failed(
+          "traffic analysis",
+          "analysis.too-few",
+          `${seen}; held ${settings.maxHoldSeconds} s (tooFewRequests: hold, maxHoldSeconds)`,
+        );
+      await clock.sleep(Math.min(left, HOLD_READ_MS));
+    }
+  };
 
   const held = current.find((t) => t.target === candidate)?.percent ?? 0;
   let stage = held > 0 && baseline.length > 0 ? `before resuming (it had ${held}%)` : "before any traffic";
@@ -223,12 +278,14 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
       const next = splitAt(onCandidate ? [] : baseline, candidate, percent);
       stage = percent === 100 && percents.length === 1 ? "at 100%" : `at step ${i + 1} (${percent}%)`;
       await write(next, percent < 100);
+      const began = clock.now();
       log(`${label}: ${describeTraffic(next)}`);
       if (percent === 100) break;
       await clock.sleep((options.rollout?.waitSeconds ?? 0) * 1000);
       // After a wait, an orphaned step finds out here, before it spends a gate on a vanished tag.
       await stillMine();
       await judge({ label: stage, percent });
+      if (checks.length > 0) await analyse(began, { label: stage, percent });
     }
   } catch (err) {
     if (err instanceof Stop) return stopped(err);
@@ -250,7 +307,7 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
   async function giveBack(err: unknown, at: string): Promise<ReleaseOutcome> {
     const failure =
       err instanceof Failed
-        ? `failed its ${err.check} ${at} (last answer: ${err.detail})`
+        ? `failed its ${err.check} ${at} (${err.check === "traffic analysis" ? "" : "last answer: "}${err.detail})`
         : `failed ${at}: ${describeError(err)}`;
     const reason = err instanceof Failed ? err.code : "cloud.error";
     const fix =

@@ -10,6 +10,7 @@ import { RELEASE_COMMAND } from "../scripts";
 import type { ScanGate } from "../scan/gate";
 import { decodeScanArgs, SCAN_FLAGS, scanFlags } from "../scan/step";
 import { keyUri, parseKeyUri, type SigningKey } from "../signing/step";
+import { analysisProblems, type Analysis } from "./analysis";
 import { rolloutProblems, type Rollout } from "./traffic";
 
 /**
@@ -148,6 +149,8 @@ export type ReleaseStep =
       /** Required with a gate. */
       gateRetry?: GateRetry;
       rollout?: Rollout;
+      /** Required with a gated rollout: its traffic analysis, or "off". */
+      analysis?: Analysis | "off";
       image?: ImageChecks;
     }
   | {
@@ -162,8 +165,72 @@ export type ReleaseStep =
       /** Required with a gate. */
       gateRetry?: GateRetry;
       rollout?: Rollout;
+      /** Required with a gated rollout: its traffic analysis, or "off". */
+      analysis?: Analysis | "off";
       image?: ImageChecks;
     };
+
+const ANALYSIS_FLAGS = {
+  maxErrorRate: "max-error-rate",
+  maxP99LatencyMs: "max-p99-latency-ms",
+  minRequests: "min-requests",
+  tooFewRequests: "too-few-requests",
+  maxHoldSeconds: "max-hold-seconds",
+  delaySeconds: "metric-delay-seconds",
+} as const satisfies Record<keyof Analysis, string>;
+
+/** Whether a step's rollout is judged by traffic at all: it has steps, and a gate. */
+const analysed = (step: Pick<ReleaseStep, "gate" | "rollout">) =>
+  step.rollout !== undefined && step.gate !== "none";
+
+function analysisFlags(a: Analysis | "off"): string[] {
+  if (a === "off") return ["--analysis", "off"];
+  return (Object.keys(ANALYSIS_FLAGS) as (keyof Analysis)[]).flatMap((k) => [
+    `--${ANALYSIS_FLAGS[k]}`,
+    String(a[k]),
+  ]);
+}
+
+/** `--analysis off`, or every analysis flag, with a gated rollout; none otherwise. Problems name the flag. */
+function decodeAnalysis(
+  gatedRollout: boolean,
+  values: Map<string, string>,
+  problems: string[],
+): Analysis | "off" | undefined {
+  const flags = Object.values(ANALYSIS_FLAGS) as string[];
+  const given = ["analysis", ...flags].filter((f) => values.has(f));
+  if (!gatedRollout) {
+    if (given.length > 0) problems.push(`--${given[0]} goes with a gated rollout (--steps and a --gate)`);
+    return undefined;
+  }
+  if (values.get("analysis") === "off") {
+    const extra = flags.find((f) => values.has(f));
+    if (extra) problems.push(`--${extra} contradicts --analysis off`);
+    return "off";
+  }
+  if (values.has("analysis")) {
+    problems.push(`--analysis ${values.get("analysis")}: the only value is off (or give the analysis flags)`);
+    return undefined;
+  }
+  const a: Record<string, unknown> = {};
+  let missing = false;
+  for (const k of Object.keys(ANALYSIS_FLAGS) as (keyof Analysis)[]) {
+    const v = values.get(ANALYSIS_FLAGS[k]);
+    if (v === undefined) {
+      problems.push(
+        `--${ANALYSIS_FLAGS[k]} is missing (a gated rollout says how its traffic is judged, or --analysis off)`,
+      );
+      missing = true;
+    } else a[k] = k === "tooFewRequests" ? v : /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+  }
+  if (missing) return undefined;
+  const found = analysisProblems(a as unknown as Analysis).map((p) => {
+    const k = p.split(" ")[0] as keyof Analysis;
+    return `--${ANALYSIS_FLAGS[k]}${p.slice(k.length)}`;
+  });
+  problems.push(...found);
+  return found.length > 0 ? undefined : (a as unknown as Analysis);
+}
 
 const gateWord = (gate: CloudRunGate | LambdaGate) =>
   typeof gate === "string" ? gate : `id-token:${gate.idTokenFor}`;
@@ -173,6 +240,10 @@ export function encodeReleaseStep(step: ReleaseStep): string {
   // The decoder requires them with a gate: a line it would refuse is never written.
   if (step.gate !== "none" && step.gateRetry === undefined)
     throw new Error("encodeReleaseStep: a gated step needs gateRetry (the components apply their defaults)");
+  if (analysed(step) !== (step.analysis !== undefined))
+    throw new Error(
+      'encodeReleaseStep: a gated rollout needs analysis (settings or "off"), and nothing else takes one',
+    );
   const rollout = step.rollout
     ? ["--steps", step.rollout.steps.join(","), "--wait-seconds", String(step.rollout.waitSeconds)]
     : [];
@@ -193,14 +264,16 @@ export function encodeReleaseStep(step: ReleaseStep): string {
         ])
       : []),
     ...rollout,
+    ...(step.analysis ? analysisFlags(step.analysis) : []),
     ...(step.image ? imageFlags(step.image) : []),
   ].join(" ");
 }
 
 const RETRY_FLAGS = Object.values(GATE_RETRY_FLAGS);
+const ROLLOUT_FLAGS = ["steps", "wait-seconds", "analysis", ...Object.values(ANALYSIS_FLAGS)] as const;
 const FLAGS = {
-  cloudrun: ["revision", "health-path", "gate", ...RETRY_FLAGS, "steps", "wait-seconds", "image"],
-  lambda: ["version", "alias", "health-path", "gate", ...RETRY_FLAGS, "steps", "wait-seconds", "image"],
+  cloudrun: ["revision", "health-path", "gate", ...RETRY_FLAGS, ...ROLLOUT_FLAGS, "image"],
+  lambda: ["version", "alias", "health-path", "gate", ...RETRY_FLAGS, ...ROLLOUT_FLAGS, "image"],
 } as const;
 
 /** The gate's retry flags: all three with a gate, none without one; problems name the flag. */
@@ -297,6 +370,14 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
       problems.push(...rolloutProblems(rollout).map((p) => `--${p.replace(/^waitSeconds/, "wait-seconds")}`));
     }
   }
+  const analysis = gate
+    ? decodeAnalysis(steps !== undefined && gate !== "none", values, problems)
+    : undefined;
+  const more = {
+    ...(rollout ? { rollout } : {}),
+    ...(analysis ? { analysis } : {}),
+    ...(image.checks ? { image: image.checks } : {}),
+  };
   if (kind === "cloudrun") {
     const revision = need("revision");
     const g: CloudRunGate | undefined =
@@ -316,9 +397,7 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
       gate: g,
       ...(gateRetry ? { gateRetry } : {}),
     };
-    return {
-      step: { ...step, ...(rollout ? { rollout } : {}), ...(image.checks ? { image: image.checks } : {}) },
-    };
+    return { step: { ...step, ...more } };
   }
   const version = need("version");
   const alias = need("alias");
@@ -336,9 +415,7 @@ export function decodeReleaseArgs(args: readonly string[]): Decoded {
     gate: gate as LambdaGate,
     ...(gateRetry ? { gateRetry } : {}),
   };
-  return {
-    step: { ...step, ...(rollout ? { rollout } : {}), ...(image.checks ? { image: image.checks } : {}) },
-  };
+  return { step: { ...step, ...more } };
 }
 
 /** A `command:local:Command`'s `create` read back as a release step; undefined when it is not one. */

@@ -19,6 +19,8 @@ const RETRIED_NAMES = new Set([
   "ServiceException",
   "ResourceConflictException",
   "ThrottlingException",
+  // CloudWatch's (an awsQuery-compatible API: x-amzn-query-error `Throttling;Sender`, 400).
+  "Throttling",
 ]);
 const RETRIED_CODES = new Set([
   "ECONNRESET",

@@ -1,4 +1,5 @@
 /** CloudRunService: digest-pinned service, identity, secrets, probes, invokers, the release step. */
+import { ANALYSIS_DEFAULTS } from "../../lib/release/analysis";
 import { beforeAll, describe, expect, it } from "vitest";
 import { planNotes } from "../../plan/report";
 import { decodeReleaseStep } from "../../lib/release";
@@ -161,13 +162,33 @@ describe("CloudRunService", () => {
     );
   });
 
-  it("passes a rollout's steps and wait to the release step", async () => {
+  it("passes a rollout's steps and wait to the release step, each step judged by its traffic unless told not to", async () => {
     const run = await stagingWith({ services: { api: { rollout: { steps: [10, 50], waitSeconds: 30 } } } });
     const step = decodeReleaseStep(byName(run, "command:local:Command", "api-release").inputs.create);
     expect(step).toMatchObject({
       target: "cloudrun",
       gate: "public",
       rollout: { steps: [10, 50], waitSeconds: 30 },
+      analysis: ANALYSIS_DEFAULTS,
+    });
+    const tuned = await stagingWith({
+      services: {
+        api: {
+          rollout: { steps: [10], waitSeconds: 60, analysis: { minRequests: 5, tooFewRequests: "pass" } },
+        },
+        worker: { rollout: { steps: [10], waitSeconds: 60, analysis: false } },
+      },
+    });
+    expect(
+      decodeReleaseStep(byName(tuned, "command:local:Command", "api-release").inputs.create),
+    ).toMatchObject({
+      analysis: { ...ANALYSIS_DEFAULTS, minRequests: 5, tooFewRequests: "pass" },
+    });
+    expect(
+      decodeReleaseStep(byName(tuned, "command:local:Command", "worker-release").inputs.create),
+    ).toMatchObject({
+      target: "lambda",
+      analysis: "off",
     });
   });
 

@@ -74,6 +74,8 @@ const NEEDS: Record<string, (inputs: any, run: ProgramRun) => Array<[string, str
     ["lambda:GetAlias", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}:${i.name}`],
     ["lambda:UpdateAlias", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}:${i.name}`],
     ["lambda:InvokeFunction", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}:1`],
+    // A rollout's traffic analysis (lib/release/metrics-lambda.ts): no resource-level permission.
+    ["cloudwatch:GetMetricData", "*"],
   ],
   "aws:lambda/functionUrl:FunctionUrl": (i) => [
     ["lambda:CreateFunctionUrlConfig", `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${i.functionName}`],

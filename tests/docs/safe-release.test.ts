@@ -14,6 +14,7 @@ import { LAMBDA_REQUEST_TIMEOUT_MS } from "../../lib/release/lambda";
 import { DEFAULT_RETRY } from "../../lib/release/retry";
 import { PROJECT_DIR } from "../../plan/run";
 import { GATE_RETRY_LIMITS } from "../../lib/release/step";
+import { ANALYSIS_DEFAULTS, ANALYSIS_LIMITS, stepTiming } from "../../lib/release/analysis";
 import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../../lib/service-defaults";
 
 const page = fs.readFileSync(path.join(PROJECT_DIR, "docs/safe-release.md"), "utf8");
@@ -41,6 +42,20 @@ describe("docs/safe-release.md", () => {
       (a, b) => a + b,
     );
     expect(page).toContain(`= ${total} s in all`);
+  });
+
+  it("states the traffic analysis's defaults and limits, and how long a step takes with them", () => {
+    for (const key of Object.keys(ANALYSIS_DEFAULTS) as (keyof typeof ANALYSIS_DEFAULTS)[]) {
+      const cells = row(`\`${key}\``)
+        .split("|")
+        .map((c) => c.trim());
+      const limits = key === "tooFewRequests" ? "hold, pass" : ANALYSIS_LIMITS[key].join("–");
+      expect(cells.slice(2, 4), key).toEqual([String(ANALYSIS_DEFAULTS[key]), limits]);
+    }
+    const t = stepTiming(60, ANALYSIS_DEFAULTS);
+    expect(page).toContain(
+      `(60 s + ${ANALYSIS_DEFAULTS.delaySeconds} s = ${t.least / 60} minutes with the defaults)`,
+    );
   });
 
   it("states the retry policy the release uses", () => {

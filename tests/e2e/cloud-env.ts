@@ -1,8 +1,8 @@
 /**
  * The clouds, on loopback only, for the suites that deploy: tools/fake-cloud/ serves the Cloud Run
  * Admin API, Google's OAuth token endpoint, ECR's GetAuthorizationToken, the services' own `*.run.app`
- * URLs, the Lambda API, both KMS APIs and both scanners (ECR's DescribeImageScanFindings, Container
- * Analysis) over TLS on 127.0.0.1:443; with `registries`, Debian's docker-registry
+ * URLs, the Lambda API, both KMS APIs, both scanners (ECR's DescribeImageScanFindings, Container
+ * Analysis) and both metric APIs (Cloud Monitoring, CloudWatch) over TLS on 127.0.0.1:443; with `registries`, Debian's docker-registry
  * serves each cloud registry host the program uses (`us-central1-docker.pkg.dev`,
  * `<account>.dkr.ecr.us-east-1.amazonaws.com`, env.ts CLOUD_REGISTRIES) on an address of its own,
  * 127.0.0.x:443. All under their real host names, which only the suite's processes resolve: each CLI
@@ -25,7 +25,8 @@
  * - The AWS SDK v3 honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` (e.g.
  *   `AWS_ENDPOINT_URL_ECR`, `_LAMBDA`) from the environment (`@smithy/core` endpoints `getEndpointFromConfig`, service id upper-cased). Set in a deployer's environment by mistake,
  *   that would send a real deploy elsewhere, so the suite sets none: the SDK derives
- *   `https://api.ecr.<region>.amazonaws.com` and `https://lambda.<region>.amazonaws.com`.
+ *   `https://api.ecr.<region>.amazonaws.com`, `https://lambda.<region>.amazonaws.com` and
+ *   `https://monitoring.<region>.amazonaws.com`.
  *
  * Each stack deploys as its own identity, as in production: its own ADC file (a refresh token named
  * by its deployer service account) and AWS access key (the fake cloud maps it to the stack's account).
@@ -99,6 +100,9 @@ export interface CloudEnvironment {
   stop(): Promise<void>;
 }
 
+/** How late the stand-ins publish each request's metrics in the suites (real clouds: up to 180 s). */
+export const E2E_METRIC_DELAY_MS = 2000;
+
 /** `projects/<p>/locations/<r>/services/<s>` → `<s>-<project number>.<r>.run.app`, as Cloud Run names it. */
 function runAppHostFor(stacks: StackIdentity[]) {
   return (service: string) => {
@@ -161,6 +165,8 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
     "kms.us-east-1.amazonaws.com",
     "containeranalysis.googleapis.com",
     "binaryauthorization.googleapis.com",
+    "monitoring.googleapis.com",
+    "monitoring.us-east-1.amazonaws.com",
     ...serviceHosts.flatMap((h) => [h, `next---${h}`]),
   ];
   const cert = makeCertificate(root, e.ca, "127.0.0.1", cloudHosts, "cloud");
@@ -195,6 +201,9 @@ export async function startCloud(e: E2eEnvironment, options: CloudOptions): Prom
     // Each stack's project number, as its stand-in names its Binary Authorization service agent.
     projectNumber: (project) => identities.find((s) => s.gcpProject === project)?.gcpProjectNumber ?? "",
   }).start();
+  // The clouds publish metrics up to 180 s late; here, E2E_METRIC_DELAY_MS (a stack's rollout says
+  // `analysis.delaySeconds` above it, as a real one sets it above its cloud's).
+  cloud.metrics.publishDelayMs = E2E_METRIC_DELAY_MS;
   const stop = async () => {
     // The registries first: they hold 127.0.0.2-4:443 in other processes, which outlive a hung close.
     try {

@@ -11,10 +11,12 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrafficEvent } from "../../tools/fake-cloud";
 import { stackIdentity, startCloud, type CloudEnvironment } from "./cloud-env";
+import { startUsers } from "./users";
 import { linkProject, recordTimings, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
 
 const SHA = "5b4c3d2e1f0a9b8c7d6e5f403f2a6c1d9b8e7f6a";
 const SERVICE = "projects/acme-e2e/locations/us-central1/services/api";
+const IDENTITY = stackIdentity("acme-e2e", "123456789012", "111111111111");
 let e: E2eEnvironment;
 let c: CloudEnvironment;
 let dir: string;
@@ -45,6 +47,23 @@ const stepLog = async (name: string) => {
 };
 const live = () => c.cloud.services.get(SERVICE)!.traffic.filter((t) => t.percent > 0);
 const alias = () => c.cloud.functions.get("worker")!.aliases.live!;
+const lambdaEvents = () =>
+  c.cloud.history.filter((h): h is Extract<TrafficEvent, { kind: "lambda" }> => h.kind === "lambda");
+/** Users of both services while an update runs: requests through the service URL and the alias. */
+const users = (many = 1) =>
+  startUsers({
+    users: many,
+    ca: e.ca.cert,
+    serviceHost: "api-123456789012.us-central1.run.app",
+    fn: "worker",
+    alias: "live",
+    awsAccessKeyId: IDENTITY.awsAccessKeyId,
+  });
+/**
+ * The suites' traffic analysis: the stand-ins publish 2 s late (cloud-env.ts E2E_METRIC_DELAY_MS), so
+ * a step reads 3 s after its wait; a few users' requests are enough to judge.
+ */
+const ANALYSIS = { minRequests: 10, delaySeconds: 3, maxHoldSeconds: 4 };
 const runEvents = () =>
   c.cloud.history.filter((h): h is Extract<TrafficEvent, { kind: "cloudrun" }> => h.kind === "cloudrun");
 const share = (ev: Extract<TrafficEvent, { kind: "cloudrun" }>, revision: string) =>
@@ -57,7 +76,7 @@ beforeAll(async () => {
   linkProject(dir, "tests/e2e/release", "e2e-release");
   c = await startCloud(e, {
     dir,
-    stacks: { release: stackIdentity("acme-e2e", "123456789012", "111111111111") },
+    stacks: { release: IDENTITY },
     services: ["api"],
   });
   for (const [k, v] of Object.entries({
@@ -157,7 +176,8 @@ describe("safe release on the real engine", () => {
   it("a failure at a gradual step returns all traffic to what served before", async () => {
     const served = live()[0]!.revision!;
     const servedVersion = alias().FunctionVersion;
-    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 1 }));
+    // The health gate alone judges these steps (the traffic analysis has scenarios of its own below).
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 1, analysis: false }));
     await config("logLevel", "error");
     // Healthy at the first gate, broken once it has traffic.
     c.cloud.failNew = true;
@@ -189,6 +209,16 @@ describe("safe release on the real engine", () => {
       RoutingConfig: { AdditionalVersionWeights: {} },
       RevisionId: expect.any(String),
     });
+    // The same for Lambda: from the alias's 10% on the broken version to all on the one that served.
+    const lambdaSteps = lambdaEvents();
+    const l10 = lambdaSteps.findIndex((ev) => Object.values(ev.weights).some((w) => w === 0.1));
+    const lBack = lambdaSteps.findIndex(
+      (ev, i) => i > l10 && ev.version === servedVersion && Object.keys(ev.weights).length === 0,
+    );
+    expect(l10).toBeGreaterThanOrEqual(0);
+    expect(lBack).toBeGreaterThan(l10);
+    timings.lambdaRevertMs = lambdaSteps[lBack]!.at - lambdaSteps[l10]!.at;
+    expect(timings.lambdaRevertMs).toBeLessThan(15_000);
     c.cloud.unhealthy.clear();
     ok(await up(), "re-run after the fix");
   });
@@ -216,7 +246,7 @@ describe("safe release on the real engine", () => {
   });
 
   it("a 503 and a 429 between two steps are retried, and the release completes on both clouds", async () => {
-    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 1 }));
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 1, analysis: false }));
     await config("logLevel", "fatal");
     // The release step's PATCHes: the tag, 10%, 50%, 100%. The second and third answer 503 once each.
     c.cloud.faults.set({
@@ -239,7 +269,141 @@ describe("safe release on the real engine", () => {
     expect(alias()).toMatchObject({ FunctionVersion: after.version });
   });
 
+  it("a canary healthy on /health but failing one request in five is returned at its first step, on both clouds", async () => {
+    const served = live()[0]!.revision!;
+    const servedVersion = alias().FunctionVersion;
+    await config("rollout", JSON.stringify({ steps: [20, 50], waitSeconds: 5, analysis: ANALYSIS }));
+    // A value no earlier scenario set: Cloud Run re-uses a known template's revision, which would not be the new build.
+    await config("logLevel", "canary-5xx");
+    // The new build passes every /health, and fails every fifth request of its users.
+    c.cloud.newApps = { errorEvery: 5 };
+    c.cloud.history.length = 0;
+    const traffic = users();
+    const r = await up();
+    const sent = await traffic.stop();
+    c.cloud.newApps = undefined;
+    expect(r.code).not.toBe(0);
+    const run = new RegExp(
+      `Cloud Run service api: release of (\\S+) failed its traffic analysis at step 1 \\(20%\\) \\(error rate ([\\d.]+)% \\((\\d+) 5xx of (\\d+) requests\\) > maxErrorRate 1%; Cloud Monitoring, [\\d:]+-[\\d:]+ UTC\\); traffic: 100% on ${served}, returned`,
+    ).exec(text(r));
+    expect(run, text(r)).not.toBeNull();
+    const fn = new RegExp(
+      `Lambda function worker: release of (\\d+) failed its traffic analysis at step 1 \\(20%\\) \\(error rate ([\\d.]+)% \\((\\d+) function errors of (\\d+) requests\\) > maxErrorRate 1%; CloudWatch, [\\d:]+-[\\d:]+ UTC\\); traffic: 100% on ${servedVersion}, returned`,
+    ).exec(text(r));
+    expect(fn, text(r)).not.toBeNull();
+    // The numbers are the users' own: the failures they saw, one in five of the canary's share.
+    expect(sent.cloudRunFailed).toBeGreaterThan(0);
+    expect(sent.lambdaFailed).toBeGreaterThan(0);
+    // One in five of the canary's requests, in a window that may start or end between two failures.
+    for (const m of [run!, fn!]) {
+      expect(Number(m[2])).toBeGreaterThan(10);
+      expect(Number(m[2])).toBeLessThan(30);
+    }
+    // Never past the first step; all back on what served.
+    expect(runEvents().some((ev) => ev.traffic.some((t) => t.revision === run![1] && t.percent > 20))).toBe(
+      false,
+    );
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+    expect(alias()).toMatchObject({
+      FunctionVersion: servedVersion,
+      RoutingConfig: { AdditionalVersionWeights: {} },
+    });
+  });
+
+  it("a healthy canary under users' traffic is judged at each step and goes to 100%, on both clouds", async () => {
+    await config("logLevel", "canary-healthy");
+    const traffic = users();
+    const r = await up();
+    await traffic.stop();
+    ok(r, "up with a healthy canary");
+    timings.analysedRolloutUpMs = r.ms;
+    const after = await outputs();
+    for (const [step, words] of [
+      ["api-release", "5xx"],
+      ["worker-release", "function errors"],
+    ] as const) {
+      const log = await stepLog(step);
+      expect(log).toMatch(
+        new RegExp(
+          `traffic analysis at step 1 \\(20%\\): pass \\(error rate 0% \\(0 ${words} of \\d+ requests\\)`,
+        ),
+      );
+      expect(log).toMatch(
+        new RegExp(
+          `traffic analysis at step 2 \\(50%\\): pass \\(error rate 0% \\(0 ${words} of \\d+ requests\\)`,
+        ),
+      );
+    }
+    expect(live()).toEqual([expect.objectContaining({ revision: after.revision, percent: 100 })]);
+    expect(alias()).toMatchObject({ FunctionVersion: after.version });
+  });
+
+  it("too few requests to judge holds the step, then returns traffic; tooFewRequests: pass releases it", async () => {
+    const served = live()[0]!.revision!;
+    const servedVersion = alias().FunctionVersion;
+    await config("logLevel", "canary-quiet");
+    // No users at all: a quiet service.
+    const r = await up();
+    expect(r.code).not.toBe(0);
+    expect(text(r)).toMatch(
+      new RegExp(
+        `Cloud Run service api: release of \\S+ failed its traffic analysis at step 1 \\(20%\\) \\(too few requests to judge: \\d requests? < minRequests 10; Cloud Monitoring, [\\d:-]+ UTC; held 4 s \\(tooFewRequests: hold, maxHoldSeconds\\)\\); traffic: 100% on ${served}, returned`,
+      ),
+    );
+    expect(text(r)).toMatch(
+      new RegExp(
+        `Lambda function worker: release of \\d+ failed its traffic analysis at step 1 \\(20%\\) \\(too few requests to judge: 0 requests < minRequests 10; CloudWatch, [\\d:-]+ UTC; held 4 s \\(tooFewRequests: hold, maxHoldSeconds\\)\\); traffic: 100% on ${servedVersion}, returned`,
+      ),
+    );
+    await config(
+      "rollout",
+      JSON.stringify({ steps: [20, 50], waitSeconds: 5, analysis: { ...ANALYSIS, tooFewRequests: "pass" } }),
+    );
+    ok(await up(), "a re-run that passes an unjudged step");
+    expect(await stepLog("api-release")).toContain(
+      "traffic analysis at step 1 (20%): passed unjudged, as tooFewRequests: pass says",
+    );
+    expect(await stepLog("worker-release")).toContain(
+      "traffic analysis at step 2 (50%): passed unjudged, as tooFewRequests: pass says",
+    );
+  });
+
+  it("a slow canary breaches its latency threshold and is returned, on both clouds", async () => {
+    const served = live()[0]!.revision!;
+    const servedVersion = alias().FunctionVersion;
+    await config(
+      "rollout",
+      JSON.stringify({
+        steps: [20, 50],
+        waitSeconds: 5,
+        analysis: { ...ANALYSIS, minRequests: 5, maxP99LatencyMs: 800 },
+      }),
+    );
+    await config("logLevel", "canary-slow");
+    c.cloud.newApps = { latencyMs: 1200 };
+    // Users who each wait 1.2 s for a slow answer: enough of them to reach minRequests in the wait.
+    const traffic = users(4);
+    const r = await up();
+    await traffic.stop();
+    c.cloud.newApps = undefined;
+    expect(r.code).not.toBe(0);
+    expect(text(r)).toMatch(
+      new RegExp(
+        `Cloud Run service api: release of \\S+ failed its traffic analysis at step 1 \\(20%\\) \\(p99 latency 1[2-9]\\d\\d ms > maxP99LatencyMs 800 ms \\(\\d+ requests\\); Cloud Monitoring, [\\d:-]+ UTC\\); traffic: 100% on ${served}, returned`,
+      ),
+    );
+    expect(text(r)).toMatch(
+      new RegExp(
+        `Lambda function worker: release of \\d+ failed its traffic analysis at step 1 \\(20%\\) \\(p99 latency 1[2-9]\\d\\d ms > maxP99LatencyMs 800 ms \\(\\d+ requests\\); CloudWatch, [\\d:-]+ UTC\\); traffic: 100% on ${servedVersion}, returned`,
+      ),
+    );
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+    expect(alias()).toMatchObject({ FunctionVersion: servedVersion });
+  });
+
   it("an operation that ends in an error leaves traffic where it was, with one message", async () => {
+    // From here on the health gate alone judges each step, as before the traffic analysis scenarios.
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 1, analysis: false }));
     const served = live()[0]!.revision!;
     await config("logLevel", "info");
     c.cloud.faults.set({ operationError: { code: 13, message: "Internal error while updating traffic" } });
@@ -298,7 +462,7 @@ describe("safe release on the real engine", () => {
   });
 
   it("kill -9 of the CLI alone: the orphaned step outlives its provider, and the next update owns traffic", async () => {
-    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 8 }));
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 8, analysis: false }));
     await config("logLevel", "debug");
     c.cloud.history.length = 0;
     const child = c.spawnPulumi(["up", "--yes", "--skip-preview"], undefined, { pidNamespace: false });
@@ -351,7 +515,7 @@ describe("safe release on the real engine", () => {
 
   it("an interrupted release, then the previous configuration again at its commit: traffic converges on it", async () => {
     const served = live()[0]!.revision!;
-    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 30 }));
+    await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 30, analysis: false }));
     await config("logLevel", "trace");
     c.cloud.history.length = 0;
     const child = c.spawnPulumi(["up", "--yes", "--skip-preview"]);

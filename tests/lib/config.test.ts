@@ -95,6 +95,44 @@ describe("parseStackConfig rejects", () => {
       `${F}services.api.healthGateRetry.retries: unknown key`,
     ],
     [
+      "a traffic analysis threshold outside its limits",
+      {
+        services: svc({
+          target: "cloudrun",
+          context: "a",
+          rollout: { steps: [10], analysis: { maxErrorRate: 5 } },
+        }),
+      },
+      `${F}services.api.rollout.analysis.maxErrorRate: expected a number from 0 to 1, got 5`,
+    ],
+    [
+      "a traffic analysis that neither holds nor passes with too few requests",
+      {
+        services: svc({
+          target: "lambda",
+          context: "a",
+          rollout: { steps: [10], analysis: { tooFewRequests: "wait" } },
+        }),
+      },
+      `${F}services.api.rollout.analysis.tooFewRequests: expected "hold" (wait for requests, then return traffic) or "pass", got "wait"`,
+    ],
+    [
+      "a traffic analysis key that does not exist",
+      {
+        services: svc({
+          target: "cloudrun",
+          context: "a",
+          rollout: { steps: [10], analysis: { minRequest: 5 } },
+        }),
+      },
+      `${F}services.api.rollout.analysis.minRequest: unknown key; did you mean "minRequests"?`,
+    ],
+    [
+      "a traffic analysis that is neither false nor settings",
+      { services: svc({ target: "cloudrun", context: "a", rollout: { steps: [10], analysis: true } }) },
+      `${F}services.api.rollout.analysis: expected false or { maxErrorRate, maxP99LatencyMs, minRequests, tooFewRequests, maxHoldSeconds, delaySeconds }, got true`,
+    ],
+    [
       "an unknown target",
       { services: svc({ target: "ecs", context: "a" }) },
       `${F}services.api.target: expected "cloudrun" or "lambda", got "ecs"`,

@@ -165,6 +165,35 @@ describe("the offline plan CLI", () => {
     );
   });
 
+  it("says how each rollout step is judged and how long it really takes: its wait plus the metric delay", async () => {
+    const dir = project({
+      "Pulumi.staging.yaml": stackFile("staging", (t) =>
+        t
+          .replace(
+            "      healthPath: /health\n",
+            "      healthPath: /health\n      rollout: { steps: [10, 50], waitSeconds: 60 }\n",
+          )
+          .replace(
+            "      ephemeralStorageMb: 1024\n",
+            "      ephemeralStorageMb: 1024\n      rollout: { steps: [25], waitSeconds: 120, analysis: { tooFewRequests: pass, delaySeconds: 240 } }\n",
+          ),
+      ),
+    });
+    const json = await plan(dir, "--json");
+    expect(json.code, json.err).toBe(0);
+    const notes = JSON.parse(json.out).notes as string[];
+    expect(notes).toContainEqual(
+      expect.stringContaining(
+        "api: release moves traffic from where it is now (pass --state to see it) to api-0123456-c42bd, in steps of 10%, 50%, 100% (60s and the gate after each; each step judged by its own traffic (5xx <= 1%, p99 <= 1500 ms, at least 50 requests, with fewer held up to 600 s, then returned), read 180 s late: each step takes 60 s + 180 s = 240 s (up to 840 s held))",
+      ),
+    );
+    expect(notes).toContainEqual(
+      expect.stringContaining(
+        "to version 1, in steps of 25%, 100% (120s and the gate after each; each step judged by its own traffic (function errors <= 1%, p99 <= 1500 ms, at least 50 requests, with fewer passed unjudged), read 240 s late: each step takes 120 s + 240 s = 360 s)",
+      ),
+    );
+  });
+
   it("shows scaling, CPU and memory, timeouts, IAM trust and statements, function URL auth; counts components apart", async () => {
     const r = await plan(project({ "Pulumi.staging.yaml": stackFile("staging") }));
     expect(r.code).toBe(0);

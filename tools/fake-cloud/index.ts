@@ -12,6 +12,12 @@
  *   what the real registries (tools/local-registry.ts `notify`) say was pushed;
  * - binauthz.ts: Binary Authorization's attestors, policy and attestations, and Cloud Run's admission
  *   of a revision under it.
+ * - metrics.ts: Cloud Monitoring's and CloudWatch's reads of what each revision and version served,
+ *   published late as the clouds do.
+ *
+ * With `runAppHost`, each service's own URL serves users' requests too, split across its revisions
+ * by their shares (an alias's invocations likewise, lambda.ts), each answered by the revision's app:
+ * healthy, or as `newApps` says (one request in N failing, a latency), and measured into metrics.ts.
  *
  * Each revision or version also answers its own health check, and can be told to fail (`unhealthy`,
  * `failNew`), so a test can release a broken build. A tagged revision's URL is served here:
@@ -38,11 +44,24 @@ import { LambdaApi, type FakeAlias, type FakeFunction, type LambdaEvent } from "
 import { KmsApi } from "./kms";
 import { ScannerApi } from "./scans";
 import { BinauthzApi } from "./binauthz";
+import { MetricsApi } from "./metrics";
+import { WeightedPicker } from "./weights";
 
 export type { FakeAlias, FakeFunction, FakeService, FaultPlan, TrafficTarget };
 
 /** Every change of traffic, in order: what a user could have reached, when. */
 export type TrafficEvent = CloudRunEvent | LambdaEvent;
+
+/**
+ * How a revision's or version's app answers users (its /health answer is apart: `unhealthy`). A
+ * canary that passes its gate yet fails real requests, or is slow.
+ */
+export interface AppBehaviour {
+  /** Every Nth request fails: a 500 (Cloud Run), a function error (Lambda). 5: one user in five. */
+  errorEvery?: number;
+  /** How long each request takes to answer. */
+  latencyMs?: number;
+}
 
 export interface FakeCloudOptions {
   /** The service's `*.run.app` host name (`api-123456789012.us-central1.run.app`); unset: loopback paths. */
@@ -88,6 +107,14 @@ export class FakeCloud {
   readonly scans: ScannerApi;
   /** Binary Authorization, its notes and attestations (binauthz.ts). */
   readonly binauthz: BinauthzApi;
+  /** Cloud Monitoring and CloudWatch, fed by the requests served here (metrics.ts). */
+  readonly metrics: MetricsApi;
+  /** Revisions and versions created from now on answer users so (a canary broken for real users). */
+  newApps: AppBehaviour | undefined;
+  /** Each revision's or version's app (`<service>/<revision>`, `<function>:<version>`). */
+  readonly apps = new Map<string, AppBehaviour & { served: number }>();
+  /** Users' requests split across revisions and versions by their shares (weights.ts). */
+  private readonly picker = new WeightedPicker();
 
   constructor(private readonly options: FakeCloudOptions = {}) {
     this.credentials = new Credentials(options.accounts);
@@ -107,6 +134,10 @@ export class FakeCloud {
       options.projectNumber,
     );
     this.scans.attestations = (project, url) => this.binauthz.occurrencesOf(project, url);
+    this.metrics = new MetricsApi(
+      (token) => this.credentials.googlePrincipal(token),
+      (keyId) => this.credentials.awsAccount(keyId),
+    );
     this.run = new CloudRunApi(this.faults, record, (svc, tag) => this.serviceUri(svc, tag), mark);
     this.run.admit = (project, image) => this.binauthz.admits(project, image);
     this.lambda = new LambdaApi(
@@ -120,6 +151,11 @@ export class FakeCloud {
           : undefined;
       },
       mark,
+      {
+        pick: (key, weights) => this.picker.pick(key, weights),
+        serve: (fn, version) => this.serveApp(`${fn}:${version}`),
+        record: (sample) => this.metrics.lambda.push(sample),
+      },
     );
   }
 
@@ -136,6 +172,8 @@ export class FakeCloud {
     this.faults.reset();
     this.run.reset();
     this.scans.reset();
+    this.metrics.reset();
+    this.newApps = undefined;
     this.unhealthy.clear();
     this.checks.clear();
     this.failNew = false;
@@ -214,6 +252,7 @@ export class FakeCloud {
   }
 
   private mark(key: string): void {
+    if (this.newApps) this.apps.set(key, { ...this.newApps, served: 0 });
     if (this.failNew) {
       this.unhealthy.add(key);
       this.checks.set(key, this.failNewAfter);
@@ -235,14 +274,57 @@ export class FakeCloud {
     return tag ? `${this.url}/run/${short}/${tag}` : `${this.url}/run/${short}`;
   }
 
-  /** A revision's own health answer, by its tag. */
+  /**
+   * How a revision's or version's app answers one user request: whether it fails, after its latency.
+   * Apps made before any `newApps` answer at once and never fail.
+   */
+  private async serveApp(key: string): Promise<{ failed: boolean }> {
+    const app = this.apps.get(key);
+    if (!app) return { failed: false };
+    app.served++;
+    if (app.latencyMs) await new Promise((r) => setTimeout(r, app.latencyMs));
+    return { failed: app.errorEvery !== undefined && app.served % app.errorEvery === 0 };
+  }
+
+  /** What Cloud Monitoring counts of one request a revision served. */
+  private measured(svc: FakeService, revision: string, status: number, began: number): void {
+    const [, project = "", , location = ""] = svc.name.split("/");
+    const at = Date.now();
+    const service = svc.name.split("/").pop()!;
+    this.metrics.run.push({ project, location, service, revision, status, latencyMs: at - began, at });
+  }
+
+  /**
+   * A user's request to the service's own URL: one revision, by the traffic's shares (Cloud Run
+   * "splits traffic between revisions" by percent: run/docs/rollouts-rollbacks-traffic-migration),
+   * answered by its app. Internal-only ingress: 404 from outside, as its tag URLs.
+   */
+  private async user(svc: FakeService, reply: Reply): Promise<void> {
+    const began = Date.now();
+    if (svc.ingress === "INGRESS_TRAFFIC_INTERNAL_ONLY")
+      return reply(404, "not found", { "content-type": "text/plain" });
+    const weights: Record<string, number> = {};
+    for (const t of svc.traffic)
+      if (t.revision && t.percent > 0) weights[t.revision] = (weights[t.revision] ?? 0) + t.percent;
+    const revision = this.picker.pick(svc.name, weights);
+    if (!revision) return reply(503, "no revision serves", { "content-type": "text/plain" });
+    const { failed } = await this.serveApp(`${svc.name.split("/").pop()}/${revision}`);
+    const status = failed ? 500 : 200;
+    this.measured(svc, revision, status, began);
+    reply(status, failed ? "Internal Server Error" : "ok", { "content-type": "text/plain" });
+  }
+
+  /** A revision's own health answer, by its tag; counted in its metrics too (its `route` is "Always empty"). */
   private async health(host: (svc: FakeService) => boolean, tag: string, reply: Reply): Promise<void> {
+    const began = Date.now();
     const { svc, revision, status } = this.run.tagged(host, tag);
     if (status) return reply(status, "not found", { "content-type": "text/plain" });
     if (!svc || !revision) return reply(404, "no such tag", { "content-type": "text/plain" });
     this.healthChecks.push(revision);
     if (this.healthDelayMs) await new Promise((r) => setTimeout(r, this.healthDelayMs));
-    return this.sick(`${svc.name.split("/").pop()}/${revision}`)
+    const sick = this.sick(`${svc.name.split("/").pop()}/${revision}`);
+    this.measured(svc, revision, sick ? this.unhealthyStatus : 200, began);
+    return sick
       ? reply(this.unhealthyStatus, "unhealthy", { "content-type": "text/plain" })
       : reply(200, "healthy", { "content-type": "text/plain" });
   }
@@ -275,16 +357,24 @@ export class FakeCloud {
     if (host && this.options.runAppHost) {
       return this.health((s) => this.options.runAppHost!(s.name) === host[2], host[1]!, reply);
     }
+    // A service's own URL (`https://<service host>/…`): a user's request.
+    const own = this.options.runAppHost
+      ? [...this.run.services.values()].find(
+          (s) => this.options.runAppHost!(s.name) === String(req.headers.host ?? "").replace(/:\d+$/, ""),
+        )
+      : undefined;
+    if (own) return this.user(own, reply);
     if (this.credentials.handle(req, url.pathname, raw, body, reply)) return;
     if (this.stands(method, url, body, reply)) return;
     if (this.kms.handle(req, method, url.pathname, body, reply)) return;
     if (this.binauthz.handle(req, method, url, body, reply)) return;
+    if (this.metrics.handle(req, method, url, body, reply)) return;
     if (await this.scans.handle(req, method, url, body, reply)) return;
     if (this.run.handle(method, url.pathname, body, url.searchParams, reply)) return;
     // A revision's own URL, by tag: its health answer.
     const m = /^\/run\/([^/]+)\/([^/]+)(\/.*)$/.exec(url.pathname);
     if (m) return this.health((s) => s.name.endsWith(`/services/${m[1]}`), m[2]!, reply);
-    if (await this.lambda.handle(method, url.pathname, body, url.searchParams, reply)) return;
+    if (await this.lambda.handle(method, url.pathname, body, url.searchParams, reply, raw)) return;
     reply(404, { message: `no route for ${method} ${url.pathname}` });
   }
 

@@ -9,7 +9,12 @@
  *   refused `PreconditionFailedException` (412), with the message recorded from real Lambda: "The
  *   Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to
  *   retrieve the latest Revision Id".
- * - `POST /2015-03-31/functions/<fn>/invocations?Qualifier=<v>`: Invoke. A function error is a 200
+ * - `POST /2015-03-31/functions/<fn>/invocations?Qualifier=<v>`: Invoke, of a version or an alias (an
+ *   alias with `AdditionalVersionWeights` "routes traffic to the two versions based on the weights";
+ *   the answer's `X-Amz-Executed-Version` says which ran). A health-check event (`{"healthCheck":
+ *   true}`, lib/release/lambda.ts) gets the version's health answer; any other is a user's request,
+ *   answered by the version's app (index.ts `AppBehaviour`). Each invocation, and each throttled
+ *   one, is measured for CloudWatch (metrics.ts), under the qualifier it was invoked by. A function error is a 200
  *   with `X-Amz-Function-Error: Unhandled` and the error as payload; a timeout (a cold start here) is
  *   `{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: <id> Error: Task timed out after 3.00
  *   seconds"}`, the shape recorded from real Lambda in 2025.
@@ -22,6 +27,16 @@
 import { randomUUID } from "node:crypto";
 import type { Faults } from "./faults";
 import type { JsonBody, Reply } from "./http";
+import type { LambdaSample } from "./metrics";
+
+/** How users' invocations reach a version's app, and what is measured of them (index.ts). */
+export interface LambdaUsers {
+  /** The version an alias's invocation runs, by its weights (weights.ts). */
+  pick(key: string, weights: Record<string, number>): string | undefined;
+  /** The version's app answering one user request. */
+  serve(fn: string, version: string): Promise<{ failed: boolean }>;
+  record(sample: LambdaSample): void;
+}
 
 export interface FakeAlias {
   FunctionVersion: string;
@@ -72,6 +87,7 @@ export class LambdaApi {
     /** A version's health answer: undefined when healthy, else the function error's payload. */
     private readonly answer: (fn: string, version: string) => Promise<unknown | undefined>,
     private readonly created: (key: string) => void,
+    private readonly users?: LambdaUsers,
   ) {}
 
   publish(fn: string, version: string): void {
@@ -110,6 +126,7 @@ export class LambdaApi {
     body: JsonBody,
     query: URLSearchParams,
     reply: Reply,
+    raw = "",
   ): Promise<boolean> {
     let m = /^\/2015-03-31\/functions\/([^/]+)\/aliases\/([^/]+)$/.exec(path);
     if (m) {
@@ -177,29 +194,72 @@ export class LambdaApi {
     }
     m = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(path);
     if (m && method === "POST") {
+      const began = Date.now();
       const fnName = decodeURIComponent(m[1]!).split(":").pop()!;
-      const version = query.get("Qualifier") ?? "$LATEST";
+      const qualifier = query.get("Qualifier") ?? "$LATEST";
+      const resource = `${fnName}:${qualifier}`;
+      const measure = (o: Partial<LambdaSample>) =>
+        this.users?.record({
+          fn: fnName,
+          resource,
+          error: false,
+          throttled: false,
+          durationMs: Date.now() - began,
+          at: began,
+          ...o,
+        });
       const failed = this.faults.error("lambda.Invoke");
-      if (failed) return (this.error(reply, failed, `${fnName}:${version}`), true);
+      if (failed === 429) measure({ throttled: true, durationMs: 0 });
+      if (failed) return (this.error(reply, failed, resource), true);
       const fn = this.functions.get(fnName);
-      if (!fn || !fn.versions.includes(version)) return (this.notFound(reply, `${fnName}:${version}`), true);
+      const alias = fn?.aliases[qualifier];
+      const version = alias
+        ? this.users?.pick(resource, aliasWeights(alias))
+        : fn?.versions.includes(qualifier)
+          ? qualifier
+          : undefined;
+      if (!fn || !version) return (this.notFound(reply, resource), true);
       const headers = { "x-amz-executed-version": version };
-      if (this.faults.coldStart(`${fnName}:${version}`)) {
-        reply(
-          200,
-          {
-            errorType: "Sandbox.Timedout",
-            errorMessage: `RequestId: ${randomUUID()} Error: Task timed out after 3.00 seconds`,
-          },
-          { ...headers, "x-amz-function-error": "Unhandled" },
-        );
+      const unhandled = (payload: unknown) => {
+        measure({ executedVersion: version, error: true });
+        reply(200, payload, { ...headers, "x-amz-function-error": "Unhandled" });
+        return true;
+      };
+      let event: JsonBody = {};
+      try {
+        event = raw ? (JSON.parse(raw) as JsonBody) : {};
+      } catch {
+        // Not JSON: a user's event all the same.
+      }
+      if (event.healthCheck !== true && this.users) {
+        const { failed: broke } = await this.users.serve(fnName, version);
+        if (broke) return unhandled({ errorType: "Error", errorMessage: "the app failed this request" });
+        measure({ executedVersion: version });
+        reply(200, { statusCode: 200, body: "ok" }, headers);
         return true;
       }
+      if (this.faults.coldStart(`${fnName}:${version}`)) {
+        return unhandled({
+          errorType: "Sandbox.Timedout",
+          errorMessage: `RequestId: ${randomUUID()} Error: Task timed out after 3.00 seconds`,
+        });
+      }
       const error = await this.answer(fnName, version);
-      if (error) reply(200, error, { ...headers, "x-amz-function-error": "Unhandled" });
-      else reply(200, { status: "healthy" }, headers);
+      if (error) return unhandled(error);
+      measure({ executedVersion: version });
+      reply(200, { status: "healthy" }, headers);
       return true;
     }
     return false;
   }
+}
+
+/** An alias's weights by version: `FunctionVersion` takes what the additional version does not. */
+function aliasWeights(a: FakeAlias): Record<string, number> {
+  const extra = a.RoutingConfig?.AdditionalVersionWeights ?? {};
+  const rest = 1 - Object.values(extra).reduce((n, w) => n + w, 0);
+  return {
+    [a.FunctionVersion]: Math.round(rest * 100),
+    ...Object.fromEntries(Object.entries(extra).map(([v, w]) => [v, Math.round(w * 100)])),
+  };
 }

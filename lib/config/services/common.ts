@@ -5,7 +5,14 @@
  */
 import { GATE_RETRY_LIMITS, type GateRetry } from "../../release/step";
 import { z } from "zod";
-import { rolloutProblems } from "../../release";
+import {
+  ANALYSIS_DEFAULTS,
+  ANALYSIS_INTEGERS,
+  ANALYSIS_LIMITS,
+  rolloutProblems,
+  type Analysis,
+  type RolloutSettings,
+} from "../../release";
 import { CLOUD_RUN_DEFAULTS } from "../../service-defaults";
 import { e, emptyIsNone, envNameKey, ENV_NAME } from "../fields";
 import { describeIssues, type Path } from "../zod-issues";
@@ -107,6 +114,44 @@ export const commonService = {
           e("expected a list of percentages like [10, 50]"),
         ),
         waitSeconds: z.number(e("expected a number of seconds")).default(60),
+        /**
+         * How each step's own traffic is judged (lib/release/analysis.ts); each key defaults to
+         * ANALYSIS_DEFAULTS. false: the health gate alone judges each step.
+         */
+        analysis: z
+          .union(
+            [
+              z.literal(false),
+              z.strictObject(
+                {
+                  ...(Object.fromEntries(
+                    (
+                      Object.entries(ANALYSIS_LIMITS) as [
+                        keyof typeof ANALYSIS_LIMITS,
+                        readonly [number, number],
+                      ][]
+                    ).map(([k, [min, max]]) => {
+                      const whole = ANALYSIS_INTEGERS.includes(k);
+                      const expected = e(
+                        `expected ${whole ? "a whole number" : "a number"} from ${min} to ${max}`,
+                      );
+                      const n = z.number(expected).min(min, expected).max(max, expected);
+                      return [k, (whole ? n.int(expected) : n).optional()];
+                    }),
+                  ) as Record<keyof typeof ANALYSIS_LIMITS, z.ZodOptional<z.ZodNumber>>),
+                  tooFewRequests: z
+                    .enum(
+                      ["hold", "pass"],
+                      e('expected "hold" (wait for requests, then return traffic) or "pass"'),
+                    )
+                    .optional(),
+                },
+                e(`expected false or { ${Object.keys(ANALYSIS_DEFAULTS).join(", ")} }`),
+              ),
+            ],
+            e(`expected false or { ${Object.keys(ANALYSIS_DEFAULTS).join(", ")} }`),
+          )
+          .optional(),
       },
       e("expected { steps: [10, 50], waitSeconds: 60 }"),
     )
@@ -121,7 +166,7 @@ export interface CommonServiceConfig {
   buildArgs: Record<string, string>;
   healthGate: boolean;
   healthGateRetry?: Partial<GateRetry>;
-  rollout?: { steps: number[]; waitSeconds: number };
+  rollout?: RolloutSettings & { analysis?: Partial<Analysis> | false };
 }
 
 /** Reports a problem at a key path under `multicloud-deploy:`. */

@@ -9,10 +9,10 @@ import { e2eProgramConfig } from "../program-config";
 import { CloudRunService, ContainerImage, LambdaFunction } from "../../../components";
 import { cacheTag, imageTag } from "../../../lib/image-tag";
 import type { Platform } from "../../../lib/platform";
-import type { GateRetry, Rollout } from "../../../lib/release";
+import type { GateRetry, RolloutSettings } from "../../../lib/release";
 
 const { config, registry, commit, auth } = e2eProgramConfig();
-const rollout = config.getObject<Rollout>("rollout");
+const rollout = config.getObject<RolloutSettings>("rollout");
 const healthGateRetry = config.getObject<Partial<GateRetry>>("healthGateRetry");
 const env = { LOG_LEVEL: config.get("logLevel") ?? "info" };
 

@@ -16,6 +16,14 @@ const cloudRun: ReleaseStep = {
   gate: { idTokenFor: "gate@p.iam.gserviceaccount.com" },
   gateRetry: { attempts: 10, intervalSeconds: 3, timeoutSeconds: 10 },
   rollout: { steps: [10, 50], waitSeconds: 60 },
+  analysis: {
+    maxErrorRate: 0.01,
+    maxP99LatencyMs: 1500,
+    minRequests: 50,
+    tooFewRequests: "hold",
+    maxHoldSeconds: 600,
+    delaySeconds: 180,
+  },
 };
 const lambda: ReleaseStep = {
   target: "lambda",
@@ -31,16 +39,22 @@ describe("the release step's codec", () => {
   it.each([
     cloudRun,
     lambda,
-    { ...cloudRun, gate: "none" as const, gateRetry: undefined, rollout: undefined },
+    { ...lambda, rollout: { steps: [20], waitSeconds: 5 }, analysis: "off" as const },
+    { ...cloudRun, gate: "none" as const, gateRetry: undefined, rollout: undefined, analysis: undefined },
   ])("reads back what it writes: %j", (step) => {
-    const { rollout, gateRetry, ...rest } = step;
-    const expected = { ...rest, ...(gateRetry ? { gateRetry } : {}), ...(rollout ? { rollout } : {}) };
+    const { rollout, gateRetry, analysis, ...rest } = step;
+    const expected = {
+      ...rest,
+      ...(gateRetry ? { gateRetry } : {}),
+      ...(rollout ? { rollout } : {}),
+      ...(analysis ? { analysis } : {}),
+    };
     expect(decodeReleaseStep(encodeReleaseStep(step))).toEqual(expected);
   });
 
   it("writes every field on the command line (a change updates every release step once: docs/upgrading.md)", () => {
     expect(encodeReleaseStep(cloudRun)).toBe(
-      `${RELEASE_COMMAND} cloudrun projects/p/locations/us-central1/services/api --revision api-0123456-abcde --health-path /health --gate id-token:gate@p.iam.gserviceaccount.com --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --steps 10,50 --wait-seconds 60`,
+      `${RELEASE_COMMAND} cloudrun projects/p/locations/us-central1/services/api --revision api-0123456-abcde --health-path /health --gate id-token:gate@p.iam.gserviceaccount.com --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --steps 10,50 --wait-seconds 60 --max-error-rate 0.01 --max-p99-latency-ms 1500 --min-requests 50 --too-few-requests hold --max-hold-seconds 600 --metric-delay-seconds 180`,
     );
     expect(encodeReleaseStep(lambda)).toBe(
       `${RELEASE_COMMAND} lambda arn:aws:lambda:us-east-1:111111111111:function:worker --version 7 --alias live --health-path /health --gate invoke --gate-attempts 5 --gate-interval-seconds 3 --gate-timeout-seconds 60`,
@@ -117,6 +131,10 @@ describe("the release step's codec", () => {
     expect(() => encodeReleaseStep({ ...cloudRun, gateRetry: undefined })).toThrow(
       "a gated step needs gateRetry",
     );
+    expect(() => encodeReleaseStep({ ...cloudRun, analysis: undefined })).toThrow(
+      "a gated rollout needs analysis",
+    );
+    expect(() => encodeReleaseStep({ ...lambda, analysis: "off" })).toThrow("a gated rollout needs analysis");
   });
 
   it("is not a verify or promote command line", () => {
@@ -148,17 +166,36 @@ describe("the release step's codec", () => {
       ["--gate-attempts goes with a gate, not --gate none"],
     ],
     [
-      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --steps 50,10 --wait-seconds 9999",
+      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --steps 50,10 --wait-seconds 9999 --analysis off",
       [
         "--steps[1] is 10, not above steps[0] (50); steps must ascend",
         "--wait-seconds is 9999; expected whole seconds 0-3600",
       ],
     ],
+    // How a gated rollout's traffic is judged is on the line too: all of it, or --analysis off.
+    [
+      "lambda arn:aws:lambda:us-east-1:111111111111:function:w --version 3 --alias live --gate invoke --health-path /h --gate-attempts 5 --gate-interval-seconds 3 --gate-timeout-seconds 60 --steps 10 --wait-seconds 60 --max-error-rate 2 --max-p99-latency-ms 1500 --min-requests 0 --too-few-requests wait --max-hold-seconds 600",
+      [
+        "--metric-delay-seconds is missing (a gated rollout says how its traffic is judged, or --analysis off)",
+      ],
+    ],
+    [
+      "lambda arn:aws:lambda:us-east-1:111111111111:function:w --version 3 --alias live --gate invoke --health-path /h --gate-attempts 5 --gate-interval-seconds 3 --gate-timeout-seconds 60 --steps 10 --wait-seconds 60 --max-error-rate 2 --max-p99-latency-ms 1500 --min-requests 0 --too-few-requests wait --max-hold-seconds 600 --metric-delay-seconds 180",
+      [
+        "--max-error-rate is 2; expected a number from 0 to 1",
+        "--min-requests is 0; expected a whole number from 1 to 1000000",
+        '--too-few-requests is "wait"; expected "hold" or "pass"',
+      ],
+    ],
+    [
+      "cloudrun projects/p/locations/r/services/api --revision api-1 --gate none --health-path /h --steps 10 --wait-seconds 60 --analysis off",
+      ["--analysis goes with a gated rollout (--steps and a --gate)"],
+    ],
     ["gke x", ['the first argument is "gke"; expected cloudrun or lambda']],
     [
       "cloudrun projects/p/locations/r/services/api --revision api-1 --gate public --health-path /h --gate-attempts 10 --gate-interval-seconds 3 --gate-timeout-seconds 10 --version 3",
       [
-        "--version is not a cloudrun release flag; expected --revision, --health-path, --gate, --gate-attempts, --gate-interval-seconds, --gate-timeout-seconds, --steps, --wait-seconds, --image",
+        "--version is not a cloudrun release flag; expected --revision, --health-path, --gate, --gate-attempts, --gate-interval-seconds, --gate-timeout-seconds, --steps, --wait-seconds, --analysis, --max-error-rate, --max-p99-latency-ms, --min-requests, --too-few-requests, --max-hold-seconds, --metric-delay-seconds, --image",
       ],
     ],
   ])("refuses %s, naming each flag", (args, problems) => {
