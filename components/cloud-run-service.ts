@@ -114,6 +114,12 @@ export interface CloudRunServiceArgs {
   /** Cloud Run deletion protection. @default true */
   deletionProtection?: boolean;
   /**
+   * A service created before one grant per binding (issue 21) keeps its `<name>-health-invoker`, the
+   * second grant of its health account's invoker binding, registered and retained (docs/upgrading.md).
+   * @default false
+   */
+  keepRetainedGrants?: boolean;
+  /**
    * Cloud Run enforces the project's Binary Authorization policy on every revision
    * (`binaryAuthorization.useDefault`): a revision whose image the policy does not admit is refused,
    * even one deployed by hand (docs/signing.md, "Binary Authorization"). Plain: the plan shows it.
@@ -489,9 +495,10 @@ export class CloudRunService extends pulumi.ComponentResource {
     // Before issue 21 an invoker that was also the health gate's account had a second grant,
     // `<service>-health-invoker`. Deleting it would revoke the binding the kept grant stands for (a
     // Google IAM member delete removes the member whatever else holds it), and `pulumi state delete`
-    // refuses while the state lists dependents. So it stays registered as it was, retained: no cloud
-    // call, and removing it in a later release only drops it from the state.
-    if (health && a.invokers.some((m) => memberSlug(m) === memberSlug(health))) {
+    // refuses while the state lists dependents. So a stack made then (keepRetainedGrants) keeps it
+    // registered as it was, retained: no cloud call, and turning the key off later only drops it from
+    // the state. A new stack never registers it.
+    if (a.keepRetainedGrants && health && a.invokers.some((m) => memberSlug(m) === memberSlug(health))) {
       new gcp.cloudrunv2.ServiceIamMember(
         `${name}-health-invoker`,
         {
@@ -587,6 +594,7 @@ export function normalizeCloudRunArgs(args: CloudRunServiceArgs) {
     imageAccess: args.imageAccess ?? [],
     grantPropagationSeconds: args.grantPropagationSeconds ?? D.grantPropagationSeconds,
     deletionProtection: args.deletionProtection ?? D.deletionProtection,
+    keepRetainedGrants: args.keepRetainedGrants ?? false,
     binaryAuthorization: args.binaryAuthorization ?? false,
     healthGate: args.healthGate ?? D.healthGate,
     healthGateRetry: { ...D.healthGateRetry, ...args.healthGateRetry },

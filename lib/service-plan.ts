@@ -192,7 +192,7 @@ export function signingKey(
 
 /** A Cloud Run service's settings as CloudRunService takes them (all but the image and version). */
 export function cloudRunSettings(
-  config: Pick<StackConfig, "deletionProtection" | "nodeEnv" | "binaryAuthorization">,
+  config: Pick<StackConfig, "deletionProtection" | "nodeEnv" | "binaryAuthorization" | "keepRetainedGrants">,
   svc: CloudRunServiceConfig,
 ) {
   return {
@@ -213,6 +213,7 @@ export function cloudRunSettings(
     exposure: svc.exposure,
     invokers: svc.invokers,
     deletionProtection: config.deletionProtection,
+    keepRetainedGrants: config.keepRetainedGrants,
     binaryAuthorization: config.binaryAuthorization?.enforce === true,
     healthGate: svc.healthGate,
     healthGateRetry: svc.healthGateRetry,

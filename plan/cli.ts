@@ -228,7 +228,10 @@ function revokingDeletes(changes: readonly ResourceChange[] | undefined): string
           "re-run `pulumi up` once: refresh then finds the grant gone and creates it again"
         : `${c.name}: deleting it would revoke ${c.revokes}, which another grant in this plan holds ` +
           "(a Google IAM member delete removes the member from the binding, whatever else holds it); " +
-          "keep it in the program for one update with `retainOnDelete: true`, so that removing it later only drops it from the state",
+          "keep it in the program for one update with `retainOnDelete: true`, so that removing it later only drops it from the state" +
+          (/-(image-reader|health-invoker)$/.test(c.name)
+            ? "; for this program's own grants from before issue 21, set `multicloud-deploy:keepRetainedGrants: true` (docs/upgrading.md)"
+            : ""),
     );
 }
 

@@ -375,7 +375,13 @@ export function tree(run: ProgramRun, changes?: readonly ResourceChange[]): stri
   for (const top of children(stack?.urn).sort((a, b) => a.name.localeCompare(b.name))) walk(top, 0);
   for (const d of changes?.filter((c) => c.change === "delete") ?? []) {
     lines.push(
-      `- ${d.type} ${d.name}${d.revokes ? "  REVOKES a binding another grant holds (see the warning)" : ""}`,
+      `- ${d.type} ${d.name}${
+        d.revokes
+          ? "  REVOKES a binding another grant holds (see the warning)"
+          : d.retained
+            ? "  (retained: dropped from the state, no cloud call)"
+            : ""
+      }`,
     );
   }
   return lines;

@@ -25,6 +25,12 @@ export interface ResourceChange {
    * revoke the access the kept grant stands for; `pulumi state delete` it first.
    */
   revokes?: string;
+  /**
+   * A delete of a resource the export marks `retainOnDelete`: the engine drops it from the state and
+   * never calls the provider (Pulumi's resource option: "the resource will not be deleted from the
+   * cloud provider"), so it revokes nothing.
+   */
+  retained?: true;
 }
 
 /**
@@ -114,6 +120,8 @@ export interface ExportedResource {
   inputs?: Record<string, unknown>;
   /** What the provider last reported (after a refresh: the live traffic, the alias's version). */
   outputs?: Record<string, unknown>;
+  /** The resource option as the last update left it: a delete then only drops it from the state. */
+  retainOnDelete?: boolean;
 }
 
 /** Reads `pulumi stack export` output; a clear error names the file when it is not one. */
@@ -218,7 +226,11 @@ export function diffAgainstState(
       type: old.type,
       name: nameOf(old.urn),
       changed: [],
-      ...(binding !== undefined && heldByPlan.has(binding) ? { revokes: binding } : {}),
+      ...(old.retainOnDelete
+        ? { retained: true as const }
+        : binding !== undefined && heldByPlan.has(binding)
+          ? { revokes: binding }
+          : {}),
     });
   }
   return out;

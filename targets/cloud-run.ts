@@ -95,9 +95,9 @@ export function cloudRunTarget(config: StackConfig): Target<CloudRunServiceConfi
       // Before issue 21 every other service had its own grant of that binding, `<service>-image-reader`.
       // Deleting it would revoke the kept grant's binding (a Google IAM member delete removes the member
       // whatever else holds it), and `pulumi state delete` refuses while the state lists dependents. So
-      // it stays registered as it was, retained: no cloud call, and a later release only drops it from
-      // the state.
-      if (serviceAgent !== undefined && svc.name !== services[0]!.name) {
+      // a stack made then (keepRetainedGrants) keeps it registered as it was, retained: no cloud call,
+      // and turning the key off later only drops it from the state. A new stack never registers it.
+      if (config.keepRetainedGrants && serviceAgent !== undefined && svc.name !== services[0]!.name) {
         new gcp.artifactregistry.RepositoryIamMember(
           `${svc.name}-image-reader`,
           {

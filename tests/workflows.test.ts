@@ -19,6 +19,14 @@ describe("GitHub Actions workflows", () => {
     expect((await lintWorkflows({ "broken.yml": broken })).map((f) => f.kind)).toContain("expression");
   });
 
+  it("run pulumi/actions@v7, the release on the Node 24 runtime (CONTRIBUTING.md, Versions)", () => {
+    const uses = Object.values(files).flatMap((text) =>
+      [...text.matchAll(/uses: (pulumi\/actions@\S+)/g)].map((m) => m[1]),
+    );
+    expect(uses.length).toBeGreaterThan(0);
+    expect(new Set(uses)).toEqual(new Set(["pulumi/actions@v7"]));
+  });
+
   it("preview every stack on pull requests with a diff comment and the policy pack, with least permissions", () => {
     const preview = wf("preview.yml");
     expect(Object.keys(preview.on)).toEqual(["pull_request"]);

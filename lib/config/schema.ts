@@ -300,6 +300,14 @@ export const stackConfigSchema = z.strictObject({
   deletionProtection: flag(true),
   /** `protect` and `retainOnDelete` on registries, so `pulumi destroy` cannot delete images. */
   protectRegistries: flag(true),
+  /**
+   * A stack created before issue 21 (one grant per binding) keeps the second grant it had of a
+   * binding, `<service>-image-reader` and `<service>-health-invoker`, registered and retained, so no
+   * update deletes the binding the kept grant stands for. A new stack never had them and leaves it
+   * off. After one update with it on, the state marks them retained, and turning it off only drops
+   * them from the state (docs/upgrading.md).
+   */
+  keepRetainedGrants: flag(false),
   /** Cloud Run secrets must name a numeric version, not `latest`. */
   requirePinnedSecretVersions: flag(true),
   /** `<org>/<project>/<stack>` whose verified images this stack deploys instead of building. */

@@ -314,7 +314,7 @@ describe("CloudRunService", () => {
 
     it("an invoker listed twice, or also the health gate's account, is one grant", async () => {
       const sa = "health@acme-apps-staging.iam.gserviceaccount.com";
-      const run = await stagingWith({
+      const settings = {
         services: {
           api: {
             exposure: "private",
@@ -322,7 +322,8 @@ describe("CloudRunService", () => {
             healthGateServiceAccount: sa,
           },
         },
-      });
+      };
+      const run = await stagingWith(settings);
       const invokers = ofType(run, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember");
       expect(invokers.filter((g) => !g.retainOnDelete).map((g) => [g.name, g.inputs.member])).toEqual([
         [
@@ -331,25 +332,39 @@ describe("CloudRunService", () => {
         ],
         ["api-invoker-user-dev-example-com", "user:Dev@example.com"],
       ]);
-      // The second grant of the health account that stacks made before issue 21 stays as it was,
-      // retained, so that nothing ever deletes (and so revokes) that binding.
-      expect(invokers.filter((g) => g.retainOnDelete).map((g) => [g.name, g.inputs.member])).toEqual([
+      // A new stack: nothing else of that binding.
+      expect(invokers.filter((g) => g.retainOnDelete)).toEqual([]);
+      // The second grant of the health account that stacks made before issue 21 have stays as it was,
+      // retained, where the stack says it has one (keepRetainedGrants), so that nothing deletes (and
+      // so revokes) that binding.
+      const old = await stagingWith({ ...settings, keepRetainedGrants: true });
+      const kept = ofType(old, "gcp:cloudrunv2/serviceIamMember:ServiceIamMember").filter(
+        (g) => g.retainOnDelete,
+      );
+      expect(kept.map((g) => [g.name, g.inputs.member])).toEqual([
         ["api-health-invoker", `serviceAccount:${sa}`],
       ]);
     });
 
     it("a cross-project image repository gets one reader grant for the Cloud Run service agent, whatever the number of services", async () => {
-      const run = await stagingWith({
+      const settings = {
         artifactRegistry: { project: "acme-images" },
         services: { web: { target: "cloudrun", context: "apps/api", platform: "linux/amd64" } },
-      });
-      const readers = ofType(run, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
-        .filter((g) => String(g.inputs.member).includes("serverless-robot-prod"))
-        .sort((a, b) => a.name.localeCompare(b.name));
+      };
+      const agentReaders = (r: ProgramRun) =>
+        ofType(r, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+          .filter((g) => String(g.inputs.member).includes("serverless-robot-prod"))
+          .sort((a, b) => a.name.localeCompare(b.name));
+      const run = await stagingWith(settings);
+      const readers = agentReaders(run);
       expect(readers.map((g) => [g.name, g.inputs.project, g.inputs.repository, g.retainOnDelete])).toEqual([
         ["images-reader-cloud-run-agent-acme-apps-staging", "acme-images", "apps", false],
-        // web's own grant from before issue 21, kept as it was and retained (see targets/cloud-run.ts).
-        ["web-image-reader", "acme-images", "apps", true],
+      ]);
+      // A stack made before issue 21 keeps web's own grant as it was, retained (see targets/cloud-run.ts).
+      const old = agentReaders(await stagingWith({ ...settings, keepRetainedGrants: true }));
+      expect(old.map((g) => [g.name, g.retainOnDelete])).toEqual([
+        ["images-reader-cloud-run-agent-acme-apps-staging", false],
+        ["web-image-reader", true],
       ]);
       expect(readers[0]!.aliasUrns).toEqual([
         "urn:pulumi:staging::multicloud-deploy::multicloud:gcp:CloudRunService$gcp:artifactregistry/repositoryIamMember:RepositoryIamMember::api-image-reader",

@@ -183,7 +183,10 @@ describe("component settings carry every configured value", () => {
       invokers: ["group:x"],
     };
     expect(
-      cloudRunSettings({ deletionProtection: false, nodeEnv: "staging" }, s as CloudRunServiceConfig),
+      cloudRunSettings(
+        { deletionProtection: false, nodeEnv: "staging", keepRetainedGrants: false },
+        s as CloudRunServiceConfig,
+      ),
     ).toMatchObject({
       port: 9000,
       cpu: "2",

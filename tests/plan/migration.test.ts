@@ -20,8 +20,11 @@ let report: { warnings: string[]; changes: ResourceChange[] };
 let text: string;
 
 async function plan(...args: string[]): Promise<string> {
+  return planIn(dir, ...args);
+}
+async function planIn(where: string, ...args: string[]): Promise<string> {
   const out: string[] = [];
-  const code = await planMain(["node", "plan", "--dir", dir, ...args], {
+  const code = await planMain(["node", "plan", "--dir", where, ...args], {
     out: (l) => out.push(l),
     err: () => {},
   });
@@ -34,7 +37,11 @@ beforeAll(async () => {
   for (const entry of ["Pulumi.yaml", "apps", "node_modules", "scripts"]) {
     fs.symlinkSync(path.join(PROJECT_DIR, entry), path.join(dir, entry));
   }
-  fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), migrationStackFile(PROJECT_DIR));
+  // The upgrade as docs/upgrading.md says it: a stack made before issue 21 sets keepRetainedGrants.
+  fs.writeFileSync(
+    path.join(dir, "Pulumi.staging.yaml"),
+    migrationStackFile(PROJECT_DIR, { keepRetainedGrants: true }),
+  );
   report = JSON.parse(await plan("--json", "--state", EXPORT));
   changes = report.changes;
   text = await plan("--state", EXPORT);
@@ -105,6 +112,66 @@ describe("upgrading it across issue 32 (scan gate, release-step image checks)", 
     ]);
     expect(releases.filter((c) => c.change === "update").every((c) => c.changed.includes("create"))).toBe(
       true,
+    );
+  });
+});
+
+describe("issue 34: the retained grants are the old stacks' only (keepRetainedGrants)", () => {
+  let fresh: string;
+  beforeAll(() => {
+    fresh = fs.mkdtempSync(path.join(os.tmpdir(), "plan-fresh-"));
+    for (const entry of ["Pulumi.yaml", "apps", "node_modules", "scripts"]) {
+      fs.symlinkSync(path.join(PROJECT_DIR, entry), path.join(fresh, entry));
+    }
+    fs.writeFileSync(path.join(fresh, "Pulumi.staging.yaml"), migrationStackFile(PROJECT_DIR));
+  });
+  afterAll(() => fs.rmSync(fresh, { recursive: true, force: true }));
+
+  it("a new stack registers one grant per binding: neither retained name", async () => {
+    const r = JSON.parse(await planIn(fresh, "--json")) as { resources: { name: string }[] };
+    const names = r.resources.map((x) => x.name);
+    expect(names).toContain("images-reader-cloud-run-agent-acme-apps-staging");
+    expect(names).toContain("web-invoker-serviceaccount-health-acme-apps-staging-iam-gserviceaccount-com");
+    expect(names.filter((n) => n === "web-image-reader" || n === "web-health-invoker")).toEqual([]);
+  });
+
+  it("an old stack without the key is warned before anything is revoked, and told which key keeps them", async () => {
+    const r = JSON.parse(await planIn(fresh, "--json", "--state", EXPORT)) as typeof report;
+    const deletes = r.changes.filter((c) => c.change === "delete").map((c) => [c.name, c.revokes]);
+    expect(deletes.sort()).toEqual([
+      [
+        "web-health-invoker",
+        "run-service acme-apps-staging us-central1 web roles/run.invoker serviceaccount:health@acme-apps-staging.iam.gserviceaccount.com",
+      ],
+      [
+        "web-image-reader",
+        expect.stringContaining("apps roles/artifactregistry.reader serviceaccount:service-"),
+      ],
+    ]);
+    expect(r.warnings.filter((w) => w.includes("would revoke"))).toEqual([
+      expect.stringContaining("multicloud-deploy:keepRetainedGrants: true"),
+      expect.stringContaining("multicloud-deploy:keepRetainedGrants: true"),
+    ]);
+  });
+
+  it("after one update with the key, turning it off drops them from the state: no cloud call, nothing revoked", async () => {
+    // The export after `pulumi up` with keepRetainedGrants: the two grants carry retainOnDelete.
+    const exported = JSON.parse(fs.readFileSync(EXPORT, "utf8")) as {
+      deployment: { resources: { urn: string; retainOnDelete?: boolean }[] };
+    };
+    for (const res of exported.deployment.resources)
+      if (/::web-(image-reader|health-invoker)$/.test(res.urn)) res.retainOnDelete = true;
+    const retained = path.join(fresh, "after-keep.json");
+    fs.writeFileSync(retained, JSON.stringify(exported));
+    const r = JSON.parse(await planIn(fresh, "--json", "--state", retained)) as typeof report;
+    const deletes = r.changes.filter((c) => c.change === "delete");
+    expect(deletes.map((c) => [c.name, c.revokes, c.retained]).sort()).toEqual([
+      ["web-health-invoker", undefined, true],
+      ["web-image-reader", undefined, true],
+    ]);
+    expect(r.warnings.filter((w) => w.includes("revoke"))).toEqual([]);
+    expect(await planIn(fresh, "--state", retained)).toMatch(
+      /web-image-reader .*retained: dropped from the state, no cloud call/,
     );
   });
 });

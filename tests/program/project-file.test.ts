@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import semver from "semver";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
 import { stackConfigSchema } from "../../lib/config/schema";
@@ -13,7 +14,34 @@ import { PROJECT_DIR } from "../../plan/run";
 const project = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as {
   config: Record<string, { type: string; default?: unknown }>;
   options?: { refresh?: string };
+  requiredPulumiVersion?: string;
 };
+const lock = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package-lock.json"), "utf8")) as {
+  packages: Record<string, { version: string }>;
+};
+
+describe("the toolchain's versions", () => {
+  it("keeps TypeScript inside what @pulumi/pulumi and typescript-eslint load (below 7: CONTRIBUTING.md)", () => {
+    const ts = lock.packages["node_modules/typescript"]!.version;
+    expect(semver.major(ts)).toBeLessThan(7);
+    for (const user of ["@pulumi/pulumi", "@typescript-eslint/typescript-estree"]) {
+      const peers = JSON.parse(
+        fs.readFileSync(path.join(PROJECT_DIR, "node_modules", user, "package.json"), "utf8"),
+      ) as { peerDependencies: Record<string, string> };
+      expect(
+        semver.satisfies(ts, peers.peerDependencies.typescript!),
+        `${user}: ${peers.peerDependencies.typescript}`,
+      ).toBe(true);
+    }
+  });
+});
+
+describe("Pulumi.yaml requiredPulumiVersion", () => {
+  it("asks for at least the CLI the e2e suite builds and proves the program on: @pulumi/pulumi's version", () => {
+    // tests/e2e/toolchain.sh builds the CLI at exactly the SDK's version from package-lock.json.
+    expect(project.requiredPulumiVersion).toBe(`>=${lock.packages["node_modules/@pulumi/pulumi"]!.version}`);
+  });
+});
 
 describe("Pulumi.yaml config declarations", () => {
   it("declare only keys with a default, so no optional key becomes required", () => {
