@@ -7,7 +7,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as service from "@pulumi/pulumiservice";
-import { deploymentSettingsFor, policyGroupFor, settingsConfigSchema, type StackName } from "./settings";
+import {
+  deploymentSettingsFor,
+  driftScheduleFor,
+  policyGroupFor,
+  settingsConfigSchema,
+  stackTagsFor,
+  type StackName,
+} from "./settings";
 
 const parsed = settingsConfigSchema.safeParse(new pulumi.Config().requireObject("settings"));
 if (!parsed.success) {
@@ -36,5 +43,7 @@ export const stacks: Record<string, pulumi.Output<string>> = {};
 for (const stack of ["staging", "prod"] as const) {
   const settings = new service.DeploymentSettings(`${stack}-settings`, deploymentSettingsFor(stack, config));
   new service.PolicyGroup(`${stack}-policy`, policyGroupFor(stack, config, packConfig(stack), packVersion));
+  new service.DriftSchedule(`${stack}-drift`, driftScheduleFor(stack, config), { dependsOn: settings });
+  for (const tag of stackTagsFor(stack, config)) new service.StackTag(`${stack}-tag-${tag.name}`, tag);
   stacks[stack] = settings.stack;
 }

@@ -20,8 +20,18 @@ const gcpOidc = z.strictObject({
     .regex(/^[^@]+@[^@]+\.iam\.gserviceaccount\.com$/, { message: "expected a service account email" }),
 });
 const stackSettings = z.strictObject({
-  /** Branch whose pushes deploy the stack. */
+  /** Branch whose pushes deploy the stack (or, with `approval`, that a person deploys from). */
   branch: z.string().regex(/^[\w./-]+$/),
+  /**
+   * A push does not update the stack: a person who read its preview deploys it, from the stack's
+   * Deploy button or `pulumi deployment run update` (docs/operations.md, "Approving prod"). Pulumi
+   * Cloud's own guide leaves production "click-to-deploy or API-triggered"; the pinned
+   * `@pulumi/pulumiservice` 1.3.0 has no approval for stack updates (its `ApprovalRule` governs ESC
+   * environment updates only, `environmentIdentifier` and `targetActionTypes: ["update"]`), and a
+   * deployment cannot take an update plan file.
+   * @default false
+   */
+  approval: z.boolean().default(false),
   aws: z.strictObject({ roleArn }),
   gcp: gcpOidc,
 });
@@ -63,6 +73,26 @@ export const settingsConfigSchema = z.strictObject({
   stacks: z.strictObject({ staging: stackSettings, prod: stackSettings }),
   /** Where deployments build images. @default - no builder set up: the runner must provide one */
   builder: remoteBuilder.optional(),
+  /**
+   * The customer-managed agent pool that runs the deployments (docs/hosted-deployments.md: a runner
+   * with a Docker daemon or a BuildKit of its own). @default - Pulumi-hosted runners
+   */
+  agentPoolId: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, {
+      message: "expected the agent pool's id (a UUID, from Settings → Deployments → Agent pools)",
+    })
+    .optional(),
+  /**
+   * When drift detection runs on each stack (cron, UTC): detection only, never remediation.
+   * @default "0 6 * * *" (daily at 06:00)
+   */
+  driftSchedule: z
+    .string()
+    .regex(/^\S+ \S+ \S+ \S+ \S+$/, { message: 'expected a five-field cron expression like "0 6 * * *"' })
+    .default("0 6 * * *"),
+  /** Stack tags, on both stacks (each stack also gets `stage: <stack>`). @default {} */
+  tags: z.record(z.string().regex(/^[\w.:/-]+$/), z.string().min(1)).default({}),
 });
 export type SettingsConfig = z.infer<typeof settingsConfigSchema>;
 
@@ -101,8 +131,9 @@ export function deploymentSettingsFor(stack: StackName, config: SettingsConfig) 
     vcs: {
       provider: "github",
       repository: config.repository,
-      // Push-to-deploy on the stack's branch; the Pulumi GitHub app comments each PR's preview diff.
-      deployCommits: true,
+      // Push-to-deploy on the stack's branch, unless a person approves each update; the Pulumi GitHub
+      // app comments each PR's preview diff either way.
+      deployCommits: !s.approval,
       previewPullRequests: true,
       pullRequestTemplate: false,
       paths: DEPLOY_PATHS.map((p) =>
@@ -125,7 +156,34 @@ export function deploymentSettingsFor(stack: StackName, config: SettingsConfig) 
       environmentVariables: { CI: "true" },
       ...(config.builder ? { preRunCommands: builderPreRunCommands(config.builder) } : {}),
     },
+    cacheOptions: { enable: true },
+    ...(config.agentPoolId ? { agentPoolId: config.agentPoolId } : {}),
   };
+}
+
+/**
+ * The drift detection schedule of one stack: detection only (`autoRemediate: false`), so a change
+ * made by hand is reported, never overwritten by a run nobody reviewed.
+ */
+export function driftScheduleFor(stack: StackName, config: SettingsConfig) {
+  return {
+    organization: config.organization,
+    project: config.project,
+    stack,
+    scheduleCron: config.driftSchedule,
+    autoRemediate: false,
+  };
+}
+
+/** The StackTag inputs of one stack: the configured tags and its stage. */
+export function stackTagsFor(stack: StackName, config: SettingsConfig) {
+  return Object.entries({ ...config.tags, stage: stack }).map(([name, value]) => ({
+    organization: config.organization,
+    project: config.project,
+    stack,
+    name,
+    value,
+  }));
 }
 
 /** The TLS client files of a remote builder's node, read by buildx's remote driver. */

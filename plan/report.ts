@@ -39,7 +39,7 @@ export function describeAnalysis(step: Pick<ReleaseStep, "rollout" | "analysis" 
       ? `with fewer held up to ${a.maxHoldSeconds} s, then returned`
       : "with fewer passed unjudged";
   return (
-    `; each step judged by its own traffic (${errors} <= ${a.maxErrorRate * 100}%, p99 <= ${a.maxP99LatencyMs} ms, ` +
+    `; each step judged by its own traffic (${errors} <= ${Number((a.maxErrorRate * 100).toPrecision(12))}%, p99 <= ${a.maxP99LatencyMs} ms, ` +
     `at least ${a.minRequests} requests, ${few}), read ${a.delaySeconds} s late: each step takes ${wait} s + ${a.delaySeconds} s = ${t.least} s` +
     (t.most > t.least ? ` (up to ${t.most} s held)` : "")
   );

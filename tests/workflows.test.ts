@@ -99,7 +99,7 @@ describe("GitHub Actions workflows", () => {
     const { staging, prod } = deploy.jobs;
     expect(staging.concurrency).toEqual({ group: "pulumi-staging", "cancel-in-progress": false });
     expect(prod.concurrency).toEqual({ group: "pulumi-prod", "cancel-in-progress": false });
-    expect(prod.needs).toBe("staging");
+    expect(prod.needs).toBe("prod-plan");
     expect(prod.environment).toBe("prod");
     expect(pulumiSteps(staging)[0].with).toMatchObject({
       command: "up",
@@ -110,5 +110,41 @@ describe("GitHub Actions workflows", () => {
       "stack-name": "${{ env.PULUMI_ORG }}/prod",
       policyPackConfigs: "policy/config.prod.json",
     });
+  });
+
+  it("apply to prod exactly the plan its preview saved, at the same commit, after the prod environment's approval", () => {
+    const { "prod-plan": planJob, prod } = wf("deploy.yml").jobs;
+    // The preview runs before any approval, with the read-only previewer identities, in no environment.
+    expect(planJob.needs).toBe("staging");
+    expect(planJob.environment).toBeUndefined();
+    expect(JSON.stringify(planJob.steps)).toContain("github-actions-preview-prod");
+    expect(JSON.stringify(planJob.steps)).not.toContain("github-actions-deploy-prod");
+    const [preview] = pulumiSteps(planJob);
+    const [apply] = pulumiSteps(prod);
+    expect(preview.with).toMatchObject({ command: "preview", "stack-name": "${{ env.PULUMI_ORG }}/prod" });
+    expect(apply.with).toMatchObject({ command: "up", "stack-name": "${{ env.PULUMI_ORG }}/prod" });
+    // The same file: saved by the preview, published, fetched by name, applied by the update.
+    const plan = preview.with.plan;
+    expect(plan).toMatch(/\.json$/);
+    expect(apply.with.plan).toBe(plan);
+    const upload = planJob.steps.find((st: any) => String(st.uses).startsWith("actions/upload-artifact@"));
+    const download = prod.steps.find((st: any) => String(st.uses).startsWith("actions/download-artifact@"));
+    expect(upload.with).toMatchObject({
+      name: "prod-plan-${{ github.sha }}",
+      path: plan,
+      "if-no-files-found": "error",
+    });
+    expect(download.with).toEqual({ name: upload.with.name });
+    // The same commit in both jobs, and the plan on the run's summary for the reviewer.
+    for (const job of [planJob, prod]) {
+      const checkout = job.steps.find((st: any) => String(st.uses).startsWith("actions/checkout@"));
+      expect(checkout.with).toEqual({ ref: "${{ github.sha }}" });
+    }
+    expect(JSON.stringify(planJob.steps)).toContain("GITHUB_STEP_SUMMARY");
+    // A refused plan says how to start again.
+    const onFailure = prod.steps.find((st: any) => st.if === "failure()");
+    expect(onFailure.run).toContain("Re-run all jobs");
+    // Steps after the download and before the update do not touch the plan file.
+    expect(prod.steps.indexOf(download)).toBeLessThan(prod.steps.indexOf(apply));
   });
 });

@@ -104,7 +104,8 @@ const counted = (m: CanaryMetrics) =>
 export function judgeTraffic(m: CanaryMetrics, a: Analysis, errorsAre: string): TrafficVerdict {
   const rate = m.requests > 0 ? m.errors / m.requests : 0;
   const errorDetail = `error rate ${pct(rate)} (${m.errors} ${errorsAre} of ${counted(m)})`;
-  if (m.errors > a.maxErrorRate * Math.max(m.requests, a.minRequests))
+  // Past the threshold, not at it: 57 of 100 at 0.57 is 56.99999… in floating point.
+  if (m.errors - a.maxErrorRate * Math.max(m.requests, a.minRequests) > 1e-9)
     return {
       outcome: "breach",
       metric: "errorRate",

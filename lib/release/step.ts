@@ -221,7 +221,7 @@ function decodeAnalysis(
         `--${ANALYSIS_FLAGS[k]} is missing (a gated rollout says how its traffic is judged, or --analysis off)`,
       );
       missing = true;
-    } else a[k] = k === "tooFewRequests" ? v : /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+    } else a[k] = k === "tooFewRequests" ? v : /^[\d.e+-]+$/i.test(v) ? Number(v) : NaN;
   }
   if (missing) return undefined;
   const found = analysisProblems(a as unknown as Analysis).map((p) => {

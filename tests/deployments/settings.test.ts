@@ -53,10 +53,10 @@ beforeAll(async () => {
 }, 60_000);
 
 describe("Pulumi Deployments settings", () => {
-  it("deploys staging on push to main and prod on push to release, previewing every pull request", () => {
-    for (const [stack, branch] of [
-      ["staging", "main"],
-      ["prod", "release"],
+  it("deploys staging on push to main; prod from release only when a person deploys it; previews every pull request", () => {
+    for (const [stack, branch, deployCommits] of [
+      ["staging", "main", true],
+      ["prod", "release", false],
     ] as const) {
       const s = settingsOf(stack);
       expect(s).toMatchObject({ organization: "acme", project: "multicloud-deploy", stack });
@@ -64,10 +64,52 @@ describe("Pulumi Deployments settings", () => {
       expect(s.vcs).toMatchObject({
         provider: "github",
         repository: "acme/multicloud-deploy",
-        deployCommits: true,
+        deployCommits,
         previewPullRequests: true,
       });
     }
+    // Without the setting, a stack deploys on push, as before.
+    const parsed = settingsConfigSchema.parse(stackFile.config["multicloud-deploy-deployments:settings"]);
+    expect(
+      deploymentSettingsFor("staging", { ...parsed, stacks: { ...parsed.stacks } }).vcs.deployCommits,
+    ).toBe(true);
+  });
+
+  it("detects drift on a schedule, detection only, caches dependencies, tags each stack, and runs on the agent pool when one is set", () => {
+    for (const stack of ["staging", "prod"]) {
+      expect(
+        ofType("pulumiservice:index:DriftSchedule").find((r) => r.inputs.stack === stack)!.inputs,
+      ).toEqual({
+        organization: "acme",
+        project: "multicloud-deploy",
+        stack,
+        scheduleCron: "0 6 * * *",
+        autoRemediate: false,
+      });
+      expect(settingsOf(stack).cacheOptions).toEqual({ enable: true });
+      // Pulumi-hosted runners by default: no agent pool in the stack file.
+      expect(settingsOf(stack).agentPoolId).toBeUndefined();
+      const tags = ofType("pulumiservice:index:StackTag").filter((r) => r.inputs.stack === stack);
+      expect(Object.fromEntries(tags.map((t) => [t.inputs.name, t.inputs.value]))).toEqual({
+        owner: "platform-team",
+        repository: "acme/multicloud-deploy",
+        stage: stack,
+      });
+    }
+    const parsed = settingsConfigSchema.parse({
+      ...(stackFile.config["multicloud-deploy-deployments:settings"] as object),
+      agentPoolId: "0f6d2c3e-8a1b-4c5d-9e7f-1a2b3c4d5e6f",
+    });
+    expect(deploymentSettingsFor("prod", parsed).agentPoolId).toBe("0f6d2c3e-8a1b-4c5d-9e7f-1a2b3c4d5e6f");
+    const bad = settingsConfigSchema.safeParse({
+      ...(stackFile.config["multicloud-deploy-deployments:settings"] as object),
+      agentPoolId: "my-pool",
+      driftSchedule: "daily",
+    });
+    expect(bad.success || bad.error.issues.map((i) => [i.path.join("."), i.message])).toEqual([
+      ["agentPoolId", "expected the agent pool's id (a UUID, from Settings → Deployments → Agent pools)"],
+      ["driftSchedule", 'expected a five-field cron expression like "0 6 * * *"'],
+    ]);
   });
 
   it("deploys only for changes to what is built or deployed, each stack on its own stack file", () => {

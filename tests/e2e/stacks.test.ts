@@ -707,6 +707,76 @@ describe("the staging and prod stacks on the real engine", () => {
     expect(stored(out.api.repositoryUrl, first.staging.api.digest).tags).toEqual([first.staging.api.tag]);
   });
 
+  it("an approved update plan: prod applies exactly what its preview saved; a plan made stale by staging moving or by a config change is refused and prod does not change", async () => {
+    const planFile = (name: string) => path.join(os.tmpdir(), `mcd-prod-${name}-${process.pid}.json`);
+    // What prod runs: every resource but the StackReference (the refresh before a refused update reads
+    // staging's outputs again) and the providers, in one order, with what the clouds last reported.
+    const prodState = async () =>
+      (await exported("prod")).deployment
+        .resources!.filter(
+          (res) => res.type !== "pulumi:pulumi:StackReference" && !res.type.startsWith("pulumi:providers:"),
+        )
+        .map((res) => [res.urn, JSON.stringify(res.outputs)])
+        .sort(([a], [b]) => String(a).localeCompare(String(b)));
+    const live = () => [liveRevision(prod), liveVersion("prod")];
+    // 1. The reviewed path: preview saves the plan, up applies that file at the same commit.
+    const saved = planFile("approved");
+    const p = ok(await run("prod", ["preview", "--save-plan", saved], C2), "prod preview --save-plan");
+    expect(text(p)).toContain(`Update plan written to '${saved}'`);
+    ok(await run("prod", ["up", "--yes", "--skip-preview", "--plan", saved], C2), "prod up --plan");
+    expect(liveVersion("prod")).toBe("2");
+
+    // 2. Staging moves after prod's plan was saved: the plan no longer matches what prod would do.
+    const beforeMove = planFile("before-staging-moved");
+    ok(await run("prod", ["preview", "--save-plan", beforeMove], C2), "prod preview --save-plan (2)");
+    const prodBefore = await prodState();
+    const liveBefore = live();
+    const traffic = c.cloud.history.length;
+    ok(await up("staging", C1), "staging moves (to the first commit)");
+    try {
+      const stale = await run("prod", ["up", "--yes", "--skip-preview", "--plan", beforeMove], C2);
+      expect(stale.code, text(stale)).not.toBe(0);
+      timings.stalePlanRefusal = stale.ms;
+      // The program refuses before the engine compares anything with the plan: staging's images are
+      // another commit's now, and the message says how to start again (docs/operations.md quotes it).
+      expect(text(stale)).toContain(
+        `output images.api.commitSha is ${C1} but this update deploys commit ${C2}: promote the commit`,
+      );
+      expect(text(stale)).toContain("(nothing was deployed)");
+      fs.writeFileSync(path.join(REPO, "bench/e2e-stale-plan.txt"), text(stale));
+      expect(await prodState()).toEqual(prodBefore);
+      expect(live()).toEqual(liveBefore);
+    } finally {
+      ok(await up("staging", C2), "staging back at the second commit");
+    }
+    expect(c.cloud.history.slice(traffic).filter((h) => JSON.stringify(h).includes(prod.gcpProject))).toEqual(
+      [],
+    );
+
+    // 3. A config change after the preview: the update refuses the plan it no longer matches.
+    const beforeConfig = planFile("before-config");
+    ok(await run("prod", ["preview", "--save-plan", beforeConfig], C2), "prod preview --save-plan (3)");
+    ok(await run("prod", ["config", "set", "multicloud-deploy:nodeEnv", "production-changed"]), "config set");
+    try {
+      const changed = await run("prod", ["up", "--yes", "--skip-preview", "--plan", beforeConfig], C2);
+      expect(changed.code, text(changed)).not.toBe(0);
+      // The engine's own refusal (pkg/resource/deploy/step_generator.go): the first resource whose
+      // inputs differ from the plan's, before it changes anything.
+      expect(text(changed)).toMatch(
+        /error: resource urn:pulumi:prod::multicloud-deploy::\S+ violates plan: /,
+      );
+      fs.writeFileSync(path.join(REPO, "bench/e2e-config-plan.txt"), text(changed));
+      expect(await prodState()).toEqual(prodBefore);
+      expect(live()).toEqual(liveBefore);
+    } finally {
+      ok(await run("prod", ["config", "set", "multicloud-deploy:nodeEnv", "production"]), "config restored");
+    }
+    ok(
+      await run("prod", ["preview", "--expect-no-changes"], C2),
+      "prod preview --expect-no-changes after the refusals",
+    );
+  });
+
   it("prod stops before registering anything when an image lacks staging's signature: unsigned, another key, another digest's .sig, another commit", async () => {
     const api = second.api;
     const repo = api.repositoryUrl;
@@ -804,6 +874,7 @@ describe("the staging and prod stacks on the real engine", () => {
 
   it("a failed gate on staging leaves its traffic where it was, on both clouds", async () => {
     const revision = liveRevision(staging);
+    const version = liveVersion("staging");
     c.cloud.failNew = true;
     try {
       // Both releases run, each to its own verdict, however the engine orders them (without
@@ -818,14 +889,14 @@ describe("the staging and prod stacks on the real engine", () => {
         ),
       );
       expect(all).toContain(
-        `Lambda function ${worker("staging")}: release of 3 failed its health gate before any traffic`,
+        `Lambda function ${worker("staging")}: release of ${Number(version) + 1} failed its health gate before any traffic`,
       );
     } finally {
       c.cloud.failNew = false;
       c.cloud.unhealthy.clear();
     }
     expect(liveRevision(staging)).toBe(revision);
-    expect(liveVersion("staging")).toBe("2");
+    expect(liveVersion("staging")).toBe(version);
   });
 
   it("a critical finding stops a release on both stacks: staging's gate refuses it, an allow-list entry with an expiry lets staging take it, and prod's scan of its own copy refuses it", async () => {

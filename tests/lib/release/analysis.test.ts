@@ -66,6 +66,21 @@ describe("judgeTraffic", () => {
     expect(v).toMatchObject({ outcome, detail });
   });
 
+  it("breaches past the threshold, never at it (0.57 × 100 is 56.99999… in floating point)", () => {
+    const at = judgeTraffic(
+      { requests: 100, errors: 57 },
+      { ...ANALYSIS_DEFAULTS, maxErrorRate: 0.57 },
+      "5xx",
+    );
+    expect(at.outcome).toBe("pass");
+    const past = judgeTraffic(
+      { requests: 100, errors: 58 },
+      { ...ANALYSIS_DEFAULTS, maxErrorRate: 0.57 },
+      "5xx",
+    );
+    expect(past.outcome).toBe("breach");
+  });
+
   it("says how long a step really takes: its wait and the metric delay, and the hold at most", () => {
     expect(stepTiming(60, ANALYSIS_DEFAULTS)).toEqual({ least: 240, most: 840 });
     expect(stepTiming(60, { ...ANALYSIS_DEFAULTS, tooFewRequests: "pass" })).toEqual({

@@ -1,6 +1,7 @@
 /** The release step's one codec: what the components write is what the script, the plan and the pack read. */
 import { describe, expect, it } from "vitest";
 import {
+  ANALYSIS_DEFAULTS,
   decodeReleaseArgs,
   decodeReleaseStep,
   encodeReleaseStep,
@@ -16,14 +17,7 @@ const cloudRun: ReleaseStep = {
   gate: { idTokenFor: "gate@p.iam.gserviceaccount.com" },
   gateRetry: { attempts: 10, intervalSeconds: 3, timeoutSeconds: 10 },
   rollout: { steps: [10, 50], waitSeconds: 60 },
-  analysis: {
-    maxErrorRate: 0.01,
-    maxP99LatencyMs: 1500,
-    minRequests: 50,
-    tooFewRequests: "hold",
-    maxHoldSeconds: 600,
-    delaySeconds: 180,
-  },
+  analysis: ANALYSIS_DEFAULTS,
 };
 const lambda: ReleaseStep = {
   target: "lambda",
@@ -40,6 +34,12 @@ describe("the release step's codec", () => {
     cloudRun,
     lambda,
     { ...lambda, rollout: { steps: [20], waitSeconds: 5 }, analysis: "off" as const },
+    // A threshold String() writes in exponent form reads back the same.
+    {
+      ...lambda,
+      rollout: { steps: [20], waitSeconds: 5 },
+      analysis: { ...ANALYSIS_DEFAULTS, maxErrorRate: 1e-7, tooFewRequests: "pass" as const },
+    },
     { ...cloudRun, gate: "none" as const, gateRetry: undefined, rollout: undefined, analysis: undefined },
   ])("reads back what it writes: %j", (step) => {
     const { rollout, gateRetry, analysis, ...rest } = step;
