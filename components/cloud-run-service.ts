@@ -18,6 +18,7 @@ import {
   releaseTrigger,
   type GateRetry,
   resolveAnalysis,
+  rolloutAnalysisProblems,
   type RolloutSettings,
 } from "../lib/release";
 import { chooseRevision, liveRevisionsOf, type LiveRevisions } from "../lib/release/revision";
@@ -203,6 +204,9 @@ export class CloudRunService extends pulumi.ComponentResource {
   constructor(name: string, args: CloudRunServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CLOUD_RUN_SERVICE_TYPE, name, {}, opts);
     const a = normalizeCloudRunArgs(args);
+    const analysis = rolloutAnalysisProblems(a.rollout);
+    if (analysis.length > 0)
+      throw new ComponentArgError("CloudRunService", name, "rollout", analysis.join("; "));
     this.serviceAccount = this.runtimeIdentity(name, a);
     this.secretGrants = this.secretAccess(name, a);
     this.grantsSettle = this.settleGrants(name, a);

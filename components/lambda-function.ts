@@ -8,6 +8,7 @@ import {
   encodeReleaseStep,
   type GateRetry,
   resolveAnalysis,
+  rolloutAnalysisProblems,
   type RolloutSettings,
 } from "../lib/release";
 import { STEP_MARKER, STEPS } from "../lib/verify-step";
@@ -436,6 +437,9 @@ export function normalizeLambdaArgs(name: string, args: LambdaFunctionArgs) {
       `${JSON.stringify(functionName)} must be 1-${LAMBDA_FUNCTION_NAME_MAX} letters, digits, "-" or "_"`,
     );
   }
+  const analysis = rolloutAnalysisProblems(args.rollout);
+  if (analysis.length > 0)
+    throw new ComponentArgError("LambdaFunction", name, "rollout", analysis.join("; "));
   if (roleName.length > IAM_ROLE_NAME_MAX) {
     throw new ComponentArgError(
       "LambdaFunction",

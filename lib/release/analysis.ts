@@ -169,6 +169,16 @@ export interface RolloutSettings {
   analysis?: Partial<Analysis> | false;
 }
 
+/**
+ * Problems with a rollout's analysis as a component is given it, each naming its key
+ * (`analysis.minRequests is 0; …`): a component refuses them before it registers anything.
+ */
+export function rolloutAnalysisProblems(r: Pick<RolloutSettings, "analysis"> | undefined): string[] {
+  if (!r) return [];
+  const a = resolveAnalysis(r);
+  return a === "off" ? [] : analysisProblems(a).map((p) => `analysis.${p}`);
+}
+
 /** The analysis a rollout runs with its defaults applied, or "off". */
 export function resolveAnalysis(r: Pick<RolloutSettings, "analysis">): Analysis | "off" {
   return r.analysis === false ? "off" : { ...ANALYSIS_DEFAULTS, ...r.analysis };

@@ -191,6 +191,22 @@ describe("caller mistakes", () => {
         });
       }),
     ).rejects.toThrow('LambdaFunction fn: functionName: "my fn" must be 1-64 letters, digits, "-" or "_"');
+    // A rollout's traffic analysis out of its limits, before any child is registered.
+    await expect(
+      render(() => {
+        const img = image("api", "us-central1-docker.pkg.dev/p-123456/apps/api", "linux/amd64");
+        new CloudRunService("api", {
+          project: "p-123456",
+          region: "us-central1",
+          image: img,
+          appVersion: SHA,
+          nodeEnv: "production",
+          rollout: { steps: [10], waitSeconds: 60, analysis: { minRequests: 0, maxErrorRate: 2 } },
+        });
+      }),
+    ).rejects.toThrow(
+      "CloudRunService api: rollout: analysis.maxErrorRate is 2; expected a number from 0 to 1; analysis.minRequests is 0; expected a whole number from 1 to 1000000",
+    );
     let thrown: unknown;
     await render(() => {
       try {
