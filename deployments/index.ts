@@ -10,6 +10,7 @@ import * as service from "@pulumi/pulumiservice";
 import {
   deploymentSettingsFor,
   driftScheduleFor,
+  escEnvironmentFor,
   policyGroupFor,
   settingsConfigSchema,
   stackTagsFor,
@@ -43,6 +44,13 @@ export const stacks: Record<string, pulumi.Output<string>> = {};
 for (const stack of ["staging", "prod"] as const) {
   const settings = new service.DeploymentSettings(`${stack}-settings`, deploymentSettingsFor(stack, config));
   new service.PolicyGroup(`${stack}-policy`, policyGroupFor(stack, config, packConfig(stack), packVersion));
+  const env = escEnvironmentFor(stack, config);
+  new service.Environment(`${stack}-environment`, {
+    organization: env.organization,
+    project: env.project,
+    name: env.name,
+    yaml: new pulumi.asset.StringAsset(env.yaml),
+  });
   new service.DriftSchedule(`${stack}-drift`, driftScheduleFor(stack, config), { dependsOn: settings });
   for (const tag of stackTagsFor(stack, config)) new service.StackTag(`${stack}-tag-${tag.name}`, tag);
   stacks[stack] = settings.stack;

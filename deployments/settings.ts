@@ -175,6 +175,57 @@ export function driftScheduleFor(stack: StackName, config: SettingsConfig) {
   };
 }
 
+/**
+ * The stack's Pulumi ESC environment, `<project>/<stack>`: short-lived credentials for both clouds by
+ * OIDC, as the same identities the deployments use (docs/iam.md), for a person or a CI job that runs
+ * the Pulumi CLI against Pulumi Cloud (`pulumi env run`, or `environment:` in the stack file). The
+ * definition follows the ESC providers' reference (esc/providers/login/aws-login, gcp-login):
+ * `fn::open::aws-login` with `oidc.roleArn` and `sessionName`, giving `accessKeyId`,
+ * `secretAccessKey`, `sessionToken`; `fn::open::gcp-login` with the project *number* and `oidc`
+ * (`workloadPoolId`, `providerId`, `serviceAccount`), giving `accessToken`. YAML is a superset of
+ * JSON, so the definition is written as JSON.
+ */
+export function escEnvironmentFor(stack: StackName, config: SettingsConfig) {
+  const s = config.stacks[stack];
+  const definition = {
+    values: {
+      aws: {
+        login: {
+          "fn::open::aws-login": {
+            oidc: { roleArn: s.aws.roleArn, sessionName: `pulumi-esc-${stack}`, duration: "1h" },
+          },
+        },
+      },
+      gcp: {
+        login: {
+          "fn::open::gcp-login": {
+            project: Number(s.gcp.projectNumber),
+            oidc: {
+              workloadPoolId: s.gcp.workloadPoolId,
+              providerId: s.gcp.providerId,
+              serviceAccount: s.gcp.serviceAccount,
+            },
+          },
+        },
+      },
+      environmentVariables: {
+        AWS_ACCESS_KEY_ID: "${aws.login.accessKeyId}",
+        AWS_SECRET_ACCESS_KEY: "${aws.login.secretAccessKey}",
+        AWS_SESSION_TOKEN: "${aws.login.sessionToken}",
+        // The Pulumi Google Cloud provider reads the access token from here (gcp-login's reference).
+        GOOGLE_OAUTH_ACCESS_TOKEN: "${gcp.login.accessToken}",
+      },
+    },
+  };
+  return {
+    organization: config.organization,
+    project: config.project,
+    name: stack,
+    definition,
+    yaml: JSON.stringify(definition, null, 2),
+  };
+}
+
 /** The StackTag inputs of one stack: the configured tags and its stage. */
 export function stackTagsFor(stack: StackName, config: SettingsConfig) {
   return Object.entries({ ...config.tags, stage: stack }).map(([name, value]) => ({

@@ -14,6 +14,7 @@ import {
   buildxRemoteBuilder,
   DEPLOY_PATHS,
   deploymentSettingsFor,
+  escEnvironmentFor,
   settingsConfigSchema,
 } from "../../deployments/settings";
 import { PROJECT_DIR } from "../../plan/run";
@@ -110,6 +111,50 @@ describe("Pulumi Deployments settings", () => {
       ["agentPoolId", "expected the agent pool's id (a UUID, from Settings → Deployments → Agent pools)"],
       ["driftSchedule", 'expected a five-field cron expression like "0 6 * * *"'],
     ]);
+  });
+
+  it("defines each stack's ESC environment as code: OIDC to both clouds as the deployments' own identities, no stored key", () => {
+    const envs = ofType("pulumiservice:index:Environment");
+    expect(envs.map((r) => [r.inputs.organization, r.inputs.project, r.inputs.name])).toEqual([
+      ["acme", "multicloud-deploy", "staging"],
+      ["acme", "multicloud-deploy", "prod"],
+    ]);
+    const config = settingsConfigSchema.parse(stackFile.config["multicloud-deploy-deployments:settings"]);
+    for (const stack of ["staging", "prod"] as const) {
+      const env = escEnvironmentFor(stack, config);
+      const oidc = deploymentSettingsFor(stack, config).operationContext.oidc;
+      // What the program registers is this definition, and YAML reads it as written.
+      const registered = envs.find((r) => r.inputs.name === stack)!.inputs.yaml;
+      expect(YAML.parse(env.yaml)).toEqual(env.definition);
+      // Registered as an asset (the provider's `yaml` input), built from env.yaml in deployments/index.ts.
+      expect(registered).toMatchObject({ __pulumiAsset: true });
+      const v = env.definition.values;
+      expect(v.aws.login["fn::open::aws-login"].oidc.roleArn).toBe(oidc.aws.roleARN);
+      const gcp = v.gcp.login["fn::open::gcp-login"];
+      // gcp-login takes the project number, as a number.
+      expect(gcp.project).toBe(Number(oidc.gcp.projectId));
+      expect(gcp.oidc).toEqual({
+        workloadPoolId: oidc.gcp.workloadPoolId,
+        providerId: oidc.gcp.providerId,
+        serviceAccount: oidc.gcp.serviceAccount,
+      });
+      expect(Object.keys(v.environmentVariables).sort()).toEqual([
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "GOOGLE_OAUTH_ACCESS_TOKEN",
+      ]);
+      expect(env.yaml).not.toMatch(/secretAccessKey"\s*:\s*"[^$]/);
+    }
+  });
+
+  it("leaves the stack files without an environment: a self-managed backend could not open it (docs/operations.md)", () => {
+    for (const stack of ["staging", "prod"]) {
+      const doc = YAML.parse(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8")) as {
+        environment?: unknown;
+      };
+      expect(doc.environment).toBeUndefined();
+    }
   });
 
   it("deploys only for changes to what is built or deployed, each stack on its own stack file", () => {

@@ -78,12 +78,12 @@ describe("the offline plan CLI", () => {
     [
       "an unclosed double quote, at its own line",
       (t: string) => t.replace("multicloud-deploy:nodeEnv: staging", 'multicloud-deploy:nodeEnv: "staging'),
-      'Pulumi.staging.yaml:13:30: this double-quoted value is never closed; add the closing "',
+      'Pulumi.staging.yaml:14:30: this double-quoted value is never closed; add the closing "',
     ],
     [
       "an unclosed single quote, at its own line and not at the end of the file",
       (t: string) => t.replace("      exposure: public", "      exposure: 'public"),
-      "Pulumi.staging.yaml:51:17: this single-quoted value is never closed; add the closing '",
+      "Pulumi.staging.yaml:52:17: this single-quoted value is never closed; add the closing '",
     ],
   ])("names the file and line of %s", async (_, edit, expected) => {
     const r = await plan(project({ "Pulumi.staging.yaml": stackFile("staging", edit) }));
