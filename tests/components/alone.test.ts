@@ -13,6 +13,7 @@ import {
   EcrRepository,
   LambdaFunction,
 } from "../../components";
+import type { CloudRunServiceArgs } from "../../components/cloud-run-service";
 import type { CommitInfo } from "../../lib/commit";
 import { ComponentArgError } from "../../lib/errors";
 import { CLOUD_RUN_DEFAULTS, LAMBDA_DEFAULTS } from "../../lib/service-defaults";
@@ -53,18 +54,23 @@ const render = (program: () => void) =>
     },
   });
 
+/** One CloudRunService "api" on its own image, with the component's defaults and `extra`. */
+const renderApi = (extra: Partial<CloudRunServiceArgs> = {}) =>
+  render(() => {
+    const img = image("api", "us-central1-docker.pkg.dev/p-123456/apps/api", "linux/amd64");
+    new CloudRunService("api", {
+      project: "p-123456",
+      region: "us-central1",
+      image: img,
+      appVersion: SHA,
+      nodeEnv: "production",
+      ...extra,
+    });
+  });
+
 describe("CloudRunService on its own", () => {
   it("runs the image it is given by digest, after its verification, with the component defaults", async () => {
-    const run = await render(() => {
-      const img = image("api", "us-central1-docker.pkg.dev/p-123456/apps/api", "linux/amd64");
-      new CloudRunService("api", {
-        project: "p-123456",
-        region: "us-central1",
-        image: img,
-        appVersion: SHA,
-        nodeEnv: "production",
-      });
-    });
+    const run = await renderApi();
     const svc = byName(run, "gcp:cloudrunv2/service:Service", "api");
     const container = svc.inputs.template.containers[0];
     expect(container.image).toBe(`us-central1-docker.pkg.dev/p-123456/apps/api@${DIGEST}`);
@@ -83,21 +89,13 @@ describe("CloudRunService on its own", () => {
   });
 
   it("lets a transform set a field the component does not expose, on that child only", async () => {
-    const run = await render(() => {
-      const img = image("api", "us-central1-docker.pkg.dev/p-123456/apps/api", "linux/amd64");
-      new CloudRunService("api", {
-        project: "p-123456",
-        region: "us-central1",
-        image: img,
-        appVersion: SHA,
-        nodeEnv: "production",
-        transform: {
-          service: (args: gcp.cloudrunv2.ServiceArgs) => ({ ...args, description: "owned by team-a" }),
-          serviceAccount: (_args, opts) => {
-            opts.protect = true;
-          },
+    const run = await renderApi({
+      transform: {
+        service: (args: gcp.cloudrunv2.ServiceArgs) => ({ ...args, description: "owned by team-a" }),
+        serviceAccount: (_args, opts) => {
+          opts.protect = true;
         },
-      });
+      },
     });
     expect(byName(run, "gcp:cloudrunv2/service:Service", "api").inputs.description).toBe("owned by team-a");
     expect(byName(run, "gcp:serviceaccount/account:Account", "api-sa").protect).toBe(true);
@@ -193,16 +191,8 @@ describe("caller mistakes", () => {
     ).rejects.toThrow('LambdaFunction fn: functionName: "my fn" must be 1-64 letters, digits, "-" or "_"');
     // A rollout's traffic analysis out of its limits, before any child is registered.
     await expect(
-      render(() => {
-        const img = image("api", "us-central1-docker.pkg.dev/p-123456/apps/api", "linux/amd64");
-        new CloudRunService("api", {
-          project: "p-123456",
-          region: "us-central1",
-          image: img,
-          appVersion: SHA,
-          nodeEnv: "production",
-          rollout: { steps: [10], waitSeconds: 60, analysis: { minRequests: 0, maxErrorRate: 2 } },
-        });
+      renderApi({
+        rollout: { steps: [10], waitSeconds: 60, analysis: { minRequests: 0, maxErrorRate: 2 } },
       }),
     ).rejects.toThrow(
       "CloudRunService api: rollout: analysis.maxErrorRate is 2; expected a number from 0 to 1; analysis.minRequests is 0; expected a whole number from 1 to 1000000",
