@@ -153,7 +153,12 @@ export function deploymentSettingsFor(stack: StackName, config: SettingsConfig) 
         },
       },
       options: { skipIntermediateDeployments: true },
-      environmentVariables: { CI: "true" },
+      environmentVariables: {
+        CI: "true",
+        // The drift run diffs a refresh against the program, with its ignoreChanges, so traffic the
+        // release steps moved is not drift (docs/operations.md); the outputs-only diff would report it.
+        PULUMI_ENABLE_LEGACY_REFRESH_DIFF: "false",
+      },
       ...(config.builder ? { preRunCommands: builderPreRunCommands(config.builder) } : {}),
     },
     cacheOptions: { enable: true },

@@ -87,6 +87,11 @@ describe("Pulumi Deployments settings", () => {
         scheduleCron: "0 6 * * *",
         autoRemediate: false,
       });
+      // The drift run diffs against the program with its ignoreChanges: traffic the release steps moved
+      // is not drift. The outputs-only diff would report it (tests/e2e/release.test.ts runs both).
+      expect(settingsOf(stack).operationContext.environmentVariables).toMatchObject({
+        PULUMI_ENABLE_LEGACY_REFRESH_DIFF: "false",
+      });
       expect(settingsOf(stack).cacheOptions).toEqual({ enable: true });
       // Pulumi-hosted runners by default: no agent pool in the stack file.
       expect(settingsOf(stack).agentPoolId).toBeUndefined();

@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrafficEvent } from "../../tools/fake-cloud";
 import { stackIdentity, startCloud, type CloudEnvironment } from "./cloud-env";
 import { startUsers } from "./users";
-import { linkProject, recordTimings, startEnvironment, type CliResult, type E2eEnvironment } from "./env";
+import {
+  linkProject,
+  recordTimings,
+  REPO,
+  startEnvironment,
+  type CliResult,
+  type E2eEnvironment,
+} from "./env";
 
 const SHA = "5b4c3d2e1f0a9b8c7d6e5f403f2a6c1d9b8e7f6a";
 const SERVICE = "projects/acme-e2e/locations/us-central1/services/api";
@@ -136,6 +143,65 @@ describe("safe release on the real engine", () => {
     expect(live()).toEqual([expect.objectContaining({ revision: second.revision, percent: 100 })]);
     expect(alias()).toMatchObject({ FunctionVersion: "2" });
     ok(await c.pulumi(["preview", "--expect-no-changes"]), "preview --expect-no-changes after the release");
+  });
+
+  it("drift detection after a release reports no drift for the traffic its steps moved, and reports a change made by hand", async () => {
+    // What the release steps moved is not in state: state has what the update wrote before them.
+    const exported = JSON.parse(ok(await c.pulumi(["stack", "export"]), "stack export").stdout) as {
+      deployment: { resources: { type: string; outputs?: Record<string, any> }[] };
+    };
+    const saved = (type: string) => exported.deployment.resources.find((r) => r.type === type)!.outputs!;
+    const servedInState = saved("gcp:cloudrunv2/service:Service").traffics.filter(
+      (t: { percent: number }) => t.percent > 0,
+    );
+    expect(servedInState).not.toEqual(live());
+    expect(saved("aws:lambda/alias:Alias").functionVersion).toBe(first.version);
+    expect(alias()).toMatchObject({ FunctionVersion: second.version });
+
+    // A drift run is a preview-only refresh (Pulumi Cloud's drift detection). The traffic lines are
+    // ignoreChanges, and the engine diffs a refresh against the program with them: no drift. It
+    // confirms nothing: the suite's PULUMI_SKIP_CONFIRMATIONS would make it --yes, which the CLI
+    // refuses beside --preview-only.
+    const driftRun = (env: Record<string, string> = {}) =>
+      c.pulumi(["refresh", "--preview-only", "--expect-no-changes", "--diff"], {
+        PULUMI_SKIP_CONFIRMATIONS: "false",
+        ...env,
+      });
+    const clean = ok(await driftRun(), "a drift run after a release");
+    expect(clean.stdout).not.toMatch(/\(update\)/);
+    // Control: the engine's outputs-only refresh diff (PULUMI_ENABLE_LEGACY_REFRESH_DIFF) reports the
+    // same refresh as drift: the traffic did move outside the resources.
+    const legacy = await driftRun({ PULUMI_ENABLE_LEGACY_REFRESH_DIFF: "true" });
+    expect(legacy.code, text(legacy)).not.toBe(0);
+    expect(legacy.stdout).toMatch(/traffics/);
+    expect(legacy.stdout).toMatch(/functionVersion/);
+
+    // A change by hand is drift, and the run names it.
+    const declared = c.cloud.services.get(SERVICE)!.ingress;
+    c.cloud.run.setIngress(SERVICE, "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+    const byHand = await driftRun();
+    expect(byHand.code, text(byHand)).not.toBe(0);
+    expect(byHand.stdout).toMatch(
+      /~ gcp:cloudrunv2\/service:Service: \(update\)\n\s+\[id=projects\/acme-e2e\/locations\/us-central1\/services\/api\]/,
+    );
+    expect(byHand.stdout).toMatch(
+      /~ ingress +: "INGRESS_TRAFFIC_ALL" => "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"/,
+    );
+    // The service alone: the alias, whose version also differs from state, is not drift.
+    expect(byHand.stdout).toMatch(/Resources:\n +~ 1 to update\n/);
+    fs.writeFileSync(
+      path.join(REPO, "bench/e2e-drift.txt"),
+      [
+        "# after a release: pulumi refresh --preview-only --expect-no-changes --diff",
+        clean.stdout,
+        "# the same, with PULUMI_ENABLE_LEGACY_REFRESH_DIFF=true (outputs-only refresh diff)",
+        legacy.stdout,
+        "# after `gcloud run services update api --ingress internal-and-cloud-load-balancing`",
+        byHand.stdout,
+      ].join("\n"),
+    );
+    c.cloud.run.setIngress(SERVICE, declared);
+    ok(await driftRun(), "a drift run once the hand change is undone");
   });
 
   it("a failing gate leaves 100% of traffic where it was, for each cloud, and a fixed re-run releases", async () => {

@@ -109,6 +109,17 @@ describe("the fake Cloud Run answers in the recorded shapes", () => {
     expect((await call("GET", `/v2/${SERVICE}`)).etag).toBe(op.metadata.etag);
   });
 
+  it("an ingress change made by hand is a write: the GET shows it with a new etag and generation, traffic as it was", async () => {
+    const before = await call("GET", `/v2/${SERVICE}`);
+    cloud.run.setIngress(SERVICE, "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+    const after = await call("GET", `/v2/${SERVICE}`);
+    expect(after.ingress).toBe("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+    expect(after.etag).not.toBe(before.etag);
+    expect(Number(after.generation)).toBe(Number(before.generation) + 1);
+    expect(after.traffic).toEqual(before.traffic);
+    cloud.run.setIngress(SERVICE, before.ingress);
+  });
+
   it("a settled Service has the recorded fields the release reads, and no reconciling", async () => {
     const recorded = real.filter((r) => r.method === "GET" && r.path.includes("/services/")).at(-1)!.body;
     const fake = await call("GET", `/v2/${SERVICE}`);

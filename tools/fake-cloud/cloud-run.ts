@@ -181,6 +181,16 @@ export class CloudRunApi {
     this.record({ kind: "cloudrun", service: svc.name, traffic: svc.traffic, at: Date.now() });
   }
 
+  /**
+   * A change of ingress made outside the program, as `gcloud run services update <s> --ingress …`
+   * leaves it: a write like any other (new generation and etag), traffic untouched.
+   */
+  setIngress(fullName: string, ingress: string): void {
+    const svc = this.services.get(fullName)!;
+    svc.ingress = ingress;
+    this.written(svc);
+  }
+
   private written(svc: FakeService): void {
     svc.generation++;
     svc.etag = newEtag(svc);

@@ -45,8 +45,14 @@ import { isDeepStrictEqual } from "node:util";
 import * as provider from "@pulumi/pulumi/provider";
 import stringify from "safe-stable-stringify";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { DiffRequest } = require("@pulumi/pulumi/proto/provider_pb") as {
+const { DiffRequest, ReadRequest } = require("@pulumi/pulumi/proto/provider_pb") as {
   DiffRequest: { prototype: { getNews(): unknown; getIgnorechangesList(): string[] } };
+  ReadRequest: {
+    prototype: {
+      getProperties(): unknown;
+      getInputs(): { toJavaScript(): Record<string, unknown> } | undefined;
+    };
+  };
 };
 import { artifactRegistryHost, formatCloudRunService } from "../../../lib/names";
 import { callResult, newResourceState, type MockEnvironment } from "../../../plan/standins";
@@ -107,14 +113,26 @@ async function fake<T>(pathname: string, body?: unknown): Promise<T> {
 interface LiveService {
   traffic: Record<string, unknown>[];
   trafficStatuses: Record<string, unknown>[];
+  ingress: string;
+  etag: string;
+  generation: string;
 }
 
 /** What the fake cloud says is live, in the provider's output names. */
 async function liveOutputs(type: string, props: Record<string, any>): Promise<Record<string, unknown>> {
   if (!FAKE) return {};
   if (type === "gcp:cloudrunv2/service:Service") {
+    // Its Read sets these from the Service (resourceCloudRunV2ServiceRead: `d.Set("traffic", …)`,
+    // `"traffic_statuses"`, `"ingress"`, `"etag"`, `"generation"`): every write, the release step's
+    // traffic PATCH included, gives a new etag and generation.
     const live = await fake<LiveService>(`/v2/${props.id ?? ""}`);
-    return { traffics: live.traffic, trafficStatuses: live.trafficStatuses };
+    return {
+      traffics: live.traffic,
+      trafficStatuses: live.trafficStatuses,
+      ingress: live.ingress,
+      etag: live.etag,
+      generation: live.generation,
+    };
   }
   if (type === "aws:lambda/function:Function" && props.publish) {
     const f = await fake<{ versions: string[] }>(`/_fake/lambda/function?fn=${props.name}`);
@@ -319,6 +337,23 @@ DiffRequest.prototype.getNews = function (this: typeof DiffRequest.prototype) {
   return getNews.call(this);
 };
 
+/**
+ * A refresh's Read returns inputs as well as state: the bridge takes "new values for inputs that are
+ * already present" from the state it read (pulumi-terraform-bridge pkg/tfbridge/provider.go Read:
+ * `ExtractInputsFromOutputs(oldInputs, props, …, isRefresh)` into `ReadResponse.Inputs`). The engine
+ * then diffs those inputs against the ones in state, with the resource's `ignoreChanges` (pulumi
+ * v3.276.0 pkg/resource/deploy/step.go, RefreshStep.Apply: "compute refresh diffs against the desired
+ * state"), and only a diff makes the step an update (RefreshStep.ResultOp): that is what a drift run
+ * reports. The SDK's provider server passes `read` neither the old inputs nor a way to return them
+ * unread, so they are taken where it reads the request's state, just before calling `read`.
+ */
+let readInputs: Record<string, unknown> | undefined;
+const getProperties = ReadRequest.prototype.getProperties;
+ReadRequest.prototype.getProperties = function (this: typeof ReadRequest.prototype) {
+  readInputs = this.getInputs()?.toJavaScript();
+  return getProperties.call(this);
+};
+
 const standIn: provider.Provider = {
   version: VERSIONS[pkg],
   async check(_urn, _olds, news) {
@@ -332,7 +367,8 @@ const standIn: provider.Provider = {
     const same = (k: string) =>
       stored[k] ? stored[k](olds[k]) === stored[k](news[k]) : isDeepStrictEqual(olds[k], news[k]);
     const changed = Object.keys({ ...olds, ...news }).filter((k) => k in news && !ignored.has(k) && !same(k));
-    return { changes: changed.length > 0 };
+    // The bridge names the changed properties (DiffResponse.diffs), which the CLI's display prints.
+    return { changes: changed.length > 0, diffs: changed };
   },
   async create(urn, inputs) {
     const { id, state: outs } = state(urn, inputs);
@@ -343,11 +379,15 @@ const standIn: provider.Provider = {
     return { outs: await apply(parse(urn).type, { ...state(urn, news).state, id }, olds) };
   },
   async read(id, urn, props: Record<string, unknown>) {
+    const olds = readInputs;
     const type = parse(urn).type;
     const live = await liveOutputs(type, { ...props, id });
     const next: Record<string, unknown> = { ...props, ...live };
     if (type === "aws:lambda/alias:Alias" && !("routingConfig" in live)) delete next.routingConfig;
-    return { id, props: next };
+    // Only what was read live can differ from state; an input the program never set stays unset.
+    const inputs =
+      olds && Object.fromEntries(Object.entries(olds).map(([k, v]) => [k, k in live ? live[k] : v]));
+    return { id, props: next, ...(inputs ? { inputs } : {}) };
   },
   async delete(_id, urn, props: Record<string, unknown>) {
     const type = parse(urn).type;
