@@ -261,6 +261,8 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
     }
   };
 
+  /** Steps are judged by their own traffic: analysis is on and the release is gated. */
+  const byTraffic = options.analysis !== undefined && checks.length > 0;
   const held = current.find((t) => t.target === candidate)?.percent ?? 0;
   let stage = held > 0 && baseline.length > 0 ? `before resuming (it had ${held}%)` : "before any traffic";
   try {
@@ -273,8 +275,10 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
     // Back on a revision that held the most: no steps, the rest of the traffic is not a baseline.
     const percents = current.length === 0 ? [] : onCandidate ? [100] : rolloutPercents(options.rollout);
     for (const [i, percent] of percents.entries()) {
-      // Resuming a killed update: steps below what the candidate already holds are done.
-      if (percent <= held && percent < 100) continue;
+      // Resuming a killed update: steps below what the candidate already holds are done. The step it
+      // holds is judged again by its own traffic (when analysis is on): the killed update's window
+      // went with it. Its share is already written, so the write below finds nothing to do.
+      if (percent < 100 && (percent < held || (percent === held && !byTraffic))) continue;
       const next = splitAt(onCandidate ? [] : baseline, candidate, percent);
       stage = percent === 100 && percents.length === 1 ? "at 100%" : `at step ${i + 1} (${percent}%)`;
       await write(next, percent < 100);
@@ -285,7 +289,7 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
       // After a wait, an orphaned step finds out here, before it spends a gate on a vanished tag.
       await stillMine();
       await judge({ label: stage, percent });
-      if (checks.length > 0) await analyse(began, { label: stage, percent });
+      if (byTraffic) await analyse(began, { label: stage, percent });
     }
   } catch (err) {
     if (err instanceof Stop) return stopped(err);

@@ -15,6 +15,7 @@ import {
   type Analysis,
   type CanaryMetrics,
   type MetricsReader,
+  type Traffic,
   type Window,
 } from "../../../lib/release";
 import { virtualClock, type Clock } from "../../../lib/release/retry";
@@ -108,11 +109,12 @@ function trafficModel(
   candidate: string,
   o: { rate: number; errorRate: number; p99?: number; publishDelayMs: number },
 ) {
-  /** When each share began: the candidate's share over time. */
-  const shares: { at: number; percent: number }[] = [{ at: clock.now(), percent: 0 }];
+  /** When each share began: the candidate's share over time, from what it holds now. */
+  const held = () => service.traffic.find((t) => t.target === candidate)?.percent ?? 0;
+  const shares: { at: number; percent: number }[] = [{ at: clock.now(), percent: held() }];
   const reads: Window[] = [];
   const watch = () => {
-    const percent = service.traffic.find((t) => t.target === candidate)?.percent ?? 0;
+    const percent = held();
     if (shares.at(-1)!.percent !== percent) shares.push({ at: clock.now(), percent });
   };
   const reader: MetricsReader & { fail?: Error } = {
@@ -140,9 +142,13 @@ function trafficModel(
   return { reader, reads, watch };
 }
 
-function rollout(o: { rate: number; errorRate: number; p99?: number; publishDelayMs?: number }, a = strict) {
+function rollout(
+  o: { rate: number; errorRate: number; p99?: number; publishDelayMs?: number },
+  a = strict,
+  start: Traffic = [{ target: "api-a", percent: 100 }],
+) {
   const clock = virtualClock(1_700_000_000_000);
-  const service = new MemoryService([{ target: "api-a", percent: 100 }]);
+  const service = new MemoryService(start);
   const { target } = memoryTarget(service, "api-b");
   const model = trafficModel(clock, service, "api-b", { publishDelayMs: 60_000, ...o });
   // The share changes as the release writes it: the model sees each write when it happens.
@@ -173,6 +179,36 @@ describe("a rollout judged by its own traffic", () => {
     );
     expect(t.service.traffic).toEqual([{ target: "api-a", percent: 100 }]);
     expect(r.released === false && r.reason).toBe("analysis.errorRate");
+  });
+
+  it("an update resumed at a step judges that step again by its own traffic, from the resume", async () => {
+    // A killed update left the candidate at step 1, perhaps before its traffic was judged.
+    const resumedAt: Traffic = [
+      { target: "api-a", percent: 80 },
+      { target: "api-b", percent: 20 },
+    ];
+    const failing = rollout({ rate: 10, errorRate: 0.2 }, strict, resumedAt);
+    const start = failing.clock.now();
+    const r = await failing.run();
+    expect(r.released === false && r.message).toContain(
+      "failed its traffic analysis at step 1 (20%) (error rate 20% (24 5xx of 120 requests) > maxErrorRate 1%",
+    );
+    expect(failing.service.traffic).toEqual([{ target: "api-a", percent: 100 }]);
+    // Its window is the resumed step's own wait: nothing from before the resume is counted.
+    expect(failing.model.reads[0]!.startMs).toBeGreaterThanOrEqual(start);
+    expect(failing.model.reads[0]!.endMs - failing.model.reads[0]!.startMs).toBe(60_000);
+
+    const healthy = rollout({ rate: 10, errorRate: 0 }, strict, resumedAt);
+    expect((await healthy.run()).released).toBe(true);
+    expect(healthy.lines.filter((l) => l.includes("traffic analysis"))).toEqual([
+      expect.stringContaining("at step 1 (20%): pass (error rate 0% (0 5xx of 120 requests)"),
+      expect.stringContaining("at step 2 (50%): pass (error rate 0% (0 5xx of 300 requests)"),
+    ]);
+    // The step's share was already written: resuming it moved nothing.
+    expect(healthy.service.history.filter((h) => h.moved).map((h) => h.traffic)[0]).toEqual([
+      { target: "api-a", percent: 50 },
+      { target: "api-b", percent: 50 },
+    ]);
   });
 
   it("reads once the delay has passed, and judges exactly the step's wait", async () => {
