@@ -276,8 +276,8 @@ export async function release(target: ReleaseTarget, options: ReleaseOptions = {
     const percents = current.length === 0 ? [] : onCandidate ? [100] : rolloutPercents(options.rollout);
     for (const [i, percent] of percents.entries()) {
       // Resuming a killed update: steps below what the candidate already holds are done. The step it
-      // holds is judged again by its own traffic (when analysis is on): the killed update's window
-      // went with it. Its share is already written, so the write below finds nothing to do.
+      // holds is judged again by its own traffic (when analysis is on): the killed update may have died
+      // before its read. The candidate's share is already written.
       if (percent < 100 && (percent < held || (percent === held && !byTraffic))) continue;
       const next = splitAt(onCandidate ? [] : baseline, candidate, percent);
       stage = percent === 100 && percents.length === 1 ? "at 100%" : `at step ${i + 1} (${percent}%)`;

@@ -173,13 +173,18 @@ describe("safe release on the real engine", () => {
     // same refresh as drift: the traffic did move outside the resources.
     const legacy = await driftRun({ PULUMI_ENABLE_LEGACY_REFRESH_DIFF: "true" });
     expect(legacy.code, text(legacy)).not.toBe(0);
-    expect(legacy.stdout).toMatch(/traffics/);
-    expect(legacy.stdout).toMatch(/functionVersion/);
+    expect(legacy.stdout).toMatch(/~ traffics +: \[/);
+    expect(legacy.stdout).toContain(`~ functionVersion: "${first.version}" => "${second.version}"`);
 
     // A change by hand is drift, and the run names it.
     const declared = c.cloud.services.get(SERVICE)!.ingress;
     c.cloud.run.setIngress(SERVICE, "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
-    const byHand = await driftRun();
+    let byHand: CliResult;
+    try {
+      byHand = await driftRun();
+    } finally {
+      c.cloud.run.setIngress(SERVICE, declared);
+    }
     expect(byHand.code, text(byHand)).not.toBe(0);
     expect(byHand.stdout).toMatch(
       /~ gcp:cloudrunv2\/service:Service: \(update\)\n\s+\[id=projects\/acme-e2e\/locations\/us-central1\/services\/api\]/,
@@ -200,7 +205,6 @@ describe("safe release on the real engine", () => {
         byHand.stdout,
       ].join("\n"),
     );
-    c.cloud.run.setIngress(SERVICE, declared);
     ok(await driftRun(), "a drift run once the hand change is undone");
   });
 

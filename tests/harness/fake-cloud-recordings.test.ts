@@ -113,11 +113,11 @@ describe("the fake Cloud Run answers in the recorded shapes", () => {
     const before = await call("GET", `/v2/${SERVICE}`);
     cloud.run.setIngress(SERVICE, "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
     const after = await call("GET", `/v2/${SERVICE}`);
+    cloud.run.setIngress(SERVICE, before.ingress);
     expect(after.ingress).toBe("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
     expect(after.etag).not.toBe(before.etag);
     expect(Number(after.generation)).toBe(Number(before.generation) + 1);
     expect(after.traffic).toEqual(before.traffic);
-    cloud.run.setIngress(SERVICE, before.ingress);
   });
 
   it("a settled Service has the recorded fields the release reads, and no reconciling", async () => {

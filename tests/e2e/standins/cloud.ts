@@ -50,6 +50,8 @@ const { DiffRequest, ReadRequest } = require("@pulumi/pulumi/proto/provider_pb")
   ReadRequest: {
     prototype: {
       getProperties(): unknown;
+      getUrn(): string;
+      getId(): string;
       getInputs(): { toJavaScript(): Record<string, unknown> } | undefined;
     };
   };
@@ -338,19 +340,18 @@ DiffRequest.prototype.getNews = function (this: typeof DiffRequest.prototype) {
 };
 
 /**
- * A refresh's Read returns inputs as well as state: the bridge takes "new values for inputs that are
- * already present" from the state it read (pulumi-terraform-bridge pkg/tfbridge/provider.go Read:
- * `ExtractInputsFromOutputs(oldInputs, props, …, isRefresh)` into `ReadResponse.Inputs`). The engine
- * then diffs those inputs against the ones in state, with the resource's `ignoreChanges` (pulumi
- * v3.276.0 pkg/resource/deploy/step.go, RefreshStep.Apply: "compute refresh diffs against the desired
- * state"), and only a diff makes the step an update (RefreshStep.ResultOp): that is what a drift run
- * reports. The SDK's provider server passes `read` neither the old inputs nor a way to return them
- * unread, so they are taken where it reads the request's state, just before calling `read`.
+ * A refresh's Read returns inputs as well as state, and the engine saves both: the bridge takes "new
+ * values for inputs that are already present" from the state it read (pulumi-terraform-bridge
+ * pkg/tfbridge/provider.go Read: `ExtractInputsFromOutputs(oldInputs, props, …, isRefresh)` into
+ * `ReadResponse.Inputs`). The inputs read live here are strings (the Service's `ingress`, the alias's
+ * `functionVersion`), whose extracted value is the value read. The SDK's provider server passes `read`
+ * neither the old inputs nor a way to return them unread, so they are taken where it reads the
+ * request's state, just before it calls `read` (server.js `read`), and checked to be this read's.
  */
-let readInputs: Record<string, unknown> | undefined;
+let readRequest: { urn: string; id: string; inputs?: Record<string, unknown> } | undefined;
 const getProperties = ReadRequest.prototype.getProperties;
 ReadRequest.prototype.getProperties = function (this: typeof ReadRequest.prototype) {
-  readInputs = this.getInputs()?.toJavaScript();
+  readRequest = { urn: this.getUrn(), id: this.getId(), inputs: this.getInputs()?.toJavaScript() };
   return getProperties.call(this);
 };
 
@@ -367,8 +368,7 @@ const standIn: provider.Provider = {
     const same = (k: string) =>
       stored[k] ? stored[k](olds[k]) === stored[k](news[k]) : isDeepStrictEqual(olds[k], news[k]);
     const changed = Object.keys({ ...olds, ...news }).filter((k) => k in news && !ignored.has(k) && !same(k));
-    // The bridge names the changed properties (DiffResponse.diffs), which the CLI's display prints.
-    return { changes: changed.length > 0, diffs: changed };
+    return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
     const { id, state: outs } = state(urn, inputs);
@@ -379,7 +379,10 @@ const standIn: provider.Provider = {
     return { outs: await apply(parse(urn).type, { ...state(urn, news).state, id }, olds) };
   },
   async read(id, urn, props: Record<string, unknown>) {
-    const olds = readInputs;
+    if (readRequest?.urn !== urn || readRequest.id !== id)
+      throw new Error(`stand-in: the read request taken is not ${urn}'s (the SDK's server changed)`);
+    const olds = readRequest.inputs;
+    readRequest = undefined;
     const type = parse(urn).type;
     const live = await liveOutputs(type, { ...props, id });
     const next: Record<string, unknown> = { ...props, ...live };

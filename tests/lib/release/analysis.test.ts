@@ -188,6 +188,8 @@ describe("a rollout judged by its own traffic", () => {
       { target: "api-b", percent: 20 },
     ];
     const failing = rollout({ rate: 10, errorRate: 0.2 }, strict, resumedAt);
+    // It served that share for ten minutes before the resume: none of it belongs to the resumed window.
+    await failing.clock.sleep(600_000);
     const start = failing.clock.now();
     const r = await failing.run();
     expect(r.released === false && r.message).toContain(
