@@ -471,6 +471,49 @@ describe("safe release on the real engine", () => {
     expect(alias()).toMatchObject({ FunctionVersion: servedVersion });
   });
 
+  it("metrics the step may not read return traffic at its first step; once granted, a throttled read is asked again and the release completes", async () => {
+    const served = live()[0]!.revision!;
+    const servedVersion = alias().FunctionVersion;
+    await config("rollout", JSON.stringify({ steps: [20, 50], waitSeconds: 5, analysis: ANALYSIS }));
+    await config("logLevel", "metrics-denied");
+    // The deployer's roles/monitoring.viewer and cloudwatch:GetMetricData are gone (docs/iam.md).
+    c.cloud.metrics.denied.add(IDENTITY.gcpDeployer);
+    c.cloud.metrics.denied.add(IDENTITY.awsAccountId);
+    let r: CliResult;
+    const traffic = users();
+    try {
+      r = await up();
+    } finally {
+      await traffic.stop();
+      c.cloud.metrics.denied.clear();
+    }
+    expect(r.code).not.toBe(0);
+    // An unjudged step never goes on: each cloud's release fails at step 1, naming what was refused.
+    expect(text(r)).toMatch(
+      new RegExp(
+        `Cloud Run service api: release of \\S+ failed at step 1 \\(20%\\): [^;]*Permission 'monitoring\\.timeSeries\\.list' denied[^;]*; traffic: 100% on ${served}, returned`,
+      ),
+    );
+    expect(text(r)).toMatch(
+      new RegExp(
+        `Lambda function worker: release of \\d+ failed at step 1 \\(20%\\): [^;]*cloudwatch:GetMetricData[^;]*; traffic: 100% on ${servedVersion}, returned`,
+      ),
+    );
+    expect(live()).toEqual([expect.objectContaining({ revision: served, percent: 100 })]);
+    expect(alias()).toMatchObject({ FunctionVersion: servedVersion });
+
+    // Granted again, the re-run at this commit releases; Cloud Monitoring throttles its first reads.
+    c.cloud.metrics.failNext = { api: "google", status: 429, times: 2 };
+    const again = users();
+    const rerun = await up();
+    await again.stop();
+    ok(rerun, "the re-run once the metrics can be read");
+    expect(await stepLog("api-release")).toMatch(/read metrics: .*429.*; retrying in \d+ ms/);
+    const after = await outputs();
+    expect(live()).toEqual([expect.objectContaining({ revision: after.revision, percent: 100 })]);
+    expect(alias()).toMatchObject({ FunctionVersion: after.version });
+  });
+
   it("an operation that ends in an error leaves traffic where it was, with one message", async () => {
     // From here on the health gate alone judges each step, as before the traffic analysis scenarios.
     await config("rollout", JSON.stringify({ steps: [10, 50], waitSeconds: 1, analysis: false }));
