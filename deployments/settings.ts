@@ -155,8 +155,9 @@ export function deploymentSettingsFor(stack: StackName, config: SettingsConfig) 
       options: { skipIntermediateDeployments: true },
       environmentVariables: {
         CI: "true",
-        // The drift run diffs a refresh against the program, with its ignoreChanges, so traffic the
-        // release steps moved is not drift (docs/operations.md); the outputs-only diff would report it.
+        // A drift run diffs what it read against the recorded inputs, with their ignoreChanges, so
+        // traffic the release steps moved is not drift (docs/operations.md); the outputs-only diff
+        // would report it.
         PULUMI_ENABLE_LEGACY_REFRESH_DIFF: "false",
       },
       ...(config.builder ? { preRunCommands: builderPreRunCommands(config.builder) } : {}),
