@@ -87,8 +87,9 @@ describe("Pulumi Deployments settings", () => {
         scheduleCron: "0 6 * * *",
         autoRemediate: false,
       });
-      // The drift run diffs against the program with its ignoreChanges: traffic the release steps moved
-      // is not drift. The outputs-only diff would report it (tests/e2e/release.test.ts runs both).
+      // A drift run diffs what it read against the recorded inputs with their ignoreChanges: traffic the
+      // release steps moved is not drift. The outputs-only diff would report it (tests/e2e/release.test.ts
+      // runs both).
       expect(settingsOf(stack).operationContext.environmentVariables).toMatchObject({
         PULUMI_ENABLE_LEGACY_REFRESH_DIFF: "false",
       });

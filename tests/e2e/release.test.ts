@@ -42,12 +42,16 @@ const outputs = async () =>
     revision: string;
     version: string;
   };
+/** The resources in the stack's state, as `pulumi stack export` gives them. */
+const stateResources = async () =>
+  (
+    JSON.parse(ok(await c.pulumi(["stack", "export"]), "stack export").stdout) as {
+      deployment: { resources: { urn: string; type: string; outputs?: Record<string, any> }[] };
+    }
+  ).deployment.resources;
 /** A release step's log: its Command's `stderr` output in the stack's state. */
 const stepLog = async (name: string) => {
-  const exported = JSON.parse(ok(await c.pulumi(["stack", "export"]), "stack export").stdout) as {
-    deployment: { resources: { urn: string; type: string; outputs?: { stderr?: string } }[] };
-  };
-  const step = exported.deployment.resources.find(
+  const step = (await stateResources()).find(
     (r) => r.type === "command:local:Command" && r.urn.endsWith(`::${name}`),
   );
   return step?.outputs?.stderr ?? "";
@@ -147,10 +151,8 @@ describe("safe release on the real engine", () => {
 
   it("drift detection after a release reports no drift for the traffic its steps moved, and reports a change made by hand", async () => {
     // What the release steps moved is not in state: state has what the update wrote before them.
-    const exported = JSON.parse(ok(await c.pulumi(["stack", "export"]), "stack export").stdout) as {
-      deployment: { resources: { type: string; outputs?: Record<string, any> }[] };
-    };
-    const saved = (type: string) => exported.deployment.resources.find((r) => r.type === type)!.outputs!;
+    const resources = await stateResources();
+    const saved = (type: string) => resources.find((r) => r.type === type)!.outputs!;
     const servedInState = saved("gcp:cloudrunv2/service:Service").traffics.filter(
       (t: { percent: number }) => t.percent > 0,
     );
